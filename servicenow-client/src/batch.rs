@@ -1,0 +1,566 @@
+//! The Batch API (`POST /api/now/v1/batch`): many Table API calls in one round trip.
+//!
+//! [`Client::batch`] takes any number of [`BatchItem`]s, splits them into batches
+//! by count and by encoded size (ServiceNow stops a batch after about 30 s and
+//! expects each under about 4 MB), sends the batches with bounded concurrency, and
+//! returns one result per item, in the order given. Nothing is dropped:
+//!
+//! - an item the server ran comes back as a [`BatchResponse`], or as an
+//!   [`Error::Api`] when its status is not a success;
+//! - an item the server did not reach (`unserviced_requests`) comes back as
+//!   [`Error::BatchItemUnserviced`]: it was not applied and may be sent again;
+//! - an item whose whole batch request failed comes back as [`Error::BatchFailed`],
+//!   which says the item may or may not have been applied.
+//!
+//! ```no_run
+//! # async fn run(client: servicenow_client::Client) -> servicenow_client::Result<()> {
+//! use servicenow_client::table::JsonRecord;
+//! use servicenow_client::query::Query;
+//! let users = client.table_json("sys_user")?;
+//! let items = vec![
+//!     users.list_item("admins", Query::new().eq("user_name", "admin"))?,
+//!     users.create_item("new", &serde_json::json!({"user_name": "agent.007"}))?,
+//! ];
+//! for result in client.batch(items).await? {
+//!     let response = result?;
+//!     println!("{} -> HTTP {}", response.id(), response.status());
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bpsn_transport::Request;
+use futures_util::StreamExt as _;
+use http::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::client::Client;
+use crate::error::{ApiError, Error, InvalidInput, RequestSummary, Result, parse_error_envelope};
+
+/// The path of the Batch API.
+pub const BATCH_PATH: &str = "/api/now/v1/batch";
+
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// How batches are split and sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOptions {
+    max_items: usize,
+    max_bytes: usize,
+    concurrency: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self {
+            max_items: 100,
+            max_bytes: 3_500_000,
+            concurrency: 4,
+        }
+    }
+}
+
+impl BatchOptions {
+    /// Default options: 100 items and 3.5 MB per batch, 4 batches in flight.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the most items in one batch (1 or more).
+    pub fn max_items(mut self, n: usize) -> Self {
+        self.max_items = n;
+        self
+    }
+
+    /// Sets the largest encoded batch request, in bytes.
+    pub fn max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    /// Sets how many batches may be in flight at once (1 or more).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// The most items in one batch.
+    pub fn items_per_batch(&self) -> usize {
+        self.max_items
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.max_items == 0 || self.concurrency == 0 || self.max_bytes < 1024 {
+            return Err(InvalidInput::new(
+                "batch options",
+                format!(
+                    "max_items and concurrency must be at least 1 and max_bytes at least 1024 (got {}, {}, {})",
+                    self.max_items, self.concurrency, self.max_bytes
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// One call inside a batch.
+#[derive(Clone)]
+pub struct BatchItem {
+    id: String,
+    method: Method,
+    url: String,
+    body: Option<Vec<u8>>,
+    response_headers: bool,
+}
+
+impl fmt::Debug for BatchItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchItem")
+            .field("id", &self.id)
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("body_len", &self.body.as_ref().map(Vec::len))
+            .finish()
+    }
+}
+
+impl BatchItem {
+    /// A call of `method` on `url`, a path under `/api/` with its query
+    /// (for example `/api/now/table/sys_user?sysparm_limit=1`).
+    pub fn new(id: impl Into<String>, method: Method, url: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            method,
+            url: url.into(),
+            body: None,
+            response_headers: false,
+        }
+    }
+
+    /// Sets a JSON body.
+    pub fn json<B: Serialize + ?Sized>(mut self, body: &B) -> Result<Self> {
+        let bytes = serde_json::to_vec(body).map_err(|e| {
+            InvalidInput::new("batch item body", format!("cannot be serialised: {e}"))
+        })?;
+        self.body = Some(bytes);
+        Ok(self)
+    }
+
+    /// Asks for the item's response headers (left out by default to keep answers small).
+    pub fn with_response_headers(mut self) -> Self {
+        self.response_headers = true;
+        self
+    }
+
+    /// The item's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The relative URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn summary(&self) -> RequestSummary {
+        RequestSummary {
+            method: self.method.clone(),
+            path: self.url.clone(),
+            attempts: 1,
+        }
+    }
+
+    fn wire(&self) -> WireRequest<'_> {
+        WireRequest {
+            id: &self.id,
+            method: self.method.as_str(),
+            url: &self.url,
+            headers: vec![
+                WireHeader {
+                    name: "Content-Type".into(),
+                    value: "application/json".into(),
+                },
+                WireHeader {
+                    name: "Accept".into(),
+                    value: "application/json".into(),
+                },
+            ],
+            body: self.body.as_ref().map(|b| BASE64.encode(b)),
+            exclude_response_headers: !self.response_headers,
+        }
+    }
+}
+
+/// The answer to one serviced batch item.
+#[derive(Clone)]
+pub struct BatchResponse {
+    id: String,
+    status: u16,
+    status_text: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    execution_time: Option<u64>,
+    request: RequestSummary,
+}
+
+impl fmt::Debug for BatchResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchResponse")
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("request", &self.request)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl BatchResponse {
+    /// The item's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The item's HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The item's status text.
+    pub fn status_text(&self) -> &str {
+        &self.status_text
+    }
+
+    /// The item's response headers (empty unless asked for).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// How long the server spent on the item, in milliseconds, when it said.
+    pub fn execution_time_ms(&self) -> Option<u64> {
+        self.execution_time
+    }
+
+    /// The decoded body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Decodes the body as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::Decode(Box::new(crate::error::DecodeError {
+                request: self.request.clone(),
+                status: self.status,
+                reason: e.to_string(),
+                body_snippet: Some(bpsn_transport::error::snippet(&self.body)),
+            }))
+        })
+    }
+
+    /// Decodes a Table API answer `{"result": {...}}` into one record.
+    pub fn record<T: DeserializeOwned>(&self) -> Result<T> {
+        #[derive(Deserialize)]
+        struct Envelope<T> {
+            result: T,
+        }
+        self.json::<Envelope<T>>().map(|e| e.result)
+    }
+
+    /// Decodes a Table API list answer `{"result": [...]}`.
+    pub fn records<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        self.record::<Vec<T>>()
+    }
+}
+
+#[derive(Serialize)]
+struct WireBatch<'a> {
+    batch_request_id: String,
+    rest_requests: Vec<WireRequest<'a>>,
+}
+
+#[derive(Serialize)]
+struct WireRequest<'a> {
+    id: &'a str,
+    method: &'a str,
+    url: &'a str,
+    headers: Vec<WireHeader>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    exclude_response_headers: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireHeader {
+    name: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct WireAnswer {
+    #[serde(default)]
+    serviced_requests: Vec<WireServiced>,
+    #[serde(default)]
+    unserviced_requests: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct WireServiced {
+    id: String,
+    #[serde(with = "bpsn_transport::wire::string_number")]
+    status_code: u16,
+    #[serde(default)]
+    status_text: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    headers: Vec<WireHeader>,
+    #[serde(default, with = "bpsn_transport::wire::string_number::option")]
+    execution_time: Option<u64>,
+}
+
+impl Client {
+    /// Runs the items through the Batch API and returns one result per item, in
+    /// the order given (see the [module docs](crate::batch) for what each error
+    /// means). Item ids must be unique and not empty; an item too large for one
+    /// batch is rejected before anything is sent.
+    pub async fn batch(&self, items: Vec<BatchItem>) -> Result<Vec<Result<BatchResponse>>> {
+        let options = self.batch_options().clone();
+        let chunks = split(&items, &options)?;
+        let answers: Vec<(Vec<usize>, Result<WireAnswer>, String)> =
+            futures_util::stream::iter(chunks.into_iter().map(|chunk| {
+                let items = &items;
+                async move {
+                    let batch_id = format!("{:016x}", rand::random::<u64>());
+                    let answer = self.send_batch(&batch_id, &chunk, items).await;
+                    (chunk, answer, batch_id)
+                }
+            }))
+            .buffered(options.concurrency)
+            .collect()
+            .await;
+
+        let mut results: Vec<Option<Result<BatchResponse>>> =
+            (0..items.len()).map(|_| None).collect();
+        for (chunk, answer, batch_id) in answers {
+            match answer {
+                Ok(answer) => {
+                    let by_id: HashMap<&str, usize> =
+                        chunk.iter().map(|&i| (items[i].id.as_str(), i)).collect();
+                    for serviced in answer.serviced_requests {
+                        if let Some(&i) = by_id.get(serviced.id.as_str()) {
+                            results[i] = Some(item_result(&items[i], serviced));
+                        }
+                    }
+                    for id in answer.unserviced_requests {
+                        if let Some(&i) = by_id.get(id.as_str()) {
+                            results[i] = Some(Err(Error::BatchItemUnserviced {
+                                batch_id: batch_id.clone(),
+                                item_id: id,
+                            }));
+                        }
+                    }
+                    for &i in &chunk {
+                        if results[i].is_none() {
+                            results[i] = Some(Err(Error::Protocol {
+                                request: items[i].summary(),
+                                reason: format!(
+                                    "batch `{batch_id}` answered neither serviced nor unserviced for item `{}`",
+                                    items[i].id
+                                ),
+                            }));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let shared = Arc::new(e);
+                    for &i in &chunk {
+                        results[i] = Some(Err(Error::BatchFailed {
+                            item_id: items[i].id.clone(),
+                            source: shared.clone(),
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every item belongs to exactly one chunk"))
+            .collect())
+    }
+
+    async fn send_batch(
+        &self,
+        batch_id: &str,
+        chunk: &[usize],
+        items: &[BatchItem],
+    ) -> Result<WireAnswer> {
+        let wire = WireBatch {
+            batch_request_id: batch_id.to_owned(),
+            rest_requests: chunk.iter().map(|&i| items[i].wire()).collect(),
+        };
+        let read_only = chunk.iter().all(|&i| items[i].method == Method::GET);
+        let request = Request::post(BATCH_PATH)
+            .json(&wire)?
+            .idempotent(read_only)
+            .api("batch");
+        let response = self.transport().send(request).await?;
+        response.json()
+    }
+}
+
+fn item_result(item: &BatchItem, serviced: WireServiced) -> Result<BatchResponse> {
+    let request = item.summary();
+    let body = BASE64.decode(serviced.body.as_bytes()).map_err(|e| {
+        Error::Decode(Box::new(crate::error::DecodeError {
+            request: request.clone(),
+            status: serviced.status_code,
+            reason: format!("the batch item body is not base64: {e}"),
+            body_snippet: Some(bpsn_transport::error::snippet(serviced.body.as_bytes())),
+        }))
+    })?;
+    if !(200..300).contains(&serviced.status_code) {
+        let parsed = parse_error_envelope(&body);
+        let body_snippet = (parsed.message.is_none() && !body.is_empty())
+            .then(|| bpsn_transport::error::snippet(&body));
+        return Err(Error::Api(Box::new(ApiError {
+            request,
+            status: serviced.status_code,
+            message: parsed
+                .message
+                .or(Some(serviced.status_text).filter(|s| !s.is_empty())),
+            detail: parsed.detail,
+            body_snippet,
+        })));
+    }
+    Ok(BatchResponse {
+        id: serviced.id,
+        status: serviced.status_code,
+        status_text: serviced.status_text,
+        headers: serviced
+            .headers
+            .into_iter()
+            .map(|h| (h.name, h.value))
+            .collect(),
+        body,
+        execution_time: serviced.execution_time,
+        request,
+    })
+}
+
+/// Splits item indexes into batches by count and encoded size, checking ids.
+fn split(items: &[BatchItem], options: &BatchOptions) -> Result<Vec<Vec<usize>>> {
+    // The envelope around the items: `{"batch_request_id":"<16 hex>","rest_requests":[]}`.
+    const ENVELOPE: usize = 64;
+    let mut seen = HashSet::new();
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut current_bytes = ENVELOPE;
+    for (i, item) in items.iter().enumerate() {
+        if item.id.is_empty() {
+            return Err(
+                InvalidInput::new("batch item id", format!("item {i} has an empty id")).into(),
+            );
+        }
+        if !seen.insert(item.id.as_str()) {
+            return Err(
+                InvalidInput::new("batch item id", format!("`{}` is used twice", item.id)).into(),
+            );
+        }
+        if !item.url.starts_with("/api/") {
+            return Err(InvalidInput::new(
+                "batch item url",
+                format!("`{}` must be a path under /api/", item.url),
+            )
+            .into());
+        }
+        let size = serde_json::to_vec(&item.wire())
+            .map(|v| v.len() + 1)
+            .unwrap_or(usize::MAX);
+        if size + ENVELOPE > options.max_bytes {
+            return Err(InvalidInput::new(
+                "batch item",
+                format!(
+                    "`{}` encodes to {size} bytes, more than one batch may carry ({})",
+                    item.id, options.max_bytes
+                ),
+            )
+            .into());
+        }
+        if !current.is_empty()
+            && (current.len() == options.max_items || current_bytes + size > options.max_bytes)
+        {
+            chunks.push(std::mem::take(&mut current));
+            current_bytes = ENVELOPE;
+        }
+        current.push(i);
+        current_bytes += size;
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    Ok(chunks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, body_len: usize) -> BatchItem {
+        BatchItem::new(id, Method::POST, "/api/now/table/x")
+            .json(&serde_json::json!({"v": "x".repeat(body_len)}))
+            .unwrap()
+    }
+
+    #[test]
+    fn splits_by_count() {
+        let items: Vec<_> = (0..250).map(|i| item(&i.to_string(), 1)).collect();
+        let chunks = split(&items, &BatchOptions::default()).unwrap();
+        assert_eq!(
+            chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![100, 100, 50]
+        );
+        assert_eq!(chunks.concat(), (0..250).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn splits_by_size() {
+        let options = BatchOptions::default().max_bytes(10_000);
+        let items: Vec<_> = (0..10).map(|i| item(&i.to_string(), 3_000)).collect();
+        let chunks = split(&items, &options).unwrap();
+        assert!(chunks.len() >= 4, "{chunks:?}");
+        for c in &chunks {
+            let size: usize = c
+                .iter()
+                .map(|&i| serde_json::to_vec(&items[i].wire()).unwrap().len() + 1)
+                .sum();
+            assert!(size + 64 <= 10_000, "{size}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_items_before_sending() {
+        let options = BatchOptions::default().max_bytes(2_000);
+        assert!(split(&[item("a", 5_000)], &options).is_err());
+        assert!(split(&[item("a", 1), item("a", 1)], &options).is_err());
+        assert!(split(&[item("", 1)], &options).is_err());
+        assert!(
+            split(
+                &[BatchItem::new("x", Method::GET, "https://evil/")],
+                &options
+            )
+            .is_err()
+        );
+        assert!(BatchOptions::default().concurrency(0).check().is_err());
+    }
+}

@@ -1,0 +1,249 @@
+//! The client and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bpsn_transport::{RetryPolicy, Transport};
+
+use crate::batch::BatchOptions;
+use crate::credentials::Credentials;
+use crate::error::{InvalidInput, Result};
+use crate::instance::InstanceUrl;
+use crate::query::check_table;
+use crate::table::{JsonRecord, Record, Table};
+
+/// The default number of records asked for per page when listing.
+pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+
+/// A ServiceNow client: one instance, one set of credentials.
+///
+/// Cheap to clone (clones share the connection pool and the token cache) and safe
+/// to use from many tasks at once.
+///
+/// ```no_run
+/// use servicenow_client::{Client, Credentials, InstanceUrl, Record};
+/// use servicenow_client::query::Query;
+/// use futures_util::TryStreamExt;
+/// use serde::Deserialize;
+///
+/// #[derive(Debug, Deserialize)]
+/// struct User {
+///     user_name: String,
+///     email: String,
+/// }
+///
+/// impl Record for User {
+///     const TABLE: &'static str = "sys_user";
+/// }
+///
+/// # async fn run() -> servicenow_client::Result<()> {
+/// let client = Client::builder(
+///     InstanceUrl::parse("dev12345").unwrap(),
+///     Credentials::basic("admin", "s3cret"),
+/// )
+/// .build()?;
+///
+/// let agents: Vec<User> = client
+///     .table::<User>()
+///     .list(Query::new().starts_with("user_name", "agent."))
+///     .try_collect()
+///     .await?;
+/// println!("{} agents", agents.len());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    transport: Transport,
+    instance: InstanceUrl,
+    page_size: u32,
+    batch: BatchOptions,
+    username: Option<String>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("instance", &self.inner.instance)
+            .field("username", &self.inner.username)
+            .field("transport", &self.inner.transport)
+            .field("page_size", &self.inner.page_size)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Starts building a client for `instance`, authenticating with `credentials`.
+    pub fn builder(instance: InstanceUrl, credentials: Credentials) -> ClientBuilder {
+        ClientBuilder {
+            instance,
+            credentials,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            user_agent_suffix: None,
+            page_size: DEFAULT_PAGE_SIZE,
+            batch: BatchOptions::default(),
+            http: None,
+        }
+    }
+
+    /// A client with default settings.
+    pub fn new(instance: InstanceUrl, credentials: Credentials) -> Result<Self> {
+        Self::builder(instance, credentials).build()
+    }
+
+    /// The instance this client talks to.
+    pub fn instance(&self) -> &InstanceUrl {
+        &self.inner.instance
+    }
+
+    /// The user name of the credentials, when they name one.
+    pub fn username(&self) -> Option<&str> {
+        self.inner.username.as_deref()
+    }
+
+    /// The transport, for calls this crate does not model.
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    /// The page size used when listing.
+    pub fn page_size(&self) -> u32 {
+        self.inner.page_size
+    }
+
+    /// The batch settings.
+    pub fn batch_options(&self) -> &BatchOptions {
+        &self.inner.batch
+    }
+
+    /// The Table API for a typed record.
+    pub fn table<R: Record>(&self) -> Table<R> {
+        Table::new(self.clone(), R::TABLE.into())
+    }
+
+    /// The Table API for any table, reading rows as `R` (for example
+    /// [`JsonRecord`]). The name is checked (`[a-z0-9_]`).
+    pub fn table_as<R>(&self, name: &str) -> Result<Table<R>> {
+        check_table(name)?;
+        Ok(Table::new(self.clone(), name.to_owned().into()))
+    }
+
+    /// The Table API for any table, as untyped JSON maps.
+    pub fn table_json(&self, name: &str) -> Result<Table<JsonRecord>> {
+        self.table_as(name)
+    }
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    instance: InstanceUrl,
+    credentials: Credentials,
+    retry: RetryPolicy,
+    timeout: Duration,
+    connect_timeout: Duration,
+    user_agent_suffix: Option<String>,
+    page_size: u32,
+    batch: BatchOptions,
+    http: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("instance", &self.instance)
+            .field("credentials", &self.credentials)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Sets the retry policy (see [`RetryPolicy`] for what is retried).
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the timeout of one attempt (default 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the connect timeout (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Appends a product token to the `User-Agent` (for example `my-service/1.2`).
+    pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.user_agent_suffix = Some(suffix.into());
+        self
+    }
+
+    /// Sets the number of records asked for per page (1 to 10 000; default 1000).
+    pub fn page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    /// Sets how batches are split and sent.
+    pub fn batch_options(mut self, batch: BatchOptions) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// Uses an existing `reqwest` client (for a custom proxy or root certificates).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Builds the client. Fails on invalid settings; sends no request.
+    pub fn build(self) -> Result<Client> {
+        if !(1..=10_000).contains(&self.page_size) {
+            return Err(InvalidInput::new(
+                "page size",
+                format!("{} is outside 1..=10000", self.page_size),
+            )
+            .into());
+        }
+        self.batch.check()?;
+        let mut user_agent = concat!("servicenow-client/", env!("CARGO_PKG_VERSION")).to_owned();
+        if let Some(suffix) = &self.user_agent_suffix {
+            user_agent.push(' ');
+            user_agent.push_str(suffix);
+        }
+        let mut builder = Transport::builder(self.instance.origin().clone())
+            .service("servicenow")
+            .user_agent(user_agent)
+            .retry_policy(self.retry)
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .error_parser(crate::error::parse_error_envelope);
+        if let Some(http) = self.http {
+            builder = builder.http_client(http);
+        }
+        let anonymous = builder.build()?;
+        let authenticator = self.credentials.authenticator(&anonymous)?;
+        let transport = anonymous.with_authenticator(authenticator);
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                transport,
+                instance: self.instance,
+                page_size: self.page_size,
+                batch: self.batch,
+                username: self.credentials.username().map(str::to_owned),
+            }),
+        })
+    }
+}

@@ -1,0 +1,282 @@
+//! How the client authenticates: basic credentials, an OAuth password grant, an
+//! OAuth refresh token, or a bearer token obtained elsewhere.
+//!
+//! OAuth tokens come from `POST /oauth_token.do` (form-encoded; ServiceNow rejects
+//! JSON there) through the `oauth2` crate, and are cached and renewed shortly before
+//! they expire. After a password grant the client renews with the refresh token it
+//! was given, and falls back to the password only when that refresh is refused.
+//!
+//! All secrets are [`SecretString`]s: `Debug` prints `[REDACTED]`.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bpsn_transport::{
+    Authenticator, BasicAuth, BearerAuth, Token, TokenCache, TokenEndpoint, TokenSource, Transport,
+};
+use secrecy::SecretString;
+
+use crate::error::{Error, Result};
+
+/// The path of ServiceNow's OAuth token endpoint.
+pub const TOKEN_PATH: &str = "/oauth_token.do";
+
+/// What ServiceNow's generic `access_denied` answer usually means.
+pub const ACCESS_DENIED_HINT: &str = "ServiceNow answers `access_denied` to every bad token request; the usual causes are a wrong client secret or client id, a wrong user name or password, an inactive OAuth application, or the password grant being disabled (glide.oauth.inbound.ropc.grant_type.disabled)";
+
+/// An OAuth client registered in the instance's application registry
+/// (`oauth_entity`).
+#[derive(Clone)]
+pub struct OAuthClient {
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: SecretString,
+}
+
+impl OAuthClient {
+    /// A client id and secret.
+    pub fn new(client_id: impl Into<String>, client_secret: SecretString) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret,
+        }
+    }
+}
+
+impl fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// The credentials a [`Client`](crate::Client) authenticates with.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// HTTP basic authentication.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: SecretString,
+    },
+    /// OAuth resource-owner password grant; the refresh token it returns is used
+    /// for later renewals.
+    OAuthPassword {
+        /// The registered OAuth client.
+        client: OAuthClient,
+        /// The user name.
+        username: String,
+        /// The password.
+        password: SecretString,
+    },
+    /// OAuth refresh-token grant with a refresh token obtained earlier.
+    OAuthRefreshToken {
+        /// The registered OAuth client.
+        client: OAuthClient,
+        /// The refresh token.
+        refresh_token: SecretString,
+    },
+    /// A bearer token obtained elsewhere (never renewed).
+    Bearer(SecretString),
+}
+
+impl Credentials {
+    /// Basic authentication.
+    pub fn basic(username: impl Into<String>, password: impl Into<SecretString>) -> Self {
+        Credentials::Basic {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    /// OAuth password grant.
+    pub fn oauth_password(
+        client: OAuthClient,
+        username: impl Into<String>,
+        password: impl Into<SecretString>,
+    ) -> Self {
+        Credentials::OAuthPassword {
+            client,
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    /// OAuth refresh-token grant.
+    pub fn oauth_refresh_token(
+        client: OAuthClient,
+        refresh_token: impl Into<SecretString>,
+    ) -> Self {
+        Credentials::OAuthRefreshToken {
+            client,
+            refresh_token: refresh_token.into(),
+        }
+    }
+
+    /// A static bearer token.
+    pub fn bearer(token: impl Into<SecretString>) -> Self {
+        Credentials::Bearer(token.into())
+    }
+
+    /// The user name, for credentials that name one.
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Credentials::Basic { username, .. } | Credentials::OAuthPassword { username, .. } => {
+                Some(username)
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn authenticator(&self, transport: &Transport) -> Result<Arc<dyn Authenticator>> {
+        Ok(match self {
+            Credentials::Basic { username, password } => {
+                Arc::new(BasicAuth::new(username, password)?)
+            }
+            Credentials::Bearer(token) => Arc::new(BearerAuth::new(token)?),
+            Credentials::OAuthPassword {
+                client,
+                username,
+                password,
+            } => Arc::new(TokenCache::new(OAuthGrant {
+                endpoint: token_endpoint(transport, client)?,
+                username: Some(username.clone()),
+                password: Some(password.clone()),
+                refresh_token: Mutex::new(None),
+            })),
+            Credentials::OAuthRefreshToken {
+                client,
+                refresh_token,
+            } => Arc::new(TokenCache::new(OAuthGrant {
+                endpoint: token_endpoint(transport, client)?,
+                username: None,
+                password: None,
+                refresh_token: Mutex::new(Some(refresh_token.clone())),
+            })),
+        })
+    }
+}
+
+pub(crate) fn token_endpoint(transport: &Transport, client: &OAuthClient) -> Result<TokenEndpoint> {
+    TokenEndpoint::new(
+        transport,
+        TOKEN_PATH,
+        &client.client_id,
+        Some(&client.client_secret),
+    )
+}
+
+/// Adds [`ACCESS_DENIED_HINT`] to ServiceNow's generic token failure.
+pub(crate) fn explain_token_error(error: Error) -> Error {
+    match error {
+        Error::Authentication(mut e) if e.hint.is_none() => {
+            e.hint = Some(ACCESS_DENIED_HINT.to_owned());
+            Error::Authentication(e)
+        }
+        other => other,
+    }
+}
+
+/// Password and/or refresh-token grants against `/oauth_token.do`.
+struct OAuthGrant {
+    endpoint: TokenEndpoint,
+    username: Option<String>,
+    password: Option<SecretString>,
+    refresh_token: Mutex<Option<SecretString>>,
+}
+
+impl fmt::Debug for OAuthGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthGrant")
+            .field("endpoint", &self.endpoint)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthGrant {
+    fn current_refresh_token(&self) -> Option<SecretString> {
+        self.refresh_token
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn keep_refresh_token(&self, token: &Token) {
+        if let Some(refresh) = &token.refresh_token {
+            *self
+                .refresh_token
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(refresh.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl TokenSource for OAuthGrant {
+    async fn fetch_token(&self) -> Result<Token> {
+        if let Some(refresh) = self.current_refresh_token() {
+            match self.endpoint.refresh(&refresh).await {
+                Ok(token) => {
+                    self.keep_refresh_token(&token);
+                    return Ok(token);
+                }
+                // With a password at hand, a refused refresh token (expired,
+                // revoked) is replaced by a new password grant.
+                Err(e) if e.is_authentication() && self.password.is_some() => {
+                    tracing::debug!("refresh token refused; falling back to the password grant");
+                }
+                Err(e) => return Err(explain_token_error(e)),
+            }
+        }
+        match (&self.username, &self.password) {
+            (Some(user), Some(password)) => {
+                let token = self
+                    .endpoint
+                    .password(user, password)
+                    .await
+                    .map_err(explain_token_error)?;
+                self.keep_refresh_token(&token);
+                Ok(token)
+            }
+            _ => Err(crate::error::InvalidInput::new(
+                "credentials",
+                "an OAuth grant needs a refresh token or a password",
+            )
+            .into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let client = OAuthClient::new("cid", SecretString::from("client-secret-value"));
+        let all = [
+            Credentials::basic("admin", "basic-password"),
+            Credentials::oauth_password(client.clone(), "admin", "grant-password"),
+            Credentials::oauth_refresh_token(client, "refresh-token-value"),
+            Credentials::bearer("bearer-token-value"),
+        ];
+        let text = format!("{all:?}");
+        for secret in [
+            "client-secret-value",
+            "basic-password",
+            "grant-password",
+            "refresh-token-value",
+            "bearer-token-value",
+        ] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(text.contains("cid") && text.contains("admin"));
+    }
+}

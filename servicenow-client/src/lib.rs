@@ -1,0 +1,68 @@
+//! A typed async client for a ServiceNow instance's REST APIs.
+//!
+//! Built for services that automate instance configuration: every value ServiceNow
+//! sends as a string is decoded, every query is checked before it is sent, every
+//! failure is a typed [`Error`] saying what was asked and what came back, and no
+//! secret reaches `Debug`, `Display`, logs or errors.
+//!
+//! # Layout
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`instance`] | [`InstanceUrl`]: a bare name (`dev12345`) or a full https origin |
+//! | [`credentials`] | [`Credentials`]: basic, OAuth password grant, OAuth refresh token, bearer |
+//! | [`client`] | [`Client`] and its builder: timeouts, retries, page size, batch settings |
+//! | [`table`] | the Table API over any table: [`Record`], [`Table`], paging [`Stream`](futures_util::Stream)s |
+//! | [`query`] | the encoded-query builder, [`Query`](query::Query) |
+//! | [`batch`] | the Batch API: many calls in one round trip |
+//! | [`wire`] | string booleans and numbers, [`Reference`](wire::Reference), [`SysId`](wire::SysId) |
+//! | [`error`] | [`Error`] and ServiceNow's error envelope |
+//!
+//! # Retries and safe creates
+//!
+//! Reads, updates and deletes are retried on HTTP 429, 502, 503, 504, timeouts and
+//! broken connections, with exponential backoff and jitter, honouring
+//! `Retry-After` and `X-RateLimit-Reset`, within a total deadline
+//! ([`RetryPolicy`]). A create (`POST`) is sent again only when it cannot have been
+//! applied: the connection was refused, or a rate limit rejected it. To make a
+//! create safe to run again after any other failure, look the record up by its
+//! natural key first ([`Table::one`]) and create only when it is absent.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use servicenow_client::{Client, Credentials, InstanceUrl, OAuthClient};
+//! use servicenow_client::query::Query;
+//!
+//! # async fn run() -> servicenow_client::Result<()> {
+//! let client = Client::new(
+//!     InstanceUrl::parse("dev12345").unwrap(),
+//!     Credentials::oauth_password(
+//!         OAuthClient::new("3f1c...", "client-secret".into()),
+//!         "admin",
+//!         "password",
+//!     ),
+//! )?;
+//! let role = client
+//!     .table_json("sys_user_role")?
+//!     .one(Query::new().eq("name", "sn_openframe_user"))
+//!     .await?;
+//! println!("role present: {}", role.is_some());
+//! # Ok(()) }
+//! ```
+
+pub mod batch;
+pub mod client;
+pub mod credentials;
+pub mod error;
+pub mod instance;
+pub mod query;
+pub mod table;
+pub mod wire;
+
+pub use bpsn_transport::{RetryPolicy, SecretString};
+pub use client::{Client, ClientBuilder};
+pub use credentials::{Credentials, OAuthClient};
+pub use error::{Error, Result};
+pub use instance::InstanceUrl;
+pub use table::{JsonRecord, Record, Table};

@@ -1,0 +1,424 @@
+//! The one error type of both clients.
+//!
+//! Every variant that comes from a request carries a [`RequestSummary`]: the method,
+//! the path (never the host's credentials, never a body) and how many attempts were
+//! made. Bodies are quoted only in bounded snippets, and never for requests marked
+//! sensitive (token endpoints), so a secret cannot reach an error message.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// A result whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The longest body snippet quoted in an error, in characters.
+pub const SNIPPET_CHARS: usize = 256;
+
+/// What was asked: method, path (with query) and the number of attempts made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSummary {
+    /// The HTTP method.
+    pub method: http::Method,
+    /// The path and query of the request, relative to the service origin.
+    pub path: String,
+    /// How many times the request was sent (1 when it was not retried).
+    pub attempts: u32,
+}
+
+impl fmt::Display for RequestSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.path)?;
+        if self.attempts > 1 {
+            write!(f, " ({} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+/// The details of an error answer from the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// What was asked.
+    pub request: RequestSummary,
+    /// The HTTP status.
+    pub status: u16,
+    /// The service's message (ServiceNow: `error.message`), if it gave one.
+    pub message: Option<String>,
+    /// The service's detail (ServiceNow: `error.detail`; Bright Pattern: the offending
+    /// property when the body names it), if it gave one.
+    pub detail: Option<String>,
+    /// A bounded snippet of the body when it could not be read as the service's error
+    /// format (for example an HTML page from a proxy).
+    pub body_snippet: Option<String>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} answered HTTP {}", self.request, self.status)?;
+        match (&self.message, &self.detail) {
+            (Some(m), Some(d)) => write!(f, ": {m} ({d})")?,
+            (Some(m), None) => write!(f, ": {m}")?,
+            (None, Some(d)) => write!(f, ": {d}")?,
+            (None, None) => {}
+        }
+        if let Some(snippet) = &self.body_snippet {
+            write!(f, "; body starts: {snippet:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A 429 answer, with what the service said about its rate limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimited {
+    /// What was asked.
+    pub request: RequestSummary,
+    /// `Retry-After`, when given.
+    pub retry_after: Option<Duration>,
+    /// `X-RateLimit-Limit`, when given.
+    pub limit: Option<u64>,
+    /// `X-RateLimit-Reset` (UNIX seconds), when given.
+    pub reset: Option<SystemTime>,
+    /// `X-RateLimit-Rule`, when given.
+    pub rule: Option<String>,
+    /// The service's message, when it gave one.
+    pub message: Option<String>,
+}
+
+impl fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} was rate limited (HTTP 429)", self.request)?;
+        if let Some(rule) = &self.rule {
+            write!(f, " by rule {rule:?}")?;
+        }
+        if let Some(limit) = self.limit {
+            write!(f, ", limit {limit}")?;
+        }
+        if let Some(after) = self.retry_after {
+            write!(f, ", retry after {}s", after.as_secs())?;
+        }
+        if let Some(m) = &self.message {
+            write!(f, ": {m}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An authentication failure: a rejected credential or a failed token request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticationError {
+    /// What was asked (the API call, or the token request).
+    pub request: RequestSummary,
+    /// The HTTP status, when an answer came back.
+    pub status: Option<u16>,
+    /// The OAuth error code or the service's message.
+    pub error: String,
+    /// The OAuth `error_description`, when given.
+    pub description: Option<String>,
+    /// What usually causes this failure, for the person reading the error.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for AuthenticationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "authentication failed for {}", self.request)?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        write!(f, ": {}", self.error)?;
+        if let Some(d) = &self.description {
+            write!(f, ": {d}")?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, ". {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A response that could not be decoded into the expected type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// What was asked.
+    pub request: RequestSummary,
+    /// The HTTP status of the response.
+    pub status: u16,
+    /// What the decoder said.
+    pub reason: String,
+    /// A bounded snippet of the body; `None` for sensitive requests.
+    pub body_snippet: Option<String>,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "could not decode the answer to {} (HTTP {}): {}",
+            self.request, self.status, self.reason
+        )?;
+        match &self.body_snippet {
+            Some(s) => write!(f, "; body starts: {s:?}"),
+            None => write!(f, "; body withheld (sensitive request)"),
+        }
+    }
+}
+
+/// Input rejected before any request was sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what}: {reason}")]
+pub struct InvalidInput {
+    /// What was being checked (`field name`, `query value`, `sys_id`, ...).
+    pub what: String,
+    /// Why it was rejected, quoting the offending input when it is not secret.
+    pub reason: String,
+}
+
+impl InvalidInput {
+    /// Builds an invalid-input description.
+    pub fn new(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Everything that can go wrong in a call of `servicenow-client` or
+/// `brightpattern-client`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller's input was rejected before any request was sent.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    /// The service answered with an error status.
+    #[error("{0}")]
+    Api(Box<ApiError>),
+    /// The service answered 429 and retrying was not possible within the policy.
+    #[error("{0}")]
+    RateLimited(Box<RateLimited>),
+    /// Credentials were rejected, or a token could not be obtained.
+    #[error("{0}")]
+    Authentication(Box<AuthenticationError>),
+    /// The service does not offer this endpoint (404, 405 or 501 on a path the
+    /// service's public documentation does not list).
+    #[error("{request} is not offered by this service (HTTP {status}){}", hint.as_deref().map(|h| format!(": {h}")).unwrap_or_default())]
+    EndpointUnavailable {
+        /// What was asked.
+        request: RequestSummary,
+        /// The status that said so.
+        status: u16,
+        /// What the caller can do about it.
+        hint: Option<String>,
+    },
+    /// The connection failed or broke.
+    #[error("{request}: connection failed: {source}")]
+    Transport {
+        /// What was asked.
+        request: RequestSummary,
+        /// The underlying error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The request, or the whole retry sequence, ran out of time.
+    #[error("{request}: timed out after {elapsed:?}")]
+    Timeout {
+        /// What was asked.
+        request: RequestSummary,
+        /// How long was spent before giving up.
+        elapsed: Duration,
+    },
+    /// A response could not be decoded.
+    #[error("{0}")]
+    Decode(Box<DecodeError>),
+    /// The service broke its own protocol (a paging loop, a missing field).
+    #[error("{request}: {reason}")]
+    Protocol {
+        /// What was asked.
+        request: RequestSummary,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A query that must match at most one record matched several.
+    #[error("{request}: expected at most one record, found {found} or more")]
+    TooManyMatches {
+        /// What was asked.
+        request: RequestSummary,
+        /// How many records were seen (the search stops at 2).
+        found: usize,
+    },
+    /// The batch request carrying this item failed as a whole (a timeout, a broken
+    /// connection, an error status): the item may or may not have been applied.
+    #[error(
+        "batch item `{item_id}`: the batch request failed, so the item may or may not have been applied: {source}"
+    )]
+    BatchFailed {
+        /// The item's id.
+        item_id: String,
+        /// Why the batch request failed (shared by every item of that batch).
+        #[source]
+        source: std::sync::Arc<Error>,
+    },
+    /// A batched request was not serviced: the batch stopped before reaching it.
+    #[error(
+        "batch item `{item_id}` was not serviced (batch `{batch_id}` stopped before it); it was not applied and may be sent again"
+    )]
+    BatchItemUnserviced {
+        /// The batch's id.
+        batch_id: String,
+        /// The item's id.
+        item_id: String,
+    },
+}
+
+impl Error {
+    /// The HTTP status of the answer, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api(e) => Some(e.status),
+            Error::RateLimited(_) => Some(429),
+            Error::Authentication(e) => e.status,
+            Error::EndpointUnavailable { status, .. } => Some(*status),
+            Error::Decode(e) => Some(e.status),
+            _ => None,
+        }
+    }
+
+    /// What was asked, when the error comes from a request.
+    pub fn request(&self) -> Option<&RequestSummary> {
+        match self {
+            Error::Api(e) => Some(&e.request),
+            Error::RateLimited(e) => Some(&e.request),
+            Error::Authentication(e) => Some(&e.request),
+            Error::Decode(e) => Some(&e.request),
+            Error::EndpointUnavailable { request, .. }
+            | Error::Transport { request, .. }
+            | Error::Timeout { request, .. }
+            | Error::Protocol { request, .. }
+            | Error::TooManyMatches { request, .. } => Some(request),
+            Error::BatchFailed { source, .. } => source.request(),
+            Error::InvalidInput(_) | Error::BatchItemUnserviced { .. } => None,
+        }
+    }
+
+    /// Whether trying the same call again later may succeed (rate limits, overload,
+    /// timeouts, broken connections, unserviced batch items).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::RateLimited(_)
+            | Error::Timeout { .. }
+            | Error::Transport { .. }
+            | Error::BatchItemUnserviced { .. } => true,
+            Error::Api(e) => matches!(e.status, 502..=504),
+            Error::BatchFailed { source, .. } => source.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// Whether the service said the object does not exist (HTTP 404). On ServiceNow a
+    /// 404 also means "hidden from you by an ACL".
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Api(e) if e.status == 404)
+    }
+
+    /// Whether the service reported a conflict (HTTP 409, a duplicate).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Api(e) if e.status == 409)
+    }
+
+    /// Whether the service refused the caller's rights (HTTP 403).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Error::Api(e) if e.status == 403)
+    }
+
+    /// Whether credentials were rejected or a token could not be obtained.
+    pub fn is_authentication(&self) -> bool {
+        matches!(self, Error::Authentication(_))
+    }
+
+    /// Whether the service does not offer the endpoint at all.
+    pub fn is_endpoint_unavailable(&self) -> bool {
+        matches!(self, Error::EndpointUnavailable { .. })
+    }
+
+    /// The delay the service asked for, on a rate-limited answer.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited(e) => e.retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Cuts `body` to at most [`SNIPPET_CHARS`] characters of (lossy) UTF-8.
+pub fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text.chars().take(SNIPPET_CHARS).collect();
+    if text.chars().nth(SNIPPET_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> RequestSummary {
+        RequestSummary {
+            method: http::Method::GET,
+            path: "/api/now/table/sys_user".into(),
+            attempts: 3,
+        }
+    }
+
+    #[test]
+    fn api_error_says_what_was_asked_and_what_came_back() {
+        let e = Error::Api(Box::new(ApiError {
+            request: summary(),
+            status: 403,
+            message: Some("User Not Authorized".into()),
+            detail: Some("Required to provide Auth information".into()),
+            body_snippet: None,
+        }));
+        assert_eq!(
+            e.to_string(),
+            "GET /api/now/table/sys_user (3 attempts) answered HTTP 403: User Not Authorized (Required to provide Auth information)"
+        );
+        assert!(e.is_forbidden());
+        assert!(!e.is_retryable());
+        assert_eq!(e.status(), Some(403));
+    }
+
+    #[test]
+    fn snippet_is_bounded() {
+        let body = "x".repeat(10_000);
+        let s = snippet(body.as_bytes());
+        assert_eq!(s.chars().count(), SNIPPET_CHARS + 1);
+        assert_eq!(snippet(b"short"), "short");
+    }
+
+    #[test]
+    fn helpers_classify() {
+        let rl = Error::RateLimited(Box::new(RateLimited {
+            request: summary(),
+            retry_after: Some(Duration::from_secs(7)),
+            limit: Some(100),
+            reset: None,
+            rule: Some("per-user".into()),
+            message: None,
+        }));
+        assert!(rl.is_retryable());
+        assert_eq!(rl.retry_after(), Some(Duration::from_secs(7)));
+        assert!(rl.to_string().contains("rule \"per-user\""));
+        let nf = Error::Api(Box::new(ApiError {
+            request: summary(),
+            status: 404,
+            message: None,
+            detail: None,
+            body_snippet: None,
+        }));
+        assert!(nf.is_not_found());
+        assert!(!nf.is_conflict());
+    }
+}
