@@ -17,6 +17,7 @@
 //! | [`batch`] | the Batch API: many calls in one round trip |
 //! | [`wire`] | string booleans and numbers, [`Reference`](wire::Reference), [`SysId`](wire::SysId) |
 //! | [`error`] | [`Error`] and ServiceNow's error envelope |
+//! | `fake` | (feature `fake`) a stateful fake instance on 127.0.0.1 for tests |
 //!
 //! # Retries and safe creates
 //!
@@ -55,12 +56,15 @@ pub mod batch;
 pub mod client;
 pub mod credentials;
 pub mod error;
+#[cfg(feature = "fake")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
+pub mod fake;
 pub mod instance;
 pub mod query;
 pub mod table;
 pub mod wire;
 
-pub use bpsn_transport::{RetryPolicy, SecretString};
+pub use bpsn_transport::{Request, Response, RetryPolicy, SecretString, Transport};
 pub use client::{Client, ClientBuilder};
 pub use credentials::{Credentials, OAuthClient};
 pub use error::{Error, Result};

@@ -1,0 +1,779 @@
+//! How the fake instance answers: routing, authentication, faults, and each API.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use http::Method;
+use serde_json::{Value, json};
+use wiremock::{Request, Respond, ResponseTemplate};
+
+use super::state::{State, TokenInfo, field};
+use super::{ActiveForm, Endpoint, Fault, LoggedRequest};
+use crate::table::JsonRecord;
+
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// The property that disables the OAuth password grant.
+const ROPC_DISABLED: &str = "glide.oauth.inbound.ropc.grant_type.disabled";
+
+/// An answer before it becomes a wiremock template (batch items need it as data).
+pub(crate) struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(status: u16, body: &Value) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
+    }
+
+    fn empty(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    fn error(status: u16, message: &str, detail: &str) -> Self {
+        Self::json(
+            status,
+            &json!({"error": {"message": message, "detail": detail}, "status": "failure"}),
+        )
+    }
+
+    fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    fn access_denied() -> Self {
+        Self::json(
+            401,
+            &json!({"error": "server_error", "error_description": "access_denied"}),
+        )
+    }
+
+    fn unauthenticated() -> Self {
+        Self::error(
+            401,
+            "User Not Authenticated",
+            "Required to provide Auth information",
+        )
+    }
+
+    fn into_template(self, delay: Duration) -> ResponseTemplate {
+        let mut t = ResponseTemplate::new(self.status);
+        for (k, v) in &self.headers {
+            t = t.insert_header(k.as_str(), v.as_str());
+        }
+        if !self.body.is_empty() {
+            let content_type = self
+                .headers
+                .iter()
+                .find(|(k, _)| k == "content-type")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| "application/json".into());
+            t = t.set_body_raw(self.body, &content_type);
+        }
+        if !delay.is_zero() {
+            t = t.set_delay(delay);
+        }
+        t
+    }
+}
+
+/// The wiremock responder serving the whole instance.
+pub(crate) struct Responder {
+    pub(crate) state: Arc<Mutex<State>>,
+}
+
+pub(crate) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn endpoint_of(path: &str) -> Endpoint {
+    if path == "/oauth_token.do" {
+        Endpoint::Token
+    } else if path == "/api/now/v1/batch" || path == "/api/now/batch" {
+        Endpoint::Batch
+    } else if path.starts_with("/api/sn_cicd/") {
+        Endpoint::Cicd
+    } else if table_route(path).is_some() {
+        Endpoint::Table
+    } else {
+        Endpoint::Other
+    }
+}
+
+/// `(table, Some(sys_id))` for `/api/now[/v1|/v2]/table/{table}[/{sys_id}]`.
+fn table_route(path: &str) -> Option<(String, Option<String>)> {
+    let rest = path.strip_prefix("/api/now/")?;
+    let rest = rest
+        .strip_prefix("v1/")
+        .or_else(|| rest.strip_prefix("v2/"))
+        .unwrap_or(rest);
+    let rest = rest.strip_prefix("table/")?;
+    let mut parts = rest.split('/');
+    let table = parts.next().filter(|t| !t.is_empty())?.to_owned();
+    let id = parts.next().map(str::to_owned);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((table, id))
+}
+
+impl Respond for Responder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut state = lock(&self.state);
+        let path = request.url.path().to_owned();
+        let endpoint = endpoint_of(&path);
+        let mut delay = state.latency(endpoint);
+        let fault = state.next_fault(endpoint);
+        let query = request.url.query().map(str::to_owned);
+        let body_text = String::from_utf8_lossy(&request.body).into_owned();
+
+        let reply = match &fault {
+            Some(Fault::RateLimited { retry_after }) => {
+                let reset = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() + retry_after.unwrap_or(1))
+                    .unwrap_or(0);
+                let mut r = Reply::error(429, "Rate limit exceeded", "Too many requests")
+                    .header("x-ratelimit-limit", "100")
+                    .header("x-ratelimit-reset", reset.to_string())
+                    .header("x-ratelimit-rule", "fake-rate-limit");
+                if let Some(after) = retry_after {
+                    r = r.header("retry-after", after.to_string());
+                }
+                r
+            }
+            Some(Fault::Unavailable) => {
+                Reply::error(503, "Service Unavailable", "The instance is overloaded")
+            }
+            Some(Fault::ExpiredToken) if bearer(request).is_some() => {
+                if let Some(token) = bearer(request) {
+                    if let Some(info) = state.tokens.get_mut(&token) {
+                        info.expires_at = Instant::now();
+                    }
+                }
+                Reply::unauthenticated()
+            }
+            _ => handle(&mut state, request, endpoint),
+        };
+        let reply = match fault {
+            Some(Fault::Timeout(extra)) => {
+                delay += extra;
+                reply
+            }
+            Some(Fault::MalformedBody) => Reply {
+                status: reply.status,
+                headers: reply.headers,
+                body: b"{\"result\": [{\"sys_id\": \"trunc".to_vec(),
+            },
+            _ => reply,
+        };
+        state.log.push(LoggedRequest {
+            method: request.method.to_string(),
+            path,
+            query,
+            body: body_text,
+            endpoint,
+            status: reply.status,
+            via_batch: false,
+        });
+        reply.into_template(delay)
+    }
+}
+
+fn bearer(request: &Request) -> Option<String> {
+    let value = request
+        .headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    value.strip_prefix("Bearer ").map(str::to_owned)
+}
+
+/// Who is calling: the user name, or the 401 to answer.
+fn authenticate(state: &State, request: &Request) -> Result<String, Reply> {
+    let Some(value) = request
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(Reply::unauthenticated());
+    };
+    if let Some(encoded) = value.strip_prefix("Basic ") {
+        let decoded = BASE64
+            .decode(encoded.trim())
+            .map_err(|_| Reply::unauthenticated())?;
+        let text = String::from_utf8(decoded).map_err(|_| Reply::unauthenticated())?;
+        let (user, password) = text.split_once(':').ok_or_else(Reply::unauthenticated)?;
+        return match state.passwords.get(user) {
+            Some(p) if p == password && user_active(state, user) => Ok(user.to_owned()),
+            _ => Err(Reply::unauthenticated()),
+        };
+    }
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        let info = state.tokens.get(token).ok_or_else(Reply::unauthenticated)?;
+        let client_ok = state
+            .find_by("oauth_entity", "client_id", &info.client_id)
+            .is_some_and(|c| field(c, "active") != Some("false"));
+        if info.expires_at > Instant::now() && client_ok && user_active(state, &info.user_name) {
+            return Ok(info.user_name.clone());
+        }
+    }
+    Err(Reply::unauthenticated())
+}
+
+fn user_active(state: &State, user_name: &str) -> bool {
+    state
+        .find_by("sys_user", "user_name", user_name)
+        .is_some_and(|u| field(u, "active") != Some("false"))
+}
+
+fn handle(state: &mut State, request: &Request, endpoint: Endpoint) -> Reply {
+    if endpoint == Endpoint::Token {
+        return token(state, request);
+    }
+    let caller = match authenticate(state, request) {
+        Ok(user) => user,
+        Err(reply) => return reply,
+    };
+    let path_and_query = match request.url.query() {
+        Some(q) => format!("{}?{q}", request.url.path()),
+        None => request.url.path().to_owned(),
+    };
+    match endpoint {
+        Endpoint::Batch if request.method == Method::POST => batch(state, &caller, &request.body),
+        _ => route(
+            state,
+            &caller,
+            &request.method,
+            &path_and_query,
+            &request.body,
+        ),
+    }
+}
+
+/// Routes one API call (also used for each batch item).
+fn route(
+    state: &mut State,
+    caller: &str,
+    method: &Method,
+    path_and_query: &str,
+    body: &[u8],
+) -> Reply {
+    let url = match url::Url::parse("http://fake.invalid").and_then(|b| b.join(path_and_query)) {
+        Ok(u) => u,
+        Err(_) => return Reply::error(400, "Invalid URL", path_and_query),
+    };
+    let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let path = url.path();
+    if let Some((table, id)) = table_route(path) {
+        return table_api(
+            state,
+            caller,
+            method,
+            &table,
+            id.as_deref(),
+            &params,
+            body,
+            path,
+        );
+    }
+    if let Some(rest) = path.strip_prefix("/api/sn_cicd/") {
+        return cicd(state, caller, method, rest);
+    }
+    Reply::error(400, "Requested URI does not represent any resource", path)
+}
+
+fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Which roles may write to a table (any one of them).
+fn write_roles(table: &str) -> &'static [&'static str] {
+    match table {
+        "oauth_entity" => &["admin", "oauth_admin"],
+        _ => &["admin"],
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn table_api(
+    state: &mut State,
+    caller: &str,
+    method: &Method,
+    table: &str,
+    id: Option<&str>,
+    params: &[(String, String)],
+    body: &[u8],
+    path: &str,
+) -> Reply {
+    let is_write = *method != Method::GET;
+    if is_write
+        && !write_roles(table)
+            .iter()
+            .any(|r| state.user_has_role(caller, r))
+    {
+        return Reply::error(
+            403,
+            "Operation Failed",
+            &format!(
+                "ACL Exception {} Failed due to security constraints",
+                method.as_str().to_lowercase()
+            ),
+        );
+    }
+    match (method.clone(), id) {
+        (Method::GET, None) => list(state, table, params, path),
+        (Method::GET, Some(id)) => match state.find(table, id) {
+            Some(row) => {
+                let row = row.clone();
+                Reply::json(200, &json!({"result": render(state, table, &row, params)}))
+            }
+            None => not_found(),
+        },
+        (Method::POST, None) => match body_object(body) {
+            Ok(fields) => {
+                let row = state.insert(table, &fields);
+                let location = format!(
+                    "{}/api/now/table/{table}/{}",
+                    state.origin,
+                    field(&row, "sys_id").unwrap_or_default()
+                );
+                Reply::json(201, &json!({"result": render(state, table, &row, params)}))
+                    .header("location", location)
+            }
+            Err(reply) => reply,
+        },
+        (Method::PATCH | Method::PUT, Some(id)) => match body_object(body) {
+            Ok(fields) => match state.update(table, id, &fields) {
+                Some(row) => {
+                    Reply::json(200, &json!({"result": render(state, table, &row, params)}))
+                }
+                None => not_found(),
+            },
+            Err(reply) => reply,
+        },
+        (Method::DELETE, Some(id)) => {
+            if state.delete(table, id) {
+                Reply::empty(204)
+            } else {
+                not_found()
+            }
+        }
+        _ => Reply::error(405, "Method not Supported", &format!("{method} {path}")),
+    }
+}
+
+fn not_found() -> Reply {
+    Reply::error(
+        404,
+        "No Record found",
+        "Record doesn't exist or ACL restricts the record retrieval",
+    )
+}
+
+fn body_object(body: &[u8]) -> Result<JsonRecord, Reply> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Reply::error(
+            400,
+            "Exception while reading request",
+            "The payload is not valid JSON.",
+        )),
+    }
+}
+
+fn list(state: &State, table: &str, params: &[(String, String)], path: &str) -> Reply {
+    let query = param(params, "sysparm_query").unwrap_or("");
+    let rows = match state.select(table, query) {
+        Ok(rows) => rows,
+        Err(e) => return Reply::error(400, "Invalid query", &e.0),
+    };
+    let limit: usize = param(params, "sysparm_limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(10_000);
+    let offset: usize = param(params, "sysparm_offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    let total = rows.len();
+    let page: Vec<Value> = rows
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| render(state, table, r, params))
+        .collect();
+    let mut reply =
+        Reply::json(200, &json!({ "result": page })).header("x-total-count", total.to_string());
+    if let Some(last_page) = total.saturating_sub(1).checked_div(limit) {
+        let link_to = |off: usize| -> String {
+            let mut url =
+                url::Url::parse(&format!("{}{path}", state.origin)).expect("origin is a URL");
+            {
+                let mut pairs = url.query_pairs_mut();
+                for (k, v) in params.iter().filter(|(k, _)| k != "sysparm_offset") {
+                    pairs.append_pair(k, v);
+                }
+                pairs.append_pair("sysparm_offset", &off.to_string());
+            }
+            url.to_string()
+        };
+        let last = last_page * limit;
+        let mut links = vec![format!("<{}>;rel=\"first\"", link_to(0))];
+        if offset > 0 {
+            links.push(format!(
+                "<{}>;rel=\"prev\"",
+                link_to(offset.saturating_sub(limit))
+            ));
+        }
+        if offset + limit < total {
+            links.push(format!("<{}>;rel=\"next\"", link_to(offset + limit)));
+        }
+        links.push(format!("<{}>;rel=\"last\"", link_to(last)));
+        reply = reply.header("link", links.join(","));
+    }
+    reply
+}
+
+/// Renders a row: `sysparm_fields`, and reference columns in the asked shape.
+fn render(state: &State, table: &str, row: &JsonRecord, params: &[(String, String)]) -> Value {
+    let fields: Option<Vec<&str>> = param(params, "sysparm_fields").map(|f| f.split(',').collect());
+    let display = param(params, "sysparm_display_value").unwrap_or("false");
+    let no_link = param(params, "sysparm_exclude_reference_link") == Some("true");
+    let mut out = serde_json::Map::new();
+    for (column, value) in row {
+        if let Some(fields) = &fields {
+            if !fields.contains(&column.as_str()) {
+                continue;
+            }
+        }
+        let text = value.as_str().unwrap_or_default();
+        let rendered = match state.references.get(&(table.to_owned(), column.clone())) {
+            Some(target) if !text.is_empty() => {
+                let link = format!("{}/api/now/table/{target}/{text}", state.origin);
+                let shown = state.display_value(target, text);
+                match (display, no_link) {
+                    ("true", true) => Value::String(shown),
+                    ("true", false) => json!({"display_value": shown, "link": link}),
+                    ("all", true) => json!({"display_value": shown, "value": text}),
+                    ("all", false) => json!({"display_value": shown, "value": text, "link": link}),
+                    (_, true) => Value::String(text.to_owned()),
+                    (_, false) => json!({"link": link, "value": text}),
+                }
+            }
+            _ => value.clone(),
+        };
+        out.insert(column.clone(), rendered);
+    }
+    Value::Object(out)
+}
+
+fn cicd(state: &mut State, caller: &str, method: &Method, rest: &str) -> Reply {
+    if !["admin", "sn_cicd.sys_ci_automation"]
+        .iter()
+        .any(|r| state.user_has_role(caller, r))
+    {
+        return Reply::error(
+            403,
+            "User Not Authorized",
+            "The user must have the admin or sn_cicd.sys_ci_automation role",
+        );
+    }
+    let parts: Vec<&str> = rest.split('/').collect();
+    match (method.clone(), parts.as_slice()) {
+        (Method::POST, ["plugin", id, "activate"]) => {
+            let id = (*id).to_owned();
+            if state.find_by("v_plugin", "id", &id).is_none() {
+                return Reply::error(
+                    404,
+                    &format!("Plugin {id} not found"),
+                    "No plugin with this id exists",
+                );
+            }
+            let progress_id = state.new_sys_id();
+            state.activations.insert(
+                progress_id.clone(),
+                super::state::Activation {
+                    plugin_id: id,
+                    polls: 0,
+                    finished: false,
+                },
+            );
+            let url = format!("{}/api/sn_cicd/progress/{progress_id}", state.origin);
+            Reply::json(
+                200,
+                &json!({"result": {
+                    "links": {"progress": {"id": progress_id, "url": url}},
+                    "status": "0", "status_label": "Pending", "status_message": "",
+                    "status_detail": "", "error": "", "percent_complete": 0
+                }}),
+            )
+        }
+        (Method::GET, ["progress", id]) => progress(state, id),
+        _ => Reply::error(400, "Requested URI does not represent any resource", rest),
+    }
+}
+
+fn progress(state: &mut State, id: &str) -> Reply {
+    let polls_to_finish = state.config.polls_to_finish;
+    let Some(activation) = state.activations.get_mut(id) else {
+        return Reply::error(404, "Progress record not found", id);
+    };
+    activation.polls += 1;
+    let plugin_id = activation.plugin_id.clone();
+    let done = activation.polls >= polls_to_finish;
+    let newly_done = done && !activation.finished;
+    if done {
+        activation.finished = true;
+    }
+    if !done {
+        let percent = activation.polls * 100 / polls_to_finish.max(1);
+        return Reply::json(
+            200,
+            &json!({"result": {
+                "status": "1", "status_label": "Running", "status_message": "Activating plugin",
+                "status_detail": "", "error": "", "percent_complete": percent
+            }}),
+        );
+    }
+    if let Some(detail) = state.failing_plugins.get(&plugin_id).cloned() {
+        return Reply::json(
+            200,
+            &json!({"result": {
+                "status": "3", "status_label": "Failed",
+                "status_message": format!("Failed to activate plugin {plugin_id}"),
+                "status_detail": detail, "error": detail, "percent_complete": 100
+            }}),
+        );
+    }
+    if newly_done {
+        set_plugin_active(state, &plugin_id, true);
+    }
+    Reply::json(
+        200,
+        &json!({"result": {
+            "status": "2", "status_label": "Successful",
+            "status_message": format!("Plugin {plugin_id} activated"),
+            "status_detail": "", "error": "", "percent_complete": 100
+        }}),
+    )
+}
+
+/// Marks a plugin active or inactive in `v_plugin`, in the configured value form,
+/// and creates the tables an activated plugin brings.
+pub(crate) fn set_plugin_active(state: &mut State, plugin_id: &str, active: bool) {
+    let (on, off) = match state.config.active_form {
+        ActiveForm::Active => ("active", "inactive"),
+        ActiveForm::True => ("true", "false"),
+        ActiveForm::One => ("1", "0"),
+    };
+    let Some(sys_id) = state
+        .find_by("v_plugin", "id", plugin_id)
+        .and_then(|r| field(r, "sys_id"))
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    let mut patch = JsonRecord::new();
+    patch.insert(
+        "active".into(),
+        Value::String(if active { on } else { off }.to_owned()),
+    );
+    state.update("v_plugin", &sys_id, &patch);
+    if active {
+        for table in super::tables_created_by(plugin_id) {
+            if state.find_by("sys_db_object", "name", table).is_none() {
+                let mut row = JsonRecord::new();
+                row.insert("name".into(), Value::String((*table).to_owned()));
+                state.insert("sys_db_object", &row);
+            }
+        }
+    }
+}
+
+fn token(state: &mut State, request: &Request) -> Reply {
+    let form_encoded = request
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if request.method != Method::POST || !form_encoded {
+        return Reply::access_denied();
+    }
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
+        .into_owned()
+        .collect();
+    let get = |k: &str| param(&form, k).unwrap_or("");
+    let client_id = get("client_id").to_owned();
+    let client_ok = state
+        .find_by("oauth_entity", "client_id", &client_id)
+        .is_some_and(|c| {
+            field(c, "client_secret") == Some(get("client_secret"))
+                && field(c, "active") != Some("false")
+        });
+    if !client_ok {
+        return Reply::access_denied();
+    }
+    let lifetime = state.config.token_lifetime;
+    match get("grant_type") {
+        "password" => {
+            let user = get("username").to_owned();
+            let password_ok = state
+                .passwords
+                .get(&user)
+                .is_some_and(|p| p == get("password"));
+            if state.property(ROPC_DISABLED) == Some("true")
+                || !password_ok
+                || !user_active(state, &user)
+            {
+                return Reply::access_denied();
+            }
+            let access = state.new_secret(40);
+            let refresh = state.new_secret(40);
+            state.tokens.insert(
+                access.clone(),
+                TokenInfo {
+                    user_name: user.clone(),
+                    client_id: client_id.clone(),
+                    expires_at: Instant::now() + lifetime,
+                },
+            );
+            state
+                .refresh_tokens
+                .insert(refresh.clone(), (user, client_id));
+            Reply::json(
+                200,
+                &json!({
+                    "access_token": access, "refresh_token": refresh, "scope": "useraccount",
+                    "token_type": "Bearer", "expires_in": lifetime.as_secs()
+                }),
+            )
+        }
+        "refresh_token" => {
+            let Some((user, owner)) = state.refresh_tokens.get(get("refresh_token")).cloned()
+            else {
+                return Reply::access_denied();
+            };
+            if owner != client_id || !user_active(state, &user) {
+                return Reply::access_denied();
+            }
+            let access = state.new_secret(40);
+            state.tokens.insert(
+                access.clone(),
+                TokenInfo {
+                    user_name: user,
+                    client_id,
+                    expires_at: Instant::now() + lifetime,
+                },
+            );
+            Reply::json(
+                200,
+                &json!({
+                    "access_token": access, "scope": "useraccount",
+                    "token_type": "Bearer", "expires_in": lifetime.as_secs()
+                }),
+            )
+        }
+        _ => Reply::access_denied(),
+    }
+}
+
+fn batch(state: &mut State, caller: &str, body: &[u8]) -> Reply {
+    let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
+        return Reply::error(
+            400,
+            "Exception while reading request",
+            "The payload is not valid JSON.",
+        );
+    };
+    let Some(items) = parsed.get("rest_requests").and_then(Value::as_array) else {
+        return Reply::error(400, "Invalid batch request", "rest_requests is missing");
+    };
+    let limit = state.config.batch_service_limit.unwrap_or(usize::MAX);
+    let mut serviced = Vec::new();
+    let mut unserviced = Vec::new();
+    for (n, item) in items.iter().enumerate() {
+        let id = item
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if n >= limit {
+            unserviced.push(Value::String(id));
+            continue;
+        }
+        let method = item
+            .get("method")
+            .and_then(Value::as_str)
+            .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+            .unwrap_or(Method::GET);
+        let url = item
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let item_body = item
+            .get("body")
+            .and_then(Value::as_str)
+            .map(|b| BASE64.decode(b).unwrap_or_default())
+            .unwrap_or_default();
+        let reply = if url.starts_with("/api/now/") && !url.contains("/batch") {
+            route(state, caller, &method, &url, &item_body)
+        } else {
+            Reply::error(
+                400,
+                "Invalid batch item",
+                "Only REST API calls under /api/ may be batched",
+            )
+        };
+        let (path, query) = match url.split_once('?') {
+            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+            None => (url.clone(), None),
+        };
+        state.log.push(LoggedRequest {
+            method: method.to_string(),
+            path: path.clone(),
+            query,
+            body: String::from_utf8_lossy(&item_body).into_owned(),
+            endpoint: endpoint_of(&path),
+            status: reply.status,
+            via_batch: true,
+        });
+        let status_text = http::StatusCode::from_u16(reply.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("")
+            .to_owned();
+        serviced.push(json!({
+            "id": id,
+            "status_code": reply.status,
+            "status_text": status_text,
+            "body": BASE64.encode(&reply.body),
+            "headers": reply.headers.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
+            "execution_time": 1
+        }));
+    }
+    Reply::json(
+        200,
+        &json!({
+            "batch_request_id": parsed.get("batch_request_id").cloned().unwrap_or(Value::Null),
+            "serviced_requests": serviced,
+            "unserviced_requests": unserviced
+        }),
+    )
+}

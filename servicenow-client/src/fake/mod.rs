@@ -1,0 +1,676 @@
+//! A stateful fake ServiceNow instance on 127.0.0.1, for tests (feature `fake`).
+//!
+//! [`FakeInstance`] runs an in-memory instance on a local
+//! [wiremock](https://docs.rs/wiremock) server. Point a real [`Client`] at it and
+//! watch real state change: records created through the Table API are there for
+//! the next query, plugin activation moves through its states, tokens expire.
+//!
+//! # What it serves
+//!
+//! - **Table API** on any table: rows are JSON maps of strings with `sys_id`,
+//!   `sys_created_on` and `sys_updated_on`; POST answers 201 with `Location`,
+//!   PATCH/PUT 200, DELETE 204, a missing record 404 with the error envelope.
+//!   `sysparm_query` is evaluated for every operator of the client's
+//!   [`Query`](crate::query::Query) builder, `^`, `^OR`, `^NQ`, `ORDERBY`,
+//!   `ORDERBYDESC` and dot-walked references (`role.name=x`); a condition on an
+//!   unknown field is ignored, as the real platform does
+//!   ([`set_ignore_unknown_fields`](FakeInstance::set_ignore_unknown_fields)
+//!   switches to strict). `sysparm_fields`, `sysparm_limit` (default 10000),
+//!   `sysparm_offset`, `sysparm_display_value`, `sysparm_exclude_reference_link`;
+//!   `Link` and `X-Total-Count` headers; declared reference columns rendered in the
+//!   shape the parameters ask for. Writes need the `admin` role (`oauth_entity`
+//!   also accepts `oauth_admin`); reads need only a valid login.
+//! - **CI/CD plugin API**: activation returns a progress id; progress moves
+//!   Running → Successful over [a number of polls](FakeInstance::set_activation_polls)
+//!   and flips the plugin's `v_plugin` row to active, in the
+//!   [value form](FakeInstance::set_plugin_active_form) asked for; a plugin can be
+//!   [set to fail](FakeInstance::fail_plugin_activation); callers without `admin` or
+//!   `sn_cicd.sys_ci_automation` get 403.
+//! - **`/oauth_token.do`**: password and refresh-token grants for clients
+//!   registered in `oauth_entity` (through the Table API or
+//!   [`register_oauth_client`](FakeInstance::register_oauth_client)), form-encoded
+//!   only, tokens that expire, and the generic 401 `access_denied` for every bad
+//!   credential (including a JSON body, a disabled password grant, an inactive client).
+//! - **Batch API**, running each item against the same state.
+//!
+//! # What a test controls and observes
+//!
+//! - latency, fixed or per [`Endpoint`];
+//! - faults ([`Fault`]) on a [`FaultSchedule`]: 429 with or without `Retry-After`,
+//!   503, a delay past the client's timeout, a malformed body, an expired token;
+//! - the request log ([`requests`](FakeInstance::requests),
+//!   [`write_count`](FakeInstance::write_count)) and every table
+//!   ([`table`](FakeInstance::table), [`snapshot`](FakeInstance::snapshot)).
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> servicenow_client::Result<()> {
+//! use servicenow_client::fake::FakeInstance;
+//! use servicenow_client::query::Query;
+//!
+//! let sn = FakeInstance::start().await;
+//! let client = sn.client_as_admin();
+//!
+//! let groups = client.table_json("sys_user_group")?;
+//! groups.create(&serde_json::json!({"name": "Agents", "active": true})).await?;
+//! let agents = groups.one(Query::new().eq("name", "Agents")).await?.unwrap();
+//! assert_eq!(agents["active"], "true"); // stored as a string, as ServiceNow does
+//!
+//! assert_eq!(sn.table("sys_user_group").len(), 1);
+//! assert_eq!(sn.write_count(), 1);
+//! # Ok(()) }
+//! ```
+
+mod handlers;
+mod query;
+mod state;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use serde_json::Value;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer};
+
+use crate::client::{Client, ClientBuilder};
+use crate::credentials::{Credentials, OAuthClient};
+use crate::instance::InstanceUrl;
+use crate::table::JsonRecord;
+use crate::wire::SysId;
+use handlers::{Responder, lock};
+use state::{FaultRule, State, field};
+
+/// The seeded administrator's user name.
+pub const ADMIN_USER: &str = "admin";
+/// The seeded administrator's password.
+pub const ADMIN_PASSWORD: &str = "admin-password";
+/// The postMessage allow-list property OpenFrame reads.
+pub const ALLOW_LIST_PROPERTY: &str = "glide.ui.concourse.onmessage_enforce_same_origin_whitelist";
+
+/// The plugins seeded (inactive, except OAuth 2.0 which instances ship active).
+pub const SEEDED_PLUGINS: [(&str, &str, bool); 4] = [
+    ("com.sn_openframe", "OpenFrame", false),
+    ("com.snc.cti", "CTI Softphone", false),
+    ("com.sn_customerservice", "Customer Service", false),
+    ("com.snc.platform.security.oauth", "OAuth 2.0", true),
+];
+
+/// The roles seeded.
+pub const SEEDED_ROLES: [&str; 5] = [
+    "admin",
+    "oauth_admin",
+    "sn_cicd.sys_ci_automation",
+    "sn_openframe_user",
+    "sn_openframe_api_user",
+];
+
+/// The reference columns declared at start (table, column, referenced table).
+pub const SEEDED_REFERENCES: [(&str, &str, &str); 7] = [
+    ("sys_user_has_role", "user", "sys_user"),
+    ("sys_user_has_role", "role", "sys_user_role"),
+    ("sys_group_has_role", "group", "sys_user_group"),
+    ("sys_group_has_role", "role", "sys_user_role"),
+    ("sys_user_grmember", "user", "sys_user"),
+    ("sys_user_grmember", "group", "sys_user_group"),
+    ("sys_cors_rule", "rest_api", "sys_ws_definition"),
+];
+
+/// Tables a plugin creates when activated (registered in `sys_db_object`).
+pub(crate) fn tables_created_by(plugin_id: &str) -> &'static [&'static str] {
+    match plugin_id {
+        "com.sn_openframe" => &["sn_openframe_configuration"],
+        "com.snc.cti" => &["sn_openframe_configuration"],
+        "com.sn_customerservice" => &["sn_customerservice_case"],
+        _ => &[],
+    }
+}
+
+/// The API a request went to, for latency and fault targeting and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `/api/now/table/...`
+    Table,
+    /// `/api/now/v1/batch`
+    Batch,
+    /// `/api/sn_cicd/...`
+    Cicd,
+    /// `/oauth_token.do`
+    Token,
+    /// Anything else.
+    Other,
+}
+
+/// How `v_plugin.active` is written; all three have been seen on real instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ActiveForm {
+    /// `"active"` / `"inactive"` (the default).
+    #[default]
+    Active,
+    /// `"true"` / `"false"`.
+    True,
+    /// `"1"` / `"0"`.
+    One,
+}
+
+/// A fault to inject.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// HTTP 429 with rate-limit headers, and `Retry-After: n` when given (without it,
+    /// the answer a full integration semaphore queue gives).
+    RateLimited {
+        /// Seconds for `Retry-After`, or `None` to leave the header out.
+        retry_after: Option<u64>,
+    },
+    /// HTTP 503, before the request is processed.
+    Unavailable,
+    /// The request is processed, then the answer is delayed by this much more (set
+    /// it past the client's timeout: the client cannot know the write happened).
+    Timeout(Duration),
+    /// The request is processed, then answered with a truncated JSON body.
+    MalformedBody,
+    /// A bearer token is treated as expired from now on (401); requests with basic
+    /// credentials are unaffected.
+    ExpiredToken,
+}
+
+/// When a fault fires.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FaultSchedule {
+    /// On every n-th matching request.
+    EveryNth(u64),
+    /// On the n-th matching request only (1-based).
+    Nth(u64),
+    /// On the first n matching requests.
+    FirstN(u64),
+    /// On each matching request with this probability, drawn from a seeded generator.
+    Random {
+        /// Between 0 and 1.
+        probability: f64,
+        /// The generator's seed.
+        seed: u64,
+    },
+}
+
+/// One request the fake received (batch items are logged too, marked `via_batch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    /// The method.
+    pub method: String,
+    /// The path.
+    pub path: String,
+    /// The raw query string.
+    pub query: Option<String>,
+    /// The body as text.
+    pub body: String,
+    /// Which API it went to.
+    pub endpoint: Endpoint,
+    /// The status answered.
+    pub status: u16,
+    /// Whether it was an item of a batch.
+    pub via_batch: bool,
+}
+
+impl LoggedRequest {
+    /// Whether this request changed (or tried to change) a table: a Table API
+    /// POST, PUT, PATCH or DELETE, sent directly or inside a batch.
+    pub fn is_table_write(&self) -> bool {
+        self.endpoint == Endpoint::Table && self.method != "GET"
+    }
+
+    /// Whether this is an HTTP round trip (not an item inside a batch).
+    pub fn is_round_trip(&self) -> bool {
+        !self.via_batch
+    }
+
+    /// The value of a query parameter, decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.query.as_deref()?.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// Builds a [`FakeInstance`].
+#[derive(Debug, Clone)]
+pub struct FakeInstanceBuilder {
+    seed: u64,
+    seed_data: bool,
+}
+
+impl FakeInstanceBuilder {
+    /// Seeds the generator of sys_ids and tokens (runs are reproducible).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Starts with no tables at all: no admin, no roles, no plugins.
+    pub fn empty(mut self) -> Self {
+        self.seed_data = false;
+        self
+    }
+
+    /// Starts the server.
+    pub async fn start(self) -> FakeInstance {
+        let server = MockServer::builder().start().await;
+        let state = Arc::new(Mutex::new(State::new(server.uri(), self.seed)));
+        Mock::given(any())
+            .respond_with(Responder {
+                state: state.clone(),
+            })
+            .mount(&server)
+            .await;
+        let fake = FakeInstance { server, state };
+        if self.seed_data {
+            fake.seed_defaults();
+        }
+        fake
+    }
+}
+
+/// A running fake instance. Dropping it stops the server.
+pub struct FakeInstance {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl fmt::Debug for FakeInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeInstance")
+            .field("uri", &self.server.uri())
+            .finish()
+    }
+}
+
+impl FakeInstance {
+    /// Starts a fake instance with the default seed data: the `admin` user (password
+    /// [`ADMIN_PASSWORD`], role `admin`), the [roles](SEEDED_ROLES), the
+    /// [plugins](SEEDED_PLUGINS), the Table API's `sys_ws_definition` row, the empty
+    /// [postMessage allow-list property](ALLOW_LIST_PROPERTY) and the
+    /// [reference columns](SEEDED_REFERENCES).
+    pub async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    /// Configures a fake instance before starting it.
+    pub fn builder() -> FakeInstanceBuilder {
+        FakeInstanceBuilder {
+            seed: 0x5e41_ce00,
+            seed_data: true,
+        }
+    }
+
+    fn seed_defaults(&self) {
+        for (table, column, target) in SEEDED_REFERENCES {
+            self.declare_reference(table, column, target);
+        }
+        for role in SEEDED_ROLES {
+            self.add_role(role);
+        }
+        self.add_user_with_password(ADMIN_USER, ADMIN_PASSWORD);
+        self.grant_role_to_user(ADMIN_USER, "admin");
+        for (id, name, active) in SEEDED_PLUGINS {
+            self.add_plugin(id, name);
+            if active {
+                self.set_plugin_active(id, true);
+            }
+        }
+        self.insert(
+            "sys_ws_definition",
+            serde_json::json!({
+                "name": "Table API", "namespace": "now", "service_id": "table",
+                "base_uri": "/api/now/table", "active": "true"
+            }),
+        );
+        self.set_property(ALLOW_LIST_PROPERTY, "");
+    }
+
+    /// The instance URL (`http://127.0.0.1:<port>`).
+    pub fn url(&self) -> InstanceUrl {
+        InstanceUrl::parse(&self.server.uri()).expect("a loopback origin is a valid instance URL")
+    }
+
+    /// The token endpoint, `<origin>/oauth_token.do`.
+    pub fn token_url(&self) -> String {
+        self.url().token_url()
+    }
+
+    /// A client logged in as the seeded administrator (basic credentials).
+    pub fn client_as_admin(&self) -> Client {
+        self.client_builder_as_admin()
+            .build()
+            .expect("the fake's client settings are valid")
+    }
+
+    /// A client builder for the seeded administrator, to adjust retries or timeouts.
+    pub fn client_builder_as_admin(&self) -> ClientBuilder {
+        Client::builder(self.url(), Credentials::basic(ADMIN_USER, ADMIN_PASSWORD))
+    }
+
+    /// A client logged in with basic credentials.
+    pub fn client_as(&self, user_name: &str, password: &str) -> Client {
+        Client::builder(
+            self.url(),
+            Credentials::basic(user_name, password.to_owned()),
+        )
+        .build()
+        .expect("the fake's client settings are valid")
+    }
+
+    /// A client using the OAuth password grant with a registered client.
+    pub fn oauth_client_as(&self, client: OAuthClient, user_name: &str, password: &str) -> Client {
+        Client::builder(
+            self.url(),
+            Credentials::oauth_password(client, user_name, password.to_owned()),
+        )
+        .build()
+        .expect("the fake's client settings are valid")
+    }
+
+    // ----- seed data -------------------------------------------------------------
+
+    /// Inserts a row into any table (values are stored as strings) and returns its sys_id.
+    pub fn insert(&self, table: &str, fields: Value) -> SysId {
+        let map = match fields {
+            Value::Object(map) => map,
+            other => panic!("a row is a JSON object, not {other}"),
+        };
+        let row = lock(&self.state).insert(table, &map);
+        SysId::parse(field(&row, "sys_id").unwrap_or_default())
+            .expect("the fake makes valid sys_ids")
+    }
+
+    /// Declares `table.column` a reference to `target` (for dot-walking and rendering).
+    pub fn declare_reference(&self, table: &str, column: &str, target: &str) {
+        lock(&self.state)
+            .references
+            .insert((table.to_owned(), column.to_owned()), target.to_owned());
+    }
+
+    /// Adds an active user with the password `<user_name>-password`.
+    pub fn add_user(&self, user_name: &str) -> SysId {
+        self.add_user_with_password(user_name, &format!("{user_name}-password"))
+    }
+
+    /// Adds an active user with a password.
+    pub fn add_user_with_password(&self, user_name: &str, password: &str) -> SysId {
+        let id = self.insert(
+            "sys_user",
+            serde_json::json!({"user_name": user_name, "name": user_name, "active": "true"}),
+        );
+        self.set_password(user_name, password);
+        id
+    }
+
+    /// Sets (or changes) a user's password.
+    pub fn set_password(&self, user_name: &str, password: &str) {
+        lock(&self.state)
+            .passwords
+            .insert(user_name.to_owned(), password.to_owned());
+    }
+
+    /// Adds a group.
+    pub fn add_group(&self, name: &str) -> SysId {
+        self.insert(
+            "sys_user_group",
+            serde_json::json!({"name": name, "active": "true"}),
+        )
+    }
+
+    /// Adds a role.
+    pub fn add_role(&self, name: &str) -> SysId {
+        self.insert("sys_user_role", serde_json::json!({"name": name}))
+    }
+
+    /// Makes a user a member of a group.
+    pub fn add_group_member(&self, user_name: &str, group: &str) -> SysId {
+        let user = self.sys_id_of("sys_user", "user_name", user_name);
+        let group = self.sys_id_of("sys_user_group", "name", group);
+        self.insert(
+            "sys_user_grmember",
+            serde_json::json!({"user": user, "group": group}),
+        )
+    }
+
+    /// Grants a role to a user directly.
+    pub fn grant_role_to_user(&self, user_name: &str, role: &str) -> SysId {
+        let user = self.sys_id_of("sys_user", "user_name", user_name);
+        let role = self.sys_id_of("sys_user_role", "name", role);
+        self.insert(
+            "sys_user_has_role",
+            serde_json::json!({"user": user, "role": role, "inherited": "false", "state": "active"}),
+        )
+    }
+
+    /// Grants a role to a group.
+    pub fn grant_role_to_group(&self, group: &str, role: &str) -> SysId {
+        let group = self.sys_id_of("sys_user_group", "name", group);
+        let role = self.sys_id_of("sys_user_role", "name", role);
+        self.insert(
+            "sys_group_has_role",
+            serde_json::json!({"group": group, "role": role}),
+        )
+    }
+
+    fn sys_id_of(&self, table: &str, column: &str, value: &str) -> String {
+        let state = lock(&self.state);
+        state
+            .find_by(table, column, value)
+            .and_then(|r| field(r, "sys_id"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no {table} row with {column}={value}"))
+    }
+
+    /// Adds an inactive plugin to `v_plugin`.
+    pub fn add_plugin(&self, id: &str, name: &str) -> SysId {
+        let off = match lock(&self.state).config.active_form {
+            ActiveForm::Active => "inactive",
+            ActiveForm::True => "false",
+            ActiveForm::One => "0",
+        };
+        self.insert(
+            "v_plugin",
+            serde_json::json!({"id": id, "name": name, "active": off}),
+        )
+    }
+
+    /// Marks a plugin active or inactive (in the configured value form).
+    pub fn set_plugin_active(&self, id: &str, active: bool) {
+        handlers::set_plugin_active(&mut lock(&self.state), id, active);
+    }
+
+    /// Registers an active OAuth client (`oauth_entity`, type `client`).
+    pub fn register_oauth_client(&self, name: &str, client_id: &str, client_secret: &str) -> SysId {
+        self.insert(
+            "oauth_entity",
+            serde_json::json!({
+                "name": name, "type": "client", "client_id": client_id,
+                "client_secret": client_secret, "active": "true",
+                "access_token_lifespan": "1800", "refresh_token_lifespan": "8640000"
+            }),
+        )
+    }
+
+    /// Sets a system property, creating it when absent.
+    pub fn set_property(&self, name: &str, value: &str) {
+        let mut state = lock(&self.state);
+        let existing = state
+            .find_by("sys_properties", "name", name)
+            .and_then(|r| field(r, "sys_id"))
+            .map(str::to_owned);
+        let mut fields = JsonRecord::new();
+        fields.insert("value".into(), Value::String(value.to_owned()));
+        match existing {
+            Some(id) => {
+                state.update("sys_properties", &id, &fields);
+            }
+            None => {
+                fields.insert("name".into(), Value::String(name.to_owned()));
+                fields.insert("type".into(), Value::String("string".into()));
+                state.insert("sys_properties", &fields);
+            }
+        }
+    }
+
+    // ----- behaviour -------------------------------------------------------------
+
+    /// Delays every answer by `latency` (unless an endpoint has its own).
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.state).config.latency = latency;
+    }
+
+    /// Delays the answers of one endpoint by `latency`.
+    pub fn set_endpoint_latency(&self, endpoint: Endpoint, latency: Duration) {
+        lock(&self.state)
+            .config
+            .endpoint_latency
+            .insert(endpoint, latency);
+    }
+
+    /// Injects `fault` into requests to any endpoint on `schedule`.
+    pub fn inject_fault(&self, fault: Fault, schedule: FaultSchedule) {
+        self.push_fault(fault, schedule, None);
+    }
+
+    /// Injects `fault` into requests to `endpoint` on `schedule`.
+    pub fn inject_fault_on(&self, endpoint: Endpoint, fault: Fault, schedule: FaultSchedule) {
+        self.push_fault(fault, schedule, Some(endpoint));
+    }
+
+    fn push_fault(&self, fault: Fault, schedule: FaultSchedule, endpoint: Option<Endpoint>) {
+        let seed = match schedule {
+            FaultSchedule::Random { seed, .. } => seed,
+            _ => 0,
+        };
+        lock(&self.state).faults.push(FaultRule {
+            fault,
+            schedule,
+            endpoint,
+            seen: 0,
+            fired: 0,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+        });
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        lock(&self.state).faults.clear();
+    }
+
+    /// How many faults have been injected so far.
+    pub fn faults_injected(&self) -> u64 {
+        lock(&self.state).faults_fired
+    }
+
+    /// Whether a condition on an unknown field is ignored (`true`, the platform's
+    /// default) or matches nothing (`false`, strict).
+    pub fn set_ignore_unknown_fields(&self, ignore: bool) {
+        lock(&self.state).config.ignore_unknown_fields = ignore;
+    }
+
+    /// How `v_plugin.active` is written from now on (existing rows are rewritten).
+    pub fn set_plugin_active_form(&self, form: ActiveForm) {
+        let mut state = lock(&self.state);
+        let old = state.config.active_form;
+        state.config.active_form = form;
+        let plugins: Vec<(String, bool)> = state
+            .rows("v_plugin")
+            .iter()
+            .map(|r| {
+                let active = matches!(
+                    (old, field(r, "active").unwrap_or_default()),
+                    (ActiveForm::Active, "active")
+                        | (ActiveForm::True, "true")
+                        | (ActiveForm::One, "1")
+                );
+                (field(r, "id").unwrap_or_default().to_owned(), active)
+            })
+            .collect();
+        for (id, active) in plugins {
+            handlers::set_plugin_active(&mut state, &id, active);
+        }
+    }
+
+    /// How many progress polls an activation takes to finish (default 2).
+    pub fn set_activation_polls(&self, polls: u32) {
+        lock(&self.state).config.polls_to_finish = polls;
+    }
+
+    /// Makes activations of `plugin_id` fail with `detail`.
+    pub fn fail_plugin_activation(&self, plugin_id: &str, detail: &str) {
+        lock(&self.state)
+            .failing_plugins
+            .insert(plugin_id.to_owned(), detail.to_owned());
+    }
+
+    /// Sets the lifetime of tokens issued from now on (default 1799 s).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.state).config.token_lifetime = lifetime;
+    }
+
+    /// Expires every access token issued so far.
+    pub fn expire_tokens(&self) {
+        let now = std::time::Instant::now();
+        for info in lock(&self.state).tokens.values_mut() {
+            info.expires_at = now;
+        }
+    }
+
+    /// Services at most `limit` items of each batch; the rest come back unserviced.
+    pub fn set_batch_service_limit(&self, limit: Option<usize>) {
+        lock(&self.state).config.batch_service_limit = limit;
+    }
+
+    // ----- observation -----------------------------------------------------------
+
+    /// Every request received so far, in order (batch items after their batch's
+    /// position, marked `via_batch`).
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        lock(&self.state).log.clone()
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear_requests(&self) {
+        lock(&self.state).log.clear();
+    }
+
+    /// How many HTTP round trips the fake has answered (batch items not counted).
+    pub fn round_trips(&self) -> usize {
+        lock(&self.state)
+            .log
+            .iter()
+            .filter(|r| r.is_round_trip())
+            .count()
+    }
+
+    /// How many table writes were received, directly or inside batches.
+    pub fn write_count(&self) -> usize {
+        lock(&self.state)
+            .log
+            .iter()
+            .filter(|r| r.is_table_write())
+            .count()
+    }
+
+    /// The rows of a table, as stored.
+    pub fn table(&self, name: &str) -> Vec<JsonRecord> {
+        lock(&self.state).rows(name).to_vec()
+    }
+
+    /// One row, as stored.
+    pub fn record(&self, table: &str, sys_id: &SysId) -> Option<JsonRecord> {
+        lock(&self.state).find(table, sys_id.as_str()).cloned()
+    }
+
+    /// Every table, as stored.
+    pub fn snapshot(&self) -> BTreeMap<String, Vec<JsonRecord>> {
+        lock(&self.state).tables.clone()
+    }
+}

@@ -1,0 +1,437 @@
+//! The fake instance's state: tables of string-valued rows, declared references,
+//! passwords, tokens, plugin activations, faults and the request log.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+use super::query::{self, ParsedQuery};
+use super::{ActiveForm, Endpoint, Fault, FaultSchedule, LoggedRequest};
+use crate::table::JsonRecord;
+
+/// Columns every row has.
+pub(crate) const SYSTEM_FIELDS: [&str; 3] = ["sys_id", "sys_created_on", "sys_updated_on"];
+
+pub(crate) struct TokenInfo {
+    pub(crate) user_name: String,
+    pub(crate) client_id: String,
+    pub(crate) expires_at: Instant,
+}
+
+pub(crate) struct Activation {
+    pub(crate) plugin_id: String,
+    pub(crate) polls: u32,
+    pub(crate) finished: bool,
+}
+
+pub(crate) struct FaultRule {
+    pub(crate) fault: Fault,
+    pub(crate) schedule: FaultSchedule,
+    pub(crate) endpoint: Option<Endpoint>,
+    pub(crate) seen: u64,
+    pub(crate) fired: u64,
+    pub(crate) rng: StdRng,
+}
+
+pub(crate) struct Config {
+    pub(crate) ignore_unknown_fields: bool,
+    pub(crate) active_form: ActiveForm,
+    pub(crate) polls_to_finish: u32,
+    pub(crate) token_lifetime: Duration,
+    pub(crate) latency: Duration,
+    pub(crate) endpoint_latency: HashMap<Endpoint, Duration>,
+    pub(crate) batch_service_limit: Option<usize>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            ignore_unknown_fields: true,
+            active_form: ActiveForm::Active,
+            polls_to_finish: 2,
+            token_lifetime: Duration::from_secs(1799),
+            latency: Duration::ZERO,
+            endpoint_latency: HashMap::new(),
+            batch_service_limit: None,
+        }
+    }
+}
+
+pub(crate) struct State {
+    pub(crate) origin: String,
+    pub(crate) tables: BTreeMap<String, Vec<JsonRecord>>,
+    pub(crate) references: HashMap<(String, String), String>,
+    pub(crate) passwords: HashMap<String, String>,
+    pub(crate) tokens: HashMap<String, TokenInfo>,
+    pub(crate) refresh_tokens: HashMap<String, (String, String)>,
+    pub(crate) activations: HashMap<String, Activation>,
+    pub(crate) failing_plugins: HashMap<String, String>,
+    pub(crate) config: Config,
+    pub(crate) faults: Vec<FaultRule>,
+    pub(crate) faults_fired: u64,
+    pub(crate) log: Vec<LoggedRequest>,
+    pub(crate) rng: StdRng,
+}
+
+impl State {
+    pub(crate) fn new(origin: String, seed: u64) -> Self {
+        Self {
+            origin,
+            tables: BTreeMap::new(),
+            references: HashMap::new(),
+            passwords: HashMap::new(),
+            tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            activations: HashMap::new(),
+            failing_plugins: HashMap::new(),
+            config: Config::default(),
+            faults: Vec::new(),
+            faults_fired: 0,
+            log: Vec::new(),
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    pub(crate) fn new_sys_id(&mut self) -> String {
+        format!(
+            "{:016x}{:016x}",
+            self.rng.random::<u64>(),
+            self.rng.random::<u64>()
+        )
+    }
+
+    pub(crate) fn new_secret(&mut self, len: usize) -> String {
+        const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        (0..len)
+            .map(|_| CHARS[self.rng.random_range(0..CHARS.len())] as char)
+            .collect()
+    }
+
+    pub(crate) fn rows(&self, table: &str) -> &[JsonRecord] {
+        self.tables
+            .get(table)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Inserts a row, stringifying values and filling the system columns.
+    pub(crate) fn insert(&mut self, table: &str, fields: &JsonRecord) -> JsonRecord {
+        let now = timestamp(SystemTime::now());
+        let sys_id = match fields.get("sys_id").and_then(Value::as_str) {
+            Some(id) if id.len() == 32 => id.to_owned(),
+            _ => self.new_sys_id(),
+        };
+        let mut row = JsonRecord::new();
+        for (k, v) in fields {
+            row.insert(k.clone(), Value::String(stringify(v)));
+        }
+        row.insert("sys_id".into(), Value::String(sys_id));
+        row.insert("sys_created_on".into(), Value::String(now.clone()));
+        row.insert("sys_updated_on".into(), Value::String(now));
+        self.tables
+            .entry(table.to_owned())
+            .or_default()
+            .push(row.clone());
+        row
+    }
+
+    pub(crate) fn find(&self, table: &str, sys_id: &str) -> Option<&JsonRecord> {
+        self.rows(table)
+            .iter()
+            .find(|r| field(r, "sys_id") == Some(sys_id))
+    }
+
+    pub(crate) fn update(
+        &mut self,
+        table: &str,
+        sys_id: &str,
+        fields: &JsonRecord,
+    ) -> Option<JsonRecord> {
+        let now = timestamp(SystemTime::now());
+        let row = self
+            .tables
+            .get_mut(table)?
+            .iter_mut()
+            .find(|r| field(r, "sys_id") == Some(sys_id))?;
+        for (k, v) in fields {
+            if !SYSTEM_FIELDS.contains(&k.as_str()) {
+                row.insert(k.clone(), Value::String(stringify(v)));
+            }
+        }
+        row.insert("sys_updated_on".into(), Value::String(now));
+        Some(row.clone())
+    }
+
+    pub(crate) fn delete(&mut self, table: &str, sys_id: &str) -> bool {
+        let Some(rows) = self.tables.get_mut(table) else {
+            return false;
+        };
+        let before = rows.len();
+        rows.retain(|r| field(r, "sys_id") != Some(sys_id));
+        rows.len() != before
+    }
+
+    /// The first row of `table` whose `column` equals `value`.
+    pub(crate) fn find_by(&self, table: &str, column: &str, value: &str) -> Option<&JsonRecord> {
+        self.rows(table)
+            .iter()
+            .find(|r| field(r, column) == Some(value))
+    }
+
+    /// Whether a table knows a column: a system column, a declared reference, or a
+    /// column some row has.
+    fn knows_column(&self, table: &str, column: &str) -> bool {
+        SYSTEM_FIELDS.contains(&column)
+            || self
+                .references
+                .contains_key(&(table.to_owned(), column.to_owned()))
+            || self.rows(table).iter().any(|r| r.contains_key(column))
+    }
+
+    /// Whether a (possibly dot-walked) field is known.
+    fn knows_field(&self, table: &str, path: &str) -> bool {
+        let mut current = table.to_owned();
+        let mut segments = path.split('.').peekable();
+        while let Some(segment) = segments.next() {
+            if !self.knows_column(&current, segment) {
+                return false;
+            }
+            if segments.peek().is_some() {
+                match self.references.get(&(current.clone(), segment.to_owned())) {
+                    Some(target) => current = target.clone(),
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+
+    /// The value of a (possibly dot-walked) field of a row.
+    pub(crate) fn value_of(&self, table: &str, row: &JsonRecord, path: &str) -> Option<String> {
+        let mut current_table = table.to_owned();
+        let mut current_row = row.clone();
+        let mut segments = path.split('.').peekable();
+        while let Some(segment) = segments.next() {
+            let value = field(&current_row, segment)?.to_owned();
+            if segments.peek().is_none() {
+                return Some(value);
+            }
+            let target = self
+                .references
+                .get(&(current_table.clone(), segment.to_owned()))?;
+            current_row = self.find(target, &value)?.clone();
+            current_table = target.clone();
+        }
+        None
+    }
+
+    /// The rows of `table` matching an encoded query, sorted as it asks.
+    pub(crate) fn select(
+        &self,
+        table: &str,
+        encoded: &str,
+    ) -> Result<Vec<JsonRecord>, query::QueryError> {
+        let parsed: ParsedQuery = query::parse(encoded)?;
+        let mut unknown = HashSet::new();
+        for block in &parsed.blocks {
+            for group in block {
+                for c in group {
+                    if !self.knows_field(table, &c.field) {
+                        unknown.insert(c.field.clone());
+                    }
+                }
+            }
+        }
+        let ignore = self.config.ignore_unknown_fields;
+        let matches = |row: &JsonRecord| -> bool {
+            if parsed.blocks.is_empty() {
+                return true;
+            }
+            parsed.blocks.iter().any(|block| {
+                block.iter().all(|group| {
+                    group.iter().any(|c| {
+                        if unknown.contains(&c.field) {
+                            // The platform's quirk: an unknown field's condition is
+                            // dropped (matches everything); strict mode matches nothing.
+                            return ignore;
+                        }
+                        query::holds(
+                            c.op,
+                            self.value_of(table, row, &c.field).as_deref(),
+                            &c.value,
+                        )
+                    })
+                })
+            })
+        };
+        let mut rows: Vec<JsonRecord> = self
+            .rows(table)
+            .iter()
+            .filter(|r| matches(r))
+            .cloned()
+            .collect();
+        for (field_name, descending) in parsed.order.iter().rev() {
+            rows.sort_by(|a, b| {
+                let va = self.value_of(table, a, field_name).unwrap_or_default();
+                let vb = self.value_of(table, b, field_name).unwrap_or_default();
+                let ord = query::compare_values(&va, &vb);
+                if *descending { ord.reverse() } else { ord }
+            });
+        }
+        Ok(rows)
+    }
+
+    /// A short display value of a row: its name, user name or number.
+    pub(crate) fn display_value(&self, table: &str, sys_id: &str) -> String {
+        let Some(row) = self.find(table, sys_id) else {
+            return String::new();
+        };
+        ["name", "user_name", "number", "id"]
+            .iter()
+            .find_map(|c| field(row, c).filter(|v| !v.is_empty()))
+            .unwrap_or(sys_id)
+            .to_owned()
+    }
+
+    /// Whether a user holds a role, directly or through a group.
+    pub(crate) fn user_has_role(&self, user_name: &str, role: &str) -> bool {
+        let Some(user) = self.find_by("sys_user", "user_name", user_name) else {
+            return false;
+        };
+        let user_id = field(user, "sys_id").unwrap_or_default();
+        let Some(role) = self.find_by("sys_user_role", "name", role) else {
+            return false;
+        };
+        let role_id = field(role, "sys_id").unwrap_or_default();
+        let direct = self
+            .rows("sys_user_has_role")
+            .iter()
+            .any(|g| field(g, "user") == Some(user_id) && field(g, "role") == Some(role_id));
+        let via_group = self
+            .rows("sys_user_grmember")
+            .iter()
+            .filter(|m| field(m, "user") == Some(user_id))
+            .filter_map(|m| field(m, "group"))
+            .any(|group| {
+                self.rows("sys_group_has_role")
+                    .iter()
+                    .any(|g| field(g, "group") == Some(group) && field(g, "role") == Some(role_id))
+            });
+        direct || via_group
+    }
+
+    pub(crate) fn property(&self, name: &str) -> Option<&str> {
+        self.find_by("sys_properties", "name", name)
+            .and_then(|r| field(r, "value"))
+    }
+
+    pub(crate) fn latency(&self, endpoint: Endpoint) -> Duration {
+        self.config
+            .endpoint_latency
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(self.config.latency)
+    }
+
+    /// The fault to inject into this request, if any rule fires.
+    pub(crate) fn next_fault(&mut self, endpoint: Endpoint) -> Option<Fault> {
+        let mut fired = None;
+        for rule in &mut self.faults {
+            if rule.endpoint.is_some_and(|e| e != endpoint) {
+                continue;
+            }
+            rule.seen += 1;
+            let fire = match rule.schedule {
+                FaultSchedule::EveryNth(n) => n > 0 && rule.seen % n == 0,
+                FaultSchedule::Nth(n) => rule.seen == n,
+                FaultSchedule::FirstN(n) => rule.seen <= n,
+                FaultSchedule::Random { probability, .. } => {
+                    rule.rng.random_bool(probability.clamp(0.0, 1.0))
+                }
+            };
+            if fire && fired.is_none() {
+                rule.fired += 1;
+                fired = Some(rule.fault.clone());
+            }
+        }
+        if fired.is_some() {
+            self.faults_fired += 1;
+        }
+        fired
+    }
+}
+
+/// A row's column as text.
+pub(crate) fn field<'r>(row: &'r JsonRecord, column: &str) -> Option<&'r str> {
+    row.get(column).and_then(Value::as_str)
+}
+
+/// ServiceNow stores every value as a string; a reference object stores its value.
+pub(crate) fn stringify(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Object(o) => o
+            .get("value")
+            .or_else(|| o.get("sys_id"))
+            .map(stringify)
+            .unwrap_or_default(),
+        Value::Array(a) => a.iter().map(stringify).collect::<Vec<_>>().join(","),
+    }
+}
+
+/// `YYYY-MM-DD hh:mm:ss` in UTC, as ServiceNow writes dates.
+pub(crate) fn timestamp(at: SystemTime) -> String {
+    let secs = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_servicenow_dates() {
+        assert_eq!(timestamp(SystemTime::UNIX_EPOCH), "1970-01-01 00:00:00");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(timestamp(t), "2026-11-18 11:06:40");
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_unless_strict() {
+        let mut s = State::new("http://x".into(), 1);
+        let mut row = JsonRecord::new();
+        row.insert("user_name".into(), "bob".into());
+        s.insert("sys_user", &row);
+        row.insert("user_name".into(), "eve".into());
+        s.insert("sys_user", &row);
+        assert_eq!(s.select("sys_user", "user_nmae=bob").unwrap().len(), 2);
+        s.config.ignore_unknown_fields = false;
+        assert_eq!(s.select("sys_user", "user_nmae=bob").unwrap().len(), 0);
+        assert_eq!(s.select("sys_user", "user_name=bob").unwrap().len(), 1);
+    }
+}
