@@ -19,6 +19,18 @@
 //! | [`error`] | [`Error`] and ServiceNow's error envelope |
 //! | `fake` | (feature `fake`) a stateful fake instance on 127.0.0.1 for tests |
 //!
+//! Typed resources, one module each, reached from the [`Client`]:
+//!
+//! | module | table | reached by |
+//! |---|---|---|
+//! | [`plugins`] | `v_plugin`, CI/CD API | [`Client::plugins`] |
+//! | [`properties`] | `sys_properties` | [`Client::properties`] |
+//! | [`openframe`] | `sn_openframe_configuration` | [`Client::openframe_configurations`] |
+//! | [`users`] | `sys_user`, `sys_user_group`, `sys_user_grmember` | [`Client::users`], [`Client::groups`] |
+//! | [`roles`] | `sys_user_role`, `sys_user_has_role`, `sys_group_has_role` | [`Client::roles`] |
+//! | [`cors`] | `sys_cors_rule`, `sys_ws_definition` | [`Client::cors_rules`] |
+//! | [`oauth`] | `oauth_entity`, `/oauth_token.do` | [`Client::oauth_applications`], [`Client::oauth_tokens`] |
+//!
 //! # Retries and safe creates
 //!
 //! Reads, updates and deletes are retried on HTTP 429, 502, 503, 504, timeouts and
@@ -54,17 +66,26 @@
 
 pub mod batch;
 pub mod client;
+pub mod cors;
 pub mod credentials;
 pub mod error;
 #[cfg(feature = "fake")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
 pub mod fake;
 pub mod instance;
+pub mod oauth;
+pub mod openframe;
+pub mod plugins;
+pub mod properties;
 pub mod query;
+pub mod roles;
 pub mod table;
+pub mod users;
 pub mod wire;
 
-pub use bpsn_transport::{Request, Response, RetryPolicy, SecretString, Transport};
+pub use bpsn_transport::{
+    ExposeSecret, Request, Response, RetryPolicy, SecretString, Token, Transport,
+};
 pub use client::{Client, ClientBuilder};
 pub use credentials::{Credentials, OAuthClient};
 pub use error::{Error, Result};

@@ -239,6 +239,39 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A long-running operation (a plugin activation) ended in failure.
+    #[error("{operation} ended {state}{}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default(), detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    OperationFailed {
+        /// What was being done (`activation of com.sn_openframe`).
+        operation: String,
+        /// The final state the service reported (`Failed`, `Canceled`).
+        state: String,
+        /// The service's status message.
+        message: Option<String>,
+        /// The service's status detail or error text.
+        detail: Option<String>,
+    },
+    /// Waiting for a long-running operation went past its deadline; the operation
+    /// may still finish on the service.
+    #[error(
+        "{operation} was still {last_state} after {waited:?}; it may still finish on the instance"
+    )]
+    DeadlineExceeded {
+        /// What was being waited for.
+        operation: String,
+        /// How long was waited.
+        waited: Duration,
+        /// The last state seen (`Pending`, `Running 40%`).
+        last_state: String,
+    },
+    /// A record the call needs does not exist (an unknown user, a missing role).
+    #[error("no {table} record with {key}")]
+    MissingRecord {
+        /// The table searched.
+        table: String,
+        /// The natural key looked for (`user_name=bob`).
+        key: String,
+    },
     /// A query that must match at most one record matched several.
     #[error("{request}: expected at most one record, found {found} or more")]
     TooManyMatches {
@@ -297,7 +330,11 @@ impl Error {
             | Error::Protocol { request, .. }
             | Error::TooManyMatches { request, .. } => Some(request),
             Error::BatchFailed { source, .. } => source.request(),
-            Error::InvalidInput(_) | Error::BatchItemUnserviced { .. } => None,
+            Error::InvalidInput(_)
+            | Error::BatchItemUnserviced { .. }
+            | Error::OperationFailed { .. }
+            | Error::DeadlineExceeded { .. }
+            | Error::MissingRecord { .. } => None,
         }
     }
 
@@ -315,10 +352,12 @@ impl Error {
         }
     }
 
-    /// Whether the service said the object does not exist (HTTP 404). On ServiceNow a
-    /// 404 also means "hidden from you by an ACL".
+    /// Whether the service said the object does not exist (HTTP 404; on ServiceNow a
+    /// 404 also means "hidden from you by an ACL"), or a record the call needed was
+    /// missing ([`Error::MissingRecord`]).
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Api(e) if e.status == 404)
+            || matches!(self, Error::MissingRecord { .. })
     }
 
     /// Whether the service reported a conflict (HTTP 409, a duplicate).

@@ -120,6 +120,14 @@ pub const SEEDED_REFERENCES: [(&str, &str, &str); 7] = [
     ("sys_cors_rule", "rest_api", "sys_ws_definition"),
 ];
 
+/// Column defaults filled on insert (table, column, value), as the platform does.
+pub const SEEDED_DEFAULTS: [(&str, &str, &str); 4] = [
+    ("sys_user_has_role", "inherited", "false"),
+    ("sys_user_has_role", "state", "active"),
+    ("oauth_entity", "active", "true"),
+    ("sys_cors_rule", "active", "true"),
+];
+
 /// Tables a plugin creates when activated (registered in `sys_db_object`).
 pub(crate) fn tables_created_by(plugin_id: &str) -> &'static [&'static str] {
     match plugin_id {
@@ -292,7 +300,7 @@ impl fmt::Debug for FakeInstance {
 impl FakeInstance {
     /// Starts a fake instance with the default seed data: the `admin` user (password
     /// [`ADMIN_PASSWORD`], role `admin`), the [roles](SEEDED_ROLES), the
-    /// [plugins](SEEDED_PLUGINS), the Table API's `sys_ws_definition` row, the empty
+    /// [plugins](SEEDED_PLUGINS), the [column defaults](SEEDED_DEFAULTS), the Table API's `sys_ws_definition` row, the empty
     /// [postMessage allow-list property](ALLOW_LIST_PROPERTY) and the
     /// [reference columns](SEEDED_REFERENCES).
     pub async fn start() -> Self {
@@ -310,6 +318,9 @@ impl FakeInstance {
     fn seed_defaults(&self) {
         for (table, column, target) in SEEDED_REFERENCES {
             self.declare_reference(table, column, target);
+        }
+        for (table, column, value) in SEEDED_DEFAULTS {
+            self.declare_default(table, column, value);
         }
         for role in SEEDED_ROLES {
             self.add_role(role);
@@ -392,6 +403,15 @@ impl FakeInstance {
         lock(&self.state)
             .references
             .insert((table.to_owned(), column.to_owned()), target.to_owned());
+    }
+
+    /// Declares a column default: inserts that do not give `column` get `value`.
+    pub fn declare_default(&self, table: &str, column: &str, value: &str) {
+        lock(&self.state)
+            .defaults
+            .entry(table.to_owned())
+            .or_default()
+            .push((column.to_owned(), value.to_owned()));
     }
 
     /// Adds an active user with the password `<user_name>-password`.

@@ -64,6 +64,8 @@ pub(crate) struct State {
     pub(crate) origin: String,
     pub(crate) tables: BTreeMap<String, Vec<JsonRecord>>,
     pub(crate) references: HashMap<(String, String), String>,
+    /// Values the platform fills in on insert when the caller gives none.
+    pub(crate) defaults: HashMap<String, Vec<(String, String)>>,
     pub(crate) passwords: HashMap<String, String>,
     pub(crate) tokens: HashMap<String, TokenInfo>,
     pub(crate) refresh_tokens: HashMap<String, (String, String)>,
@@ -82,6 +84,7 @@ impl State {
             origin,
             tables: BTreeMap::new(),
             references: HashMap::new(),
+            defaults: HashMap::new(),
             passwords: HashMap::new(),
             tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
@@ -125,6 +128,9 @@ impl State {
             _ => self.new_sys_id(),
         };
         let mut row = JsonRecord::new();
+        for (k, v) in self.defaults.get(table).into_iter().flatten() {
+            row.insert(k.clone(), Value::String(v.clone()));
+        }
         for (k, v) in fields {
             row.insert(k.clone(), Value::String(stringify(v)));
         }
