@@ -1,7 +1,7 @@
 //! A typed async client for a Bright Pattern Contact Center tenant.
 //!
 //! This crate shares its transport, retry policy, error type and OAuth token cache
-//! with `servicenow-client`, through `bpsn-transport`.
+//! with `servicenow-client`, through `bpsn-core`.
 //!
 //! # Layout (planned; filled in by the Bright Pattern client work)
 //!

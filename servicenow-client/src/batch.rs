@@ -33,7 +33,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use bpsn_transport::Request;
+use bpsn_core::Request;
 use futures_util::StreamExt as _;
 use http::Method;
 use serde::de::DeserializeOwned;
@@ -263,7 +263,7 @@ impl BatchResponse {
                 request: self.request.clone(),
                 status: self.status,
                 reason: e.to_string(),
-                body_snippet: Some(bpsn_transport::error::snippet(&self.body)),
+                body_snippet: Some(bpsn_core::error::snippet(&self.body)),
             }))
         })
     }
@@ -317,7 +317,7 @@ struct WireAnswer {
 #[derive(Deserialize)]
 struct WireServiced {
     id: String,
-    #[serde(with = "bpsn_transport::wire::string_number")]
+    #[serde(with = "bpsn_core::wire::string_number")]
     status_code: u16,
     #[serde(default)]
     status_text: String,
@@ -325,7 +325,7 @@ struct WireServiced {
     body: String,
     #[serde(default)]
     headers: Vec<WireHeader>,
-    #[serde(default, with = "bpsn_transport::wire::string_number::option")]
+    #[serde(default, with = "bpsn_core::wire::string_number::option")]
     execution_time: Option<u64>,
 }
 
@@ -426,13 +426,13 @@ fn item_result(item: &BatchItem, serviced: WireServiced) -> Result<BatchResponse
             request: request.clone(),
             status: serviced.status_code,
             reason: format!("the batch item body is not base64: {e}"),
-            body_snippet: Some(bpsn_transport::error::snippet(serviced.body.as_bytes())),
+            body_snippet: Some(bpsn_core::error::snippet(serviced.body.as_bytes())),
         }))
     })?;
     if !(200..300).contains(&serviced.status_code) {
         let parsed = parse_error_envelope(&body);
         let body_snippet = (parsed.message.is_none() && !body.is_empty())
-            .then(|| bpsn_transport::error::snippet(&body));
+            .then(|| bpsn_core::error::snippet(&body));
         return Err(Error::Api(Box::new(ApiError {
             request,
             status: serviced.status_code,

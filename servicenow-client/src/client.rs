@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bpsn_transport::{RetryPolicy, Transport};
+use bpsn_core::{RetryPolicy, Transport};
 
 use crate::batch::BatchOptions;
 use crate::credentials::Credentials;

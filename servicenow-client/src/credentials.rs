@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use bpsn_transport::{
+use bpsn_core::{
     Authenticator, BasicAuth, BearerAuth, Token, TokenCache, TokenEndpoint, TokenSource, Transport,
 };
 use secrecy::SecretString;

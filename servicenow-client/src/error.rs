@@ -5,8 +5,8 @@
 //! message and detail land in [`ApiError`]. A body in any other shape (an HTML
 //! page from a proxy, a truncated answer) is quoted as a bounded snippet instead.
 
-use bpsn_transport::ErrorBody;
-pub use bpsn_transport::{
+use bpsn_core::ErrorBody;
+pub use bpsn_core::{
     ApiError, AuthenticationError, DecodeError, Error, InvalidInput, RateLimited, RequestSummary,
     Result,
 };

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use bpsn_transport::{Origin, OriginError};
+use bpsn_core::{Origin, OriginError};
 
 /// The default domain of hosted ServiceNow instances.
-pub const SERVICE_NOW_DOMAIN: &str = "service-now.com";
+pub use bpsn_core::SERVICE_NOW_DOMAIN;
 
 /// Where a ServiceNow instance is reached: `https://<name>.service-now.com`, or a
 /// full origin for custom domains, `*.servicenowservices.com` and reverse proxies.

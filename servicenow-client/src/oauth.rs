@@ -25,7 +25,7 @@
 
 use std::fmt;
 
-use bpsn_transport::{Token, TokenEndpoint};
+use bpsn_core::{Token, TokenEndpoint};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};

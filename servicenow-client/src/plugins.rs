@@ -160,7 +160,7 @@ impl fmt::Display for ProgressStatus {
 
 impl<'de> Deserialize<'de> for ProgressStatus {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = bpsn_transport::wire::string_number::deserialize::<u8, D>(d)?;
+        let raw = bpsn_core::wire::string_number::deserialize::<u8, D>(d)?;
         Self::from_wire(&raw.to_string()).ok_or_else(|| {
             serde::de::Error::custom(format!("unknown CI/CD status {raw:?} (expected 0 to 4)"))
         })
@@ -191,7 +191,7 @@ pub struct Progress {
 
 /// Reads a percentage sent as a number or a string, possibly fractional.
 fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
-    let value: Option<f64> = bpsn_transport::wire::string_number::option::deserialize(d)?;
+    let value: Option<f64> = bpsn_core::wire::string_number::option::deserialize(d)?;
     Ok(value.unwrap_or(0.0).clamp(0.0, 100.0).round() as u8)
 }
 

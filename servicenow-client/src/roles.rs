@@ -472,7 +472,7 @@ impl Roles {
                         let page: Vec<R> = response.records()?;
                         if page.len() >= 10_000 {
                             return Err(Error::Protocol {
-                                request: bpsn_transport::RequestSummary {
+                                request: bpsn_core::RequestSummary {
                                     method: http::Method::GET,
                                     path: item.url().to_owned(),
                                     attempts: 1,

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 
-use bpsn_transport::{Request, Response};
+use bpsn_core::{Request, Response};
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

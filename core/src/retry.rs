@@ -22,7 +22,7 @@ use rand::Rng;
 ///
 /// ```
 /// use std::time::Duration;
-/// use bpsn_transport::RetryPolicy;
+/// use bpsn_core::RetryPolicy;
 /// let policy = RetryPolicy::default()
 ///     .with_max_attempts(6)
 ///     .with_deadline(Duration::from_secs(120));

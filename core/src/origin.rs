@@ -7,6 +7,12 @@ use std::str::FromStr;
 
 use url::{Host, Url};
 
+/// The default domain of hosted ServiceNow instances (`<name>.service-now.com`).
+pub const SERVICE_NOW_DOMAIN: &str = "service-now.com";
+
+/// The default domain of hosted Bright Pattern tenants (`<name>.brightpattern.com`).
+pub const BRIGHT_PATTERN_DOMAIN: &str = "brightpattern.com";
+
 /// A validated origin: a scheme, a host and an optional port, nothing else.
 ///
 /// Built by [`Origin::parse_or_expand`], which accepts either a bare name (expanded
@@ -75,7 +81,7 @@ impl Origin {
     /// than https are rejected; `http` is allowed for loopback hosts only.
     ///
     /// ```
-    /// use bpsn_transport::Origin;
+    /// use bpsn_core::Origin;
     /// let o = Origin::parse_or_expand("dev12345", "service-now.com").unwrap();
     /// assert_eq!(o.as_str(), "https://dev12345.service-now.com");
     /// let o = Origin::parse_or_expand("https://itsm.example.org/", "service-now.com").unwrap();

@@ -394,7 +394,7 @@ impl Transport {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(60),
-            user_agent: concat!("bpsn-transport/", env!("CARGO_PKG_VERSION")).to_owned(),
+            user_agent: concat!("bpsn-core/", env!("CARGO_PKG_VERSION")).to_owned(),
             error_parser: no_error_body,
             service: "http",
             http: None,

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use serde::{Deserialize, Serialize};
-//! use bpsn_transport::wire;
+//! use bpsn_core::wire;
 //!
 //! #[derive(Serialize, Deserialize)]
 //! struct Row {
@@ -165,6 +165,7 @@ pub mod string_number {
     }
 }
 
+#[cfg(feature = "client")]
 pub(crate) fn option_u64_from_string_or_number<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<u64>, D::Error> {
