@@ -1,15 +1,16 @@
 //! How the fake instance answers: routing, authentication, faults, and each API.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine as _;
+use bpsn_core::fake::{Fault, LoggedRequest, Reply};
 use http::Method;
 use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
 use super::state::{State, TokenInfo, field};
-use super::{ActiveForm, Endpoint, Fault, LoggedRequest};
+use super::{ActiveForm, Endpoint};
 use crate::table::JsonRecord;
 
 const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -17,76 +18,26 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::
 /// The property that disables the OAuth password grant.
 const ROPC_DISABLED: &str = "glide.oauth.inbound.ropc.grant_type.disabled";
 
-/// An answer before it becomes a wiremock template (batch items need it as data).
-pub(crate) struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+fn error_reply(status: u16, message: &str, detail: &str) -> Reply {
+    Reply::json(
+        status,
+        &json!({"error": {"message": message, "detail": detail}, "status": "failure"}),
+    )
 }
 
-impl Reply {
-    fn json(status: u16, body: &Value) -> Self {
-        Self {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: serde_json::to_vec(body).unwrap_or_default(),
-        }
-    }
+fn access_denied() -> Reply {
+    Reply::json(
+        401,
+        &json!({"error": "server_error", "error_description": "access_denied"}),
+    )
+}
 
-    fn empty(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    fn error(status: u16, message: &str, detail: &str) -> Self {
-        Self::json(
-            status,
-            &json!({"error": {"message": message, "detail": detail}, "status": "failure"}),
-        )
-    }
-
-    fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_owned(), value.into()));
-        self
-    }
-
-    fn access_denied() -> Self {
-        Self::json(
-            401,
-            &json!({"error": "server_error", "error_description": "access_denied"}),
-        )
-    }
-
-    fn unauthenticated() -> Self {
-        Self::error(
-            401,
-            "User Not Authenticated",
-            "Required to provide Auth information",
-        )
-    }
-
-    fn into_template(self, delay: Duration) -> ResponseTemplate {
-        let mut t = ResponseTemplate::new(self.status);
-        for (k, v) in &self.headers {
-            t = t.insert_header(k.as_str(), v.as_str());
-        }
-        if !self.body.is_empty() {
-            let content_type = self
-                .headers
-                .iter()
-                .find(|(k, _)| k == "content-type")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| "application/json".into());
-            t = t.set_body_raw(self.body, &content_type);
-        }
-        if !delay.is_zero() {
-            t = t.set_delay(delay);
-        }
-        t
-    }
+fn unauthenticated() -> Reply {
+    error_reply(
+        401,
+        "User Not Authenticated",
+        "Required to provide Auth information",
+    )
 }
 
 /// The wiremock responder serving the whole instance.
@@ -136,28 +87,18 @@ impl Respond for Responder {
         let mut state = lock(&self.state);
         let path = request.url.path().to_owned();
         let endpoint = endpoint_of(&path);
-        let mut delay = state.latency(endpoint);
-        let fault = state.next_fault(endpoint);
+        let mut delay = state.latency.of(&endpoint);
+        let fault = state.faults.next(endpoint);
         let query = request.url.query().map(str::to_owned);
         let body_text = String::from_utf8_lossy(&request.body).into_owned();
 
         let reply = match &fault {
-            Some(Fault::RateLimited { retry_after }) => {
-                let reset = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs() + retry_after.unwrap_or(1))
-                    .unwrap_or(0);
-                let mut r = Reply::error(429, "Rate limit exceeded", "Too many requests")
-                    .header("x-ratelimit-limit", "100")
-                    .header("x-ratelimit-reset", reset.to_string())
-                    .header("x-ratelimit-rule", "fake-rate-limit");
-                if let Some(after) = retry_after {
-                    r = r.header("retry-after", after.to_string());
-                }
-                r
-            }
+            Some(Fault::RateLimited { retry_after }) => Reply::rate_limited(
+                error_reply(429, "Rate limit exceeded", "Too many requests"),
+                *retry_after,
+            ),
             Some(Fault::Unavailable) => {
-                Reply::error(503, "Service Unavailable", "The instance is overloaded")
+                error_reply(503, "Service Unavailable", "The instance is overloaded")
             }
             Some(Fault::ExpiredToken) if bearer(request).is_some() => {
                 if let Some(token) = bearer(request) {
@@ -165,7 +106,7 @@ impl Respond for Responder {
                         info.expires_at = Instant::now();
                     }
                 }
-                Reply::unauthenticated()
+                unauthenticated()
             }
             _ => handle(&mut state, request, endpoint),
         };
@@ -174,11 +115,7 @@ impl Respond for Responder {
                 delay += extra;
                 reply
             }
-            Some(Fault::MalformedBody) => Reply {
-                status: reply.status,
-                headers: reply.headers,
-                body: b"{\"result\": [{\"sys_id\": \"trunc".to_vec(),
-            },
+            Some(Fault::MalformedBody) => reply.malformed(),
             _ => reply,
         };
         state.log.push(LoggedRequest {
@@ -210,21 +147,21 @@ fn authenticate(state: &State, request: &Request) -> Result<String, Reply> {
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
-        return Err(Reply::unauthenticated());
+        return Err(unauthenticated());
     };
     if let Some(encoded) = value.strip_prefix("Basic ") {
         let decoded = BASE64
             .decode(encoded.trim())
-            .map_err(|_| Reply::unauthenticated())?;
-        let text = String::from_utf8(decoded).map_err(|_| Reply::unauthenticated())?;
-        let (user, password) = text.split_once(':').ok_or_else(Reply::unauthenticated)?;
+            .map_err(|_| unauthenticated())?;
+        let text = String::from_utf8(decoded).map_err(|_| unauthenticated())?;
+        let (user, password) = text.split_once(':').ok_or_else(unauthenticated)?;
         return match state.passwords.get(user) {
             Some(p) if p == password && user_active(state, user) => Ok(user.to_owned()),
-            _ => Err(Reply::unauthenticated()),
+            _ => Err(unauthenticated()),
         };
     }
     if let Some(token) = value.strip_prefix("Bearer ") {
-        let info = state.tokens.get(token).ok_or_else(Reply::unauthenticated)?;
+        let info = state.tokens.get(token).ok_or_else(unauthenticated)?;
         let client_ok = state
             .find_by("oauth_entity", "client_id", &info.client_id)
             .is_some_and(|c| field(c, "active") != Some("false"));
@@ -232,7 +169,7 @@ fn authenticate(state: &State, request: &Request) -> Result<String, Reply> {
             return Ok(info.user_name.clone());
         }
     }
-    Err(Reply::unauthenticated())
+    Err(unauthenticated())
 }
 
 fn user_active(state: &State, user_name: &str) -> bool {
@@ -275,7 +212,7 @@ fn route(
 ) -> Reply {
     let url = match url::Url::parse("http://fake.invalid").and_then(|b| b.join(path_and_query)) {
         Ok(u) => u,
-        Err(_) => return Reply::error(400, "Invalid URL", path_and_query),
+        Err(_) => return error_reply(400, "Invalid URL", path_and_query),
     };
     let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     let path = url.path();
@@ -294,7 +231,7 @@ fn route(
     if let Some(rest) = path.strip_prefix("/api/sn_cicd/") {
         return cicd(state, caller, method, rest);
     }
-    Reply::error(400, "Requested URI does not represent any resource", path)
+    error_reply(400, "Requested URI does not represent any resource", path)
 }
 
 fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
@@ -329,7 +266,7 @@ fn table_api(
             .iter()
             .any(|r| state.user_has_role(caller, r))
     {
-        return Reply::error(
+        return error_reply(
             403,
             "Operation Failed",
             &format!(
@@ -376,12 +313,12 @@ fn table_api(
                 not_found()
             }
         }
-        _ => Reply::error(405, "Method not Supported", &format!("{method} {path}")),
+        _ => error_reply(405, "Method not Supported", &format!("{method} {path}")),
     }
 }
 
 fn not_found() -> Reply {
-    Reply::error(
+    error_reply(
         404,
         "No Record found",
         "Record doesn't exist or ACL restricts the record retrieval",
@@ -391,7 +328,7 @@ fn not_found() -> Reply {
 fn body_object(body: &[u8]) -> Result<JsonRecord, Reply> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Reply::error(
+        _ => Err(error_reply(
             400,
             "Exception while reading request",
             "The payload is not valid JSON.",
@@ -403,7 +340,7 @@ fn list(state: &State, table: &str, params: &[(String, String)], path: &str) -> 
     let query = param(params, "sysparm_query").unwrap_or("");
     let rows = match state.select(table, query) {
         Ok(rows) => rows,
-        Err(e) => return Reply::error(400, "Invalid query", &e.0),
+        Err(e) => return error_reply(400, "Invalid query", &e.0),
     };
     let limit: usize = param(params, "sysparm_limit")
         .and_then(|l| l.parse().ok())
@@ -488,7 +425,7 @@ fn cicd(state: &mut State, caller: &str, method: &Method, rest: &str) -> Reply {
         .iter()
         .any(|r| state.user_has_role(caller, r))
     {
-        return Reply::error(
+        return error_reply(
             403,
             "User Not Authorized",
             "The user must have the admin or sn_cicd.sys_ci_automation role",
@@ -499,7 +436,7 @@ fn cicd(state: &mut State, caller: &str, method: &Method, rest: &str) -> Reply {
         (Method::POST, ["plugin", id, "activate"]) => {
             let id = (*id).to_owned();
             if state.find_by("v_plugin", "id", &id).is_none() {
-                return Reply::error(
+                return error_reply(
                     404,
                     &format!("Plugin {id} not found"),
                     "No plugin with this id exists",
@@ -525,14 +462,14 @@ fn cicd(state: &mut State, caller: &str, method: &Method, rest: &str) -> Reply {
             )
         }
         (Method::GET, ["progress", id]) => progress(state, id),
-        _ => Reply::error(400, "Requested URI does not represent any resource", rest),
+        _ => error_reply(400, "Requested URI does not represent any resource", rest),
     }
 }
 
 fn progress(state: &mut State, id: &str) -> Reply {
     let polls_to_finish = state.config.polls_to_finish;
     let Some(activation) = state.activations.get_mut(id) else {
-        return Reply::error(404, "Progress record not found", id);
+        return error_reply(404, "Progress record not found", id);
     };
     activation.polls += 1;
     let plugin_id = activation.plugin_id.clone();
@@ -613,7 +550,7 @@ fn token(state: &mut State, request: &Request) -> Reply {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if request.method != Method::POST || !form_encoded {
-        return Reply::access_denied();
+        return access_denied();
     }
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
         .into_owned()
@@ -627,7 +564,7 @@ fn token(state: &mut State, request: &Request) -> Reply {
                 && field(c, "active") != Some("false")
         });
     if !client_ok {
-        return Reply::access_denied();
+        return access_denied();
     }
     let lifetime = state.config.token_lifetime;
     match get("grant_type") {
@@ -641,7 +578,7 @@ fn token(state: &mut State, request: &Request) -> Reply {
                 || !password_ok
                 || !user_active(state, &user)
             {
-                return Reply::access_denied();
+                return access_denied();
             }
             let access = state.new_secret(40);
             let refresh = state.new_secret(40);
@@ -667,10 +604,10 @@ fn token(state: &mut State, request: &Request) -> Reply {
         "refresh_token" => {
             let Some((user, owner)) = state.refresh_tokens.get(get("refresh_token")).cloned()
             else {
-                return Reply::access_denied();
+                return access_denied();
             };
             if owner != client_id || !user_active(state, &user) {
-                return Reply::access_denied();
+                return access_denied();
             }
             let access = state.new_secret(40);
             state.tokens.insert(
@@ -689,20 +626,20 @@ fn token(state: &mut State, request: &Request) -> Reply {
                 }),
             )
         }
-        _ => Reply::access_denied(),
+        _ => access_denied(),
     }
 }
 
 fn batch(state: &mut State, caller: &str, body: &[u8]) -> Reply {
     let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
-        return Reply::error(
+        return error_reply(
             400,
             "Exception while reading request",
             "The payload is not valid JSON.",
         );
     };
     let Some(items) = parsed.get("rest_requests").and_then(Value::as_array) else {
-        return Reply::error(400, "Invalid batch request", "rest_requests is missing");
+        return error_reply(400, "Invalid batch request", "rest_requests is missing");
     };
     let limit = state.config.batch_service_limit.unwrap_or(usize::MAX);
     let mut serviced = Vec::new();
@@ -735,7 +672,7 @@ fn batch(state: &mut State, caller: &str, body: &[u8]) -> Reply {
         let reply = if url.starts_with("/api/now/") && !url.contains("/batch") {
             route(state, caller, &method, &url, &item_body)
         } else {
-            Reply::error(
+            error_reply(
                 400,
                 "Invalid batch item",
                 "Only REST API calls under /api/ may be batched",

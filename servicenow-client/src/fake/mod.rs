@@ -72,7 +72,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::SeedableRng;
 use serde_json::Value;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer};
@@ -83,7 +82,7 @@ use crate::instance::InstanceUrl;
 use crate::table::JsonRecord;
 use crate::wire::SysId;
 use handlers::{Responder, lock};
-use state::{FaultRule, State, field};
+use state::{State, field};
 
 /// The seeded administrator's user name.
 pub const ADMIN_USER: &str = "admin";
@@ -166,84 +165,10 @@ pub enum ActiveForm {
     One,
 }
 
-/// A fault to inject.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// HTTP 429 with rate-limit headers, and `Retry-After: n` when given (without it,
-    /// the answer a full integration semaphore queue gives).
-    RateLimited {
-        /// Seconds for `Retry-After`, or `None` to leave the header out.
-        retry_after: Option<u64>,
-    },
-    /// HTTP 503, before the request is processed.
-    Unavailable,
-    /// The request is processed, then the answer is delayed by this much more (set
-    /// it past the client's timeout: the client cannot know the write happened).
-    Timeout(Duration),
-    /// The request is processed, then answered with a truncated JSON body.
-    MalformedBody,
-    /// A bearer token is treated as expired from now on (401); requests with basic
-    /// credentials are unaffected.
-    ExpiredToken,
-}
-
-/// When a fault fires.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FaultSchedule {
-    /// On every n-th matching request.
-    EveryNth(u64),
-    /// On the n-th matching request only (1-based).
-    Nth(u64),
-    /// On the first n matching requests.
-    FirstN(u64),
-    /// On each matching request with this probability, drawn from a seeded generator.
-    Random {
-        /// Between 0 and 1.
-        probability: f64,
-        /// The generator's seed.
-        seed: u64,
-    },
-}
+pub use bpsn_core::fake::{Fault, FaultSchedule};
 
 /// One request the fake received (batch items are logged too, marked `via_batch`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoggedRequest {
-    /// The method.
-    pub method: String,
-    /// The path.
-    pub path: String,
-    /// The raw query string.
-    pub query: Option<String>,
-    /// The body as text.
-    pub body: String,
-    /// Which API it went to.
-    pub endpoint: Endpoint,
-    /// The status answered.
-    pub status: u16,
-    /// Whether it was an item of a batch.
-    pub via_batch: bool,
-}
-
-impl LoggedRequest {
-    /// Whether this request changed (or tried to change) a table: a Table API
-    /// POST, PUT, PATCH or DELETE, sent directly or inside a batch.
-    pub fn is_table_write(&self) -> bool {
-        self.endpoint == Endpoint::Table && self.method != "GET"
-    }
-
-    /// Whether this is an HTTP round trip (not an item inside a batch).
-    pub fn is_round_trip(&self) -> bool {
-        !self.via_batch
-    }
-
-    /// The value of a query parameter, decoded.
-    pub fn query_param(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(self.query.as_deref()?.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-}
+pub type LoggedRequest = bpsn_core::fake::LoggedRequest<Endpoint>;
 
 /// Builds a [`FakeInstance`].
 #[derive(Debug, Clone)]
@@ -543,15 +468,12 @@ impl FakeInstance {
 
     /// Delays every answer by `latency` (unless an endpoint has its own).
     pub fn set_latency(&self, latency: Duration) {
-        lock(&self.state).config.latency = latency;
+        lock(&self.state).latency.set(latency);
     }
 
     /// Delays the answers of one endpoint by `latency`.
     pub fn set_endpoint_latency(&self, endpoint: Endpoint, latency: Duration) {
-        lock(&self.state)
-            .config
-            .endpoint_latency
-            .insert(endpoint, latency);
+        lock(&self.state).latency.set_for(endpoint, latency);
     }
 
     /// Injects `fault` into requests to any endpoint on `schedule`.
@@ -565,18 +487,7 @@ impl FakeInstance {
     }
 
     fn push_fault(&self, fault: Fault, schedule: FaultSchedule, endpoint: Option<Endpoint>) {
-        let seed = match schedule {
-            FaultSchedule::Random { seed, .. } => seed,
-            _ => 0,
-        };
-        lock(&self.state).faults.push(FaultRule {
-            fault,
-            schedule,
-            endpoint,
-            seen: 0,
-            fired: 0,
-            rng: rand::rngs::StdRng::seed_from_u64(seed),
-        });
+        lock(&self.state).faults.add(fault, schedule, endpoint);
     }
 
     /// Removes every fault rule.
@@ -586,7 +497,7 @@ impl FakeInstance {
 
     /// How many faults have been injected so far.
     pub fn faults_injected(&self) -> u64 {
-        lock(&self.state).faults_fired
+        lock(&self.state).faults.fired()
     }
 
     /// Whether a condition on an unknown field is ignored (`true`, the platform's
@@ -675,7 +586,7 @@ impl FakeInstance {
         lock(&self.state)
             .log
             .iter()
-            .filter(|r| r.is_table_write())
+            .filter(|r| r.endpoint == Endpoint::Table && r.is_write_method())
             .count()
     }
 

@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
+use bpsn_core::fake::{FaultPlan, Latency, LoggedRequest};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
 use super::query::{self, ParsedQuery};
-use super::{ActiveForm, Endpoint, Fault, FaultSchedule, LoggedRequest};
+use super::{ActiveForm, Endpoint};
 use crate::table::JsonRecord;
 
 /// Columns every row has.
@@ -27,22 +28,11 @@ pub(crate) struct Activation {
     pub(crate) finished: bool,
 }
 
-pub(crate) struct FaultRule {
-    pub(crate) fault: Fault,
-    pub(crate) schedule: FaultSchedule,
-    pub(crate) endpoint: Option<Endpoint>,
-    pub(crate) seen: u64,
-    pub(crate) fired: u64,
-    pub(crate) rng: StdRng,
-}
-
 pub(crate) struct Config {
     pub(crate) ignore_unknown_fields: bool,
     pub(crate) active_form: ActiveForm,
     pub(crate) polls_to_finish: u32,
     pub(crate) token_lifetime: Duration,
-    pub(crate) latency: Duration,
-    pub(crate) endpoint_latency: HashMap<Endpoint, Duration>,
     pub(crate) batch_service_limit: Option<usize>,
 }
 
@@ -53,8 +43,6 @@ impl Default for Config {
             active_form: ActiveForm::Active,
             polls_to_finish: 2,
             token_lifetime: Duration::from_secs(1799),
-            latency: Duration::ZERO,
-            endpoint_latency: HashMap::new(),
             batch_service_limit: None,
         }
     }
@@ -72,9 +60,9 @@ pub(crate) struct State {
     pub(crate) activations: HashMap<String, Activation>,
     pub(crate) failing_plugins: HashMap<String, String>,
     pub(crate) config: Config,
-    pub(crate) faults: Vec<FaultRule>,
-    pub(crate) faults_fired: u64,
-    pub(crate) log: Vec<LoggedRequest>,
+    pub(crate) faults: FaultPlan<Endpoint>,
+    pub(crate) latency: Latency<Endpoint>,
+    pub(crate) log: Vec<LoggedRequest<Endpoint>>,
     pub(crate) rng: StdRng,
 }
 
@@ -91,8 +79,8 @@ impl State {
             activations: HashMap::new(),
             failing_plugins: HashMap::new(),
             config: Config::default(),
-            faults: Vec::new(),
-            faults_fired: 0,
+            faults: FaultPlan::default(),
+            latency: Latency::default(),
             log: Vec::new(),
             rng: StdRng::seed_from_u64(seed),
         }
@@ -332,41 +320,6 @@ impl State {
     pub(crate) fn property(&self, name: &str) -> Option<&str> {
         self.find_by("sys_properties", "name", name)
             .and_then(|r| field(r, "value"))
-    }
-
-    pub(crate) fn latency(&self, endpoint: Endpoint) -> Duration {
-        self.config
-            .endpoint_latency
-            .get(&endpoint)
-            .copied()
-            .unwrap_or(self.config.latency)
-    }
-
-    /// The fault to inject into this request, if any rule fires.
-    pub(crate) fn next_fault(&mut self, endpoint: Endpoint) -> Option<Fault> {
-        let mut fired = None;
-        for rule in &mut self.faults {
-            if rule.endpoint.is_some_and(|e| e != endpoint) {
-                continue;
-            }
-            rule.seen += 1;
-            let fire = match rule.schedule {
-                FaultSchedule::EveryNth(n) => n > 0 && rule.seen % n == 0,
-                FaultSchedule::Nth(n) => rule.seen == n,
-                FaultSchedule::FirstN(n) => rule.seen <= n,
-                FaultSchedule::Random { probability, .. } => {
-                    rule.rng.random_bool(probability.clamp(0.0, 1.0))
-                }
-            };
-            if fire && fired.is_none() {
-                rule.fired += 1;
-                fired = Some(rule.fault.clone());
-            }
-        }
-        if fired.is_some() {
-            self.faults_fired += 1;
-        }
-        fired
     }
 }
 
