@@ -1,14 +1,43 @@
 //! A typed async client for a Bright Pattern Contact Center tenant.
 //!
-//! This crate shares its transport, retry policy, error type and OAuth token cache
-//! with `servicenow-client`, through `bpsn-core`.
+//! It shares its transport, retry policy, error type, OAuth token cache and secret
+//! handling with `servicenow-client`, through `bpsn-core`.
 //!
-//! # Layout (planned; filled in by the Bright Pattern client work)
-//!
-//! | module | what it will hold |
+//! | module | what it holds |
 //! |---|---|
-//! | `tenant` | `TenantUrl`: a bare tenant name or a full https origin |
-//! | `auth` | OAuth 2.0 client credentials against `/configapi/v2/oauth/token`, `expires_in` as a string |
-//! | `users`, `teams` | the documented Configuration API objects |
-//! | `integration_accounts` | ServiceNow integration accounts: CRUD, request refresh token, test connection |
-//! | `fake` | a stateful fake tenant for tests (feature `fake`) |
+//! | [`tenant`] | [`TenantUrl`]: a bare tenant name or a full https origin |
+//! | [`credentials`] | [`ApiCredentials`]: OAuth 2.0 client credentials against `/configapi/v2/oauth/token` |
+//! | [`client`] | [`Client`] and its builder |
+//! | [`users`] | Configuration API users, and their lock state |
+//! | [`teams`] | Configuration API teams |
+//! | [`integration_accounts`] | ServiceNow integration accounts: list, create, replace, delete, request refresh token, test connection |
+//! | [`error`] | [`Error`] and how the tenant's sparse error bodies are read |
+//! | `fake` | (feature `fake`) a stateful fake tenant on 127.0.0.1 for tests |
+//!
+//! ```no_run
+//! use brightpattern_client::{ApiCredentials, Client, TenantUrl};
+//!
+//! # async fn run() -> brightpattern_client::Result<()> {
+//! let client = Client::new(TenantUrl::parse("example").unwrap(), ApiCredentials::new("api.admin", "api-secret"))?;
+//! let accounts = client.integration_accounts().list().await?;
+//! println!("{} ServiceNow accounts", accounts.len());
+//! # Ok(()) }
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod client;
+pub mod credentials;
+pub mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
+pub mod integration_accounts;
+pub mod teams;
+pub mod tenant;
+pub mod users;
+
+pub use bpsn_core::{ExposeSecret, Origin, RetryPolicy, SecretString, TransportOptions};
+pub use client::{Client, ClientBuilder};
+pub use credentials::{ApiCredentials, TenantParameter};
+pub use error::{Error, Result};
+pub use tenant::TenantUrl;

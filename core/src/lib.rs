@@ -68,4 +68,6 @@ pub use retry::RetryPolicy;
 #[cfg(feature = "client")]
 pub use secrecy::{ExposeSecret, SecretString};
 #[cfg(feature = "client")]
-pub use transport::{ErrorBody, ErrorBodyParser, Request, Response, Transport, TransportBuilder};
+pub use transport::{
+    ErrorBody, ErrorBodyParser, Request, Response, Transport, TransportBuilder, TransportOptions,
+};

@@ -229,14 +229,22 @@ impl TokenEndpoint {
         self.finish(result)
     }
 
-    /// Client-credentials grant, asking for `scopes`.
-    pub async fn client_credentials(&self, scopes: &[&str]) -> Result<Token> {
+    /// Client-credentials grant, asking for `scopes`, with extra form parameters
+    /// (for services that name the tenant in a parameter of their own).
+    pub async fn client_credentials(
+        &self,
+        scopes: &[&str],
+        extra_params: &[(&str, &str)],
+    ) -> Result<Token> {
         let http = OAuthHttp {
             transport: &self.transport,
         };
         let mut exchange = self.client.exchange_client_credentials();
         for scope in scopes {
             exchange = exchange.add_scope(Scope::new((*scope).to_owned()));
+        }
+        for (name, value) in extra_params {
+            exchange = exchange.add_extra_param(*name, *value);
         }
         let result = exchange.request_async(&http).await;
         self.finish(result)

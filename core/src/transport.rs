@@ -37,6 +37,20 @@ fn no_error_body(_: &[u8]) -> ErrorBody {
     ErrorBody::default()
 }
 
+/// Percent-encodes one path segment (a login, an account name), so it cannot
+/// add segments, a query or a fragment to the path it is put in.
+///
+/// ```
+/// assert_eq!(bpsn_core::transport::path_segment("a b/c?d"), "a%20b%2Fc%3Fd");
+/// ```
+pub fn path_segment(segment: &str) -> String {
+    let mut url = url::Url::parse("http://segment.invalid/").expect("static URL");
+    url.path_segments_mut()
+        .expect("http URLs have paths")
+        .push(segment);
+    url.path()[1..].to_owned()
+}
+
 /// One request, described before it is sent (so it can be sent again).
 #[derive(Clone)]
 pub struct Request {
@@ -242,6 +256,90 @@ impl Response {
             request: self.request.clone(),
             reason: reason.into(),
         }
+    }
+}
+
+/// The transport settings a client builder exposes: retries, timeouts, the
+/// `User-Agent` suffix, and an optional `reqwest` client of the caller's.
+#[derive(Clone, Debug)]
+pub struct TransportOptions {
+    retry: RetryPolicy,
+    timeout: Duration,
+    connect_timeout: Duration,
+    user_agent_suffix: Option<String>,
+    http: Option<reqwest::Client>,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            user_agent_suffix: None,
+            http: None,
+        }
+    }
+}
+
+impl TransportOptions {
+    /// Sets the retry policy (see [`RetryPolicy`] for what is retried).
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the timeout of one attempt (default 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the connect timeout (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Appends a product token to the `User-Agent` (for example `my-service/1.2`).
+    pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.user_agent_suffix = Some(suffix.into());
+        self
+    }
+
+    /// Uses an existing `reqwest` client (for a custom proxy or root certificates).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// A transport builder for `origin` with these settings; `product` starts the
+    /// `User-Agent` (`servicenow-client/0.1.0`).
+    pub fn transport_builder(
+        &self,
+        origin: Origin,
+        service: &'static str,
+        product: &str,
+    ) -> TransportBuilder {
+        let user_agent = match &self.user_agent_suffix {
+            Some(suffix) => format!("{product} {suffix}"),
+            None => product.to_owned(),
+        };
+        let mut builder = Transport::builder(origin)
+            .service(service)
+            .user_agent(user_agent)
+            .retry_policy(self.retry.clone())
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout);
+        if let Some(http) = &self.http {
+            builder = builder.http_client(http.clone());
+        }
+        builder
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bpsn_core::{RetryPolicy, Transport};
+use bpsn_core::{RetryPolicy, Transport, TransportOptions};
 
 use crate::batch::BatchOptions;
 use crate::credentials::Credentials;
@@ -82,13 +82,9 @@ impl Client {
         ClientBuilder {
             instance,
             credentials,
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
-            user_agent_suffix: None,
+            options: TransportOptions::default(),
             page_size: DEFAULT_PAGE_SIZE,
             batch: BatchOptions::default(),
-            http: None,
         }
     }
 
@@ -144,13 +140,9 @@ impl Client {
 pub struct ClientBuilder {
     instance: InstanceUrl,
     credentials: Credentials,
-    retry: RetryPolicy,
-    timeout: Duration,
-    connect_timeout: Duration,
-    user_agent_suffix: Option<String>,
+    options: TransportOptions,
     page_size: u32,
     batch: BatchOptions,
-    http: Option<reqwest::Client>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -158,8 +150,7 @@ impl fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("instance", &self.instance)
             .field("credentials", &self.credentials)
-            .field("retry", &self.retry)
-            .field("timeout", &self.timeout)
+            .field("options", &self.options)
             .field("page_size", &self.page_size)
             .finish_non_exhaustive()
     }
@@ -168,25 +159,20 @@ impl fmt::Debug for ClientBuilder {
 impl ClientBuilder {
     /// Sets the retry policy (see [`RetryPolicy`] for what is retried).
     pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.options = self.options.retry_policy(retry);
         self
     }
 
     /// Sets the timeout of one attempt (default 60 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.options = self.options.timeout(timeout);
         self
     }
 
-    /// Sets the connect timeout (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Appends a product token to the `User-Agent` (for example `my-service/1.2`).
-    pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
-        self.user_agent_suffix = Some(suffix.into());
+    /// Sets every transport setting at once (timeouts, retries, `User-Agent`
+    /// suffix, a `reqwest` client of your own).
+    pub fn transport_options(mut self, options: TransportOptions) -> Self {
+        self.options = options;
         self
     }
 
@@ -202,12 +188,6 @@ impl ClientBuilder {
         self
     }
 
-    /// Uses an existing `reqwest` client (for a custom proxy or root certificates).
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
-        self
-    }
-
     /// Builds the client. Fails on invalid settings; sends no request.
     pub fn build(self) -> Result<Client> {
         if !(1..=10_000).contains(&self.page_size) {
@@ -218,22 +198,15 @@ impl ClientBuilder {
             .into());
         }
         self.batch.check()?;
-        let mut user_agent = concat!("servicenow-client/", env!("CARGO_PKG_VERSION")).to_owned();
-        if let Some(suffix) = &self.user_agent_suffix {
-            user_agent.push(' ');
-            user_agent.push_str(suffix);
-        }
-        let mut builder = Transport::builder(self.instance.origin().clone())
-            .service("servicenow")
-            .user_agent(user_agent)
-            .retry_policy(self.retry)
-            .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
-            .error_parser(crate::error::parse_error_envelope);
-        if let Some(http) = self.http {
-            builder = builder.http_client(http);
-        }
-        let anonymous = builder.build()?;
+        let anonymous = self
+            .options
+            .transport_builder(
+                self.instance.origin().clone(),
+                "servicenow",
+                concat!("servicenow-client/", env!("CARGO_PKG_VERSION")),
+            )
+            .error_parser(crate::error::parse_error_envelope)
+            .build()?;
         let authenticator = self.credentials.authenticator(&anonymous)?;
         let transport = anonymous.with_authenticator(authenticator);
         Ok(Client {

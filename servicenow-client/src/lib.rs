@@ -83,7 +83,9 @@ pub mod table;
 pub mod users;
 pub mod wire;
 
-pub use bpsn_core::{ExposeSecret, Request, Response, RetryPolicy, SecretString, Token, Transport};
+pub use bpsn_core::{
+    ExposeSecret, Request, Response, RetryPolicy, SecretString, Token, Transport, TransportOptions,
+};
 pub use client::{Client, ClientBuilder};
 pub use credentials::{Credentials, OAuthClient};
 pub use error::{Error, Result};
