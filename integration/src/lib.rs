@@ -1,11 +1,89 @@
 //! The whole Bright Pattern ↔ ServiceNow OpenFrame setup as a declarative,
-//! idempotent workflow: plan, apply, verify, teardown.
+//! idempotent workflow: **plan** what would change, **apply** it, **verify** the
+//! result, and **teardown** exactly what was created.
 //!
-//! # Layout (planned; filled in by the workflow work)
-//!
-//! | module | what it will hold |
+//! | module | what it holds |
 //! |---|---|
-//! | `spec` | `IntegrationSpec`: what should exist, loaded from TOML and validated |
-//! | `step` | the one `Step` trait every step implements: observe, diff, apply, verify, undo |
-//! | `steps::*` | one module per step: plugins, OpenFrame configuration, role grants, CORS rule, OAuth endpoint, integration account |
-//! | `workflow` | ordering, concurrency, progress events, reports |
+//! | [`spec`] | [`IntegrationSpec`]: what should exist, from TOML, validated all at once |
+//! | [`step`] | the one [`Step`] trait (observe, change, apply, verify, undo) and the shared [`Context`] |
+//! | [`steps`] | one module per step: plugins, OpenFrame, access, CORS, OAuth endpoint, integration account |
+//! | [`workflow`] | [`Workflow`]: dependency waves, concurrency, ledger saves, failure reports |
+//! | [`report`] | [`Plan`], [`ApplyReport`], [`VerifyReport`], [`TeardownReport`]: JSON and text, no secrets |
+//! | [`events`] | progress [`Event`]s for a command-line tool to render |
+//! | [`ledger`] | what the workflow created, kept on the instance so teardown removes only that |
+//!
+//! The steps, and the crates they use:
+//!
+//! 1. plugins active — `servicenow_client::plugins` (CI/CD API);
+//! 2. OpenFrame configuration with the `topDomain` URL, and the tenant origin in
+//!    the postMessage allow-list — `servicenow_openframe`, `servicenow_client::openframe`, `::properties`;
+//! 3. `sn_openframe_user` for the listed users and groups — `servicenow_client::roles` (Batch API);
+//! 4. CORS rule for the tenant origin — `servicenow_client::cors`;
+//! 5. OAuth endpoint with a generated secret — `servicenow_client::oauth`;
+//! 6. Bright Pattern integration account, refresh token, connection test —
+//!    `brightpattern_client::integration_accounts` (manual when the tenant lacks the API);
+//! 7. the widget size — part of step 2.
+//!
+//! # Example: plan → apply → verify → teardown, on the built-in fakes
+//!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use brightpattern_client::fake::FakeTenant;
+//! use brightpattern_servicenow::{IntegrationSpec, ServiceNowLogin, Workflow, WorkflowOptions};
+//! use servicenow_client::fake::{FakeInstance, ADMIN_PASSWORD, ADMIN_USER};
+//! use servicenow_client::plugins::WaitOptions;
+//!
+//! let sn = FakeInstance::start().await;
+//! let bp = FakeTenant::start().await;
+//! sn.add_user("agent.1");
+//!
+//! let spec = IntegrationSpec::from_toml(&format!(r#"
+//!     [servicenow]
+//!     instance = "{}"
+//!     [brightpattern]
+//!     tenant = "{}"
+//!     [access]
+//!     users = ["agent.1"]
+//! "#, sn.url(), bp.url()))?.resolve()?;
+//!
+//! let workflow = Workflow::builder(
+//!     spec,
+//!     sn.client_as_admin(),
+//!     bp.client(),
+//!     ServiceNowLogin { username: ADMIN_USER.into(), password: ADMIN_PASSWORD.into() },
+//! )
+//! .options(WorkflowOptions { plugin_wait: WaitOptions::fast(), ..WorkflowOptions::default() })
+//! .build();
+//!
+//! let plan = workflow.plan().await?;
+//! println!("{plan}");
+//! assert!(plan.has_changes());
+//!
+//! let report = workflow.apply().await?;
+//! println!("{report}");
+//!
+//! let health = workflow.verify().await?;
+//! assert!(health.ok, "{health}");
+//!
+//! // A second apply changes nothing.
+//! assert!(!workflow.plan().await?.has_changes());
+//!
+//! let removed = workflow.teardown().await?;
+//! println!("{removed}");
+//! # Ok(()) }
+//! ```
+
+pub mod events;
+pub mod ledger;
+pub mod report;
+pub mod spec;
+pub mod step;
+pub mod steps;
+pub mod workflow;
+
+pub use events::{Event, EventHandler};
+pub use report::{ApplyReport, Check, ManualStep, Outcome, Plan, TeardownReport, VerifyReport};
+pub use spec::{IntegrationSpec, ResolvedSpec, SpecError};
+pub use step::{Action, Context, FieldChange, ServiceNowLogin, Step, StepId, WorkflowOptions};
+pub use workflow::{ApplyError, Workflow, WorkflowError};

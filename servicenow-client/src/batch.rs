@@ -41,6 +41,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
 use crate::error::{ApiError, Error, InvalidInput, RequestSummary, Result, parse_error_envelope};
+use crate::query::Query;
+use crate::table::{ListOptions, Record, Table};
+
+/// How many times unserviced batch items are sent again (they were not applied).
+pub const BATCH_ROUNDS: usize = 3;
+
+/// The page size of a batched lookup: one page must hold every match.
+const LOOKUP_PAGE: u32 = 10_000;
 
 /// The path of the Batch API.
 pub const BATCH_PATH: &str = "/api/now/v1/batch";
@@ -416,6 +424,50 @@ impl Client {
             .api("batch");
         let response = self.transport().send(request).await?;
         response.json()
+    }
+}
+
+impl<R: Record> Table<R> {
+    /// Runs several lookups in as few round trips as the Batch API allows and
+    /// returns every matching row (one page of up to 10 000 per query: use it for
+    /// natural-key lookups, such as `user_nameIN` a hundred names, not for
+    /// scans). Unserviced items are sent again; a query that fills its page is a
+    /// [`Error::Protocol`] (narrow it) rather than a silent truncation.
+    pub async fn list_batched(&self, queries: Vec<Query>) -> Result<Vec<R>> {
+        let mut pending: Vec<BatchItem> = queries
+            .into_iter()
+            .enumerate()
+            .map(|(i, q)| {
+                self.list_item(format!("q{i}"), ListOptions::new(q).page_size(LOOKUP_PAGE))
+            })
+            .collect::<Result<_>>()?;
+        let mut rows = Vec::new();
+        for round in 0..BATCH_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            let items = std::mem::take(&mut pending);
+            let results = self.client().batch(items.clone()).await?;
+            for (item, result) in items.into_iter().zip(results) {
+                match result {
+                    Ok(response) => {
+                        let page: Vec<R> = response.records()?;
+                        if page.len() >= LOOKUP_PAGE as usize {
+                            return Err(Error::Protocol {
+                                request: item.summary(),
+                                reason: "a batched lookup filled its page; split the query".into(),
+                            });
+                        }
+                        rows.extend(page);
+                    }
+                    Err(Error::BatchItemUnserviced { .. }) if round + 1 < BATCH_ROUNDS => {
+                        pending.push(item)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(rows)
     }
 }
 

@@ -258,6 +258,18 @@ impl OAuthApplications {
         })
     }
 
+    /// Replaces the client secret with a new one generated here, and returns it
+    /// (once). Clients using the old secret stop working.
+    pub async fn rotate_secret(&self, sys_id: &SysId) -> Result<SecretString> {
+        let secret = generate_client_secret();
+        let request = crate::Request::patch(format!("{}/{sys_id}", self.table.path()))
+            .json(&serde_json::json!({ "client_secret": secret.expose_secret() }))?
+            .sensitive()
+            .api("oauth_entity");
+        self.client.transport().send(request).await?;
+        Ok(secret)
+    }
+
     /// Sets the token lifespans, in seconds.
     pub async fn update_lifespans(
         &self,

@@ -34,7 +34,7 @@ use crate::batch::BatchItem;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::query::Query;
-use crate::table::{ListOptions, Record, Table};
+use crate::table::{Record, Table};
 use crate::users::{Group, User};
 use crate::wire::{Reference, SysId, string_bool};
 
@@ -187,8 +187,7 @@ impl Client {
 
 /// How many values go into one `IN` condition.
 const IN_CHUNK: usize = 100;
-/// How many times unserviced batch items are sent again.
-const BATCH_ROUNDS: usize = 3;
+use crate::batch::BATCH_ROUNDS;
 
 impl Roles {
     /// The role with this name, or `None`.
@@ -380,9 +379,7 @@ impl Roles {
                 queries
             })
             .collect();
-        let users: Vec<User> = self
-            .batch_lists(&self.client.users_table(), user_queries)
-            .await?;
+        let users: Vec<User> = self.client.users_table().list_batched(user_queries).await?;
         let by_name: HashMap<&str, &User> =
             users.iter().map(|u| (u.user_name.as_str(), u)).collect();
         for name in &unique {
@@ -402,8 +399,7 @@ impl Roles {
                     .is_in("user", chunk.iter().copied())
             })
             .collect();
-        let existing: Vec<UserRoleGrant> =
-            self.batch_lists(&self.user_grants, grant_queries).await?;
+        let existing: Vec<UserRoleGrant> = self.user_grants.list_batched(grant_queries).await?;
         let granted: HashMap<&str, &SysId> = existing
             .iter()
             .filter_map(|g| Some((g.user.sys_id()?, &g.sys_id)))
@@ -445,52 +441,6 @@ impl Roles {
             }
         }
         Ok(report)
-    }
-
-    /// Runs list queries on `table` through the Batch API and concatenates the rows;
-    /// unserviced items are sent again.
-    async fn batch_lists<R: Record>(
-        &self,
-        table: &Table<R>,
-        queries: Vec<Query>,
-    ) -> Result<Vec<R>> {
-        let mut pending: Vec<BatchItem> = queries
-            .into_iter()
-            .enumerate()
-            .map(|(i, q)| table.list_item(format!("q{i}"), ListOptions::new(q).page_size(10_000)))
-            .collect::<Result<_>>()?;
-        let mut rows = Vec::new();
-        for round in 0..BATCH_ROUNDS {
-            if pending.is_empty() {
-                break;
-            }
-            let items = std::mem::take(&mut pending);
-            let results = self.client.batch(items.clone()).await?;
-            for (item, result) in items.into_iter().zip(results) {
-                match result {
-                    Ok(response) => {
-                        let page: Vec<R> = response.records()?;
-                        if page.len() >= 10_000 {
-                            return Err(Error::Protocol {
-                                request: bpsn_core::RequestSummary {
-                                    method: http::Method::GET,
-                                    path: item.url().to_owned(),
-                                    attempts: 1,
-                                },
-                                reason: "a batched lookup returned a full page; narrow the chunk"
-                                    .into(),
-                            });
-                        }
-                        rows.extend(page);
-                    }
-                    Err(Error::BatchItemUnserviced { .. }) if round + 1 < BATCH_ROUNDS => {
-                        pending.push(item)
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(rows)
     }
 }
 

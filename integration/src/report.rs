@@ -1,0 +1,459 @@
+//! What plan, apply, verify and teardown return: serialisable to JSON, printable
+//! for people, and free of secrets.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Serialize, Serializer};
+
+use crate::step::{Action, Change, FieldChange, StepId};
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedStep {
+    /// The step.
+    pub step: StepId,
+    /// What it manages.
+    pub resource: String,
+    /// What it will do.
+    pub action: Action,
+    /// The fields that change.
+    pub changes: Vec<FieldChange>,
+    /// Things a person should know.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// For a manual step: what to do by hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual: Option<ManualStep>,
+}
+
+impl PlannedStep {
+    pub(crate) fn new(step: StepId, resource: String, change: Change) -> Self {
+        Self {
+            step,
+            resource,
+            action: change.action,
+            changes: change.changes,
+            warnings: change.warnings,
+            manual: change.manual,
+        }
+    }
+}
+
+/// What a run would change, step by step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Every step, in procedure order.
+    pub steps: Vec<PlannedStep>,
+}
+
+impl Plan {
+    /// Whether applying would change anything (manual steps aside).
+    pub fn has_changes(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Create | Action::Update))
+    }
+
+    /// The step, when planned.
+    pub fn step(&self, id: StepId) -> Option<&PlannedStep> {
+        self.steps.iter().find(|s| s.step == id)
+    }
+}
+
+/// How an applied step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Its change was made.
+    Done,
+    /// Nothing needed doing.
+    Unchanged,
+    /// It waits for a person.
+    Manual,
+    /// It failed (see the error).
+    Failed,
+    /// It did not run because a step it depends on failed.
+    Skipped,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Done => "done",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Manual => "manual",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        })
+    }
+}
+
+/// One step of an apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedStep {
+    /// What was planned when the step ran.
+    #[serde(flatten)]
+    pub planned: PlannedStep,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What was done, in words.
+    pub detail: String,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// Every step, in procedure order.
+    pub steps: Vec<AppliedStep>,
+}
+
+impl ApplyReport {
+    /// The steps that wait for a person.
+    pub fn manual_steps(&self) -> impl Iterator<Item = &AppliedStep> {
+        self.steps.iter().filter(|s| s.outcome == Outcome::Manual)
+    }
+
+    /// Whether any step changed something.
+    pub fn changed_anything(&self) -> bool {
+        self.steps.iter().any(|s| s.outcome == Outcome::Done)
+    }
+
+    /// The step, when it ran.
+    pub fn step(&self, id: StepId) -> Option<&AppliedStep> {
+        self.steps.iter().find(|s| s.planned.step == id)
+    }
+}
+
+/// One health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub check: String,
+    /// Whether it is fine.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+    /// How to fix it, when it is not fine.
+    pub hint: Option<String>,
+}
+
+impl Check {
+    /// A passing check.
+    pub fn pass(check: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            check: check.into(),
+            ok: true,
+            detail: detail.into(),
+            hint: None,
+        }
+    }
+
+    /// A failing check with a fix hint.
+    pub fn fail(
+        check: impl Into<String>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Self {
+            check: check.into(),
+            ok: false,
+            detail: detail.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// Passing when `ok`, failing with `hint` otherwise.
+    pub fn when(
+        ok: bool,
+        check: impl Into<String>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        if ok {
+            Self::pass(check, detail)
+        } else {
+            Self::fail(check, detail, hint)
+        }
+    }
+}
+
+/// The result of verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Whether every check passed.
+    pub ok: bool,
+    /// Every check.
+    pub checks: Vec<Check>,
+}
+
+impl VerifyReport {
+    /// The failing checks.
+    pub fn problems(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.ok)
+    }
+}
+
+/// What teardown did with one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalOutcome {
+    /// Removed.
+    Removed,
+    /// Not created by this workflow: left alone.
+    LeftAlone,
+    /// Already gone.
+    AlreadyGone,
+}
+
+impl fmt::Display for RemovalOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RemovalOutcome::Removed => "removed",
+            RemovalOutcome::LeftAlone => "left alone",
+            RemovalOutcome::AlreadyGone => "already gone",
+        })
+    }
+}
+
+/// One record teardown looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Removal {
+    /// The record.
+    pub resource: String,
+    /// What was done.
+    pub outcome: RemovalOutcome,
+    /// Why.
+    pub detail: String,
+}
+
+impl Removal {
+    /// A record removal outcome.
+    pub fn new(
+        resource: impl Into<String>,
+        outcome: RemovalOutcome,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            resource: resource.into(),
+            outcome,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One step of a teardown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeardownStep {
+    /// The step.
+    pub step: StepId,
+    /// What happened to each record.
+    pub removals: Vec<Removal>,
+}
+
+/// What teardown did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TeardownReport {
+    /// Every step, in reverse procedure order.
+    pub steps: Vec<TeardownStep>,
+}
+
+impl TeardownReport {
+    /// Every record teardown looked at.
+    pub fn removals(&self) -> impl Iterator<Item = &Removal> {
+        self.steps.iter().flat_map(|s| s.removals.iter())
+    }
+}
+
+/// A value to enter by hand.
+#[derive(Clone)]
+pub enum ManualValue {
+    /// Plain text.
+    Text(String),
+    /// A secret: masked unless the caller asks to reveal it; `None` when this run
+    /// does not know it.
+    Secret(Option<SecretString>),
+}
+
+impl fmt::Debug for ManualValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+impl PartialEq for ManualValue {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ManualValue::Text(a), ManualValue::Text(b)) => a == b,
+            (ManualValue::Secret(a), ManualValue::Secret(b)) => {
+                a.as_ref().map(|s| s.expose_secret().to_owned())
+                    == b.as_ref().map(|s| s.expose_secret().to_owned())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ManualValue {}
+
+/// What a masked secret shows.
+pub const MASK: &str = "******** (masked; ask to reveal it)";
+/// What an unknown secret shows.
+pub const UNKNOWN_SECRET: &str = "(shown only in the run that creates the OAuth application; run teardown, then apply, to get a new one)";
+
+impl ManualValue {
+    /// The value for display: a secret is masked unless `reveal`.
+    pub fn render(&self, reveal: bool) -> String {
+        match self {
+            ManualValue::Text(t) => t.clone(),
+            ManualValue::Secret(Some(s)) if reveal => s.expose_secret().to_owned(),
+            ManualValue::Secret(Some(_)) => MASK.to_owned(),
+            ManualValue::Secret(None) => UNKNOWN_SECRET.to_owned(),
+        }
+    }
+}
+
+impl Serialize for ManualValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.render(false))
+    }
+}
+
+/// One value of a manual step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManualField {
+    /// The field's label in the administrator UI.
+    pub label: String,
+    /// The value.
+    pub value: ManualValue,
+}
+
+/// A step a person must do, with the exact values to enter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManualStep {
+    /// Where to do it.
+    pub title: String,
+    /// What to do, in order.
+    pub instructions: Vec<String>,
+    /// The values to enter.
+    pub fields: Vec<ManualField>,
+}
+
+impl ManualStep {
+    /// The instructions as text; secrets are shown only when `reveal`.
+    pub fn render(&self, reveal: bool) -> String {
+        let mut out = format!("{}\n", self.title);
+        for (i, step) in self.instructions.iter().enumerate() {
+            out.push_str(&format!("  {}. {step}\n", i + 1));
+        }
+        let width = self.fields.iter().map(|f| f.label.len()).max().unwrap_or(0);
+        for field in &self.fields {
+            out.push_str(&format!(
+                "     {:width$}  {}\n",
+                field.label,
+                field.value.render(reveal)
+            ));
+        }
+        out
+    }
+}
+
+fn changes_text(changes: &[FieldChange]) -> String {
+    changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{:<20} {:<10} RESOURCE / CHANGES", "STEP", "ACTION")?;
+        for s in &self.steps {
+            writeln!(
+                f,
+                "{:<20} {:<10} {}",
+                s.step.as_str(),
+                s.action.to_string(),
+                s.resource
+            )?;
+            for change in &s.changes {
+                writeln!(f, "{:<31}   {change}", "")?;
+            }
+            for warning in &s.warnings {
+                writeln!(f, "{:<31}   warning: {warning}", "")?;
+            }
+            if let Some(manual) = &s.manual {
+                for line in manual.render(false).lines() {
+                    writeln!(f, "{:<31}   {line}", "")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ApplyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<20} {:<10} {:<10} DETAIL",
+            "STEP", "ACTION", "OUTCOME"
+        )?;
+        for s in &self.steps {
+            writeln!(
+                f,
+                "{:<20} {:<10} {:<10} {}",
+                s.planned.step.as_str(),
+                s.planned.action.to_string(),
+                s.outcome.to_string(),
+                s.detail
+            )?;
+            if !s.planned.changes.is_empty() && s.outcome == Outcome::Done {
+                writeln!(f, "{:<42}   {}", "", changes_text(&s.planned.changes))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.checks {
+            writeln!(
+                f,
+                "[{}] {}: {}",
+                if c.ok { " ok " } else { "FAIL" },
+                c.check,
+                c.detail
+            )?;
+            if let Some(hint) = c.hint.as_ref().filter(|_| !c.ok) {
+                writeln!(f, "       fix: {hint}")?;
+            }
+        }
+        let failing = self.checks.iter().filter(|c| !c.ok).count();
+        if failing == 0 {
+            write!(f, "all {} checks passed", self.checks.len())
+        } else {
+            write!(f, "{failing} of {} checks failed", self.checks.len())
+        }
+    }
+}
+
+impl fmt::Display for TeardownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for step in &self.steps {
+            for r in &step.removals {
+                writeln!(
+                    f,
+                    "{:<20} {:<13} {} ({})",
+                    step.step.as_str(),
+                    r.outcome.to_string(),
+                    r.resource,
+                    r.detail
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,510 @@
+//! What the integration should look like: [`IntegrationSpec`], loaded from TOML and
+//! validated with every problem reported at once.
+//!
+//! Credentials are never part of the spec; the caller passes them to the
+//! [`Workflow`](crate::Workflow) (the command-line tool reads them from the
+//! environment).
+//!
+//! ```
+//! use brightpattern_servicenow::IntegrationSpec;
+//!
+//! let spec = IntegrationSpec::from_toml(r#"
+//!     [servicenow]
+//!     instance = "dev12345"
+//!
+//!     [brightpattern]
+//!     tenant = "example"
+//!
+//!     [openframe]
+//!     name = "Bright Pattern"
+//!     width = 300
+//!     height = 750
+//!
+//!     [access]
+//!     users = ["agent.1"]
+//!     groups = ["Agents"]
+//! "#).unwrap();
+//! let resolved = spec.resolve().unwrap();
+//! assert_eq!(resolved.openframe.url.as_str(),
+//!     "https://example.brightpattern.com/agentdesktop/?topDomain=https%3A%2F%2Fdev12345.service-now.com");
+//! assert_eq!(resolved.plugins, ["com.sn_openframe", "com.snc.platform.security.oauth"]);
+//! ```
+
+use std::fmt;
+
+use brightpattern_client::TenantUrl;
+use serde::{Deserialize, Serialize};
+use servicenow_client::InstanceUrl;
+use servicenow_client::cors::CorsDomain;
+use servicenow_client::plugins::ids;
+use servicenow_openframe::{AgentDesktopUrl, OpenFrameSettings, Size};
+
+/// The whole integration, as configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationSpec {
+    /// The ServiceNow instance.
+    pub servicenow: ServiceNowSection,
+    /// The Bright Pattern tenant.
+    pub brightpattern: BrightPatternSection,
+    /// Plugins to keep active.
+    #[serde(default)]
+    pub plugins: PluginsSection,
+    /// The OpenFrame configuration.
+    #[serde(default)]
+    pub openframe: OpenFrameSection,
+    /// Who gets `sn_openframe_user`.
+    #[serde(default)]
+    pub access: AccessSection,
+    /// The CORS rule.
+    #[serde(default)]
+    pub cors: CorsSection,
+    /// The OAuth application registry entry.
+    #[serde(default)]
+    pub oauth: OAuthSection,
+    /// The Bright Pattern integration account.
+    #[serde(default)]
+    pub integration_account: IntegrationAccountSection,
+}
+
+/// `[servicenow]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceNowSection {
+    /// A bare instance name (`dev12345`) or a full https origin.
+    pub instance: String,
+}
+
+/// `[brightpattern]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrightPatternSection {
+    /// A bare tenant name (`example`) or a full https origin.
+    pub tenant: String,
+}
+
+/// `[plugins]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSection {
+    /// Plugin ids to keep active. Default: OpenFrame and OAuth 2.0. CTI Softphone
+    /// (`com.snc.cti`, deprecated on new instances) and Customer Service
+    /// (`com.sn_customerservice`) are opt-in.
+    #[serde(default = "default_plugins")]
+    pub activate: Vec<String>,
+}
+
+fn default_plugins() -> Vec<String> {
+    vec![ids::OPENFRAME.to_owned(), ids::OAUTH2.to_owned()]
+}
+
+impl Default for PluginsSection {
+    fn default() -> Self {
+        Self {
+            activate: default_plugins(),
+        }
+    }
+}
+
+/// `[openframe]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenFrameSection {
+    /// The configuration's name.
+    #[serde(default = "default_openframe_name")]
+    pub name: String,
+    /// The frame's title.
+    #[serde(default = "default_title")]
+    pub title: String,
+    /// The frame's subtitle.
+    #[serde(default)]
+    pub subtitle: String,
+    /// Width in pixels (default 373).
+    #[serde(default = "default_width")]
+    pub width: u32,
+    /// Height in pixels (default 300).
+    #[serde(default = "default_height")]
+    pub height: u32,
+    /// Order; the lowest wins when a user has several configurations (default 100).
+    #[serde(default = "default_order")]
+    pub order: i64,
+    /// The Agent Desktop entry path, when the tenant's release uses another one
+    /// than `/agentdesktop/`.
+    #[serde(default)]
+    pub entry_path: Option<String>,
+}
+
+fn default_openframe_name() -> String {
+    "Bright Pattern Agent Desktop".to_owned()
+}
+
+fn default_title() -> String {
+    "Agent Desktop".to_owned()
+}
+
+fn default_width() -> u32 {
+    Size::DEFAULT.width()
+}
+
+fn default_height() -> u32 {
+    Size::DEFAULT.height()
+}
+
+fn default_order() -> i64 {
+    100
+}
+
+impl Default for OpenFrameSection {
+    fn default() -> Self {
+        Self {
+            name: default_openframe_name(),
+            title: default_title(),
+            subtitle: String::new(),
+            width: default_width(),
+            height: default_height(),
+            order: default_order(),
+            entry_path: None,
+        }
+    }
+}
+
+/// `[access]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessSection {
+    /// User names (`sys_user.user_name`) that get `sn_openframe_user` directly.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Group names (`sys_user_group.name`) that get `sn_openframe_user`.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// `[cors]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSection {
+    /// The CORS rule's name.
+    #[serde(default = "default_cors_name")]
+    pub name: String,
+}
+
+fn default_cors_name() -> String {
+    "Bright Pattern Agent Desktop".to_owned()
+}
+
+impl Default for CorsSection {
+    fn default() -> Self {
+        Self {
+            name: default_cors_name(),
+        }
+    }
+}
+
+/// `[oauth]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSection {
+    /// The application registry entry's name.
+    #[serde(default = "default_oauth_name")]
+    pub name: String,
+    /// Access-token lifespan in seconds (default 1800).
+    #[serde(default = "default_access_lifespan")]
+    pub access_token_lifespan: u32,
+    /// Refresh-token lifespan in seconds (default 8 640 000, 100 days).
+    #[serde(default = "default_refresh_lifespan")]
+    pub refresh_token_lifespan: u32,
+}
+
+fn default_oauth_name() -> String {
+    "Bright Pattern".to_owned()
+}
+
+fn default_access_lifespan() -> u32 {
+    servicenow_client::oauth::DEFAULT_ACCESS_TOKEN_LIFESPAN
+}
+
+fn default_refresh_lifespan() -> u32 {
+    servicenow_client::oauth::DEFAULT_REFRESH_TOKEN_LIFESPAN
+}
+
+impl Default for OAuthSection {
+    fn default() -> Self {
+        Self {
+            name: default_oauth_name(),
+            access_token_lifespan: default_access_lifespan(),
+            refresh_token_lifespan: default_refresh_lifespan(),
+        }
+    }
+}
+
+/// `[integration_account]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationAccountSection {
+    /// The account's name.
+    #[serde(default = "default_account_name")]
+    pub name: String,
+    /// Whether it is the default ServiceNow account (default true).
+    #[serde(default = "yes")]
+    pub default: bool,
+}
+
+fn default_account_name() -> String {
+    "ServiceNow".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for IntegrationAccountSection {
+    fn default() -> Self {
+        Self {
+            name: default_account_name(),
+            default: true,
+        }
+    }
+}
+
+/// A spec that could not be read or is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpecError {
+    /// The TOML could not be parsed, or holds an unknown key (named in the message).
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// The values are not valid: every problem found.
+    #[error("{0}")]
+    Invalid(SpecProblems),
+}
+
+/// Every problem of a spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecProblems(pub Vec<String>);
+
+impl fmt::Display for SpecProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration ({} problems):", self.0.len())?;
+        for p in &self.0 {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A validated spec with every value resolved (URLs parsed, the Agent Desktop
+/// URL built).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedSpec {
+    /// The instance.
+    pub instance: InstanceUrl,
+    /// The tenant.
+    pub tenant: TenantUrl,
+    /// Plugin ids to keep active.
+    pub plugins: Vec<String>,
+    /// The OpenFrame settings (with the Agent Desktop URL built).
+    pub openframe: OpenFrameSettings,
+    /// Users and groups to get `sn_openframe_user`.
+    pub access: AccessSection,
+    /// The CORS rule's name.
+    pub cors_name: String,
+    /// The CORS rule's domain: the tenant origin.
+    pub cors_domain: CorsDomain,
+    /// The OAuth application settings.
+    pub oauth: OAuthSection,
+    /// The integration account settings.
+    pub integration_account: IntegrationAccountSection,
+}
+
+/// The role the integration grants.
+pub const OPENFRAME_ROLE: &str = "sn_openframe_user";
+
+impl IntegrationSpec {
+    /// Reads a spec from TOML; an unknown key is an error naming it.
+    pub fn from_toml(text: &str) -> Result<Self, SpecError> {
+        toml::from_str(text).map_err(|e| SpecError::Parse(e.to_string().trim().to_owned()))
+    }
+
+    /// Writes the spec as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks every value and resolves the spec; reports every problem at once.
+    pub fn resolve(&self) -> Result<ResolvedSpec, SpecError> {
+        let mut problems = Vec::new();
+        let instance = InstanceUrl::parse(&self.servicenow.instance)
+            .map_err(|e| problems.push(format!("servicenow.instance: {e}")))
+            .ok();
+        let tenant = TenantUrl::parse(&self.brightpattern.tenant)
+            .map_err(|e| problems.push(format!("brightpattern.tenant: {e}")))
+            .ok();
+        let mut plugins = Vec::new();
+        for id in &self.plugins.activate {
+            let valid = !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !valid {
+                problems.push(format!("plugins.activate: {id:?} is not a plugin id"));
+            } else if !plugins.contains(id) {
+                plugins.push(id.clone());
+            }
+        }
+        let of = &self.openframe;
+        let size = match Size::new(of.width, of.height) {
+            Ok(size) => Some(size),
+            Err(_) => {
+                for p in Size::problems(of.width, of.height) {
+                    problems.push(format!("openframe.{p}"));
+                }
+                None
+            }
+        };
+        let url = match (&tenant, &instance) {
+            (Some(t), Some(i)) => {
+                let built = match &of.entry_path {
+                    Some(path) => AgentDesktopUrl::with_entry_path(t.origin(), i.origin(), path),
+                    None => AgentDesktopUrl::new(t.origin(), i.origin()),
+                };
+                built
+                    .map_err(|e| problems.push(format!("openframe.entry_path: {e}")))
+                    .ok()
+            }
+            _ => None,
+        };
+        let cors_domain = tenant.as_ref().and_then(|t| {
+            CorsDomain::parse(t.as_str())
+                .map_err(|e| problems.push(format!("brightpattern.tenant: {e}")))
+                .ok()
+        });
+        check_names(&mut problems, "access.users", &self.access.users);
+        check_names(&mut problems, "access.groups", &self.access.groups);
+        for (what, name) in [
+            ("cors.name", &self.cors.name),
+            ("oauth.name", &self.oauth.name),
+            ("integration_account.name", &self.integration_account.name),
+        ] {
+            check_name(&mut problems, what, name);
+        }
+        if self.oauth.access_token_lifespan == 0 || self.oauth.refresh_token_lifespan == 0 {
+            problems.push("oauth: token lifespans must be above zero".to_owned());
+        }
+        let settings = url.map(|url| {
+            let mut s = OpenFrameSettings::new(of.name.clone(), url);
+            s.title = of.title.clone();
+            s.subtitle = of.subtitle.clone();
+            s.size = size.unwrap_or_default();
+            s.order = of.order;
+            if let Err(e) = s.validate() {
+                problems.extend(e.0.iter().map(|p| format!("openframe: {p}")));
+            }
+            s
+        });
+        match (instance, tenant, settings, cors_domain) {
+            (Some(instance), Some(tenant), Some(openframe), Some(cors_domain))
+                if problems.is_empty() =>
+            {
+                Ok(ResolvedSpec {
+                    instance,
+                    tenant,
+                    plugins,
+                    openframe,
+                    access: self.access.clone(),
+                    cors_name: self.cors.name.clone(),
+                    cors_domain,
+                    oauth: self.oauth.clone(),
+                    integration_account: self.integration_account.clone(),
+                })
+            }
+            _ => Err(SpecError::Invalid(SpecProblems(problems))),
+        }
+    }
+}
+
+fn check_name(problems: &mut Vec<String>, what: &str, name: &str) {
+    if name.trim().is_empty() {
+        problems.push(format!("{what}: must not be empty"));
+    } else if name.contains(['^', '\n', '\r']) {
+        problems.push(format!(
+            "{what}: {name:?} holds `^` or a line break, which ServiceNow queries cannot carry"
+        ));
+    }
+}
+
+fn check_names(problems: &mut Vec<String>, what: &str, names: &[String]) {
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        check_name(problems, what, name);
+        if !seen.insert(name) {
+            problems.push(format!("{what}: {name:?} is listed twice"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str =
+        "[servicenow]\ninstance = \"dev1\"\n[brightpattern]\ntenant = \"example\"\n";
+
+    #[test]
+    fn defaults_fill_everything_but_the_two_origins() {
+        let spec = IntegrationSpec::from_toml(MINIMAL).unwrap();
+        let r = spec.resolve().unwrap();
+        assert_eq!(r.openframe.size, Size::DEFAULT);
+        assert_eq!(r.cors_domain.as_str(), "https://example.brightpattern.com");
+        assert_eq!(r.integration_account.name, "ServiceNow");
+        assert!(r.integration_account.default);
+        let again = IntegrationSpec::from_toml(&spec.to_toml()).unwrap();
+        assert_eq!(again, spec);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let err =
+            IntegrationSpec::from_toml(&format!("{MINIMAL}[cors]\nnmae = \"x\"\n")).unwrap_err();
+        assert!(err.to_string().contains("nmae"), "{err}");
+        let err = IntegrationSpec::from_toml(&format!("{MINIMAL}[extra]\n")).unwrap_err();
+        assert!(err.to_string().contains("extra"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            [servicenow]
+            instance = "http://dev1.service-now.com"
+            [brightpattern]
+            tenant = "example"
+            [plugins]
+            activate = ["com.sn_openframe", "bad id"]
+            [openframe]
+            width = 0
+            title = "x"
+            [access]
+            users = ["a", "a", "b^c"]
+            [cors]
+            name = ""
+        "#;
+        let err = IntegrationSpec::from_toml(text)
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        let SpecError::Invalid(problems) = &err else {
+            panic!("{err:?}")
+        };
+        let text = problems.0.join("\n");
+        for expected in [
+            "servicenow.instance",
+            "bad id",
+            "openframe.width",
+            "listed twice",
+            "`^`",
+            "cors.name",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        assert_eq!(problems.0.len(), 6, "{text}");
+    }
+}

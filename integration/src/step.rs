@@ -1,0 +1,414 @@
+//! The one trait every step implements, and what steps share.
+//!
+//! A [`Step`] observes the current state (reads only), computes the change from
+//! it, applies that change, verifies the result, and undoes what the workflow
+//! created. The workflow runs steps through a type-erased adapter, so each step
+//! keeps its own typed state.
+
+use std::fmt;
+use std::sync::{Arc, Mutex as StdMutex};
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::Serialize;
+use servicenow_client::Result;
+use tokio::sync::Mutex;
+
+use crate::events::{Event, EventHandler};
+use crate::ledger::{Ledger, LedgerStore};
+use crate::report::{AppliedStep, Check, ManualStep, Outcome, PlannedStep, Removal};
+use crate::spec::ResolvedSpec;
+
+/// The steps of the procedure.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum StepId {
+    /// 1. The plugins are active.
+    Plugins,
+    /// 2 and 7. The OpenFrame configuration (URL, size, title) and the postMessage allow-list.
+    Openframe,
+    /// 3. `sn_openframe_user` for the listed users and groups.
+    Access,
+    /// 4. The CORS rule for the tenant.
+    Cors,
+    /// 5. The OAuth endpoint for the integration account.
+    OauthEndpoint,
+    /// 6. The Bright Pattern integration account, its refresh token and connection.
+    IntegrationAccount,
+}
+
+impl StepId {
+    /// Every step, in procedure order.
+    pub const ALL: [StepId; 6] = [
+        StepId::Plugins,
+        StepId::Openframe,
+        StepId::Access,
+        StepId::Cors,
+        StepId::OauthEndpoint,
+        StepId::IntegrationAccount,
+    ];
+
+    /// The step's name, as in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepId::Plugins => "plugins",
+            StepId::Openframe => "openframe",
+            StepId::Access => "access",
+            StepId::Cors => "cors",
+            StepId::OauthEndpoint => "oauth_endpoint",
+            StepId::IntegrationAccount => "integration_account",
+        }
+    }
+
+    /// The steps that must be applied first.
+    pub fn depends_on(self) -> &'static [StepId] {
+        match self {
+            StepId::Plugins => &[],
+            StepId::Openframe | StepId::Access | StepId::Cors | StepId::OauthEndpoint => {
+                &[StepId::Plugins]
+            }
+            StepId::IntegrationAccount => &[StepId::OauthEndpoint],
+        }
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a step will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create what is missing.
+    Create,
+    /// Change what differs.
+    Update,
+    /// Nothing to do.
+    Unchanged,
+    /// A person must do it (the values to enter are given).
+    Manual,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Unchanged => "unchanged",
+            Action::Manual => "manual",
+        })
+    }
+}
+
+/// One field that changes: old value (absent when created) → new value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    /// The field.
+    pub field: String,
+    /// The value now, when there is one.
+    pub old: Option<String>,
+    /// The value after the change.
+    pub new: String,
+}
+
+impl FieldChange {
+    /// A change of `field` from `old` to `new`.
+    pub fn new(field: impl Into<String>, old: Option<String>, new: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            old,
+            new: new.into(),
+        }
+    }
+
+    /// The change when `old` differs from `new`.
+    pub fn diff(field: &str, old: impl ToString, new: impl ToString) -> Option<Self> {
+        let (old, new) = (old.to_string(), new.to_string());
+        (old != new).then(|| Self::new(field, Some(old), new))
+    }
+}
+
+impl fmt::Display for FieldChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.old {
+            Some(old) => write!(f, "{}: {old:?} → {:?}", self.field, self.new),
+            None => write!(f, "{}: {:?}", self.field, self.new),
+        }
+    }
+}
+
+/// The change a step computed from what it observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// What will be done.
+    pub action: Action,
+    /// The fields that change.
+    pub changes: Vec<FieldChange>,
+    /// Things a person should know (for example a configuration that shadows ours).
+    pub warnings: Vec<String>,
+    /// For a manual step: what to do by hand.
+    pub manual: Option<ManualStep>,
+}
+
+impl Change {
+    /// Nothing to do.
+    pub fn unchanged() -> Self {
+        Self::of(Action::Unchanged, Vec::new())
+    }
+
+    /// An action with its field changes.
+    pub fn of(action: Action, changes: Vec<FieldChange>) -> Self {
+        Self {
+            action,
+            changes,
+            warnings: Vec::new(),
+            manual: None,
+        }
+    }
+
+    /// `Create` when nothing exists, `Update` when fields differ, `Unchanged` otherwise.
+    pub fn create_or_update(exists: bool, changes: Vec<FieldChange>) -> Self {
+        match (exists, changes.is_empty()) {
+            (false, _) => Self::of(Action::Create, changes),
+            (true, true) => Self::unchanged(),
+            (true, false) => Self::of(Action::Update, changes),
+        }
+    }
+}
+
+/// The ServiceNow user whose refresh token the integration account gets.
+#[derive(Clone)]
+pub struct ServiceNowLogin {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: SecretString,
+}
+
+impl fmt::Debug for ServiceNowLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceNowLogin")
+            .field("username", &self.username)
+            .field("password", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// A client secret generated in this run (step 5), for step 6.
+#[derive(Clone)]
+pub(crate) struct GeneratedSecret {
+    pub(crate) client_id: String,
+    pub(crate) secret: SecretString,
+}
+
+/// Knobs of a run.
+#[derive(Debug, Clone, Default)]
+pub struct WorkflowOptions {
+    /// How plugin activations are awaited.
+    pub plugin_wait: servicenow_client::plugins::WaitOptions,
+    /// Show secrets in manual instructions (off by default).
+    pub reveal_secrets: bool,
+}
+
+
+/// What every step can reach: the spec, both clients, the ledger, events.
+pub struct Context {
+    /// The resolved spec.
+    pub spec: ResolvedSpec,
+    /// The ServiceNow client (an administrator).
+    pub servicenow: servicenow_client::Client,
+    /// The Bright Pattern client.
+    pub brightpattern: brightpattern_client::Client,
+    /// The user whose refresh token the integration account gets.
+    pub integration_user: ServiceNowLogin,
+    /// Knobs.
+    pub options: WorkflowOptions,
+    pub(crate) ledger: Mutex<Ledger>,
+    pub(crate) saved_ledger: Mutex<Ledger>,
+    pub(crate) ledger_store: LedgerStore,
+    pub(crate) generated_secret: StdMutex<Option<GeneratedSecret>>,
+    pub(crate) events: Option<EventHandler>,
+    pub(crate) plugins_pending: StdMutex<bool>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("spec", &self.spec)
+            .field("servicenow", &self.servicenow)
+            .field("brightpattern", &self.brightpattern)
+            .field("integration_user", &self.integration_user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Sends an event to the caller's handler, if any.
+    pub fn emit(&self, event: Event) {
+        if let Some(handler) = &self.events {
+            handler(&event);
+        }
+    }
+
+    /// A copy of the ledger as it is now.
+    pub async fn ledger(&self) -> Ledger {
+        self.ledger.lock().await.clone()
+    }
+
+    /// Changes the ledger (kept in memory; the workflow saves it after each step).
+    pub async fn record(&self, change: impl FnOnce(&mut Ledger) + Send) {
+        change(&mut *self.ledger.lock().await);
+    }
+
+    /// Saves the ledger when it differs from what was last saved.
+    pub(crate) async fn save_ledger(&self) -> Result<()> {
+        let mut saved = self.saved_ledger.lock().await;
+        let current = self.ledger.lock().await.clone();
+        if *saved != current {
+            self.ledger_store.save(&current).await?;
+            *saved = current;
+        }
+        Ok(())
+    }
+
+    /// Whether plugins are about to be activated (tables they create may not
+    /// exist yet while planning).
+    pub fn plugins_pending(&self) -> bool {
+        *self
+            .plugins_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_plugins_pending(&self, pending: bool) {
+        *self
+            .plugins_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = pending;
+    }
+
+    pub(crate) fn take_generated_secret(&self) -> Option<GeneratedSecret> {
+        self.generated_secret
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn keep_generated_secret(&self, secret: GeneratedSecret) {
+        *self
+            .generated_secret
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(secret);
+    }
+}
+
+/// One step of the procedure.
+#[async_trait]
+pub trait Step: Send + Sync {
+    /// What the step observes.
+    type State: Send + Sync;
+
+    /// Which step this is.
+    fn id(&self) -> StepId;
+
+    /// What the step manages, for people (`CORS rule "Bright Pattern"`).
+    fn resource(&self, ctx: &Context) -> String;
+
+    /// Reads the current state. Sends no write.
+    async fn observe(&self, ctx: &Context) -> Result<Self::State>;
+
+    /// Computes the change from the observed state.
+    fn change(&self, ctx: &Context, state: &Self::State) -> Change;
+
+    /// Applies the change computed from `state`, returning what was done.
+    async fn apply(&self, ctx: &Context, state: Self::State, change: &Change) -> Result<String>;
+
+    /// Checks the result, one [`Check`] per thing a user would look for.
+    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>>;
+
+    /// Removes what the ledger says the workflow created.
+    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>>;
+}
+
+/// The object-safe face of a [`Step`], used by the workflow.
+#[async_trait]
+pub(crate) trait DynStep: Send + Sync {
+    fn id(&self) -> StepId;
+    fn resource(&self, ctx: &Context) -> String;
+    async fn plan(&self, ctx: &Context) -> Result<PlannedStep>;
+    async fn apply(&self, ctx: &Context) -> Result<AppliedStep>;
+    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>>;
+    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>>;
+}
+
+#[async_trait]
+impl<S: Step> DynStep for S {
+    fn id(&self) -> StepId {
+        Step::id(self)
+    }
+
+    fn resource(&self, ctx: &Context) -> String {
+        Step::resource(self, ctx)
+    }
+
+    async fn plan(&self, ctx: &Context) -> Result<PlannedStep> {
+        let state = self.observe(ctx).await?;
+        let change = self.change(ctx, &state);
+        Ok(PlannedStep::new(Step::id(self), self.resource(ctx), change))
+    }
+
+    async fn apply(&self, ctx: &Context) -> Result<AppliedStep> {
+        // Observe again: the plan may be stale, and applying must not depend on it.
+        let state = self.observe(ctx).await?;
+        let change = self.change(ctx, &state);
+        let planned = PlannedStep::new(Step::id(self), self.resource(ctx), change.clone());
+        for warning in &change.warnings {
+            ctx.emit(Event::Warning {
+                step: Step::id(self),
+                message: warning.clone(),
+            });
+        }
+        let (outcome, detail) = match change.action {
+            Action::Unchanged => (Outcome::Unchanged, "already as specified".to_owned()),
+            Action::Manual => (
+                Outcome::Manual,
+                "waiting for a person: see the instructions".to_owned(),
+            ),
+            Action::Create | Action::Update => {
+                let detail = Step::apply(self, ctx, state, &change).await?;
+                (Outcome::Done, detail)
+            }
+        };
+        Ok(AppliedStep {
+            planned,
+            outcome,
+            detail,
+        })
+    }
+
+    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
+        Step::verify(self, ctx).await
+    }
+
+    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+        Step::undo(self, ctx).await
+    }
+}
+
+/// The steps, in procedure order.
+pub(crate) fn all_steps() -> Vec<Arc<dyn DynStep>> {
+    use crate::steps::*;
+    vec![
+        Arc::new(plugins::PluginsStep),
+        Arc::new(openframe::OpenFrameStep),
+        Arc::new(access::AccessStep),
+        Arc::new(cors::CorsStep),
+        Arc::new(oauth_endpoint::OAuthEndpointStep),
+        Arc::new(integration_account::IntegrationAccountStep),
+    ]
+}

@@ -1,0 +1,380 @@
+//! Step 3: `sn_openframe_user` granted directly to the listed users and to the
+//! listed groups. Grants to many users go through the Batch API. Teardown
+//! removes only the grants this workflow made; grants that existed before stay.
+
+use async_trait::async_trait;
+use servicenow_client::batch::BatchItem;
+use servicenow_client::query::Query;
+use servicenow_client::roles::{GrantOutcome, GroupRoleGrant, Role, UserRoleGrant};
+use servicenow_client::users::{Group, User};
+use servicenow_client::wire::SysId;
+use servicenow_client::{Error, Result};
+
+use crate::report::{Check, Removal, RemovalOutcome};
+use crate::spec::OPENFRAME_ROLE;
+use crate::step::{Action, Change, Context, FieldChange, Step, StepId};
+
+/// Step 3.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccessStep;
+
+/// How many values go into one `IN` lookup.
+const IN_CHUNK: usize = 100;
+
+/// The role, and each listed user and group with its direct grant.
+#[derive(Debug, Clone)]
+pub struct AccessState {
+    role: Option<Role>,
+    users: Vec<(String, Option<User>, Option<SysId>)>,
+    groups: Vec<(String, Option<Group>, Option<SysId>)>,
+}
+
+impl AccessState {
+    fn missing_users(&self) -> Vec<String> {
+        self.users
+            .iter()
+            .filter(|(_, user, grant)| user.is_some() && grant.is_none())
+            .map(|(name, _, _)| name.clone())
+            .collect()
+    }
+
+    fn missing_groups(&self) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|(_, group, grant)| group.is_some() && grant.is_none())
+            .map(|(name, _, _)| name.clone())
+            .collect()
+    }
+}
+
+fn in_queries<'a>(
+    field: &str,
+    values: impl Iterator<Item = &'a str>,
+    base: impl Fn() -> Query,
+) -> Vec<Query> {
+    let values: Vec<&str> = values.collect();
+    values
+        .chunks(IN_CHUNK)
+        .map(|chunk| base().is_in(field, chunk.iter().copied()))
+        .collect()
+}
+
+#[async_trait]
+impl Step for AccessStep {
+    type State = AccessState;
+
+    fn id(&self) -> StepId {
+        StepId::Access
+    }
+
+    fn resource(&self, ctx: &Context) -> String {
+        format!(
+            "role {OPENFRAME_ROLE} for {} users and {} groups",
+            ctx.spec.access.users.len(),
+            ctx.spec.access.groups.len()
+        )
+    }
+
+    async fn observe(&self, ctx: &Context) -> Result<AccessState> {
+        let access = &ctx.spec.access;
+        let sn = &ctx.servicenow;
+        let role = sn.roles().get_by_name(OPENFRAME_ROLE).await?;
+        // Names holding a comma cannot go into an IN list: they are looked up alone.
+        let lookups = |names: &[String], field: &str| -> Vec<Query> {
+            let (plain, comma): (Vec<&String>, Vec<&String>) =
+                names.iter().partition(|n| !n.contains(','));
+            let mut queries = in_queries(field, plain.iter().map(|s| s.as_str()), Query::new);
+            queries.extend(comma.iter().map(|n| Query::new().eq(field, n.as_str())));
+            queries
+        };
+        let users: Vec<User> = if access.users.is_empty() {
+            Vec::new()
+        } else {
+            sn.table::<User>()
+                .list_batched(lookups(&access.users, "user_name"))
+                .await?
+        };
+        let groups: Vec<Group> = if access.groups.is_empty() {
+            Vec::new()
+        } else {
+            sn.table::<Group>()
+                .list_batched(lookups(&access.groups, "name"))
+                .await?
+        };
+        let (user_grants, group_grants) = match &role {
+            Some(role) => {
+                let r = role.sys_id.as_str().to_owned();
+                let user_grants: Vec<UserRoleGrant> = if users.is_empty() {
+                    Vec::new()
+                } else {
+                    let queries =
+                        in_queries("user", users.iter().map(|u| u.sys_id.as_str()), || {
+                            Query::new().eq("role", r.as_str()).eq("inherited", "false")
+                        });
+                    sn.table::<UserRoleGrant>().list_batched(queries).await?
+                };
+                let group_grants: Vec<GroupRoleGrant> = if groups.is_empty() {
+                    Vec::new()
+                } else {
+                    let queries =
+                        in_queries("group", groups.iter().map(|g| g.sys_id.as_str()), || {
+                            Query::new().eq("role", r.as_str())
+                        });
+                    sn.table::<GroupRoleGrant>().list_batched(queries).await?
+                };
+                (user_grants, group_grants)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(AccessState {
+            role,
+            users: access
+                .users
+                .iter()
+                .map(|name| {
+                    let user = users.iter().find(|u| &u.user_name == name).cloned();
+                    let grant = user.as_ref().and_then(|u| {
+                        user_grants
+                            .iter()
+                            .find(|g| g.user.sys_id() == Some(u.sys_id.as_str()))
+                            .map(|g| g.sys_id.clone())
+                    });
+                    (name.clone(), user, grant)
+                })
+                .collect(),
+            groups: access
+                .groups
+                .iter()
+                .map(|name| {
+                    let group = groups.iter().find(|g| &g.name == name).cloned();
+                    let grant = group.as_ref().and_then(|g| {
+                        group_grants
+                            .iter()
+                            .find(|gr| gr.group.sys_id() == Some(g.sys_id.as_str()))
+                            .map(|gr| gr.sys_id.clone())
+                    });
+                    (name.clone(), group, grant)
+                })
+                .collect(),
+        })
+    }
+
+    fn change(&self, ctx: &Context, state: &AccessState) -> Change {
+        let mut changes = Vec::new();
+        for name in state.missing_users() {
+            changes.push(FieldChange::new(
+                format!("user {name}"),
+                Some("not granted".into()),
+                "granted",
+            ));
+        }
+        for name in state.missing_groups() {
+            changes.push(FieldChange::new(
+                format!("group {name}"),
+                Some("not granted".into()),
+                "granted",
+            ));
+        }
+        let existing = state.users.iter().filter(|(_, _, g)| g.is_some()).count()
+            + state.groups.iter().filter(|(_, _, g)| g.is_some()).count();
+        let mut change = match (changes.is_empty(), existing) {
+            (true, _) => Change::unchanged(),
+            (false, 0) => Change::of(Action::Create, changes),
+            (false, _) => Change::of(Action::Update, changes),
+        };
+        if state.role.is_none() {
+            change.warnings.push(if ctx.plugins_pending() {
+                format!("role {OPENFRAME_ROLE} appears when OpenFrame is activated")
+            } else {
+                format!("role {OPENFRAME_ROLE} does not exist: is the OpenFrame plugin active?")
+            });
+        }
+        for (name, user, _) in &state.users {
+            if user.is_none() {
+                change
+                    .warnings
+                    .push(format!("user {name:?} does not exist; it is skipped"));
+            }
+        }
+        for (name, group, _) in &state.groups {
+            if group.is_none() {
+                change
+                    .warnings
+                    .push(format!("group {name:?} does not exist; it is skipped"));
+            }
+        }
+        change
+    }
+
+    async fn apply(&self, ctx: &Context, state: AccessState, _change: &Change) -> Result<String> {
+        let roles = ctx.servicenow.roles();
+        let mut done = Vec::new();
+        let missing_users = state.missing_users();
+        if !missing_users.is_empty() {
+            let report = roles.grant_to_users(&missing_users, OPENFRAME_ROLE).await?;
+            let created = report.created.len();
+            ctx.record(|l| {
+                for (name, id) in report.created {
+                    l.user_grants.insert(name, id);
+                }
+            })
+            .await;
+            done.push(format!("granted to {created} users"));
+            if let Some((user, first)) = report.failed.into_iter().next() {
+                return Err(Error::OperationFailed {
+                    operation: format!(
+                        "granting {OPENFRAME_ROLE} to {} users",
+                        missing_users.len()
+                    ),
+                    state: "incomplete".into(),
+                    message: Some(format!(
+                        "{created} granted; the grant to {user} and maybe others failed"
+                    )),
+                    detail: Some(first.to_string()),
+                });
+            }
+        }
+        for group in state.missing_groups() {
+            if let GrantOutcome::Created(id) = roles.grant_to_group(&group, OPENFRAME_ROLE).await? {
+                ctx.record(|l| {
+                    l.group_grants.insert(group.clone(), id);
+                })
+                .await;
+                done.push(format!("granted to group {group}"));
+            }
+        }
+        Ok(done.join("; "))
+    }
+
+    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
+        let state = self.observe(ctx).await?;
+        let check = format!("role {OPENFRAME_ROLE}");
+        if state.role.is_none() {
+            return Ok(vec![Check::fail(
+                check,
+                "the role does not exist",
+                "activate the OpenFrame plugin (apply)",
+            )]);
+        }
+        let mut checks = Vec::new();
+        let unknown: Vec<&str> = state
+            .users
+            .iter()
+            .filter(|(_, u, _)| u.is_none())
+            .map(|(n, _, _)| n.as_str())
+            .chain(
+                state
+                    .groups
+                    .iter()
+                    .filter(|(_, g, _)| g.is_none())
+                    .map(|(n, _, _)| n.as_str()),
+            )
+            .collect();
+        if !unknown.is_empty() {
+            checks.push(Check::fail(
+                "listed users and groups exist",
+                format!("not found: {}", unknown.join(", ")),
+                "fix the names in [access], or create the users and groups",
+            ));
+        }
+        if !state.users.is_empty() {
+            let mut lacking = Vec::new();
+            for name in state.missing_users() {
+                // No direct grant: the role may still come through a group.
+                if !ctx
+                    .servicenow
+                    .roles()
+                    .user_status(&name, OPENFRAME_ROLE)
+                    .await?
+                    .has_role()
+                {
+                    lacking.push(name);
+                }
+            }
+            checks.push(Check::when(
+                lacking.is_empty(),
+                format!("{check} for listed users"),
+                if lacking.is_empty() {
+                    format!("all {} hold it", state.users.len())
+                } else {
+                    format!("missing for {}", lacking.join(", "))
+                },
+                "run apply to grant it (the user must log in again afterwards)",
+            ));
+        }
+        if !state.groups.is_empty() {
+            let lacking = state.missing_groups();
+            checks.push(Check::when(
+                lacking.is_empty(),
+                format!("{check} for listed groups"),
+                if lacking.is_empty() {
+                    format!("all {} hold it", state.groups.len())
+                } else {
+                    format!("missing for {}", lacking.join(", "))
+                },
+                "run apply to grant it",
+            ));
+        }
+        Ok(checks)
+    }
+
+    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+        let ledger = ctx.ledger().await;
+        let mut removals = Vec::new();
+        let users = ctx.servicenow.table::<UserRoleGrant>();
+        let groups = ctx.servicenow.table::<GroupRoleGrant>();
+        let mut items: Vec<(String, BatchItem)> = Vec::new();
+        for (name, id) in &ledger.user_grants {
+            items.push((
+                format!("grant to user {name}"),
+                users.delete_item(format!("u{}", items.len()), id),
+            ));
+        }
+        for (name, id) in &ledger.group_grants {
+            items.push((
+                format!("grant to group {name}"),
+                groups.delete_item(format!("g{}", items.len()), id),
+            ));
+        }
+        if !items.is_empty() {
+            let (labels, batch): (Vec<String>, Vec<BatchItem>) = items.into_iter().unzip();
+            let results = ctx.servicenow.batch(batch).await?;
+            let mut failure = None;
+            for (label, result) in labels.into_iter().zip(results) {
+                match result {
+                    Ok(_) => removals.push(Removal::new(
+                        label,
+                        RemovalOutcome::Removed,
+                        "made by bp-servicenow",
+                    )),
+                    Err(e) if e.is_not_found() => removals.push(Removal::new(
+                        label,
+                        RemovalOutcome::AlreadyGone,
+                        "no longer exists",
+                    )),
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            ctx.record(|l| {
+                l.user_grants.clear();
+                l.group_grants.clear();
+            })
+            .await;
+        }
+        // Grants to the listed users and groups that bp-servicenow did not make stay.
+        let state = self.observe(ctx).await?;
+        let kept = state.users.iter().filter(|(_, _, g)| g.is_some()).count()
+            + state.groups.iter().filter(|(_, _, g)| g.is_some()).count();
+        if kept > 0 {
+            removals.push(Removal::new(
+                format!("{kept} grants of {OPENFRAME_ROLE}"),
+                RemovalOutcome::LeftAlone,
+                "they existed before bp-servicenow ran",
+            ));
+        }
+        Ok(removals)
+    }
+}

@@ -1,0 +1,234 @@
+//! Step 4: the CORS rule that lets the tenant origin call the instance: the tenant
+//! origin as domain, on the Table API, POST allowed, `Access-Control-Allow-Origin`
+//! among the allowed headers, active. Methods and headers a person added are kept.
+
+use async_trait::async_trait;
+use servicenow_client::Result;
+use servicenow_client::cors::{CorsRule, CorsRuleSpec};
+use servicenow_client::wire::SysId;
+
+use crate::report::{Check, Removal, RemovalOutcome};
+use crate::step::{Change, Context, FieldChange, Step, StepId};
+
+/// The header the seed procedure sets on the rule.
+pub const REQUIRED_HEADER: &str = "Access-Control-Allow-Origin";
+
+/// Step 4.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CorsStep;
+
+/// The rule (by name) and the Table API's definition.
+#[derive(Debug, Clone)]
+pub struct CorsState {
+    rule: Option<CorsRule>,
+    table_api: SysId,
+}
+
+/// The rule as it should be, keeping what a person added to an existing one.
+fn desired(ctx: &Context, existing: Option<&CorsRule>, table_api: &SysId) -> CorsRuleSpec {
+    let mut methods = existing.map(CorsRule::methods).unwrap_or_default();
+    methods.post = true;
+    let mut headers: Vec<String> = existing
+        .map(|r| {
+            r.access_control_allow_headers
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if !headers
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(REQUIRED_HEADER))
+    {
+        headers.push(REQUIRED_HEADER.to_owned());
+    }
+    let mut spec = CorsRuleSpec::new(ctx.spec.cors_name.clone(), ctx.spec.cors_domain.clone())
+        .methods(methods)
+        .allow_headers(headers);
+    spec.rest_api = Some(table_api.clone());
+    if let Some(rule) = existing {
+        spec.max_age = rule.max_age;
+        spec.exposed_headers = rule
+            .exposed_headers
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    spec
+}
+
+fn changes(rule: Option<&CorsRule>, want: &CorsRuleSpec) -> Vec<FieldChange> {
+    let Some(rule) = rule else {
+        return vec![
+            FieldChange::new("domain", None, want.domain.as_str()),
+            FieldChange::new("post", None, "true"),
+            FieldChange::new(
+                "access_control_allow_headers",
+                None,
+                want.allow_headers.join(","),
+            ),
+            FieldChange::new("active", None, "true"),
+        ];
+    };
+    [
+        FieldChange::diff("domain", &rule.domain, want.domain.as_str()),
+        FieldChange::diff(
+            "rest_api",
+            rule.rest_api.sys_id().unwrap_or(""),
+            want.rest_api.as_ref().map(SysId::as_str).unwrap_or(""),
+        ),
+        FieldChange::diff("post", rule.post, want.methods.post),
+        FieldChange::diff(
+            "access_control_allow_headers",
+            &rule.access_control_allow_headers,
+            want.allow_headers.join(","),
+        ),
+        FieldChange::diff("active", rule.active, want.active),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+#[async_trait]
+impl Step for CorsStep {
+    type State = CorsState;
+
+    fn id(&self) -> StepId {
+        StepId::Cors
+    }
+
+    fn resource(&self, ctx: &Context) -> String {
+        format!(
+            "CORS rule {:?} for {}",
+            ctx.spec.cors_name, ctx.spec.cors_domain
+        )
+    }
+
+    async fn observe(&self, ctx: &Context) -> Result<CorsState> {
+        let rules = ctx.servicenow.cors_rules();
+        let (rule, table_api) =
+            futures_util::try_join!(rules.get_by_name(&ctx.spec.cors_name), rules.table_api())?;
+        Ok(CorsState { rule, table_api })
+    }
+
+    fn change(&self, ctx: &Context, state: &CorsState) -> Change {
+        let want = desired(ctx, state.rule.as_ref(), &state.table_api);
+        Change::create_or_update(state.rule.is_some(), changes(state.rule.as_ref(), &want))
+    }
+
+    async fn apply(&self, ctx: &Context, state: CorsState, change: &Change) -> Result<String> {
+        let rules = ctx.servicenow.cors_rules();
+        let want = desired(ctx, state.rule.as_ref(), &state.table_api);
+        match &state.rule {
+            None => {
+                let created = rules.create(&want).await?;
+                ctx.record(|l| l.cors_rule = Some(created.sys_id.clone()))
+                    .await;
+                Ok(format!("created rule {}", created.sys_id))
+            }
+            Some(rule) => {
+                rules.update(&rule.sys_id, &want).await?;
+                Ok(format!(
+                    "updated {}",
+                    change
+                        .changes
+                        .iter()
+                        .map(|c| c.field.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        }
+    }
+
+    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
+        let state = self.observe(ctx).await?;
+        let name = format!("CORS rule {:?}", ctx.spec.cors_name);
+        let Some(rule) = &state.rule else {
+            return Ok(vec![Check::fail(name, "missing", "run apply to create it")]);
+        };
+        let domain_ok = rule.domain == ctx.spec.cors_domain.as_str();
+        Ok(vec![
+            Check::when(
+                rule.active,
+                format!("{name} active"),
+                if rule.active { "active" } else { "inactive" },
+                "run apply to activate it",
+            ),
+            Check::when(
+                rule.post,
+                format!("{name} allows POST"),
+                if rule.post {
+                    "POST allowed"
+                } else {
+                    "POST not allowed: the tenant cannot call the instance"
+                },
+                "run apply to allow POST",
+            ),
+            Check::when(
+                rule.allows_header(REQUIRED_HEADER),
+                format!("{name} covers {REQUIRED_HEADER}"),
+                format!("allowed headers: {:?}", rule.access_control_allow_headers),
+                "run apply to add the header",
+            ),
+            Check::when(
+                domain_ok,
+                format!("{name} domain"),
+                rule.domain.clone(),
+                format!("run apply to set it to {}", ctx.spec.cors_domain),
+            ),
+            Check::when(
+                rule.rest_api.sys_id() == Some(state.table_api.as_str()),
+                format!("{name} covers the Table API"),
+                format!("rest_api {}", rule.rest_api.sys_id().unwrap_or("(none)")),
+                "run apply to point it at the Table API",
+            ),
+        ])
+    }
+
+    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+        let ledger = ctx.ledger().await;
+        let rules = ctx.servicenow.cors_rules();
+        let resource = format!("CORS rule {:?}", ctx.spec.cors_name);
+        let found = rules.get_by_name(&ctx.spec.cors_name).await?;
+        let removal = match (&ledger.cors_rule, found) {
+            (Some(id), Some(rule)) if &rule.sys_id == id => {
+                rules.delete(id).await?;
+                Removal::new(
+                    resource,
+                    RemovalOutcome::Removed,
+                    format!("created by bp-servicenow ({id})"),
+                )
+            }
+            (Some(id), Some(rule)) => {
+                // Ours is gone, someone made another with the same name.
+                Removal::new(
+                    resource,
+                    RemovalOutcome::LeftAlone,
+                    format!(
+                        "{} was not created by bp-servicenow (ours, {id}, is gone)",
+                        rule.sys_id
+                    ),
+                )
+            }
+            (Some(id), None) => Removal::new(
+                resource,
+                RemovalOutcome::AlreadyGone,
+                format!("{id} no longer exists"),
+            ),
+            (None, Some(rule)) => Removal::new(
+                resource,
+                RemovalOutcome::LeftAlone,
+                format!("{} was not created by bp-servicenow", rule.sys_id),
+            ),
+            (None, None) => return Ok(Vec::new()),
+        };
+        ctx.record(|l| l.cors_rule = None).await;
+        Ok(vec![removal])
+    }
+}

@@ -1,0 +1,362 @@
+//! Step 6: the Bright Pattern integration account of type ServiceNow, with the
+//! OAuth client id and secret of step 5, its refresh token requested with the
+//! integration user's ServiceNow credentials, and the connection tested.
+//!
+//! When the tenant does not offer integration accounts through its API, the step
+//! becomes manual: plan and apply give the exact values to enter in Contact
+//! Center Administrator, the secret masked unless the caller asks to reveal it.
+
+use async_trait::async_trait;
+use brightpattern_client::integration_accounts::{
+    RefreshTokenState, ServiceNowAccountSpec, ServiceNowIntegrationAccount,
+};
+use servicenow_client::oauth::OAuthApplication;
+use servicenow_client::{Error, Result};
+
+use crate::report::{Check, ManualField, ManualStep, ManualValue, Removal, RemovalOutcome};
+use crate::step::{Action, Change, Context, FieldChange, Step, StepId};
+use crate::steps::oauth_endpoint::{SECRET_SHOWN, secret_for};
+
+/// Step 6.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IntegrationAccountStep;
+
+/// The account as the tenant reports it, and the OAuth application of step 5.
+#[derive(Debug, Clone)]
+pub struct IntegrationAccountState {
+    /// `None`: the tenant does not offer the endpoints.
+    account: Option<Option<ServiceNowIntegrationAccount>>,
+    application: Option<OAuthApplication>,
+}
+
+/// Why the account must be created or replaced, if it must.
+fn property_changes(
+    ctx: &Context,
+    state: &IntegrationAccountState,
+    account: &ServiceNowIntegrationAccount,
+) -> Vec<FieldChange> {
+    let spec = &ctx.spec.integration_account;
+    let client_id = state
+        .application
+        .as_ref()
+        .map(|a| a.client_id.as_str())
+        .unwrap_or("(from the oauth_endpoint step)");
+    [
+        FieldChange::diff("default", account.default, spec.default),
+        FieldChange::diff(
+            "url",
+            account.instance_url.as_str(),
+            ctx.spec.instance.as_str(),
+        ),
+        FieldChange::diff("client_id", &account.client_id, client_id),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn manual(ctx: &Context, application: Option<&OAuthApplication>) -> ManualStep {
+    let spec = &ctx.spec.integration_account;
+    let secret = application.and_then(|app| {
+        ctx.take_generated_secret()
+            .filter(|g| g.client_id == app.client_id)
+            .map(|g| g.secret)
+    });
+    let text = |label: &str, value: &str| ManualField {
+        label: label.to_owned(),
+        value: ManualValue::Text(value.to_owned()),
+    };
+    ManualStep {
+        title: "Create the ServiceNow integration account in Contact Center Administrator".to_owned(),
+        instructions: vec![
+            "Log in to Contact Center Administrator as an administrator; open Configuration > Integration Accounts.".to_owned(),
+            "Click Add (+), choose ServiceNow, click OK.".to_owned(),
+            "Enter these values, then click Apply:".to_owned(),
+            format!("Click Request Refresh Token and sign in as the ServiceNow user {:?}.", ctx.integration_user.username),
+            "Click Test connection: it must say \"Connection is valid\".".to_owned(),
+        ],
+        fields: vec![
+            text("Type", "ServiceNow"),
+            text("Name", &spec.name),
+            text("Default account", if spec.default { "yes (checked)" } else { "no" }),
+            text("URL", ctx.spec.instance.as_str()),
+            text(
+                "Client ID",
+                application.map(|a| a.client_id.as_str()).unwrap_or("(created by the oauth_endpoint step)"),
+            ),
+            ManualField {
+                label: "Client Secret".to_owned(),
+                value: ManualValue::Secret(secret),
+            },
+        ],
+    }
+}
+
+#[async_trait]
+impl Step for IntegrationAccountStep {
+    type State = IntegrationAccountState;
+
+    fn id(&self) -> StepId {
+        StepId::IntegrationAccount
+    }
+
+    fn resource(&self, ctx: &Context) -> String {
+        format!(
+            "Bright Pattern integration account {:?}",
+            ctx.spec.integration_account.name
+        )
+    }
+
+    async fn observe(&self, ctx: &Context) -> Result<IntegrationAccountState> {
+        let accounts = ctx.brightpattern.integration_accounts();
+        let apps = ctx.servicenow.oauth_applications();
+        let name = &ctx.spec.integration_account.name;
+        let (account, application) =
+            futures_util::join!(accounts.get(name), apps.get_by_name(&ctx.spec.oauth.name));
+        let account = match account {
+            Ok(found) => Some(found),
+            Err(e) if e.is_endpoint_unavailable() => None,
+            Err(e) => return Err(e),
+        };
+        Ok(IntegrationAccountState {
+            account,
+            application: application?,
+        })
+    }
+
+    fn change(&self, ctx: &Context, state: &IntegrationAccountState) -> Change {
+        let refresh = FieldChange::new(
+            "refresh_token",
+            Some("missing".into()),
+            format!("requested as {}", ctx.integration_user.username),
+        );
+        match &state.account {
+            None => {
+                let mut change = Change::of(Action::Manual, Vec::new());
+                change.manual = Some(manual(ctx, state.application.as_ref()));
+                change
+                    .warnings
+                    .push("the tenant does not offer integration accounts through its API: this step is manual".to_owned());
+                change
+            }
+            Some(None) => {
+                let spec = &ctx.spec.integration_account;
+                let client_id = state
+                    .application
+                    .as_ref()
+                    .map(|a| a.client_id.clone())
+                    .unwrap_or_else(|| "(from the oauth_endpoint step)".into());
+                Change::of(
+                    Action::Create,
+                    vec![
+                        FieldChange::new("type", None, "ServiceNow"),
+                        FieldChange::new("default", None, spec.default.to_string()),
+                        FieldChange::new("url", None, ctx.spec.instance.as_str()),
+                        FieldChange::new("client_id", None, client_id),
+                        FieldChange::new("client_secret", None, SECRET_SHOWN),
+                        FieldChange::new("refresh_token", None, refresh.new),
+                    ],
+                )
+            }
+            Some(Some(account)) => {
+                let mut changes = property_changes(ctx, state, account);
+                if !changes.is_empty() {
+                    changes.push(FieldChange::new("client_secret", None, SECRET_SHOWN));
+                }
+                if !changes.is_empty() || account.refresh_token == RefreshTokenState::Missing {
+                    changes.push(refresh);
+                }
+                Change::create_or_update(true, changes)
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        ctx: &Context,
+        state: IntegrationAccountState,
+        _change: &Change,
+    ) -> Result<String> {
+        let name = ctx.spec.integration_account.name.clone();
+        let accounts = ctx.brightpattern.integration_accounts();
+        let app = match &state.application {
+            Some(app) => app.clone(),
+            None => {
+                return Err(Error::MissingRecord {
+                    table: "oauth_entity".into(),
+                    key: format!("name={}", ctx.spec.oauth.name),
+                });
+            }
+        };
+        let existing = state.account.flatten();
+        let replace = match &existing {
+            None => true,
+            Some(account) => !property_changes(ctx, &state_with(&app), account).is_empty(),
+        };
+        let mut done = Vec::new();
+        if replace {
+            let spec = ServiceNowAccountSpec {
+                name: name.clone(),
+                default: ctx.spec.integration_account.default,
+                instance_url: ctx.spec.instance.origin().clone(),
+                client_id: app.client_id.clone(),
+                client_secret: secret_for(ctx, &app).await?,
+            };
+            if existing.is_none() {
+                accounts.create(&spec).await?;
+                ctx.record(|l| l.integration_account = Some(name.clone()))
+                    .await;
+                done.push("created the account".to_owned());
+            } else {
+                accounts.replace(&spec).await?;
+                done.push("updated the account".to_owned());
+            }
+        }
+        accounts
+            .request_refresh_token(
+                &name,
+                &ctx.integration_user.username,
+                &ctx.integration_user.password,
+            )
+            .await?;
+        done.push(format!(
+            "refresh token requested as {}",
+            ctx.integration_user.username
+        ));
+        let verdict = accounts.test_connection(&name).await?;
+        if !verdict.valid {
+            return Err(Error::OperationFailed {
+                operation: format!("the connection test of integration account {name:?}"),
+                state: "invalid".into(),
+                message: Some(verdict.message),
+                detail: Some("check the OAuth application is active and the integration user may use the password grant".into()),
+            });
+        }
+        done.push(format!("connection test: {}", verdict.message));
+        Ok(done.join("; "))
+    }
+
+    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
+        let state = self.observe(ctx).await?;
+        let name = format!(
+            "integration account {:?}",
+            ctx.spec.integration_account.name
+        );
+        let account = match &state.account {
+            None => {
+                let m = manual(ctx, state.application.as_ref());
+                return Ok(vec![Check {
+                    check: name,
+                    ok: true,
+                    detail: "not checkable: the tenant does not offer integration accounts through its API".into(),
+                    hint: Some(m.title),
+                }]);
+            }
+            Some(None) => return Ok(vec![Check::fail(name, "missing", "run apply to create it")]),
+            Some(Some(account)) => account,
+        };
+        let spec = &ctx.spec.integration_account;
+        let mut checks = vec![
+            Check::when(
+                account.default == spec.default,
+                format!("{name} default flag"),
+                if account.default {
+                    "default account"
+                } else {
+                    "not the default account"
+                },
+                "run apply to set the default flag",
+            ),
+            Check::when(
+                account.instance_url.as_str() == ctx.spec.instance.as_str(),
+                format!("{name} instance"),
+                account.instance_url.to_string(),
+                format!("run apply to point it at {}", ctx.spec.instance),
+            ),
+        ];
+        match &state.application {
+            Some(app) => checks.push(Check::when(
+                app.client_id == account.client_id,
+                format!("{name} client id"),
+                format!(
+                    "{} (OAuth application has {})",
+                    account.client_id, app.client_id
+                ),
+                "run apply to use the OAuth application's client",
+            )),
+            None => checks.push(Check::fail(
+                format!("{name} client id"),
+                "the OAuth application is missing",
+                "run apply",
+            )),
+        }
+        checks.push(Check::when(
+            account.refresh_token == RefreshTokenState::Present,
+            format!("{name} refresh token"),
+            if account.refresh_token == RefreshTokenState::Present {
+                "present"
+            } else {
+                "missing"
+            },
+            "run apply to request one",
+        ));
+        let verdict = ctx
+            .brightpattern
+            .integration_accounts()
+            .test_connection(&account.name)
+            .await?;
+        checks.push(Check::when(
+            verdict.valid,
+            format!("{name} connection"),
+            verdict.message,
+            "the refresh token was rejected: run apply to request a new one; check the OAuth application is active",
+        ));
+        Ok(checks)
+    }
+
+    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+        let ledger = ctx.ledger().await;
+        let accounts = ctx.brightpattern.integration_accounts();
+        let name = &ctx.spec.integration_account.name;
+        let resource = format!("integration account {name:?}");
+        let found = match accounts.get(name).await {
+            Ok(found) => found,
+            Err(e) if e.is_endpoint_unavailable() => {
+                return Ok(vec![Removal::new(
+                    resource,
+                    RemovalOutcome::LeftAlone,
+                    "the tenant offers no API for it: delete it in Contact Center Administrator",
+                )]);
+            }
+            Err(e) => return Err(e),
+        };
+        let removal = match (&ledger.integration_account, found) {
+            (Some(ours), Some(_)) if ours == name => {
+                accounts.delete(name).await?;
+                Removal::new(
+                    resource,
+                    RemovalOutcome::Removed,
+                    "created by bp-servicenow",
+                )
+            }
+            (Some(_), None) => {
+                Removal::new(resource, RemovalOutcome::AlreadyGone, "no longer exists")
+            }
+            (_, Some(_)) => Removal::new(
+                resource,
+                RemovalOutcome::LeftAlone,
+                "not created by bp-servicenow",
+            ),
+            (None, None) => return Ok(Vec::new()),
+        };
+        ctx.record(|l| l.integration_account = None).await;
+        Ok(vec![removal])
+    }
+}
+
+fn state_with(app: &OAuthApplication) -> IntegrationAccountState {
+    IntegrationAccountState {
+        account: None,
+        application: Some(app.clone()),
+    }
+}

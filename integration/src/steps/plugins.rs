@@ -1,0 +1,141 @@
+//! Step 1: the plugins are active (OpenFrame and OAuth 2.0 by default; CTI
+//! Softphone and Customer Service on request). Activation goes through the CI/CD
+//! API and is awaited with a deadline, reporting progress. Plugins are never
+//! deactivated: there is no REST call for it, and other features may need them.
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt as _;
+use servicenow_client::Result;
+use servicenow_client::plugins::Plugin;
+use servicenow_client::query::Query;
+
+use crate::events::Event;
+use crate::report::{Check, Removal, RemovalOutcome};
+use crate::step::{Action, Change, Context, FieldChange, Step, StepId};
+
+/// Step 1.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PluginsStep;
+
+/// Each wanted plugin and its `v_plugin` row (`None`: not installed).
+#[derive(Debug, Clone)]
+pub struct PluginsState {
+    plugins: Vec<(String, Option<Plugin>)>,
+}
+
+impl PluginsState {
+    fn inactive(&self) -> impl Iterator<Item = &str> {
+        self.plugins
+            .iter()
+            .filter(|(_, p)| p.as_ref().is_some_and(|p| !p.active))
+            .map(|(id, _)| id.as_str())
+    }
+
+    fn missing(&self) -> impl Iterator<Item = &str> {
+        self.plugins
+            .iter()
+            .filter(|(_, p)| p.is_none())
+            .map(|(id, _)| id.as_str())
+    }
+}
+
+#[async_trait]
+impl Step for PluginsStep {
+    type State = PluginsState;
+
+    fn id(&self) -> StepId {
+        StepId::Plugins
+    }
+
+    fn resource(&self, ctx: &Context) -> String {
+        format!("plugins {}", ctx.spec.plugins.join(", "))
+    }
+
+    async fn observe(&self, ctx: &Context) -> Result<PluginsState> {
+        let wanted = &ctx.spec.plugins;
+        let rows: Vec<Plugin> = if wanted.is_empty() {
+            Vec::new()
+        } else {
+            ctx.servicenow
+                .table::<Plugin>()
+                .list(Query::new().is_in("id", wanted.iter().map(String::as_str)))
+                .try_collect()
+                .await?
+        };
+        Ok(PluginsState {
+            plugins: wanted
+                .iter()
+                .map(|id| (id.clone(), rows.iter().find(|p| &p.id == id).cloned()))
+                .collect(),
+        })
+    }
+
+    fn change(&self, ctx: &Context, state: &PluginsState) -> Change {
+        let changes: Vec<FieldChange> = state
+            .inactive()
+            .map(|id| FieldChange::new(id, Some("inactive".into()), "active"))
+            .collect();
+        ctx.set_plugins_pending(!changes.is_empty());
+        let mut change = if changes.is_empty() {
+            Change::unchanged()
+        } else {
+            Change::of(Action::Update, changes)
+        };
+        change.warnings = state
+            .missing()
+            .map(|id| format!("plugin {id} is not installed on this instance; install it (System Definition > Plugins) and apply again"))
+            .collect();
+        change
+    }
+
+    async fn apply(&self, ctx: &Context, state: PluginsState, _change: &Change) -> Result<String> {
+        let plugins = ctx.servicenow.plugins();
+        let mut activated = Vec::new();
+        // One at a time: the instance runs CI/CD operations behind one lock anyway.
+        for id in state.inactive() {
+            let activation = plugins.activate(id).await?;
+            let message = format!("activating {id}");
+            activation
+                .wait(&ctx.options.plugin_wait, |p| {
+                    ctx.emit(Event::Progress {
+                        step: StepId::Plugins,
+                        percent: p.percent_complete,
+                        message: message.clone(),
+                    });
+                })
+                .await?;
+            activated.push(id.to_owned());
+        }
+        ctx.set_plugins_pending(false);
+        Ok(format!("activated {}", activated.join(", ")))
+    }
+
+    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
+        let state = self.observe(ctx).await?;
+        Ok(state
+            .plugins
+            .iter()
+            .map(|(id, row)| match row {
+                Some(p) if p.active => Check::pass(format!("plugin {id}"), "active"),
+                Some(_) => Check::fail(
+                    format!("plugin {id}"),
+                    "inactive",
+                    "run apply to activate it",
+                ),
+                None => Check::fail(
+                    format!("plugin {id}"),
+                    "not installed on this instance",
+                    "install the plugin (System Definition > Plugins), then apply",
+                ),
+            })
+            .collect())
+    }
+
+    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+        Ok(vec![Removal::new(
+            format!("plugins {}", ctx.spec.plugins.join(", ")),
+            RemovalOutcome::LeftAlone,
+            "plugins are never deactivated",
+        )])
+    }
+}

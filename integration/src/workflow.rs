@@ -1,0 +1,394 @@
+//! The workflow: plan, apply, verify and teardown over the steps.
+//!
+//! Steps run in dependency waves: plugins first; then the OpenFrame
+//! configuration, access, the CORS rule and the OAuth endpoint concurrently; then
+//! the integration account (it needs the OAuth endpoint). Within a wave, results
+//! are reported in procedure order, so the outcome never depends on timing.
+
+use std::fmt;
+use std::sync::{Arc, Mutex as StdMutex};
+
+use servicenow_client::Error;
+use tokio::sync::Mutex;
+
+use crate::events::{Event, EventHandler};
+use crate::ledger::{Ledger, LedgerStore};
+use crate::report::{
+    AppliedStep, ApplyReport, Outcome, Plan, PlannedStep, TeardownReport, TeardownStep,
+    VerifyReport,
+};
+use crate::spec::ResolvedSpec;
+use crate::step::{
+    Action, Change, Context, DynStep, ServiceNowLogin, StepId, WorkflowOptions, all_steps,
+};
+
+/// The order in which steps run: each wave after the one before.
+const WAVES: [&[StepId]; 3] = [
+    &[StepId::Plugins],
+    &[
+        StepId::Openframe,
+        StepId::Access,
+        StepId::Cors,
+        StepId::OauthEndpoint,
+    ],
+    &[StepId::IntegrationAccount],
+];
+
+/// A failure of plan, verify or teardown, naming the step.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", step.map(|s| format!("step {s}")).unwrap_or_else(|| "the ledger".to_owned()))]
+pub struct WorkflowError {
+    /// The step that failed (`None`: reading or writing the ledger).
+    pub step: Option<StepId>,
+    /// Why.
+    #[source]
+    pub source: Error,
+}
+
+/// An apply that did not finish: which steps failed, and everything that was done
+/// before and around them (the report says what exists now; running apply
+/// again completes the rest).
+#[derive(Debug)]
+pub struct ApplyError {
+    /// The failed steps and why.
+    pub failures: Vec<(StepId, Error)>,
+    /// What every step did (failed and skipped steps included).
+    pub report: ApplyReport,
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (step, error) in &self.failures {
+            writeln!(f, "step {step} failed: {error}")?;
+        }
+        let done: Vec<String> = self
+            .report
+            .steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.outcome,
+                    Outcome::Done | Outcome::Unchanged | Outcome::Manual
+                )
+            })
+            .map(|s| {
+                format!(
+                    "{} ({}{})",
+                    s.planned.step,
+                    s.outcome,
+                    if s.detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", s.detail)
+                    }
+                )
+            })
+            .collect();
+        let skipped: Vec<&str> = self
+            .report
+            .steps
+            .iter()
+            .filter(|s| s.outcome == Outcome::Skipped)
+            .map(|s| s.planned.step.as_str())
+            .collect();
+        write!(
+            f,
+            "done: {}",
+            if done.is_empty() {
+                "nothing".to_owned()
+            } else {
+                done.join("; ")
+            }
+        )?;
+        if !skipped.is_empty() {
+            write!(
+                f,
+                "\nskipped (they depend on a failed step): {}",
+                skipped.join(", ")
+            )?;
+        }
+        write!(f, "\nrun apply again to complete the rest")
+    }
+}
+
+impl std::error::Error for ApplyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.failures
+            .first()
+            .map(|(_, e)| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Builds a [`Workflow`].
+pub struct WorkflowBuilder {
+    spec: ResolvedSpec,
+    servicenow: servicenow_client::Client,
+    brightpattern: brightpattern_client::Client,
+    integration_user: ServiceNowLogin,
+    options: WorkflowOptions,
+    events: Option<EventHandler>,
+}
+
+impl fmt::Debug for WorkflowBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkflowBuilder")
+            .field("spec", &self.spec)
+            .field("integration_user", &self.integration_user)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkflowBuilder {
+    /// Sets the run's knobs.
+    pub fn options(mut self, options: WorkflowOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Receives progress events.
+    pub fn on_event(mut self, handler: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.events = Some(Arc::new(handler));
+        self
+    }
+
+    /// Builds the workflow (sends nothing).
+    pub fn build(self) -> Workflow {
+        let store = LedgerStore::new(self.servicenow.clone(), self.spec.tenant.host());
+        Workflow {
+            ctx: Arc::new(Context {
+                spec: self.spec,
+                servicenow: self.servicenow,
+                brightpattern: self.brightpattern,
+                integration_user: self.integration_user,
+                options: self.options,
+                ledger: Mutex::new(Ledger::default()),
+                saved_ledger: Mutex::new(Ledger::default()),
+                ledger_store: store,
+                generated_secret: StdMutex::new(None),
+                events: self.events,
+                plugins_pending: StdMutex::new(false),
+            }),
+            steps: all_steps(),
+        }
+    }
+}
+
+/// The integration procedure as a declarative, idempotent workflow.
+pub struct Workflow {
+    ctx: Arc<Context>,
+    steps: Vec<Arc<dyn DynStep>>,
+}
+
+impl fmt::Debug for Workflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workflow").field("ctx", &self.ctx).finish()
+    }
+}
+
+impl Workflow {
+    /// Starts building a workflow for `spec`, with an administrator's ServiceNow
+    /// client, a Bright Pattern client, and the ServiceNow user whose refresh token
+    /// the integration account gets.
+    pub fn builder(
+        spec: ResolvedSpec,
+        servicenow: servicenow_client::Client,
+        brightpattern: brightpattern_client::Client,
+        integration_user: ServiceNowLogin,
+    ) -> WorkflowBuilder {
+        WorkflowBuilder {
+            spec,
+            servicenow,
+            brightpattern,
+            integration_user,
+            options: WorkflowOptions::default(),
+            events: None,
+        }
+    }
+
+    /// The shared context (the spec, the clients).
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    fn step(&self, id: StepId) -> Arc<dyn DynStep> {
+        self.steps
+            .iter()
+            .find(|s| s.id() == id)
+            .cloned()
+            .expect("every step id has a step")
+    }
+
+    async fn load_ledger(&self) -> Result<Ledger, WorkflowError> {
+        let ledger = self
+            .ctx
+            .ledger_store
+            .load()
+            .await
+            .map_err(|source| WorkflowError { step: None, source })?;
+        *self.ctx.ledger.lock().await = ledger.clone();
+        *self.ctx.saved_ledger.lock().await = ledger.clone();
+        Ok(ledger)
+    }
+
+    /// What apply would change. Reads only.
+    pub async fn plan(&self) -> Result<Plan, WorkflowError> {
+        self.load_ledger().await?;
+        let mut steps = Vec::new();
+        for wave in WAVES {
+            let planned = futures_util::future::join_all(wave.iter().map(|id| {
+                let step = self.step(*id);
+                let ctx = self.ctx.clone();
+                async move {
+                    step.plan(&ctx).await.map_err(|source| WorkflowError {
+                        step: Some(*id),
+                        source,
+                    })
+                }
+            }))
+            .await;
+            for p in planned {
+                steps.push(p?);
+            }
+        }
+        Ok(Plan { steps })
+    }
+
+    /// Makes the instance and tenant match the spec, step by step; each step
+    /// observes again before it changes anything. A second apply makes no write.
+    pub async fn apply(&self) -> Result<ApplyReport, ApplyError> {
+        let mut report = ApplyReport { steps: Vec::new() };
+        let mut failures: Vec<(StepId, Error)> = Vec::new();
+        if let Err(e) = self.load_ledger().await {
+            return Err(ApplyError {
+                failures: vec![(StepId::Plugins, e.source)],
+                report,
+            });
+        }
+        for wave in WAVES {
+            let runs = futures_util::future::join_all(wave.iter().map(|id| {
+                let blocked = id
+                    .depends_on()
+                    .iter()
+                    .any(|d| failures.iter().any(|(f, _)| f == d) || skipped(&report, *d));
+                let step = self.step(*id);
+                let ctx = self.ctx.clone();
+                async move {
+                    if blocked {
+                        return (*id, step.resource(&ctx), Ok(None));
+                    }
+                    ctx.emit(Event::StepStarted {
+                        step: *id,
+                        resource: step.resource(&ctx),
+                    });
+                    let result = step.apply(&ctx).await;
+                    // Whatever the step recorded is saved, even when it failed midway.
+                    let saved = ctx.save_ledger().await;
+                    let result = match (result, saved) {
+                        (Ok(applied), Ok(())) => Ok(Some(applied)),
+                        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                    };
+                    let outcome = match &result {
+                        Ok(Some(a)) => a.outcome,
+                        _ => Outcome::Failed,
+                    };
+                    ctx.emit(Event::StepFinished { step: *id, outcome });
+                    (*id, step.resource(&ctx), result)
+                }
+            }))
+            .await;
+            for (id, resource, result) in runs {
+                match result {
+                    Ok(Some(applied)) => report.steps.push(applied),
+                    Ok(None) => report.steps.push(placeholder(
+                        id,
+                        resource,
+                        Outcome::Skipped,
+                        "not run: a step it depends on failed",
+                    )),
+                    Err(e) => {
+                        report.steps.push(placeholder(
+                            id,
+                            resource,
+                            Outcome::Failed,
+                            &e.to_string(),
+                        ));
+                        failures.push((id, e));
+                    }
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(report)
+        } else {
+            Err(ApplyError { failures, report })
+        }
+    }
+
+    /// Checks every step, with a fix hint for each problem. Reads only (the
+    /// connection test asks the tenant to try its token).
+    pub async fn verify(&self) -> Result<VerifyReport, WorkflowError> {
+        self.load_ledger().await?;
+        let results = futures_util::future::join_all(self.steps.iter().map(|step| {
+            let step = step.clone();
+            let ctx = self.ctx.clone();
+            async move {
+                let id = step.id();
+                step.verify(&ctx).await.map_err(|source| WorkflowError {
+                    step: Some(id),
+                    source,
+                })
+            }
+        }))
+        .await;
+        let mut checks = Vec::new();
+        for r in results {
+            checks.extend(r?);
+        }
+        Ok(VerifyReport {
+            ok: checks.iter().all(|c| c.ok),
+            checks,
+        })
+    }
+
+    /// Removes what apply created, newest first; leaves alone what it did not
+    /// create, and never deactivates plugins. Removes the ledger at the end.
+    pub async fn teardown(&self) -> Result<TeardownReport, WorkflowError> {
+        self.load_ledger().await?;
+        let mut steps = Vec::new();
+        for id in StepId::ALL.iter().rev() {
+            let step = self.step(*id);
+            let removals = step.undo(&self.ctx).await;
+            self.ctx
+                .save_ledger()
+                .await
+                .map_err(|source| WorkflowError {
+                    step: Some(*id),
+                    source,
+                })?;
+            steps.push(TeardownStep {
+                step: *id,
+                removals: removals.map_err(|source| WorkflowError {
+                    step: Some(*id),
+                    source,
+                })?,
+            });
+        }
+        Ok(TeardownReport { steps })
+    }
+}
+
+fn skipped(report: &ApplyReport, id: StepId) -> bool {
+    report
+        .steps
+        .iter()
+        .any(|s| s.planned.step == id && s.outcome == Outcome::Skipped)
+}
+
+fn placeholder(id: StepId, resource: String, outcome: Outcome, detail: &str) -> AppliedStep {
+    AppliedStep {
+        planned: PlannedStep::new(id, resource, Change::of(Action::Unchanged, Vec::new())),
+        outcome,
+        detail: detail.to_owned(),
+    }
+}
