@@ -215,7 +215,6 @@ pub struct WorkflowOptions {
     pub reveal_secrets: bool,
 }
 
-
 /// What every step can reach: the spec, both clients, the ledger, events.
 pub struct Context {
     /// The resolved spec.
@@ -341,7 +340,8 @@ pub(crate) trait DynStep: Send + Sync {
     fn id(&self) -> StepId;
     fn resource(&self, ctx: &Context) -> String;
     async fn plan(&self, ctx: &Context) -> Result<PlannedStep>;
-    async fn apply(&self, ctx: &Context) -> Result<AppliedStep>;
+    /// Applies the step; a failure keeps the change it was making, when known.
+    async fn apply(&self, ctx: &Context) -> std::result::Result<AppliedStep, StepFailure>;
     async fn verify(&self, ctx: &Context) -> Result<Vec<Check>>;
     async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>>;
 }
@@ -362,9 +362,12 @@ impl<S: Step> DynStep for S {
         Ok(PlannedStep::new(Step::id(self), self.resource(ctx), change))
     }
 
-    async fn apply(&self, ctx: &Context) -> Result<AppliedStep> {
+    async fn apply(&self, ctx: &Context) -> std::result::Result<AppliedStep, StepFailure> {
         // Observe again: the plan may be stale, and applying must not depend on it.
-        let state = self.observe(ctx).await?;
+        let state = self.observe(ctx).await.map_err(|error| StepFailure {
+            planned: None,
+            error,
+        })?;
         let change = self.change(ctx, &state);
         let planned = PlannedStep::new(Step::id(self), self.resource(ctx), change.clone());
         for warning in &change.warnings {
@@ -379,10 +382,15 @@ impl<S: Step> DynStep for S {
                 Outcome::Manual,
                 "waiting for a person: see the instructions".to_owned(),
             ),
-            Action::Create | Action::Update => {
-                let detail = Step::apply(self, ctx, state, &change).await?;
-                (Outcome::Done, detail)
-            }
+            Action::Create | Action::Update => match Step::apply(self, ctx, state, &change).await {
+                Ok(detail) => (Outcome::Done, detail),
+                Err(error) => {
+                    return Err(StepFailure {
+                        planned: Some(planned),
+                        error,
+                    });
+                }
+            },
         };
         Ok(AppliedStep {
             planned,
@@ -398,6 +406,13 @@ impl<S: Step> DynStep for S {
     async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
         Step::undo(self, ctx).await
     }
+}
+
+/// A step that failed: the change it was making (when it got that far) and why.
+#[derive(Debug)]
+pub(crate) struct StepFailure {
+    pub(crate) planned: Option<PlannedStep>,
+    pub(crate) error: servicenow_client::Error,
 }
 
 /// The steps, in procedure order.

@@ -19,7 +19,8 @@ use crate::report::{
 };
 use crate::spec::ResolvedSpec;
 use crate::step::{
-    Action, Change, Context, DynStep, ServiceNowLogin, StepId, WorkflowOptions, all_steps,
+    Action, Change, Context, DynStep, ServiceNowLogin, StepFailure, StepId, WorkflowOptions,
+    all_steps,
 };
 
 /// The order in which steps run: each wave after the one before.
@@ -286,7 +287,11 @@ impl Workflow {
                     let saved = ctx.save_ledger().await;
                     let result = match (result, saved) {
                         (Ok(applied), Ok(())) => Ok(Some(applied)),
-                        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                        (Ok(applied), Err(error)) => Err(StepFailure {
+                            planned: Some(applied.planned),
+                            error,
+                        }),
+                        (Err(failure), _) => Err(failure),
                     };
                     let outcome = match &result {
                         Ok(Some(a)) => a.outcome,
@@ -306,14 +311,17 @@ impl Workflow {
                         Outcome::Skipped,
                         "not run: a step it depends on failed",
                     )),
-                    Err(e) => {
-                        report.steps.push(placeholder(
-                            id,
-                            resource,
-                            Outcome::Failed,
-                            &e.to_string(),
-                        ));
-                        failures.push((id, e));
+                    Err(StepFailure { planned, error }) => {
+                        let detail = error.to_string();
+                        report.steps.push(match planned {
+                            Some(planned) => AppliedStep {
+                                planned,
+                                outcome: Outcome::Failed,
+                                detail,
+                            },
+                            None => placeholder(id, resource, Outcome::Failed, &detail),
+                        });
+                        failures.push((id, error));
                     }
                 }
             }

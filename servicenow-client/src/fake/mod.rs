@@ -541,6 +541,11 @@ impl FakeInstance {
             .insert(plugin_id.to_owned(), detail.to_owned());
     }
 
+    /// Lets activations of `plugin_id` succeed again.
+    pub fn allow_plugin_activation(&self, plugin_id: &str) {
+        lock(&self.state).failing_plugins.remove(plugin_id);
+    }
+
     /// Sets the lifetime of tokens issued from now on (default 1799 s).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
         lock(&self.state).config.token_lifetime = lifetime;

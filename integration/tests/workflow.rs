@@ -1,0 +1,673 @@
+//! The workflow against the two fakes paired together.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use brightpattern_client::fake::{Endpoint as BpEndpoint, FakeTenant};
+use brightpattern_servicenow::report::{ManualValue, RemovalOutcome};
+use brightpattern_servicenow::{
+    Action, Event, IntegrationSpec, Outcome, ServiceNowLogin, StepId, Workflow, WorkflowOptions,
+};
+use servicenow_client::ExposeSecret;
+use servicenow_client::fake::{
+    ADMIN_PASSWORD, ADMIN_USER, Endpoint as SnEndpoint, FakeInstance, Fault, FaultSchedule,
+};
+use servicenow_client::plugins::{WaitOptions, ids};
+use servicenow_client::{JsonRecord, RetryPolicy};
+
+const TENANT_ORIGIN_KEY: &str = "glide.ui.concourse.onmessage_enforce_same_origin_whitelist";
+
+struct Pair {
+    sn: FakeInstance,
+    bp: FakeTenant,
+}
+
+async fn pair() -> Pair {
+    let sn = FakeInstance::start().await;
+    for u in ["agent.1", "agent.2", "agent.3"] {
+        sn.add_user(u);
+    }
+    sn.add_group("Agents");
+    sn.add_group_member("agent.3", "Agents");
+    Pair {
+        sn,
+        bp: FakeTenant::start().await,
+    }
+}
+
+fn spec_text(p: &Pair) -> String {
+    format!(
+        r#"
+        [servicenow]
+        instance = "{}"
+        [brightpattern]
+        tenant = "{}"
+        [openframe]
+        name = "Bright Pattern"
+        width = 300
+        height = 750
+        [access]
+        users = ["agent.1", "agent.2"]
+        groups = ["Agents"]
+        [cors]
+        name = "Bright Pattern"
+        [oauth]
+        name = "Bright Pattern"
+        "#,
+        p.sn.url(),
+        p.bp.url()
+    )
+}
+
+fn fast() -> RetryPolicy {
+    RetryPolicy::default()
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5))
+        .with_max_attempts(6)
+}
+
+fn workflow_with(p: &Pair, spec: &str, password: &str) -> Workflow {
+    let spec = IntegrationSpec::from_toml(spec).unwrap().resolve().unwrap();
+    Workflow::builder(
+        spec,
+        p.sn.client_builder_as_admin()
+            .retry_policy(fast())
+            .build()
+            .unwrap(),
+        p.bp.client_builder().retry_policy(fast()).build().unwrap(),
+        ServiceNowLogin {
+            username: ADMIN_USER.into(),
+            password: password.to_owned().into(),
+        },
+    )
+    .options(WorkflowOptions {
+        plugin_wait: WaitOptions::fast(),
+        ..WorkflowOptions::default()
+    })
+    .build()
+}
+
+fn workflow(p: &Pair) -> Workflow {
+    workflow_with(p, &spec_text(p), ADMIN_PASSWORD)
+}
+
+fn count(rows: &[JsonRecord], column: &str, value: &str) -> usize {
+    rows.iter().filter(|r| r[column] == value).count()
+}
+
+/// Every natural key exists exactly once.
+fn assert_no_duplicates(p: &Pair) {
+    assert_eq!(
+        count(
+            &p.sn.table("sn_openframe_configuration"),
+            "name",
+            "Bright Pattern"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&p.sn.table("sys_cors_rule"), "name", "Bright Pattern"),
+        1
+    );
+    assert_eq!(
+        count(&p.sn.table("oauth_entity"), "name", "Bright Pattern"),
+        1
+    );
+    assert_eq!(p.bp.accounts().len(), 1);
+    let grants = p.sn.table("sys_user_has_role");
+    let mut per_user: BTreeMap<String, usize> = BTreeMap::new();
+    for g in &grants {
+        *per_user
+            .entry(g["user"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert!(per_user.values().all(|n| *n == 1), "{per_user:?}");
+    assert_eq!(p.sn.table("sys_group_has_role").len(), 1);
+}
+
+#[tokio::test]
+async fn a_fresh_apply_then_verify_all_ok() {
+    let p = pair().await;
+    let wf = workflow(&p);
+    let plan = wf.plan().await.unwrap();
+    let actions: Vec<(StepId, Action)> = plan.steps.iter().map(|s| (s.step, s.action)).collect();
+    assert_eq!(
+        actions,
+        [
+            (StepId::Plugins, Action::Update),
+            (StepId::Openframe, Action::Create),
+            (StepId::Access, Action::Create),
+            (StepId::Cors, Action::Create),
+            (StepId::OauthEndpoint, Action::Create),
+            (StepId::IntegrationAccount, Action::Create),
+        ]
+    );
+    assert_eq!(p.sn.write_count(), 0, "plan only reads");
+
+    let report = wf.apply().await.unwrap();
+    assert!(
+        report.steps.iter().all(|s| s.outcome == Outcome::Done),
+        "{report}"
+    );
+    let health = wf.verify().await.unwrap();
+    assert!(health.ok, "{health}");
+    assert!(health.checks.len() >= 15, "{health}");
+
+    let config = &p.sn.table("sn_openframe_configuration")[0];
+    assert_eq!(config["width"], "300");
+    assert_eq!(config["height"], "750");
+    assert!(
+        config["url"]
+            .as_str()
+            .unwrap()
+            .contains("topDomain=http%3A%2F%2F127.0.0.1")
+    );
+    let allow =
+        p.sn.table("sys_properties")
+            .into_iter()
+            .find(|r| r["name"] == TENANT_ORIGIN_KEY)
+            .unwrap();
+    assert_eq!(allow["value"], p.bp.url().as_str());
+    let account = &p.bp.accounts()[0];
+    assert!(account.refresh_token.is_some());
+    assert_eq!(account.url, p.sn.url().as_str());
+    assert_no_duplicates(&p);
+}
+
+#[tokio::test]
+async fn a_second_apply_makes_no_write_request() {
+    let p = pair().await;
+    let wf = workflow(&p);
+    wf.apply().await.unwrap();
+    p.sn.clear_requests();
+    p.bp.clear_requests();
+    let report = wf.apply().await.unwrap();
+    assert!(
+        report.steps.iter().all(|s| s.outcome == Outcome::Unchanged),
+        "{report}"
+    );
+    assert_eq!(p.sn.write_count(), 0, "{:#?}", p.sn.requests());
+    assert_eq!(p.bp.write_count(), 0, "{:#?}", p.bp.requests());
+    assert!(
+        !p.sn
+            .requests()
+            .iter()
+            .any(|r| r.endpoint == SnEndpoint::Cicd)
+    );
+    assert!(
+        !p.bp
+            .requests()
+            .iter()
+            .any(|r| r.method != "GET" && r.endpoint != BpEndpoint::Token)
+    );
+}
+
+#[tokio::test]
+async fn drift_is_planned_exactly_and_repaired() {
+    let p = pair().await;
+    let wf = workflow(&p);
+    wf.apply().await.unwrap();
+    let admin = p.sn.client_as_admin();
+
+    // By hand: change the URL, remove a grant, turn POST off.
+    let config = p.sn.table("sn_openframe_configuration").remove(0);
+    let config_id =
+        servicenow_client::wire::SysId::parse(config["sys_id"].as_str().unwrap()).unwrap();
+    admin
+        .openframe_configurations()
+        .update(
+            &config_id,
+            &serde_json::json!({"url": "https://example.brightpattern.com/agentdesktop/"}),
+        )
+        .await
+        .unwrap();
+    admin
+        .roles()
+        .revoke_from_user("agent.2", "sn_openframe_user")
+        .await
+        .unwrap();
+    let rule = admin
+        .cors_rules()
+        .get_by_name("Bright Pattern")
+        .await
+        .unwrap()
+        .unwrap();
+    admin
+        .cors_rules()
+        .patch(&rule.sys_id, &serde_json::json!({"post": "false"}))
+        .await
+        .unwrap();
+
+    let health = wf.verify().await.unwrap();
+    let failing: Vec<&str> = health.problems().map(|c| c.check.as_str()).collect();
+    assert_eq!(failing.len(), 3, "{health}");
+    assert!(health.problems().all(|c| c.hint.is_some()));
+
+    let plan = wf.plan().await.unwrap();
+    let changed: Vec<(StepId, Vec<String>)> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action != Action::Unchanged)
+        .map(|s| (s.step, s.changes.iter().map(|c| c.field.clone()).collect()))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            (StepId::Openframe, vec!["url".to_owned()]),
+            (StepId::Access, vec!["user agent.2".to_owned()]),
+            (StepId::Cors, vec!["post".to_owned()]),
+        ]
+    );
+    let url_change = &plan.step(StepId::Openframe).unwrap().changes[0];
+    assert_eq!(
+        url_change.old.as_deref(),
+        Some("https://example.brightpattern.com/agentdesktop/")
+    );
+
+    wf.apply().await.unwrap();
+    assert!(wf.verify().await.unwrap().ok);
+    assert_no_duplicates(&p);
+}
+
+#[tokio::test]
+async fn a_rate_limit_storm_is_ridden_through() {
+    let p = pair().await;
+    p.sn.inject_fault(
+        Fault::RateLimited {
+            retry_after: Some(0),
+        },
+        FaultSchedule::EveryNth(3),
+    );
+    p.sn.inject_fault(
+        Fault::RateLimited { retry_after: None },
+        FaultSchedule::EveryNth(7),
+    );
+    p.bp.inject_fault(
+        brightpattern_client::fake::Fault::RateLimited {
+            retry_after: Some(0),
+        },
+        brightpattern_client::fake::FaultSchedule::EveryNth(2),
+    );
+    let wf = workflow(&p);
+    let first = wf.apply().await;
+    assert!(p.sn.faults_injected() > 5);
+    p.sn.clear_faults();
+    p.bp.clear_faults();
+    // The client retries every 429 it meets; the tenant's own grant against the
+    // instance may be refused by the storm, which must then name its step.
+    if let Err(e) = first {
+        assert_eq!(e.failures.len(), 1, "{e}");
+        assert_eq!(e.failures[0].0, StepId::IntegrationAccount, "{e}");
+        let failed = e.report.step(StepId::IntegrationAccount).unwrap();
+        assert_eq!(failed.outcome, Outcome::Failed);
+        assert_eq!(
+            failed.planned.action,
+            Action::Create,
+            "the failed row keeps its planned change"
+        );
+        wf.apply().await.unwrap();
+    }
+    assert!(wf.verify().await.unwrap().ok);
+    assert_no_duplicates(&p);
+}
+
+#[tokio::test]
+async fn a_503_on_a_create_stops_the_step_and_a_second_apply_finishes() {
+    let p = pair().await;
+    // The 20th table request is a create in the middle of the run: not retried.
+    p.sn.inject_fault_on(
+        SnEndpoint::Table,
+        Fault::Unavailable,
+        FaultSchedule::EveryNth(9),
+    );
+    let wf = workflow(&p);
+    let first = wf.apply().await;
+    p.sn.clear_faults();
+    if let Err(e) = &first {
+        let text = e.to_string();
+        assert!(text.contains("step "), "{text}");
+        assert!(text.contains("run apply again"), "{text}");
+        wf.apply().await.unwrap();
+    }
+    assert!(wf.verify().await.unwrap().ok);
+    assert_no_duplicates(&p);
+}
+
+#[tokio::test]
+async fn a_timeout_after_a_create_is_recovered_without_duplicates() {
+    let p = pair().await;
+    p.sn.inject_fault_on(
+        SnEndpoint::Table,
+        Fault::Timeout(Duration::from_millis(400)),
+        FaultSchedule::EveryNth(11),
+    );
+    let spec = IntegrationSpec::from_toml(&spec_text(&p))
+        .unwrap()
+        .resolve()
+        .unwrap();
+    let wf = Workflow::builder(
+        spec,
+        p.sn.client_builder_as_admin()
+            .retry_policy(fast())
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap(),
+        p.bp.client(),
+        ServiceNowLogin {
+            username: ADMIN_USER.into(),
+            password: ADMIN_PASSWORD.into(),
+        },
+    )
+    .options(WorkflowOptions {
+        plugin_wait: WaitOptions::fast(),
+        ..WorkflowOptions::default()
+    })
+    .build();
+    for _ in 0..3 {
+        if wf.apply().await.is_ok() {
+            break;
+        }
+    }
+    p.sn.clear_faults();
+    wf.apply().await.unwrap();
+    assert!(wf.verify().await.unwrap().ok);
+    assert_no_duplicates(&p);
+}
+
+#[tokio::test]
+async fn a_failing_plugin_stops_its_dependents_with_a_step_named_error() {
+    let p = pair().await;
+    p.sn.fail_plugin_activation(ids::OPENFRAME, "Dependency com.glide.ui.concourse missing");
+    let wf = workflow(&p);
+    let err = wf.apply().await.unwrap_err();
+    assert_eq!(err.failures.len(), 1);
+    assert_eq!(err.failures[0].0, StepId::Plugins);
+    let text = err.to_string();
+    assert!(
+        text.contains("step plugins failed")
+            && text.contains("Dependency com.glide.ui.concourse missing"),
+        "{text}"
+    );
+    let skipped: Vec<StepId> = err
+        .report
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Outcome::Skipped)
+        .map(|s| s.planned.step)
+        .collect();
+    assert_eq!(skipped.len(), 5, "{}", err.report);
+    assert_eq!(p.sn.write_count(), 0, "nothing else was touched");
+
+    p.sn.allow_plugin_activation(ids::OPENFRAME);
+    wf.apply().await.unwrap();
+    assert!(wf.verify().await.unwrap().ok);
+    assert_no_duplicates(&p);
+}
+
+#[tokio::test]
+async fn a_rejected_refresh_token_request_names_the_step_and_the_rest_is_done() {
+    let p = pair().await;
+    let wrong = workflow_with(&p, &spec_text(&p), "not-the-password");
+    let err = wrong.apply().await.unwrap_err();
+    assert_eq!(err.failures[0].0, StepId::IntegrationAccount);
+    assert!(err.to_string().contains("access_denied"), "{err}");
+    let done: Vec<StepId> = err
+        .report
+        .steps
+        .iter()
+        .filter(|s| s.outcome == Outcome::Done)
+        .map(|s| s.planned.step)
+        .collect();
+    assert_eq!(done.len(), 5, "{}", err.report);
+    // The account was created before the refresh token was refused: the report
+    // and the ledger know it, and the next apply completes it.
+    assert_eq!(p.bp.accounts().len(), 1);
+    let right = workflow(&p);
+    right.apply().await.unwrap();
+    assert!(right.verify().await.unwrap().ok);
+    assert_no_duplicates(&p);
+}
+
+#[tokio::test]
+async fn an_expired_token_on_the_tenant_is_renewed() {
+    let p = pair().await;
+    p.bp.inject_fault_on(
+        BpEndpoint::IntegrationAccounts,
+        brightpattern_client::fake::Fault::ExpiredToken,
+        brightpattern_client::fake::FaultSchedule::Nth(2),
+    );
+    let wf = workflow(&p);
+    wf.apply().await.unwrap();
+    assert!(wf.verify().await.unwrap().ok);
+}
+
+fn managed_tables(sn: &FakeInstance) -> BTreeMap<String, Vec<JsonRecord>> {
+    let mut tables = BTreeMap::new();
+    for t in [
+        "sn_openframe_configuration",
+        "sys_cors_rule",
+        "oauth_entity",
+        "sys_user_has_role",
+        "sys_group_has_role",
+        "sys_properties",
+    ] {
+        let mut rows = sn.table(t);
+        for r in &mut rows {
+            r.remove("sys_updated_on");
+        }
+        tables.insert(t.to_owned(), rows);
+    }
+    tables
+}
+
+#[tokio::test]
+async fn teardown_removes_only_what_apply_created() {
+    let p = pair().await;
+    let admin = p.sn.client_as_admin();
+    // Before: a grant, an allow-list entry of another origin, a CTI configuration,
+    // and a CORS rule with the spec's name that somebody else made.
+    p.sn.grant_role_to_user("agent.1", "sn_openframe_user");
+    admin
+        .properties()
+        .set(TENANT_ORIGIN_KEY, "https://other.example.com")
+        .await
+        .unwrap();
+    let mut cti =
+        servicenow_client::openframe::OpenFrameFields::new("CTI", "https://cti.example.com");
+    cti.order = 500;
+    admin.openframe_configurations().create(&cti).await.unwrap();
+    admin
+        .cors_rules()
+        .create(&servicenow_client::cors::CorsRuleSpec::new(
+            "Bright Pattern",
+            servicenow_client::cors::CorsDomain::parse("https://legacy.example.com").unwrap(),
+        ))
+        .await
+        .unwrap();
+    let before = managed_tables(&p.sn);
+
+    let wf = workflow(&p);
+    let report = wf.apply().await.unwrap();
+    assert_eq!(
+        report.step(StepId::Cors).unwrap().planned.action,
+        Action::Update,
+        "the same-named rule is brought to the spec"
+    );
+    assert!(wf.verify().await.unwrap().ok);
+
+    let teardown = wf.teardown().await.unwrap();
+    let text = teardown.to_string();
+    let left: Vec<&str> = teardown
+        .removals()
+        .filter(|r| r.outcome == RemovalOutcome::LeftAlone)
+        .map(|r| r.resource.as_str())
+        .collect();
+    assert!(left.iter().any(|r| r.contains("CORS rule")), "{text}");
+    assert!(left.iter().any(|r| r.contains("plugins")), "{text}");
+    assert!(
+        left.iter()
+            .any(|r| r.contains("grants of sn_openframe_user")),
+        "{text}"
+    );
+    assert!(p.bp.accounts().is_empty());
+
+    let after = managed_tables(&p.sn);
+    for (table, rows) in &before {
+        if table == "sys_cors_rule" {
+            // Left alone, but apply brought it to the spec (POST, header, domain).
+            assert_eq!(after[table].len(), rows.len());
+            continue;
+        }
+        assert_eq!(&after[table], rows, "{table} differs after teardown");
+    }
+    // Plugins stay active.
+    assert!(
+        p.sn.table("v_plugin")
+            .iter()
+            .any(|r| r["id"] == ids::OPENFRAME && r["active"] == "active")
+    );
+    // A second teardown finds nothing of its own.
+    let again = wf.teardown().await.unwrap();
+    assert!(
+        again
+            .removals()
+            .all(|r| r.outcome != RemovalOutcome::Removed),
+        "{again}"
+    );
+}
+
+#[tokio::test]
+async fn the_manual_fallback_end_to_end() {
+    let p = pair().await;
+    p.bp.set_integration_accounts_offered(false);
+    let wf = workflow(&p);
+    let plan = wf.plan().await.unwrap();
+    let step = plan.step(StepId::IntegrationAccount).unwrap();
+    assert_eq!(step.action, Action::Manual);
+    let manual = step.manual.as_ref().unwrap();
+    assert!(
+        manual
+            .render(false)
+            .contains("Configuration > Integration Accounts")
+    );
+
+    let report = wf.apply().await.unwrap();
+    let manual_steps: Vec<_> = report.manual_steps().collect();
+    assert_eq!(manual_steps.len(), 1);
+    let instructions = manual_steps[0].planned.manual.as_ref().unwrap();
+    let client_id = p.sn.table("oauth_entity")[0]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = p.sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(instructions.render(false).contains(&client_id));
+    assert!(
+        !instructions.render(false).contains(&secret),
+        "masked by default"
+    );
+    assert!(
+        instructions.render(true).contains(&secret),
+        "revealed on request"
+    );
+    let secret_field = instructions
+        .fields
+        .iter()
+        .find(|f| f.label == "Client Secret")
+        .unwrap();
+    assert!(
+        matches!(&secret_field.value, ManualValue::Secret(Some(s)) if s.expose_secret() == secret)
+    );
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(!json.contains(&secret));
+
+    let health = wf.verify().await.unwrap();
+    assert!(health.ok, "{health}");
+    assert!(
+        health
+            .checks
+            .iter()
+            .any(|c| c.detail.starts_with("not checkable"))
+    );
+    let teardown = wf.teardown().await.unwrap();
+    assert!(
+        teardown
+            .to_string()
+            .contains("delete it in Contact Center Administrator"),
+        "{teardown}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_appear_in_no_plan_report_event_or_error() {
+    let p = pair().await;
+    let events = Arc::new(Mutex::new(Vec::<Event>::new()));
+    let sink = events.clone();
+    let spec = IntegrationSpec::from_toml(&spec_text(&p))
+        .unwrap()
+        .resolve()
+        .unwrap();
+    let wf = Workflow::builder(
+        spec,
+        p.sn.client_as_admin(),
+        p.bp.client(),
+        ServiceNowLogin {
+            username: ADMIN_USER.into(),
+            password: ADMIN_PASSWORD.into(),
+        },
+    )
+    .options(WorkflowOptions {
+        plugin_wait: WaitOptions::fast(),
+        ..WorkflowOptions::default()
+    })
+    .on_event(move |e| sink.lock().unwrap().push(e.clone()))
+    .build();
+    let plan = wf.plan().await.unwrap();
+    let report = wf.apply().await.unwrap();
+    let health = wf.verify().await.unwrap();
+    let events = events.lock().unwrap().clone();
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Progress {
+            step: StepId::Plugins,
+            ..
+        }
+    )));
+    let started = events
+        .iter()
+        .filter(|e| matches!(e, Event::StepStarted { .. }))
+        .count();
+    let finished = events
+        .iter()
+        .filter(|e| matches!(e, Event::StepFinished { .. }))
+        .count();
+    assert_eq!((started, finished), (6, 6));
+
+    let client_secret = p.sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh = p.bp.accounts()[0]
+        .refresh_token
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    let everything = format!(
+        "{plan}\n{}\n{report}\n{}\n{health}\n{}\n{events:?}\n{wf:?}",
+        serde_json::to_string(&plan).unwrap(),
+        serde_json::to_string(&report).unwrap(),
+        serde_json::to_string(&health).unwrap(),
+    );
+    for secret in [
+        client_secret.as_str(),
+        refresh.as_str(),
+        ADMIN_PASSWORD,
+        brightpattern_client::fake::API_SECRET,
+    ] {
+        assert!(!everything.contains(secret), "a secret leaked: {secret}");
+    }
+}
