@@ -47,6 +47,15 @@ impl AccessState {
     }
 }
 
+/// `1 user`, `3 users`.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn in_queries<'a>(
     field: &str,
     values: impl Iterator<Item = &'a str>,
@@ -69,9 +78,9 @@ impl Step for AccessStep {
 
     fn resource(&self, ctx: &Context) -> String {
         format!(
-            "role {OPENFRAME_ROLE} for {} users and {} groups",
-            ctx.spec.access.users.len(),
-            ctx.spec.access.groups.len()
+            "role {OPENFRAME_ROLE} for {} and {}",
+            counted(ctx.spec.access.users.len(), "user"),
+            counted(ctx.spec.access.groups.len(), "group")
         )
     }
 

@@ -1,0 +1,353 @@
+//! The `bp-servicenow` command line: argument parsing, credentials from the
+//! environment, running the workflow, and exit codes.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use brightpattern_client::{ApiCredentials, TenantUrl};
+use brightpattern_servicenow::{
+    Event, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Workflow, WorkflowOptions,
+};
+use clap::{Args, Parser, Subcommand};
+use servicenow_client::{Credentials, InstanceUrl, SecretString};
+
+use crate::output::{Output, Painter};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a runtime failure (a request failed, a step failed).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: verify found problems.
+pub const EXIT_PROBLEMS: u8 = 3;
+/// Exit code: apply stopped at a manual step.
+pub const EXIT_MANUAL: u8 = 4;
+
+/// Sets up Bright Pattern Agent Desktop inside ServiceNow (OpenFrame), and proves it.
+#[derive(Debug, Parser)]
+#[command(name = "bp-servicenow", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what apply would change (reads only).
+    Plan(RunArgs),
+    /// Make ServiceNow and Bright Pattern match the configuration.
+    Apply(WriteArgs),
+    /// Check every step of the integration; exit code 3 when something is wrong.
+    Verify(RunArgs),
+    /// Remove what apply created (never plugins, never what it did not create).
+    Teardown(WriteArgs),
+    /// Run plan, apply, verify, apply again and teardown on built-in fakes.
+    Demo,
+}
+
+/// Options of the reading subcommands.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file (TOML).
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Print one JSON document on standard output instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Show secrets in manual instructions (masked by default).
+    #[arg(long)]
+    pub reveal_secrets: bool,
+}
+
+/// Options of the writing subcommands.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// The common options.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Do not ask before writing.
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+/// A failure that ends the program with a given exit code.
+#[derive(Debug)]
+pub struct Exit {
+    /// The exit code.
+    pub code: u8,
+    /// What to print on standard error.
+    pub message: String,
+}
+
+impl Exit {
+    fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+
+    fn failure(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_FAILURE,
+            message: message.into(),
+        }
+    }
+}
+
+/// The credentials, all from the environment.
+pub struct EnvCredentials {
+    servicenow_user: String,
+    servicenow_password: SecretString,
+    integration: ServiceNowLogin,
+    brightpattern: ApiCredentials,
+}
+
+fn required(name: &str) -> Result<String, Exit> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => Ok(v),
+        _ => Err(Exit::usage(format!("missing environment variable {name}"))),
+    }
+}
+
+impl EnvCredentials {
+    /// Reads `SERVICENOW_USERNAME`, `SERVICENOW_PASSWORD`,
+    /// `SERVICENOW_INTEGRATION_USERNAME` / `_PASSWORD` (default: the admin),
+    /// `BRIGHTPATTERN_CLIENT_ID` and `BRIGHTPATTERN_CLIENT_SECRET`; a missing one is
+    /// named.
+    pub fn from_env() -> Result<Self, Exit> {
+        let servicenow_user = required("SERVICENOW_USERNAME")?;
+        let servicenow_password = SecretString::from(required("SERVICENOW_PASSWORD")?);
+        let integration = match std::env::var("SERVICENOW_INTEGRATION_USERNAME") {
+            Ok(user) if !user.is_empty() => ServiceNowLogin {
+                username: user,
+                password: SecretString::from(required("SERVICENOW_INTEGRATION_PASSWORD")?),
+            },
+            _ => ServiceNowLogin {
+                username: servicenow_user.clone(),
+                password: servicenow_password.clone(),
+            },
+        };
+        let brightpattern = ApiCredentials::new(
+            required("BRIGHTPATTERN_CLIENT_ID")?,
+            required("BRIGHTPATTERN_CLIENT_SECRET")?,
+        );
+        Ok(Self {
+            servicenow_user,
+            servicenow_password,
+            integration,
+            brightpattern,
+        })
+    }
+}
+
+/// Reads and resolves a configuration file.
+pub fn load_spec(path: &PathBuf) -> Result<ResolvedSpec, Exit> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Exit::usage(format!("cannot read {}: {e}", path.display())))?;
+    let spec = IntegrationSpec::from_toml(&text)
+        .map_err(|e| Exit::usage(format!("{}: {e}", path.display())))?;
+    spec.resolve()
+        .map_err(|e| Exit::usage(format!("{}: {e}", path.display())))
+}
+
+/// Builds the workflow for a spec with the given credentials.
+pub fn build_workflow(
+    spec: ResolvedSpec,
+    credentials: EnvCredentials,
+    options: WorkflowOptions,
+    events: Option<Arc<dyn Fn(&Event) + Send + Sync>>,
+) -> Result<Workflow, Exit> {
+    let sn = servicenow_client::Client::new(
+        InstanceUrl::clone(&spec.instance),
+        Credentials::basic(credentials.servicenow_user, credentials.servicenow_password),
+    )
+    .map_err(|e| Exit::usage(e.to_string()))?;
+    let bp = brightpattern_client::Client::new(
+        TenantUrl::clone(&spec.tenant),
+        credentials.brightpattern,
+    )
+    .map_err(|e| Exit::usage(e.to_string()))?;
+    let mut builder = Workflow::builder(spec, sn, bp, credentials.integration).options(options);
+    if let Some(handler) = events {
+        builder = builder.on_event(move |e| handler(e));
+    }
+    Ok(builder.build())
+}
+
+/// Shows plugin activation progress on standard error when it is a terminal.
+fn progress_handler(enabled: bool) -> Option<Arc<dyn Fn(&Event) + Send + Sync>> {
+    if !enabled {
+        return None;
+    }
+    let bar: Arc<Mutex<Option<indicatif::ProgressBar>>> = Arc::new(Mutex::new(None));
+    Some(Arc::new(move |event: &Event| {
+        let mut bar = bar.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            Event::Progress {
+                percent, message, ..
+            } => {
+                let b = bar.get_or_insert_with(|| {
+                    let b = indicatif::ProgressBar::new(100);
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{spinner} {msg} [{bar:30}] {pos}%",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    b
+                });
+                b.set_message(message.clone());
+                b.set_position(u64::from(*percent));
+            }
+            Event::StepFinished { .. } => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+            }
+            _ => {}
+        }
+    }))
+}
+
+fn confirm(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// A workflow operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    Plan,
+    Apply,
+    Verify,
+    Teardown,
+}
+
+/// Runs one subcommand.
+async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
+    let (operation, args, yes) = match command {
+        Command::Plan(a) => (Operation::Plan, a, true),
+        Command::Verify(a) => (Operation::Verify, a, true),
+        Command::Apply(w) => (Operation::Apply, w.run, w.yes),
+        Command::Teardown(w) => (Operation::Teardown, w.run, w.yes),
+        Command::Demo => {
+            return crate::demo::run(out)
+                .await
+                .map_err(|e| Exit::failure(e.to_string()));
+        }
+    };
+    let spec = load_spec(&args.config)?;
+    let credentials = EnvCredentials::from_env()?;
+    let options = WorkflowOptions {
+        reveal_secrets: args.reveal_secrets,
+        ..WorkflowOptions::default()
+    };
+    let interactive = !args.json && std::io::stderr().is_terminal();
+    let workflow = build_workflow(spec, credentials, options, progress_handler(interactive))?;
+    let ask = !yes && std::io::stdin().is_terminal();
+    let reveal = args.reveal_secrets;
+    match operation {
+        Operation::Plan => {
+            let plan = workflow
+                .plan()
+                .await
+                .map_err(|e| Exit::failure(e.to_string()))?;
+            out.plan(&plan, reveal);
+            Ok(EXIT_OK)
+        }
+        Operation::Verify => {
+            let report = workflow
+                .verify()
+                .await
+                .map_err(|e| Exit::failure(e.to_string()))?;
+            out.verify(&report);
+            Ok(if report.ok { EXIT_OK } else { EXIT_PROBLEMS })
+        }
+        Operation::Apply => {
+            if ask {
+                let plan = workflow
+                    .plan()
+                    .await
+                    .map_err(|e| Exit::failure(e.to_string()))?;
+                out.plan(&plan, reveal);
+                if !plan.has_changes() && !plan.steps.iter().any(|s| s.manual.is_some()) {
+                    return Ok(EXIT_OK);
+                }
+                if !confirm("Apply these changes?") {
+                    return Err(Exit::failure("not applied"));
+                }
+            }
+            match workflow.apply().await {
+                Ok(report) => {
+                    out.apply(&report, reveal);
+                    Ok(if report.manual_steps().next().is_some() {
+                        EXIT_MANUAL
+                    } else {
+                        EXIT_OK
+                    })
+                }
+                Err(e) => {
+                    out.apply(&e.report, reveal);
+                    Err(Exit::failure(e.to_string()))
+                }
+            }
+        }
+        Operation::Teardown => {
+            if ask && !confirm("Remove everything bp-servicenow created?") {
+                return Err(Exit::failure("nothing removed"));
+            }
+            let report = workflow
+                .teardown()
+                .await
+                .map_err(|e| Exit::failure(e.to_string()))?;
+            out.teardown(&report);
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// The program.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let json = match &cli.command {
+        Command::Plan(a) | Command::Verify(a) => a.json,
+        Command::Apply(w) | Command::Teardown(w) => w.run.json,
+        Command::Demo => false,
+    };
+    let out = Output::new(json, Painter::for_stdout());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(run(cli.command, &out)) {
+        Ok(code) => ExitCode::from(code),
+        Err(exit) => {
+            eprintln!("error: {}", exit.message);
+            ExitCode::from(exit.code)
+        }
+    }
+}

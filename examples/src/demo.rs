@@ -1,0 +1,120 @@
+//! `bp-servicenow demo`: the whole job on fakes started in this process.
+
+use std::error::Error;
+
+use brightpattern_client::fake::FakeTenant;
+use brightpattern_servicenow::{
+    Event, IntegrationSpec, ServiceNowLogin, Workflow, WorkflowOptions,
+};
+use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
+use servicenow_client::plugins::WaitOptions;
+
+use crate::cli::EXIT_OK;
+use crate::output::Output;
+
+/// The demo's configuration, for the two fakes' origins.
+pub fn demo_config(instance: &str, tenant: &str) -> String {
+    format!(
+        r#"# The same format as a real configuration file (see bp-servicenow.example.toml).
+[servicenow]
+instance = "{instance}"
+
+[brightpattern]
+tenant = "{tenant}"
+
+[openframe]
+name = "Bright Pattern Agent Desktop"
+title = "Agent Desktop"
+width = 300
+height = 750
+
+[access]
+users = ["agent.1", "agent.2", "agent.3"]
+groups = ["Tier 1 Agents"]
+"#
+    )
+}
+
+/// Runs plan → apply → verify → apply again → teardown on fakes, narrating.
+pub async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
+    out.heading(
+        "Starting a fake ServiceNow instance and a fake Bright Pattern tenant on 127.0.0.1",
+    );
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    for user in ["agent.1", "agent.2", "agent.3", "agent.4"] {
+        sn.add_user(user);
+    }
+    sn.add_group("Tier 1 Agents");
+    sn.add_group_member("agent.4", "Tier 1 Agents");
+    out.say(&format!(
+        "ServiceNow instance:  {}  (admin user {ADMIN_USER:?})",
+        sn.url()
+    ));
+    out.say(&format!("Bright Pattern tenant: {}", bp.url()));
+
+    let config = demo_config(sn.url().as_str(), bp.url().as_str());
+    out.heading("Configuration");
+    out.say(config.trim_end());
+    let spec = IntegrationSpec::from_toml(&config)?.resolve()?;
+
+    let narrator = *out;
+    let workflow = Workflow::builder(
+        spec,
+        sn.client_as_admin(),
+        bp.client(),
+        ServiceNowLogin {
+            username: ADMIN_USER.into(),
+            password: ADMIN_PASSWORD.into(),
+        },
+    )
+    .options(WorkflowOptions {
+        plugin_wait: WaitOptions::fast(),
+        ..WorkflowOptions::default()
+    })
+    .on_event(move |event| match event {
+        Event::Progress {
+            message, percent, ..
+        } => narrator.say(&format!("  … {message}: {percent}%")),
+        Event::Warning { step, message } => narrator.say(&format!("  ! {step}: {message}")),
+        _ => {}
+    })
+    .build();
+
+    out.heading("1. plan: what apply would change (reads only)");
+    out.plan(&workflow.plan().await?, false);
+
+    out.heading("2. apply");
+    let report = workflow.apply().await?;
+    out.apply(&report, false);
+
+    out.heading("3. verify: every step checked");
+    let health = workflow.verify().await?;
+    out.verify(&health);
+
+    out.heading("4. apply again: nothing to do");
+    sn.clear_requests();
+    bp.clear_requests();
+    let again = workflow.apply().await?;
+    out.apply(&again, false);
+    out.say(&format!(
+        "Write requests: {} to ServiceNow, {} to Bright Pattern.",
+        sn.write_count(),
+        bp.write_count()
+    ));
+
+    out.heading("5. teardown: remove what apply created");
+    out.teardown(&workflow.teardown().await?);
+    out.say(&format!(
+        "Left on the instance: {} OpenFrame configurations, {} CORS rules, {} OAuth applications; {} integration accounts on the tenant. Plugins stay active.",
+        sn.table("sn_openframe_configuration").len(),
+        sn.table("sys_cors_rule").len(),
+        sn.table("oauth_entity").len(),
+        bp.accounts().len()
+    ));
+    if !health.ok {
+        return Err("verify found problems".into());
+    }
+    out.heading("Demo finished");
+    Ok(EXIT_OK)
+}

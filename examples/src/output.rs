@@ -1,0 +1,202 @@
+//! How results are shown: tables for people (colours only on a terminal), or one
+//! JSON document on standard output.
+
+use std::io::IsTerminal;
+
+use brightpattern_servicenow::report::TeardownReport;
+use brightpattern_servicenow::{Action, ApplyReport, Outcome, Plan, VerifyReport};
+
+/// Adds colour when standard output is a terminal and `NO_COLOR` is not set.
+#[derive(Debug, Clone, Copy)]
+pub struct Painter {
+    enabled: bool,
+}
+
+impl Painter {
+    /// Colours when standard output is a terminal.
+    pub fn for_stdout() -> Self {
+        Self {
+            enabled: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    /// Never colours.
+    pub fn plain() -> Self {
+        Self { enabled: false }
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.enabled {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn action(&self, action: Action) -> String {
+        let text = format!("{:<10}", action.to_string());
+        match action {
+            Action::Create => self.paint(&text, "32"),
+            Action::Update => self.paint(&text, "33"),
+            Action::Manual => self.paint(&text, "35"),
+            Action::Unchanged => self.paint(&text, "2"),
+        }
+    }
+
+    fn outcome(&self, outcome: Outcome) -> String {
+        let text = format!("{:<10}", outcome.to_string());
+        match outcome {
+            Outcome::Done => self.paint(&text, "32"),
+            Outcome::Failed => self.paint(&text, "31"),
+            Outcome::Manual | Outcome::Skipped => self.paint(&text, "35"),
+            Outcome::Unchanged => self.paint(&text, "2"),
+        }
+    }
+
+    fn ok(&self, ok: bool) -> String {
+        if ok {
+            self.paint(" ok ", "32")
+        } else {
+            self.paint("FAIL", "31")
+        }
+    }
+
+    /// Bold text.
+    pub fn bold(&self, text: &str) -> String {
+        self.paint(text, "1")
+    }
+}
+
+/// Where results go.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    json: bool,
+    painter: Painter,
+}
+
+impl Output {
+    /// JSON or tables.
+    pub fn new(json: bool, painter: Painter) -> Self {
+        Self { json, painter }
+    }
+
+    /// The painter.
+    pub fn painter(&self) -> Painter {
+        self.painter
+    }
+
+    fn json<T: serde::Serialize>(&self, value: &T) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
+    }
+
+    /// Shows a plan.
+    pub fn plan(&self, plan: &Plan, reveal: bool) {
+        if self.json {
+            return self.json(plan);
+        }
+        println!("{:<20} {:<10} RESOURCE", "STEP", "ACTION");
+        for s in &plan.steps {
+            println!(
+                "{:<20} {} {}",
+                s.step.as_str(),
+                self.painter.action(s.action),
+                s.resource
+            );
+            for c in &s.changes {
+                println!("{:<31}   {c}", "");
+            }
+            for w in &s.warnings {
+                println!("{:<31}   warning: {w}", "");
+            }
+            if let Some(m) = &s.manual {
+                for line in m.render(reveal).lines() {
+                    println!("{:<31}   {line}", "");
+                }
+            }
+        }
+        if !plan.has_changes() {
+            println!("{}", self.painter.bold("Nothing to change."));
+        }
+    }
+
+    /// Shows what apply did.
+    pub fn apply(&self, report: &ApplyReport, reveal: bool) {
+        if self.json {
+            return self.json(report);
+        }
+        println!("{:<20} {:<10} {:<10} DETAIL", "STEP", "ACTION", "OUTCOME");
+        for s in &report.steps {
+            println!(
+                "{:<20} {} {} {}",
+                s.planned.step.as_str(),
+                self.painter.action(s.planned.action),
+                self.painter.outcome(s.outcome),
+                s.detail
+            );
+            if let Some(m) = s
+                .planned
+                .manual
+                .as_ref()
+                .filter(|_| s.outcome == Outcome::Manual)
+            {
+                for line in m.render(reveal).lines() {
+                    println!("{:<42}   {line}", "");
+                }
+            }
+        }
+    }
+
+    /// Shows a health check.
+    pub fn verify(&self, report: &VerifyReport) {
+        if self.json {
+            return self.json(report);
+        }
+        for c in &report.checks {
+            println!("[{}] {}: {}", self.painter.ok(c.ok), c.check, c.detail);
+            if let Some(hint) = c.hint.as_ref().filter(|_| !c.ok) {
+                println!("       fix: {hint}");
+            }
+        }
+        let failing = report.problems().count();
+        if failing == 0 {
+            println!(
+                "{}",
+                self.painter
+                    .bold(&format!("All {} checks passed.", report.checks.len()))
+            );
+        } else {
+            println!(
+                "{}",
+                self.painter.bold(&format!(
+                    "{failing} of {} checks failed.",
+                    report.checks.len()
+                ))
+            );
+        }
+    }
+
+    /// Shows what teardown did.
+    pub fn teardown(&self, report: &TeardownReport) {
+        if self.json {
+            return self.json(report);
+        }
+        print!("{report}");
+    }
+
+    /// A heading (demo narration; never in JSON mode).
+    pub fn heading(&self, text: &str) {
+        if !self.json {
+            println!("\n{}", self.painter.bold(&format!("== {text}")));
+        }
+    }
+
+    /// A line of narration.
+    pub fn say(&self, text: &str) {
+        if !self.json {
+            println!("{text}");
+        }
+    }
+}
