@@ -304,7 +304,7 @@ impl Step for AccessStep {
                 lacking.is_empty(),
                 format!("{check} for listed users"),
                 if lacking.is_empty() {
-                    format!("all {} hold it", state.users.len())
+                    format!("{} listed: all hold it", counted(state.users.len(), "user"))
                 } else {
                     format!("missing for {}", lacking.join(", "))
                 },
@@ -317,7 +317,10 @@ impl Step for AccessStep {
                 lacking.is_empty(),
                 format!("{check} for listed groups"),
                 if lacking.is_empty() {
-                    format!("all {} hold it", state.groups.len())
+                    format!(
+                        "{} listed: all hold it",
+                        counted(state.groups.len(), "group")
+                    )
                 } else {
                     format!("missing for {}", lacking.join(", "))
                 },
