@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use brightpattern_client::{ApiCredentials, TenantUrl};
 use brightpattern_servicenow::{
-    Event, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Workflow, WorkflowOptions,
+    Event, EventHandler, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Workflow, WorkflowOptions,
 };
 use clap::{Args, Parser, Subcommand};
 use servicenow_client::{Credentials, InstanceUrl, SecretString};
@@ -161,7 +161,7 @@ pub fn build_workflow(
     spec: ResolvedSpec,
     credentials: EnvCredentials,
     options: WorkflowOptions,
-    events: Option<Arc<dyn Fn(&Event) + Send + Sync>>,
+    events: Option<EventHandler>,
 ) -> Result<Workflow, Exit> {
     let sn = servicenow_client::Client::new(
         InstanceUrl::clone(&spec.instance),
@@ -181,7 +181,7 @@ pub fn build_workflow(
 }
 
 /// Shows plugin activation progress on standard error when it is a terminal.
-fn progress_handler(enabled: bool) -> Option<Arc<dyn Fn(&Event) + Send + Sync>> {
+fn progress_handler(enabled: bool) -> Option<EventHandler> {
     if !enabled {
         return None;
     }

@@ -1,0 +1,358 @@
+//! `bp-servicenow` run as a process against the fakes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use brightpattern_client::fake::{API_LOGIN, API_SECRET, FakeTenant};
+use servicenow_client::ExposeSecret;
+use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn config_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bp-servicenow-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn config(sn: &FakeInstance, bp: &FakeTenant) -> String {
+    format!(
+        "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n[access]\nusers = [\"agent.1\"]\n",
+        sn.url(),
+        bp.url()
+    )
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bp-servicenow"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .env_remove("SERVICENOW_INTEGRATION_USERNAME");
+    for var in [
+        "SERVICENOW_USERNAME",
+        "SERVICENOW_PASSWORD",
+        "BRIGHTPATTERN_CLIENT_ID",
+        "BRIGHTPATTERN_CLIENT_SECRET",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+const ENV: [(&str, &str); 4] = [
+    ("SERVICENOW_USERNAME", ADMIN_USER),
+    ("SERVICENOW_PASSWORD", ADMIN_PASSWORD),
+    ("BRIGHTPATTERN_CLIENT_ID", API_LOGIN),
+    ("BRIGHTPATTERN_CLIENT_SECRET", API_SECRET),
+];
+
+fn json(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON document ({e}):\n{}\n{}",
+            run.stdout, run.stderr
+        )
+    })
+}
+
+fn assert_no_secrets(runs: &[&Run], secrets: &[&str]) {
+    for run in runs {
+        for secret in secrets {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "secret {secret:?} printed"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_subcommand_with_its_exit_code_and_json_shape() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file("full.toml", &config(&sn, &bp));
+    let path = path.to_str().unwrap();
+
+    let plan = run(&["plan", "--config", path, "--json"], &ENV);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let doc = json(&plan);
+    let steps = doc["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6);
+    for s in steps {
+        for key in ["step", "resource", "action", "changes"] {
+            assert!(s.get(key).is_some(), "plan step lacks {key}: {s}");
+        }
+    }
+    assert_eq!(steps[0]["step"], "plugins");
+
+    let apply = run(&["apply", "--config", path, "--json"], &ENV);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let doc = json(&apply);
+    assert!(
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outcome"] == "done"),
+        "{doc}"
+    );
+
+    let verify = run(&["verify", "--config", path, "--json"], &ENV);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    let doc = json(&verify);
+    assert_eq!(doc["ok"], true);
+    for c in doc["checks"].as_array().unwrap() {
+        for key in ["check", "ok", "detail", "hint"] {
+            assert!(c.get(key).is_some(), "check lacks {key}: {c}");
+        }
+    }
+
+    let again = run(&["apply", "--config", path, "--json"], &ENV);
+    assert_eq!(again.code, 0);
+    assert!(
+        json(&again)["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outcome"] == "unchanged")
+    );
+
+    // Drift: the CORS rule loses POST; verify says so with exit code 3.
+    let admin = sn.client_as_admin();
+    let rule = admin
+        .cors_rules()
+        .get_by_name("Bright Pattern Agent Desktop")
+        .await
+        .unwrap()
+        .unwrap();
+    admin
+        .cors_rules()
+        .patch(&rule.sys_id, &serde_json::json!({"post": "false"}))
+        .await
+        .unwrap();
+    let drifted = run(&["verify", "--config", path], &ENV);
+    assert_eq!(drifted.code, 3, "{}", drifted.stdout);
+    assert!(
+        drifted.stdout.contains("FAIL") && drifted.stdout.contains("fix: run apply to allow POST"),
+        "{}",
+        drifted.stdout
+    );
+    assert!(
+        !drifted.stdout.contains('\x1b'),
+        "no colours when not on a terminal"
+    );
+
+    let human_plan = run(&["plan", "--config", path], &ENV);
+    assert_eq!(human_plan.code, 0);
+    assert!(
+        human_plan.stdout.starts_with("STEP"),
+        "{}",
+        human_plan.stdout
+    );
+    assert!(
+        human_plan.stdout.contains("post: \"false\" → \"true\""),
+        "{}",
+        human_plan.stdout
+    );
+
+    let teardown = run(&["teardown", "--config", path, "--json"], &ENV);
+    assert_eq!(teardown.code, 0, "{}", teardown.stderr);
+    assert!(json(&teardown)["steps"].as_array().unwrap().len() == 6);
+
+    assert_no_secrets(
+        &[
+            &plan,
+            &apply,
+            &verify,
+            &again,
+            &drifted,
+            &human_plan,
+            &teardown,
+        ],
+        &[ADMIN_PASSWORD, API_SECRET],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_generated_secret_and_refresh_token_are_never_printed() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file("secrets.toml", &config(&sn, &bp));
+    let apply = run(&["apply", "--config", path.to_str().unwrap()], &ENV);
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    let verify = run(
+        &["verify", "--config", path.to_str().unwrap(), "--json"],
+        &ENV,
+    );
+    let client_secret = sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh = bp.accounts()[0]
+        .refresh_token
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    assert_no_secrets(
+        &[&apply, &verify],
+        &[&client_secret, &refresh, ADMIN_PASSWORD, API_SECRET],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_stops_at_the_manual_step_with_exit_code_4() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    bp.set_integration_accounts_offered(false);
+    let path = config_file("manual.toml", &config(&sn, &bp));
+    let apply = run(&["apply", "--config", path.to_str().unwrap()], &ENV);
+    assert_eq!(apply.code, 4, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        apply
+            .stdout
+            .contains("Configuration > Integration Accounts"),
+        "{}",
+        apply.stdout
+    );
+    let secret = sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!apply.stdout.contains(&secret), "masked unless revealed");
+    assert!(apply.stdout.contains("masked"), "{}", apply.stdout);
+}
+
+#[test]
+fn missing_credentials_and_bad_configs_are_usage_errors() {
+    let path = config_file(
+        "plain.toml",
+        "[servicenow]\ninstance = \"dev1\"\n[brightpattern]\ntenant = \"example\"\n",
+    );
+    let path = path.to_str().unwrap();
+    let missing = run(&["plan", "--config", path], &ENV[..1]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("SERVICENOW_PASSWORD"),
+        "{}",
+        missing.stderr
+    );
+
+    let bad = config_file(
+        "typo.toml",
+        "[servicenow]\ninstance = \"dev1\"\n[brightpattern]\ntenant = \"example\"\n[cors]\nnmae = \"x\"\n",
+    );
+    let typo = run(&["plan", "--config", bad.to_str().unwrap()], &ENV);
+    assert_eq!(typo.code, 2);
+    assert!(typo.stderr.contains("nmae"), "{}", typo.stderr);
+
+    let invalid = config_file(
+        "invalid.toml",
+        "[servicenow]\ninstance = \"http://dev1.service-now.com\"\n[brightpattern]\ntenant = \"example\"\n[openframe]\nwidth = 0\n",
+    );
+    let invalid = run(&["plan", "--config", invalid.to_str().unwrap()], &ENV);
+    assert_eq!(invalid.code, 2);
+    assert!(
+        invalid.stderr.contains("servicenow.instance")
+            && invalid.stderr.contains("openframe.width"),
+        "{}",
+        invalid.stderr
+    );
+
+    assert_eq!(run(&["plan"], &ENV).code, 2, "--config is required");
+    assert_eq!(run(&["frobnicate"], &ENV).code, 2);
+    assert_eq!(
+        run(&["plan", "--config", "/no/such/file.toml"], &ENV).code,
+        2
+    );
+    assert_eq!(run(&["--help"], &[]).code, 0);
+}
+
+#[test]
+fn the_demo_runs_the_whole_job() {
+    let demo = run(&["demo"], &[]);
+    assert_eq!(demo.code, 0, "{}\n{}", demo.stdout, demo.stderr);
+    for stage in [
+        "1. plan",
+        "2. apply",
+        "3. verify",
+        "4. apply again",
+        "5. teardown",
+        "Demo finished",
+    ] {
+        assert!(
+            demo.stdout.contains(stage),
+            "{stage} missing:\n{}",
+            demo.stdout
+        );
+    }
+    assert!(
+        demo.stdout
+            .contains("Write requests: 0 to ServiceNow, 0 to Bright Pattern.")
+    );
+    assert!(
+        demo.stdout.contains("All 20 checks passed."),
+        "{}",
+        demo.stdout
+    );
+    assert!(!demo.stdout.contains(ADMIN_PASSWORD));
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/bp-servicenow.example.toml"
+    ))
+    .unwrap();
+    let spec = brightpattern_servicenow::IntegrationSpec::from_toml(&text).unwrap();
+    spec.resolve().unwrap();
+}
+
+#[test]
+fn the_small_examples_run() {
+    for (exe, expect) in [
+        (
+            env!("CARGO_BIN_EXE_activate_plugin"),
+            "again, already active: true",
+        ),
+        (env!("CARGO_BIN_EXE_grant_role_to_group"), "already granted"),
+        (
+            env!("CARGO_BIN_EXE_build_openframe_url"),
+            "topDomain=https%3A%2F%2Fdev12345.service-now.com",
+        ),
+        (
+            env!("CARGO_BIN_EXE_request_refresh_token"),
+            "test connection: true (Connection is valid)",
+        ),
+    ] {
+        let out = Command::new(exe).stdin(Stdio::null()).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(expect),
+            "{exe}:\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
