@@ -382,6 +382,7 @@ struct GrantJob {
 
 impl Respond for TenantResponder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let received_at = Instant::now();
         let path = request.url.path().to_owned();
         let endpoint = endpoint_of(&path);
         let (fault, mut delay, outcome) = {
@@ -449,6 +450,8 @@ impl Respond for TenantResponder {
             endpoint,
             status: reply.status,
             via_batch: false,
+            received_at,
+            delay,
         });
         reply.into_template(delay)
     }

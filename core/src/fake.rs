@@ -183,9 +183,18 @@ pub struct LoggedRequest<E> {
     pub status: u16,
     /// Whether it was an item inside a batch rather than a round trip of its own.
     pub via_batch: bool,
+    /// When the fake received it.
+    pub received_at: std::time::Instant,
+    /// The latency the fake added before answering.
+    pub delay: Duration,
 }
 
 impl<E> LoggedRequest<E> {
+    /// When the answer left (received plus the added latency).
+    pub fn answered_at(&self) -> std::time::Instant {
+        self.received_at + self.delay
+    }
+
     /// Whether this is an HTTP round trip (not an item inside a batch).
     pub fn is_round_trip(&self) -> bool {
         !self.via_batch
@@ -297,6 +306,28 @@ impl Reply {
         }
         t
     }
+}
+
+/// The longest chain of round trips in `log` where each starts after the one
+/// before it was answered: the round trips that did not overlap. Multiplied by
+/// the added latency, it is the least time the run could have taken.
+pub fn sequential_round_trips<E>(log: &[&LoggedRequest<E>]) -> usize {
+    let mut trips: Vec<(std::time::Instant, std::time::Instant)> = log
+        .iter()
+        .filter(|r| r.is_round_trip())
+        .map(|r| (r.received_at, r.answered_at()))
+        .collect();
+    // Interval scheduling: the most pairwise non-overlapping intervals, greedily by end.
+    trips.sort_by_key(|&(_, end)| end);
+    let mut count = 0;
+    let mut free_from = None;
+    for (start, end) in trips {
+        if free_from.is_none_or(|f| start >= f) {
+            count += 1;
+            free_from = Some(end);
+        }
+    }
+    count
 }
 
 #[cfg(test)]

@@ -70,4 +70,5 @@ pub use secrecy::{ExposeSecret, SecretString};
 #[cfg(feature = "client")]
 pub use transport::{
     ErrorBody, ErrorBodyParser, Request, Response, Transport, TransportBuilder, TransportOptions,
+    TransportStats,
 };

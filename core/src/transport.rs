@@ -343,6 +343,26 @@ impl TransportOptions {
     }
 }
 
+/// Counters of a transport and every transport derived from it
+/// ([`Transport::anonymous`], [`Transport::with_authenticator`]).
+#[derive(Debug, Default)]
+struct Counters {
+    attempts: std::sync::atomic::AtomicU64,
+    retries: std::sync::atomic::AtomicU64,
+    renewals: std::sync::atomic::AtomicU64,
+}
+
+/// What a transport has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// HTTP requests sent (every attempt counts).
+    pub attempts: u64,
+    /// Attempts that were retries after a retryable failure.
+    pub retries: u64,
+    /// Renewals after a 401 (each followed by one more attempt).
+    pub renewals: u64,
+}
+
 /// Builds a [`Transport`].
 pub struct TransportBuilder {
     origin: Origin,
@@ -443,6 +463,7 @@ impl TransportBuilder {
                 user_agent,
                 error_parser: self.error_parser,
                 service: self.service,
+                counters: Arc::new(Counters::default()),
             }),
         })
     }
@@ -457,6 +478,7 @@ struct Inner {
     user_agent: HeaderValue,
     error_parser: ErrorBodyParser,
     service: &'static str,
+    counters: Arc<Counters>,
 }
 
 /// Sends requests to one service origin, with authentication, retries and typed
@@ -528,7 +550,19 @@ impl Transport {
                 user_agent: self.inner.user_agent.clone(),
                 error_parser: self.inner.error_parser,
                 service: self.inner.service,
+                counters: self.inner.counters.clone(),
             }),
+        }
+    }
+
+    /// What this transport (and those derived from it) has done so far.
+    pub fn stats(&self) -> TransportStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.inner.counters;
+        TransportStats {
+            attempts: c.attempts.load(Relaxed),
+            retries: c.retries.load(Relaxed),
+            renewals: c.renewals.load(Relaxed),
         }
     }
 
@@ -572,6 +606,10 @@ impl Transport {
                 attempt,
                 status = tracing::field::Empty,
             );
+            self.inner
+                .counters
+                .attempts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let outcome = self
                 .attempt(&request, &url, credential.as_ref(), summary.clone())
                 .instrument(span.clone())
@@ -584,6 +622,10 @@ impl Transport {
                         if let Some(sent) = &credential {
                             if self.inner.authenticator.rejected(sent).await {
                                 renewed = true;
+                                self.inner
+                                    .counters
+                                    .renewals
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 tracing::debug!(parent: &span, "401: renewing the token and retrying once");
                                 continue;
                             }
@@ -623,6 +665,10 @@ impl Transport {
                     delay
                 }
             };
+            self.inner
+                .counters
+                .retries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::time::sleep(retry_reason).await;
         }
     }

@@ -84,6 +84,7 @@ fn table_route(path: &str) -> Option<(String, Option<String>)> {
 
 impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let received_at = Instant::now();
         let mut state = lock(&self.state);
         let path = request.url.path().to_owned();
         let endpoint = endpoint_of(&path);
@@ -126,6 +127,8 @@ impl Respond for Responder {
             endpoint,
             status: reply.status,
             via_batch: false,
+            received_at,
+            delay,
         });
         reply.into_template(delay)
     }
@@ -336,12 +339,15 @@ fn body_object(body: &[u8]) -> Result<JsonRecord, Reply> {
     }
 }
 
-fn list(state: &State, table: &str, params: &[(String, String)], path: &str) -> Reply {
+fn list(state: &mut State, table: &str, params: &[(String, String)], path: &str) -> Reply {
     let query = param(params, "sysparm_query").unwrap_or("");
-    let rows = match state.select(table, query) {
-        Ok(rows) => rows,
+    let indices = match state.select_cached(table, query) {
+        Ok(indices) => indices,
         Err(e) => return error_reply(400, "Invalid query", &e.0),
     };
+    let state = &*state;
+    let table_rows = state.rows(table);
+    let rows: Vec<&JsonRecord> = indices.iter().map(|&i| &table_rows[i]).collect();
     let limit: usize = param(params, "sysparm_limit")
         .and_then(|l| l.parse().ok())
         .unwrap_or(10_000);
@@ -400,7 +406,7 @@ fn render(state: &State, table: &str, row: &JsonRecord, params: &[(String, Strin
             }
         }
         let text = value.as_str().unwrap_or_default();
-        let rendered = match state.references.get(&(table.to_owned(), column.clone())) {
+        let rendered = match state.reference(table, column) {
             Some(target) if !text.is_empty() => {
                 let link = format!("{}/api/now/table/{target}/{text}", state.origin);
                 let shown = state.display_value(target, text);
@@ -690,6 +696,8 @@ fn batch(state: &mut State, caller: &str, body: &[u8]) -> Reply {
             endpoint: endpoint_of(&path),
             status: reply.status,
             via_batch: true,
+            received_at: Instant::now(),
+            delay: std::time::Duration::ZERO,
         });
         let status_text = http::StatusCode::from_u16(reply.status)
             .ok()

@@ -323,11 +323,29 @@ impl FakeInstance {
             .expect("the fake makes valid sys_ids")
     }
 
+    /// Inserts many rows into a table under one lock (for seeding large tables);
+    /// returns how many were inserted.
+    pub fn insert_many(&self, table: &str, rows: impl IntoIterator<Item = Value>) -> usize {
+        let mut state = lock(&self.state);
+        let mut n = 0;
+        for row in rows {
+            if let Value::Object(map) = row {
+                state.insert(table, &map);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Declares `table.column` a reference to `target` (for dot-walking and rendering).
     pub fn declare_reference(&self, table: &str, column: &str, target: &str) {
-        lock(&self.state)
+        let mut state = lock(&self.state);
+        state
             .references
-            .insert((table.to_owned(), column.to_owned()), target.to_owned());
+            .entry(table.to_owned())
+            .or_default()
+            .insert(column.to_owned(), target.to_owned());
+        state.version += 1;
     }
 
     /// Declares a column default: inserts that do not give `column` get `value`.

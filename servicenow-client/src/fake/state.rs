@@ -28,6 +28,14 @@ pub(crate) struct Activation {
     pub(crate) finished: bool,
 }
 
+pub(crate) struct ListCache {
+    table: String,
+    query: String,
+    version: u64,
+    ignore_unknown_fields: bool,
+    indices: std::sync::Arc<Vec<usize>>,
+}
+
 pub(crate) struct Config {
     pub(crate) ignore_unknown_fields: bool,
     pub(crate) active_form: ActiveForm,
@@ -51,7 +59,13 @@ impl Default for Config {
 pub(crate) struct State {
     pub(crate) origin: String,
     pub(crate) tables: BTreeMap<String, Vec<JsonRecord>>,
-    pub(crate) references: HashMap<(String, String), String>,
+    /// Reference columns: table → column → referenced table.
+    pub(crate) references: HashMap<String, HashMap<String, String>>,
+    /// Bumped on every write to any table (invalidates `list_cache`).
+    pub(crate) version: u64,
+    /// The sorted row order of the last list query, reused while nothing changes,
+    /// so paging through a large table costs one sort, not one per page.
+    pub(crate) list_cache: Option<ListCache>,
     /// Values the platform fills in on insert when the caller gives none.
     pub(crate) defaults: HashMap<String, Vec<(String, String)>>,
     pub(crate) passwords: HashMap<String, String>,
@@ -72,6 +86,8 @@ impl State {
             origin,
             tables: BTreeMap::new(),
             references: HashMap::new(),
+            version: 0,
+            list_cache: None,
             defaults: HashMap::new(),
             passwords: HashMap::new(),
             tokens: HashMap::new(),
@@ -125,6 +141,7 @@ impl State {
         row.insert("sys_id".into(), Value::String(sys_id));
         row.insert("sys_created_on".into(), Value::String(now.clone()));
         row.insert("sys_updated_on".into(), Value::String(now));
+        self.version += 1;
         self.tables
             .entry(table.to_owned())
             .or_default()
@@ -145,6 +162,7 @@ impl State {
         fields: &JsonRecord,
     ) -> Option<JsonRecord> {
         let now = timestamp(SystemTime::now());
+        self.version += 1;
         let row = self
             .tables
             .get_mut(table)?
@@ -165,6 +183,7 @@ impl State {
         };
         let before = rows.len();
         rows.retain(|r| field(r, "sys_id") != Some(sys_id));
+        self.version += 1;
         rows.len() != before
     }
 
@@ -175,27 +194,30 @@ impl State {
             .find(|r| field(r, column) == Some(value))
     }
 
+    /// The table a reference column points at.
+    pub(crate) fn reference(&self, table: &str, column: &str) -> Option<&str> {
+        self.references.get(table)?.get(column).map(String::as_str)
+    }
+
     /// Whether a table knows a column: a system column, a declared reference, or a
     /// column some row has.
     fn knows_column(&self, table: &str, column: &str) -> bool {
         SYSTEM_FIELDS.contains(&column)
-            || self
-                .references
-                .contains_key(&(table.to_owned(), column.to_owned()))
+            || self.reference(table, column).is_some()
             || self.rows(table).iter().any(|r| r.contains_key(column))
     }
 
     /// Whether a (possibly dot-walked) field is known.
     fn knows_field(&self, table: &str, path: &str) -> bool {
-        let mut current = table.to_owned();
+        let mut current = table;
         let mut segments = path.split('.').peekable();
         while let Some(segment) = segments.next() {
-            if !self.knows_column(&current, segment) {
+            if !self.knows_column(current, segment) {
                 return false;
             }
             if segments.peek().is_some() {
-                match self.references.get(&(current.clone(), segment.to_owned())) {
-                    Some(target) => current = target.clone(),
+                match self.reference(current, segment) {
+                    Some(target) => current = target,
                     None => return false,
                 }
             }
@@ -204,30 +226,70 @@ impl State {
     }
 
     /// The value of a (possibly dot-walked) field of a row.
-    pub(crate) fn value_of(&self, table: &str, row: &JsonRecord, path: &str) -> Option<String> {
-        let mut current_table = table.to_owned();
-        let mut current_row = row.clone();
+    pub(crate) fn value_of<'a>(
+        &'a self,
+        table: &str,
+        row: &'a JsonRecord,
+        path: &str,
+    ) -> Option<&'a str> {
+        let mut current_table: &str = table;
+        let mut current_row = row;
         let mut segments = path.split('.').peekable();
         while let Some(segment) = segments.next() {
-            let value = field(&current_row, segment)?.to_owned();
+            let value = field(current_row, segment)?;
             if segments.peek().is_none() {
                 return Some(value);
             }
-            let target = self
-                .references
-                .get(&(current_table.clone(), segment.to_owned()))?;
-            current_row = self.find(target, &value)?.clone();
-            current_table = target.clone();
+            let target = self.reference(current_table, segment)?;
+            current_row = self.find(target, value)?;
+            current_table = target;
         }
         None
     }
 
     /// The rows of `table` matching an encoded query, sorted as it asks.
+    #[cfg(test)]
     pub(crate) fn select(
         &self,
         table: &str,
         encoded: &str,
-    ) -> Result<Vec<JsonRecord>, query::QueryError> {
+    ) -> Result<Vec<&JsonRecord>, query::QueryError> {
+        let rows = self.rows(table);
+        Ok(self
+            .select_indices(table, encoded)?
+            .into_iter()
+            .map(|i| &rows[i])
+            .collect())
+    }
+
+    /// Like [`State::select`], as indices into the table, reusing the last
+    /// result while nothing was written.
+    pub(crate) fn select_cached(
+        &mut self,
+        table: &str,
+        encoded: &str,
+    ) -> Result<std::sync::Arc<Vec<usize>>, query::QueryError> {
+        if let Some(cache) = &self.list_cache {
+            if cache.table == table
+                && cache.query == encoded
+                && cache.version == self.version
+                && cache.ignore_unknown_fields == self.config.ignore_unknown_fields
+            {
+                return Ok(cache.indices.clone());
+            }
+        }
+        let indices = std::sync::Arc::new(self.select_indices(table, encoded)?);
+        self.list_cache = Some(ListCache {
+            table: table.to_owned(),
+            query: encoded.to_owned(),
+            version: self.version,
+            ignore_unknown_fields: self.config.ignore_unknown_fields,
+            indices: indices.clone(),
+        });
+        Ok(indices)
+    }
+
+    fn select_indices(&self, table: &str, encoded: &str) -> Result<Vec<usize>, query::QueryError> {
         let parsed: ParsedQuery = query::parse(encoded)?;
         let mut unknown = HashSet::new();
         for block in &parsed.blocks {
@@ -252,30 +314,26 @@ impl State {
                             // dropped (matches everything); strict mode matches nothing.
                             return ignore;
                         }
-                        query::holds(
-                            c.op,
-                            self.value_of(table, row, &c.field).as_deref(),
-                            &c.value,
-                        )
+                        query::holds(c.op, self.value_of(table, row, &c.field), &c.value)
                     })
                 })
             })
         };
-        let mut rows: Vec<JsonRecord> = self
-            .rows(table)
-            .iter()
-            .filter(|r| matches(r))
-            .cloned()
-            .collect();
+        let rows = self.rows(table);
+        let mut indices: Vec<usize> = (0..rows.len()).filter(|&i| matches(&rows[i])).collect();
         for (field_name, descending) in parsed.order.iter().rev() {
-            rows.sort_by(|a, b| {
-                let va = self.value_of(table, a, field_name).unwrap_or_default();
-                let vb = self.value_of(table, b, field_name).unwrap_or_default();
-                let ord = query::compare_values(&va, &vb);
+            indices.sort_by(|&a, &b| {
+                let va = self
+                    .value_of(table, &rows[a], field_name)
+                    .unwrap_or_default();
+                let vb = self
+                    .value_of(table, &rows[b], field_name)
+                    .unwrap_or_default();
+                let ord = query::compare_values(va, vb);
                 if *descending { ord.reverse() } else { ord }
             });
         }
-        Ok(rows)
+        Ok(indices)
     }
 
     /// A short display value of a row: its name, user name or number.
