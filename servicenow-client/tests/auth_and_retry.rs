@@ -95,12 +95,15 @@ async fn a_503_is_retried_until_attempts_run_out() {
         .expect(3)
         .mount(&server)
         .await;
-    let err = lookup(&basic_client(&server)).await.unwrap_err();
+    let client = basic_client(&server);
+    let err = lookup(&client).await.unwrap_err();
     let Error::Api(api) = &err else {
         panic!("{err:?}")
     };
     assert_eq!(api.status, 503);
     assert_eq!(api.request.attempts, 3);
+    let stats = client.transport().stats();
+    assert_eq!((stats.attempts, stats.retries, stats.renewals), (3, 2, 0));
     assert!(err.to_string().contains("(3 attempts)"), "{err}");
     assert!(err.is_retryable());
 }
