@@ -195,6 +195,11 @@ impl<E> LoggedRequest<E> {
         self.received_at + self.delay
     }
 
+    /// From arrival to answer.
+    pub fn interval(&self) -> (std::time::Instant, std::time::Instant) {
+        (self.received_at, self.answered_at())
+    }
+
     /// Whether this is an HTTP round trip (not an item inside a batch).
     pub fn is_round_trip(&self) -> bool {
         !self.via_batch
@@ -308,15 +313,14 @@ impl Reply {
     }
 }
 
-/// The longest chain of round trips in `log` where each starts after the one
-/// before it was answered: the round trips that did not overlap. Multiplied by
-/// the added latency, it is the least time the run could have taken.
-pub fn sequential_round_trips<E>(log: &[&LoggedRequest<E>]) -> usize {
-    let mut trips: Vec<(std::time::Instant, std::time::Instant)> = log
-        .iter()
-        .filter(|r| r.is_round_trip())
-        .map(|r| (r.received_at, r.answered_at()))
-        .collect();
+/// The most round trips among `trips` (start, end) that did not overlap: a chain
+/// where each starts after the one before it was answered. Multiplied by the
+/// added latency, it is the least time the run could have taken. Feed it
+/// [`LoggedRequest::interval`] of the round trips of one or several fakes.
+pub fn sequential_round_trips(
+    trips: impl IntoIterator<Item = (std::time::Instant, std::time::Instant)>,
+) -> usize {
+    let mut trips: Vec<(std::time::Instant, std::time::Instant)> = trips.into_iter().collect();
     // Interval scheduling: the most pairwise non-overlapping intervals, greedily by end.
     trips.sort_by_key(|&(_, end)| end);
     let mut count = 0;
@@ -388,6 +392,22 @@ mod tests {
         l.set_for(Ep::B, Duration::ZERO);
         assert_eq!(l.of(&Ep::A), Duration::from_millis(20));
         assert_eq!(l.of(&Ep::B), Duration::ZERO);
+    }
+
+    #[test]
+    fn sequential_round_trips_count_the_longest_non_overlapping_chain() {
+        let t0 = std::time::Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // Two overlapping trips, then one after both: a chain of two.
+        assert_eq!(
+            sequential_round_trips([(ms(0), ms(20)), (ms(5), ms(25)), (ms(30), ms(50))]),
+            2
+        );
+        assert_eq!(
+            sequential_round_trips([(ms(0), ms(20)), (ms(20), ms(40)), (ms(40), ms(60))]),
+            3
+        );
+        assert_eq!(sequential_round_trips(Vec::new()), 0);
     }
 
     #[test]

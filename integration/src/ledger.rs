@@ -90,12 +90,24 @@ impl LedgerStore {
     }
 
     async fn chunks(&self) -> Result<Vec<Chunk>> {
+        Ok(self.chunks_and(&[]).await?.0)
+    }
+
+    /// The ledger's chunks and, in the same request, the properties named in `also`.
+    async fn chunks_and(&self, also: &[&str]) -> Result<(Vec<Chunk>, Vec<SystemProperty>)> {
+        let mut query = Query::new().starts_with("name", self.prefix.clone());
+        for name in also {
+            query = query.or().eq("name", *name);
+        }
         let rows: Vec<SystemProperty> = self
             .client
             .table::<SystemProperty>()
-            .list(Query::new().starts_with("name", self.prefix.clone()))
+            .list(query)
             .try_collect()
             .await?;
+        let (rows, others): (Vec<SystemProperty>, Vec<SystemProperty>) = rows
+            .into_iter()
+            .partition(|p| p.name.starts_with(&self.prefix));
         let mut chunks: Vec<Chunk> = rows
             .into_iter()
             .filter_map(|p| {
@@ -108,12 +120,21 @@ impl LedgerStore {
             })
             .collect();
         chunks.sort_by_key(|c| c.index);
-        Ok(chunks)
+        Ok((chunks, others))
     }
 
     /// Reads the ledger (empty when there is none). One request.
     pub async fn load(&self) -> Result<Ledger> {
-        let chunks = self.chunks().await?;
+        Ok(self.load_with(&[]).await?.0)
+    }
+
+    /// Reads the ledger and, in the same request, the properties named in `also`.
+    pub async fn load_with(&self, also: &[&str]) -> Result<(Ledger, Vec<SystemProperty>)> {
+        let (chunks, others) = self.chunks_and(also).await?;
+        Ok((self.parse(&chunks)?, others))
+    }
+
+    fn parse(&self, chunks: &[Chunk]) -> Result<Ledger> {
         if chunks.is_empty() {
             return Ok(Ledger::default());
         }

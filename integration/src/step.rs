@@ -215,6 +215,39 @@ pub struct WorkflowOptions {
     pub reveal_secrets: bool,
 }
 
+/// A value read once per run and shared by the steps that need it.
+pub(crate) struct Memo<T>(Mutex<Option<T>>);
+
+impl<T: Clone> Memo<T> {
+    pub(crate) fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    /// The value, read with `read` the first time (concurrent callers wait for it).
+    pub(crate) async fn get_or_read<F>(&self, read: F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>> + Send,
+    {
+        let mut slot = self.0.lock().await;
+        if let Some(v) = &*slot {
+            return Ok(v.clone());
+        }
+        let v = read.await?;
+        *slot = Some(v.clone());
+        Ok(v)
+    }
+
+    /// Replaces the value (after a step changed it).
+    pub(crate) async fn set(&self, value: T) {
+        *self.0.lock().await = Some(value);
+    }
+
+    /// Forgets the value (the next reader reads again).
+    pub(crate) async fn clear(&self) {
+        *self.0.lock().await = None;
+    }
+}
+
 /// What every step can reach: the spec, both clients, the ledger, events.
 pub struct Context {
     /// The resolved spec.
@@ -233,6 +266,10 @@ pub struct Context {
     pub(crate) generated_secret: StdMutex<Option<GeneratedSecret>>,
     pub(crate) events: Option<EventHandler>,
     pub(crate) plugins_pending: StdMutex<bool>,
+    /// The OAuth application with the spec's name (steps 5 and 6 share it).
+    pub(crate) oauth_application: Memo<Option<servicenow_client::oauth::OAuthApplication>>,
+    /// The postMessage allow-list value (read with the ledger).
+    pub(crate) allow_list: Memo<Option<String>>,
 }
 
 impl fmt::Debug for Context {
@@ -289,6 +326,32 @@ impl Context {
             .plugins_pending
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = pending;
+    }
+
+    /// The OAuth application with the spec's name, read once per run.
+    pub async fn oauth_application(
+        &self,
+    ) -> Result<Option<servicenow_client::oauth::OAuthApplication>> {
+        self.oauth_application
+            .get_or_read(async {
+                self.servicenow
+                    .oauth_applications()
+                    .get_by_name(&self.spec.oauth.name)
+                    .await
+            })
+            .await
+    }
+
+    /// The postMessage allow-list value, read once per run.
+    pub async fn allow_list(&self) -> Result<Option<String>> {
+        self.allow_list
+            .get_or_read(async {
+                self.servicenow
+                    .properties()
+                    .value(servicenow_client::properties::POST_MESSAGE_ALLOW_LIST)
+                    .await
+            })
+            .await
     }
 
     pub(crate) fn take_generated_secret(&self) -> Option<GeneratedSecret> {

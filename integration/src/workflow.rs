@@ -169,6 +169,8 @@ impl WorkflowBuilder {
                 generated_secret: StdMutex::new(None),
                 events: self.events,
                 plugins_pending: StdMutex::new(false),
+                oauth_application: crate::step::Memo::new(),
+                allow_list: crate::step::Memo::new(),
             }),
             steps: all_steps(),
         }
@@ -220,13 +222,26 @@ impl Workflow {
             .expect("every step id has a step")
     }
 
+    /// Starts an operation: reads the ledger (and, in the same request, the
+    /// allow-list property) and forgets what the last operation read.
     async fn load_ledger(&self) -> Result<Ledger, WorkflowError> {
-        let ledger = self
+        use servicenow_client::properties::POST_MESSAGE_ALLOW_LIST;
+        let (ledger, properties) = self
             .ctx
             .ledger_store
-            .load()
+            .load_with(&[POST_MESSAGE_ALLOW_LIST])
             .await
             .map_err(|source| WorkflowError { step: None, source })?;
+        self.ctx.oauth_application.clear().await;
+        self.ctx
+            .allow_list
+            .set(
+                properties
+                    .into_iter()
+                    .find(|p| p.name == POST_MESSAGE_ALLOW_LIST)
+                    .map(|p| p.value),
+            )
+            .await;
         *self.ctx.ledger.lock().await = ledger.clone();
         *self.ctx.saved_ledger.lock().await = ledger.clone();
         Ok(ledger)

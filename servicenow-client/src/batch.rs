@@ -427,48 +427,82 @@ impl Client {
     }
 }
 
-impl<R: Record> Table<R> {
-    /// Runs several lookups in as few round trips as the Batch API allows and
-    /// returns every matching row (one page of up to 10 000 per query: use it for
-    /// natural-key lookups, such as `user_nameIN` a hundred names, not for
-    /// scans). Unserviced items are sent again; a query that fills its page is a
-    /// [`Error::Protocol`] (narrow it) rather than a silent truncation.
-    pub async fn list_batched(&self, queries: Vec<Query>) -> Result<Vec<R>> {
-        let mut pending: Vec<BatchItem> = queries
-            .into_iter()
-            .enumerate()
-            .map(|(i, q)| {
-                self.list_item(format!("q{i}"), ListOptions::new(q).page_size(LOOKUP_PAGE))
-            })
-            .collect::<Result<_>>()?;
-        let mut rows = Vec::new();
+impl Client {
+    /// Runs read-only items (GETs) through the Batch API and returns one response
+    /// per item, in order. Unserviced items are sent again (up to
+    /// [`BATCH_ROUNDS`] rounds); any other item error is returned.
+    pub async fn batch_reads(&self, items: Vec<BatchItem>) -> Result<Vec<BatchResponse>> {
+        if let Some(write) = items.iter().find(|i| i.method != Method::GET) {
+            return Err(InvalidInput::new(
+                "batch read",
+                format!("item `{}` is a {}, not a GET", write.id, write.method),
+            )
+            .into());
+        }
+        let mut done: Vec<Option<BatchResponse>> = (0..items.len()).map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..items.len()).collect();
         for round in 0..BATCH_ROUNDS {
             if pending.is_empty() {
                 break;
             }
-            let items = std::mem::take(&mut pending);
-            let results = self.client().batch(items.clone()).await?;
-            for (item, result) in items.into_iter().zip(results) {
+            let batch: Vec<BatchItem> = pending.iter().map(|&i| items[i].clone()).collect();
+            let results = self.batch(batch).await?;
+            let mut again = Vec::new();
+            for (&i, result) in pending.iter().zip(results) {
                 match result {
-                    Ok(response) => {
-                        let page: Vec<R> = response.records()?;
-                        if page.len() >= LOOKUP_PAGE as usize {
-                            return Err(Error::Protocol {
-                                request: item.summary(),
-                                reason: "a batched lookup filled its page; split the query".into(),
-                            });
-                        }
-                        rows.extend(page);
-                    }
+                    Ok(response) => done[i] = Some(response),
                     Err(Error::BatchItemUnserviced { .. }) if round + 1 < BATCH_ROUNDS => {
-                        pending.push(item)
+                        again.push(i)
                     }
                     Err(e) => return Err(e),
                 }
             }
+            pending = again;
+        }
+        Ok(done
+            .into_iter()
+            .map(|r| r.expect("every item was answered or returned an error"))
+            .collect())
+    }
+}
+
+impl<R: Record> Table<R> {
+    /// A batch item that looks up every row matching `query` in one page (for
+    /// natural-key lookups such as `user_nameIN` a hundred names; read its rows
+    /// with [`lookup_rows`]).
+    pub fn lookup_item(&self, id: impl Into<String>, query: Query) -> Result<BatchItem> {
+        self.list_item(id, ListOptions::new(query).page_size(LOOKUP_PAGE))
+    }
+
+    /// Runs several lookups in as few round trips as the Batch API allows and
+    /// returns every matching row (one page of up to 10 000 per query: for
+    /// natural-key lookups, not scans). A query that fills its page is an
+    /// [`Error::Protocol`] (split it) rather than a silent truncation.
+    pub async fn list_batched(&self, queries: Vec<Query>) -> Result<Vec<R>> {
+        let items: Vec<BatchItem> = queries
+            .into_iter()
+            .enumerate()
+            .map(|(i, q)| self.lookup_item(format!("q{i}"), q))
+            .collect::<Result<_>>()?;
+        let mut rows = Vec::new();
+        for response in self.client().batch_reads(items).await? {
+            rows.extend(lookup_rows::<R>(&response)?);
         }
         Ok(rows)
     }
+}
+
+/// The rows of a lookup item's answer; an error when the page is full (the
+/// lookup may have missed rows).
+pub fn lookup_rows<R: serde::de::DeserializeOwned>(response: &BatchResponse) -> Result<Vec<R>> {
+    let rows: Vec<R> = response.records()?;
+    if rows.len() >= LOOKUP_PAGE as usize {
+        return Err(Error::Protocol {
+            request: response.request.clone(),
+            reason: "a batched lookup filled its page; split the query".into(),
+        });
+    }
+    Ok(rows)
 }
 
 fn item_result(item: &BatchItem, serviced: WireServiced) -> Result<BatchResponse> {

@@ -3,7 +3,7 @@
 //! removes only the grants this workflow made; grants that existed before stay.
 
 use async_trait::async_trait;
-use servicenow_client::batch::BatchItem;
+use servicenow_client::batch::{BatchItem, lookup_rows};
 use servicenow_client::query::Query;
 use servicenow_client::roles::{GrantOutcome, GroupRoleGrant, Role, UserRoleGrant};
 use servicenow_client::users::{Group, User};
@@ -56,16 +56,16 @@ fn counted(n: usize, noun: &str) -> String {
     }
 }
 
-fn in_queries<'a>(
-    field: &str,
-    values: impl Iterator<Item = &'a str>,
-    base: impl Fn() -> Query,
-) -> Vec<Query> {
-    let values: Vec<&str> = values.collect();
-    values
+/// Lookups of `field` for every name: `IN` lists of up to a hundred names, and
+/// one `=` lookup per name holding a comma (an `IN` list cannot carry it).
+fn name_queries(field: &str, names: &[String], base: impl Fn() -> Query) -> Vec<Query> {
+    let (plain, comma): (Vec<&String>, Vec<&String>) = names.iter().partition(|n| !n.contains(','));
+    let mut queries: Vec<Query> = plain
         .chunks(IN_CHUNK)
-        .map(|chunk| base().is_in(field, chunk.iter().copied()))
-        .collect()
+        .map(|chunk| base().is_in(field, chunk.iter().map(|s| s.as_str())))
+        .collect();
+    queries.extend(comma.iter().map(|n| base().eq(field, n.as_str())));
+    queries
 }
 
 #[async_trait]
@@ -87,54 +87,67 @@ impl Step for AccessStep {
     async fn observe(&self, ctx: &Context) -> Result<AccessState> {
         let access = &ctx.spec.access;
         let sn = &ctx.servicenow;
-        let role = sn.roles().get_by_name(OPENFRAME_ROLE).await?;
-        // Names holding a comma cannot go into an IN list: they are looked up alone.
-        let lookups = |names: &[String], field: &str| -> Vec<Query> {
-            let (plain, comma): (Vec<&String>, Vec<&String>) =
-                names.iter().partition(|n| !n.contains(','));
-            let mut queries = in_queries(field, plain.iter().map(|s| s.as_str()), Query::new);
-            queries.extend(comma.iter().map(|n| Query::new().eq(field, n.as_str())));
-            queries
-        };
-        let users: Vec<User> = if access.users.is_empty() {
-            Vec::new()
-        } else {
-            sn.table::<User>()
-                .list_batched(lookups(&access.users, "user_name"))
-                .await?
-        };
-        let groups: Vec<Group> = if access.groups.is_empty() {
-            Vec::new()
-        } else {
-            sn.table::<Group>()
-                .list_batched(lookups(&access.groups, "name"))
-                .await?
-        };
-        let (user_grants, group_grants) = match &role {
-            Some(role) => {
-                let r = role.sys_id.as_str().to_owned();
-                let user_grants: Vec<UserRoleGrant> = if users.is_empty() {
-                    Vec::new()
-                } else {
-                    let queries =
-                        in_queries("user", users.iter().map(|u| u.sys_id.as_str()), || {
-                            Query::new().eq("role", r.as_str()).eq("inherited", "false")
-                        });
-                    sn.table::<UserRoleGrant>().list_batched(queries).await?
-                };
-                let group_grants: Vec<GroupRoleGrant> = if groups.is_empty() {
-                    Vec::new()
-                } else {
-                    let queries =
-                        in_queries("group", groups.iter().map(|g| g.sys_id.as_str()), || {
-                            Query::new().eq("role", r.as_str())
-                        });
-                    sn.table::<GroupRoleGrant>().list_batched(queries).await?
-                };
-                (user_grants, group_grants)
+        // One round trip: the role, the users, the groups, and their grants found
+        // by dot-walking to the names, all as items of one batch.
+        let mut items = vec![
+            sn.table::<Role>()
+                .lookup_item("role", Query::new().eq("name", OPENFRAME_ROLE))?,
+        ];
+        let grants = || Query::new().eq("role.name", OPENFRAME_ROLE);
+        for (i, q) in name_queries("user_name", &access.users, Query::new)
+            .into_iter()
+            .enumerate()
+        {
+            items.push(sn.table::<User>().lookup_item(format!("user{i}"), q)?);
+        }
+        for (i, q) in name_queries("user.user_name", &access.users, || {
+            grants().eq("inherited", "false")
+        })
+        .into_iter()
+        .enumerate()
+        {
+            items.push(
+                sn.table::<UserRoleGrant>()
+                    .lookup_item(format!("user_grant{i}"), q)?,
+            );
+        }
+        for (i, q) in name_queries("name", &access.groups, Query::new)
+            .into_iter()
+            .enumerate()
+        {
+            items.push(sn.table::<Group>().lookup_item(format!("group{i}"), q)?);
+        }
+        for (i, q) in name_queries("group.name", &access.groups, grants)
+            .into_iter()
+            .enumerate()
+        {
+            items.push(
+                sn.table::<GroupRoleGrant>()
+                    .lookup_item(format!("group_grant{i}"), q)?,
+            );
+        }
+        let mut role = None;
+        let (mut users, mut user_grants, mut groups, mut group_grants) = (
+            Vec::<User>::new(),
+            Vec::<UserRoleGrant>::new(),
+            Vec::<Group>::new(),
+            Vec::<GroupRoleGrant>::new(),
+        );
+        for response in sn.batch_reads(items).await? {
+            let id = response.id();
+            if id == "role" {
+                role = lookup_rows::<Role>(&response)?.into_iter().next();
+            } else if id.starts_with("user_grant") {
+                user_grants.extend(lookup_rows(&response)?);
+            } else if id.starts_with("user") {
+                users.extend(lookup_rows(&response)?);
+            } else if id.starts_with("group_grant") {
+                group_grants.extend(lookup_rows(&response)?);
+            } else {
+                groups.extend(lookup_rows(&response)?);
             }
-            None => (Vec::new(), Vec::new()),
-        };
+        }
+        // Grants of another role cannot match: the queries name the role.
         Ok(AccessState {
             role,
             users: access

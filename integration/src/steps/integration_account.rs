@@ -109,10 +109,9 @@ impl Step for IntegrationAccountStep {
 
     async fn observe(&self, ctx: &Context) -> Result<IntegrationAccountState> {
         let accounts = ctx.brightpattern.integration_accounts();
-        let apps = ctx.servicenow.oauth_applications();
         let name = &ctx.spec.integration_account.name;
         let (account, application) =
-            futures_util::join!(accounts.get(name), apps.get_by_name(&ctx.spec.oauth.name));
+            futures_util::join!(accounts.get(name), ctx.oauth_application());
         let account = match account {
             Ok(found) => Some(found),
             Err(e) if e.is_endpoint_unavailable() => None,

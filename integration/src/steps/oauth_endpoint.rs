@@ -37,11 +37,7 @@ impl Step for OAuthEndpointStep {
 
     async fn observe(&self, ctx: &Context) -> Result<OAuthEndpointState> {
         Ok(OAuthEndpointState {
-            application: ctx
-                .servicenow
-                .oauth_applications()
-                .get_by_name(&ctx.spec.oauth.name)
-                .await?,
+            application: ctx.oauth_application().await?,
         })
     }
 
@@ -110,6 +106,9 @@ impl Step for OAuthEndpointStep {
                 });
                 ctx.record(|l| l.oauth_application = Some(sys_id.clone()))
                     .await;
+                ctx.oauth_application
+                    .set(Some(created.application.clone()))
+                    .await;
                 Ok(format!(
                     "created {sys_id} (client id {})",
                     created.application.client_id
@@ -117,17 +116,20 @@ impl Step for OAuthEndpointStep {
             }
             Some(app) => {
                 let fields: Vec<&str> = change.changes.iter().map(|c| c.field.as_str()).collect();
+                let mut latest = app.clone();
                 if fields.iter().any(|f| f.ends_with("lifespan")) {
-                    apps.update_lifespans(
-                        &app.sys_id,
-                        o.access_token_lifespan,
-                        o.refresh_token_lifespan,
-                    )
-                    .await?;
+                    latest = apps
+                        .update_lifespans(
+                            &app.sys_id,
+                            o.access_token_lifespan,
+                            o.refresh_token_lifespan,
+                        )
+                        .await?;
                 }
                 if fields.contains(&"active") {
-                    apps.set_active(&app.sys_id, true).await?;
+                    latest = apps.set_active(&app.sys_id, true).await?;
                 }
+                ctx.oauth_application.set(Some(latest)).await;
                 Ok(format!("updated {}", fields.join(", ")))
             }
         }
@@ -186,6 +188,7 @@ impl Step for OAuthEndpointStep {
             (None, None) => return Ok(Vec::new()),
         };
         ctx.record(|l| l.oauth_application = None).await;
+        ctx.oauth_application.clear().await;
         Ok(vec![removal])
     }
 }

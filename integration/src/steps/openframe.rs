@@ -137,9 +137,7 @@ impl Step for OpenFrameStep {
                     .order_by("order"),
             )
             .try_collect::<Vec<_>>();
-        let properties = ctx.servicenow.properties();
-        let allow_list = properties.value(POST_MESSAGE_ALLOW_LIST);
-        let (rows, allow_list) = futures_util::join!(rows, allow_list);
+        let (rows, allow_list) = futures_util::join!(rows, ctx.allow_list());
         let rows = match rows {
             Ok(rows) => rows,
             // Before OpenFrame is activated its table may not exist yet.
@@ -221,6 +219,7 @@ impl Step for OpenFrameStep {
                 .properties()
                 .add_list_entry(POST_MESSAGE_ALLOW_LIST, &origin)
                 .await?;
+            ctx.allow_list.clear().await;
             if written.is_write() {
                 ctx.record(|l| l.allow_list_entry = Some(origin.clone()))
                     .await;
@@ -352,6 +351,7 @@ impl Step for OpenFrameStep {
                     PropertyChange::Unchanged => RemovalOutcome::AlreadyGone,
                     _ => RemovalOutcome::Removed,
                 };
+                ctx.allow_list.clear().await;
                 removals.push(Removal::new(
                     format!("allow-list entry {origin}"),
                     outcome,

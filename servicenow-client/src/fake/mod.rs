@@ -165,7 +165,7 @@ pub enum ActiveForm {
     One,
 }
 
-pub use bpsn_core::fake::{Fault, FaultSchedule};
+pub use bpsn_core::fake::{Fault, FaultSchedule, sequential_round_trips};
 
 /// One request the fake received (batch items are logged too, marked `via_batch`).
 pub type LoggedRequest = bpsn_core::fake::LoggedRequest<Endpoint>;
