@@ -301,6 +301,14 @@ impl Context {
         change(&mut *self.ledger.lock().await);
     }
 
+    /// Records a record about to be created, and saves the ledger before the
+    /// create is sent: if the create's answer is lost (a timeout after the
+    /// instance applied it), the next run still knows the record is its own.
+    pub async fn reserve(&self, change: impl FnOnce(&mut Ledger) + Send) -> Result<()> {
+        self.record(change).await;
+        self.save_ledger().await
+    }
+
     /// Saves the ledger when it differs from what was last saved.
     pub(crate) async fn save_ledger(&self) -> Result<()> {
         let mut saved = self.saved_ledger.lock().await;

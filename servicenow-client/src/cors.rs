@@ -372,6 +372,19 @@ impl CorsRules {
         self.table.create(&spec.row(&rest_api)).await
     }
 
+    /// Creates a rule with a sys_id chosen beforehand (see
+    /// [`Table::create_with_id`](crate::Table::create_with_id)).
+    pub async fn create_with_id(&self, sys_id: &SysId, spec: &CorsRuleSpec) -> Result<CorsRule> {
+        spec.check()?;
+        let rest_api = match &spec.rest_api {
+            Some(id) => id.clone(),
+            None => self.table_api().await?,
+        };
+        self.table
+            .create_with_id(sys_id, &spec.row(&rest_api))
+            .await
+    }
+
     /// Rewrites a rule to match `spec`.
     pub async fn update(&self, sys_id: &SysId, spec: &CorsRuleSpec) -> Result<CorsRule> {
         spec.check()?;

@@ -89,6 +89,9 @@ pub struct NewOAuthApplication {
     pub refresh_token_lifespan: u32,
     /// Comments (for example a marker saying who created it).
     pub comments: String,
+    /// The record's sys_id, when chosen beforehand (see
+    /// [`Table::create_with_id`](crate::Table::create_with_id)).
+    pub sys_id: Option<SysId>,
 }
 
 impl NewOAuthApplication {
@@ -100,7 +103,14 @@ impl NewOAuthApplication {
             access_token_lifespan: DEFAULT_ACCESS_TOKEN_LIFESPAN,
             refresh_token_lifespan: DEFAULT_REFRESH_TOKEN_LIFESPAN,
             comments: String::new(),
+            sys_id: None,
         }
+    }
+
+    /// Creates the record with this sys_id.
+    pub fn with_sys_id(mut self, sys_id: SysId) -> Self {
+        self.sys_id = Some(sys_id);
+        self
     }
 
     /// Sets both lifespans, in seconds.
@@ -160,6 +170,8 @@ impl fmt::Debug for CreatedOAuthApplication {
 
 #[derive(Serialize)]
 struct NewRow<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sys_id: Option<&'a str>,
     name: &'a str,
     #[serde(rename = "type")]
     application_type: &'static str,
@@ -236,6 +248,7 @@ impl OAuthApplications {
         let client_id = generate_client_id();
         let client_secret = generate_client_secret();
         let row = NewRow {
+            sys_id: new.sys_id.as_ref().map(SysId::as_str),
             name: &new.name,
             application_type: "client",
             client_id: &client_id,

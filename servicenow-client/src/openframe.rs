@@ -170,6 +170,17 @@ impl OpenFrameConfigurations {
         self.table.create(fields).await
     }
 
+    /// Creates a configuration with a sys_id chosen beforehand (see
+    /// [`Table::create_with_id`]).
+    pub async fn create_with_id(
+        &self,
+        sys_id: &SysId,
+        fields: &OpenFrameFields,
+    ) -> Result<OpenFrameConfiguration> {
+        check_fields(fields)?;
+        self.table.create_with_id(sys_id, fields).await
+    }
+
     /// Sets some columns (any serialisable patch, for example a JSON object of the
     /// changed columns).
     pub async fn update<P: Serialize + ?Sized>(

@@ -451,6 +451,26 @@ impl<R: DeserializeOwned + Send + 'static> Table<R> {
         decode_result(&response)
     }
 
+    /// Creates a record with a sys_id chosen by the caller (the Table API accepts
+    /// one on insert). Record the id before calling this, and a create whose
+    /// answer is lost (a timeout) can still be recognised afterwards.
+    pub async fn create_with_id<B: Serialize + ?Sized>(
+        &self,
+        sys_id: &SysId,
+        body: &B,
+    ) -> Result<R> {
+        let mut value = serde_json::to_value(body)
+            .map_err(|e| InvalidInput::new("request body", format!("cannot be serialised: {e}")))?;
+        let Some(map) = value.as_object_mut() else {
+            return Err(InvalidInput::new("request body", "a record must be a JSON object").into());
+        };
+        map.insert(
+            "sys_id".into(),
+            serde_json::Value::String(sys_id.as_str().to_owned()),
+        );
+        self.create(&value).await
+    }
+
     /// Sets the given fields of a record (PATCH) and returns the updated record.
     pub async fn update<B: Serialize + ?Sized>(&self, sys_id: &SysId, patch: &B) -> Result<R> {
         let request = self.request(Request::patch(self.record_path(sys_id)).json(patch)?);

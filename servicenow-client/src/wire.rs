@@ -58,6 +58,18 @@ impl SysId {
         }
     }
 
+    /// A new random sys_id, for creating a record whose id is known before the
+    /// create is sent (so a create whose answer is lost can still be found).
+    pub fn generate() -> Self {
+        use rand::Rng as _;
+        let mut rng = rand::rng();
+        Self(format!(
+            "{:016x}{:016x}",
+            rng.random::<u64>(),
+            rng.random::<u64>()
+        ))
+    }
+
     /// The sys_id as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -126,7 +126,9 @@ impl Step for CorsStep {
         let want = desired(ctx, state.rule.as_ref(), &state.table_api);
         match &state.rule {
             None => {
-                let created = rules.create(&want).await?;
+                let id = SysId::generate();
+                ctx.reserve(|l| l.cors_rule = Some(id.clone())).await?;
+                let created = rules.create_with_id(&id, &want).await?;
                 ctx.record(|l| l.cors_rule = Some(created.sys_id.clone()))
                     .await;
                 Ok(format!("created rule {}", created.sys_id))

@@ -92,9 +92,13 @@ impl Step for OAuthEndpointStep {
         let o = &ctx.spec.oauth;
         match &state.application {
             None => {
+                let id = servicenow_client::wire::SysId::generate();
+                ctx.reserve(|l| l.oauth_application = Some(id.clone()))
+                    .await?;
                 let created = apps
                     .create(
                         &NewOAuthApplication::new(o.name.clone())
+                            .with_sys_id(id)
                             .lifespans(o.access_token_lifespan, o.refresh_token_lifespan)
                             .comments("Created by bp-servicenow for the Bright Pattern integration account."),
                     )

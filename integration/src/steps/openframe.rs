@@ -10,6 +10,7 @@ use servicenow_client::properties::{
     Change as PropertyChange, POST_MESSAGE_ALLOW_LIST, list_entries, list_with,
 };
 use servicenow_client::query::Query;
+use servicenow_client::wire::SysId;
 use servicenow_openframe::AgentDesktopUrl;
 
 use crate::report::{Check, Removal, RemovalOutcome};
@@ -185,7 +186,9 @@ impl Step for OpenFrameStep {
             .collect();
         match &state.ours {
             None => {
-                let created = configs.create(&desired(ctx)).await?;
+                let id = SysId::generate();
+                ctx.reserve(|l| l.openframe = Some(id.clone())).await?;
+                let created = configs.create_with_id(&id, &desired(ctx)).await?;
                 ctx.record(|l| l.openframe = Some(created.sys_id.clone()))
                     .await;
                 done.push(format!("created configuration {}", created.sys_id));
