@@ -505,6 +505,27 @@ pub fn lookup_rows<R: serde::de::DeserializeOwned>(response: &BatchResponse) -> 
     Ok(rows)
 }
 
+/// Decodes a Batch API answer and maps each serviced item as [`Client::batch`]
+/// does, for an item of `method` on `url`. Never panics on any input; used by the
+/// fuzz targets (`fuzz/`), not part of the supported API.
+#[doc(hidden)]
+pub fn decode_answer_for_fuzzing(method: Method, url: &str, answer: &[u8]) -> usize {
+    let item = BatchItem::new("fuzz", method, url);
+    let Ok(answer) = serde_json::from_slice::<WireAnswer>(answer) else {
+        return 0;
+    };
+    answer
+        .serviced_requests
+        .into_iter()
+        .map(|s| item_result(&item, s))
+        .filter(|r| {
+            r.as_ref()
+                .is_ok_and(|r| r.records::<crate::JsonRecord>().is_ok())
+        })
+        .count()
+        + answer.unserviced_requests.len()
+}
+
 fn item_result(item: &BatchItem, serviced: WireServiced) -> Result<BatchResponse> {
     let request = item.summary();
     let body = BASE64.decode(serviced.body.as_bytes()).map_err(|e| {
