@@ -385,7 +385,7 @@ impl Respond for TenantResponder {
         let received_at = Instant::now();
         let path = request.url.path().to_owned();
         let endpoint = endpoint_of(&path);
-        let (fault, mut delay, outcome) = {
+        let (fault, delay, outcome) = {
             let mut state = lock(&self.state);
             let delay = state.latency.of(&endpoint);
             let fault = state.faults.next(endpoint);
@@ -434,14 +434,7 @@ impl Respond for TenantResponder {
                 }
             }
         };
-        let reply = match fault {
-            Some(Fault::Timeout(extra)) => {
-                delay += extra;
-                reply
-            }
-            Some(Fault::MalformedBody) => reply.malformed(),
-            _ => reply,
-        };
+        let (reply, delay) = Fault::after_processing(fault.as_ref(), reply, delay);
         lock(&self.state).log.push(LoggedRequest {
             method: request.method.to_string(),
             path,

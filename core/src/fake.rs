@@ -36,6 +36,23 @@ pub enum Fault {
     ExpiredToken,
 }
 
+impl Fault {
+    /// Applies the faults that act after the request was processed (a late
+    /// answer, a malformed body) to its answer and delay; any other fault, or
+    /// none, leaves them as they are.
+    pub fn after_processing(
+        fault: Option<&Fault>,
+        reply: Reply,
+        delay: Duration,
+    ) -> (Reply, Duration) {
+        match fault {
+            Some(Fault::Timeout(extra)) => (reply, delay + *extra),
+            Some(Fault::MalformedBody) => (reply.malformed(), delay),
+            _ => (reply, delay),
+        }
+    }
+}
+
 /// When a fault fires.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FaultSchedule {

@@ -341,12 +341,8 @@ impl IntegrationSpec {
             .ok();
         let mut plugins = Vec::new();
         for id in &self.plugins.activate {
-            let valid = !id.is_empty()
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-            if !valid {
-                problems.push(format!("plugins.activate: {id:?} is not a plugin id"));
+            if let Err(e) = servicenow_client::plugins::check_plugin_id(id) {
+                problems.push(format!("plugins.activate: {}", e.reason));
             } else if !plugins.contains(id) {
                 plugins.push(id.clone());
             }

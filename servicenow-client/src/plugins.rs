@@ -36,7 +36,7 @@ use serde::{Deserialize, Deserializer};
 use crate::client::Client;
 use crate::error::{Error, InvalidInput, Result};
 use crate::query::Query;
-use crate::table::{Record, Table};
+use crate::table::{Record, Table, decode_result};
 use crate::{Request, Response};
 
 /// The plugin ids the integration procedure names.
@@ -269,7 +269,9 @@ impl Client {
     }
 }
 
-fn check_plugin_id(id: &str) -> Result<()> {
+/// Checks a plugin id: letters, digits, `.`, `_` and `-`, not empty (so it can go
+/// into a path and an `IN` list).
+pub fn check_plugin_id(id: &str) -> Result<(), InvalidInput> {
     let valid = !id.is_empty()
         && id
             .bytes()
@@ -280,8 +282,7 @@ fn check_plugin_id(id: &str) -> Result<()> {
         Err(InvalidInput::new(
             "plugin id",
             format!("{id:?} is not a plugin id (letters, digits, `.`, `_`, `-`)"),
-        )
-        .into())
+        ))
     }
 }
 
@@ -359,14 +360,6 @@ fn check_progress_id(id: &str, response: &Response) -> Result<()> {
     } else {
         Err(response.protocol_error(format!("the progress id {id:?} is not an id")))
     }
-}
-
-fn decode_result<T: serde::de::DeserializeOwned>(response: &Response) -> Result<T> {
-    #[derive(Deserialize)]
-    struct Envelope<T> {
-        result: T,
-    }
-    response.json::<Envelope<T>>().map(|e| e.result)
 }
 
 /// A started (or unnecessary) plugin activation.

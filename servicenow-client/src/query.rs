@@ -327,6 +327,33 @@ impl TryFrom<Query> for EncodedQuery {
     }
 }
 
+/// How many values one `IN` lookup carries (keeps URLs and batch items small).
+pub const IN_CHUNK: usize = 100;
+
+/// Lookups of `field` for every value, each built on `base()`: `IN` lists of up
+/// to [`IN_CHUNK`] values, and one `=` lookup per value holding a comma (an `IN`
+/// list cannot carry it).
+///
+/// ```
+/// use servicenow_client::query::{Query, lookups};
+/// let names = ["a", "b", "Doe, Jane"];
+/// let queries = lookups("name", &names, || Query::new().eq("active", "true"));
+/// let built: Vec<String> = queries.iter().map(|q| q.build().unwrap().to_string()).collect();
+/// assert_eq!(built, ["active=true^nameINa,b", "active=true^name=Doe, Jane"]);
+/// ```
+pub fn lookups<S: AsRef<str>>(field: &str, values: &[S], base: impl Fn() -> Query) -> Vec<Query> {
+    let (plain, comma): (Vec<&str>, Vec<&str>) = values
+        .iter()
+        .map(AsRef::as_ref)
+        .partition(|v| !v.contains(','));
+    let mut queries: Vec<Query> = plain
+        .chunks(IN_CHUNK)
+        .map(|chunk| base().is_in(field, chunk.iter().copied()))
+        .collect();
+    queries.extend(comma.into_iter().map(|v| base().eq(field, v)));
+    queries
+}
+
 /// Checks a field name: `[a-z0-9_]` segments joined by `.` (dot-walking).
 pub fn check_field(field: &str) -> Result<(), InvalidInput> {
     let valid = !field.is_empty()

@@ -33,7 +33,7 @@ use serde::Deserialize;
 use crate::batch::BatchItem;
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::query::Query;
+use crate::query::{Query, lookups};
 use crate::table::{Record, Table};
 use crate::users::{Group, User};
 use crate::wire::{Reference, SysId, string_bool};
@@ -185,8 +185,6 @@ impl Client {
     }
 }
 
-/// How many values go into one `IN` condition.
-const IN_CHUNK: usize = 100;
 use crate::batch::BATCH_ROUNDS;
 
 impl Roles {
@@ -362,23 +360,7 @@ impl Roles {
                 .filter(|n| seen.insert(n.as_str()))
                 .collect()
         };
-        let user_queries: Vec<Query> = unique
-            .chunks(IN_CHUNK)
-            .flat_map(|chunk| {
-                let (plain, comma): (Vec<&&String>, Vec<&&String>) =
-                    chunk.iter().partition(|n| !n.contains(','));
-                let mut queries = Vec::new();
-                if !plain.is_empty() {
-                    queries.push(Query::new().is_in("user_name", plain.iter().map(|s| s.as_str())));
-                }
-                queries.extend(
-                    comma
-                        .into_iter()
-                        .map(|n| Query::new().eq("user_name", n.as_str())),
-                );
-                queries
-            })
-            .collect();
+        let user_queries = lookups("user_name", &unique, Query::new);
         let users: Vec<User> = self.client.users_table().list_batched(user_queries).await?;
         let by_name: HashMap<&str, &User> =
             users.iter().map(|u| (u.user_name.as_str(), u)).collect();
@@ -390,15 +372,11 @@ impl Roles {
 
         // 2. Existing direct grants.
         let ids: Vec<&str> = users.iter().map(|u| u.sys_id.as_str()).collect();
-        let grant_queries: Vec<Query> = ids
-            .chunks(IN_CHUNK)
-            .map(|chunk| {
-                Query::new()
-                    .eq("role", role.sys_id.as_str())
-                    .eq("inherited", "false")
-                    .is_in("user", chunk.iter().copied())
-            })
-            .collect();
+        let grant_queries = lookups("user", &ids, || {
+            Query::new()
+                .eq("role", role.sys_id.as_str())
+                .eq("inherited", "false")
+        });
         let existing: Vec<UserRoleGrant> = self.user_grants.list_batched(grant_queries).await?;
         let granted: HashMap<&str, &SysId> = existing
             .iter()

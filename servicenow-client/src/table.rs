@@ -186,47 +186,41 @@ impl ListParams {
         })
     }
 
-    /// Adds the parameters of the page at `offset` asking for `limit` records.
-    fn apply(&self, mut request: Request, offset: u64, limit: u32) -> Request {
-        request = request
-            .query("sysparm_query", self.query.as_str())
-            .query("sysparm_limit", limit.to_string())
-            .query("sysparm_offset", offset.to_string());
-        self.apply_shape(request)
-    }
-
-    /// Adds the parameters that shape each record (fields, display values, links).
-    fn apply_shape(&self, mut request: Request) -> Request {
+    /// The query parameters of a page asking for `limit` records, at `offset`
+    /// when given: the query, the limit, and what shapes each record.
+    fn params(&self, offset: Option<u64>, limit: u32) -> Vec<(&'static str, String)> {
+        let mut params = vec![
+            ("sysparm_query", self.query.as_str().to_owned()),
+            ("sysparm_limit", limit.to_string()),
+        ];
+        if let Some(offset) = offset {
+            params.push(("sysparm_offset", offset.to_string()));
+        }
         if let Some(fields) = &self.fields {
-            request = request.query("sysparm_fields", fields.clone());
+            params.push(("sysparm_fields", fields.clone()));
         }
         if let Some(dv) = self.display_value.as_param() {
-            request = request.query("sysparm_display_value", dv);
+            params.push(("sysparm_display_value", dv.to_owned()));
         }
         if self.exclude_reference_link {
-            request = request.query("sysparm_exclude_reference_link", "true");
+            params.push(("sysparm_exclude_reference_link", "true".to_owned()));
         }
-        request
+        params
+    }
+
+    /// Adds the parameters of the page at `offset` asking for `limit` records.
+    fn apply(&self, request: Request, offset: u64, limit: u32) -> Request {
+        self.params(Some(offset), limit)
+            .into_iter()
+            .fold(request, |request, (key, value)| request.query(key, value))
     }
 
     /// The relative URL of the first page, for a batch item.
     pub(crate) fn first_page_url(&self, table_path: &str) -> String {
         let mut url = url::Url::parse("http://batch.invalid").expect("static URL");
         url.set_path(table_path);
-        {
-            let mut pairs = url.query_pairs_mut();
-            pairs.append_pair("sysparm_query", self.query.as_str());
-            pairs.append_pair("sysparm_limit", &self.page_limit(0).to_string());
-            if let Some(fields) = &self.fields {
-                pairs.append_pair("sysparm_fields", fields);
-            }
-            if let Some(dv) = self.display_value.as_param() {
-                pairs.append_pair("sysparm_display_value", dv);
-            }
-            if self.exclude_reference_link {
-                pairs.append_pair("sysparm_exclude_reference_link", "true");
-            }
-        }
+        url.query_pairs_mut()
+            .extend_pairs(self.params(None, self.page_limit(0)));
         format!("{}?{}", url.path(), url.query().unwrap_or_default())
     }
 

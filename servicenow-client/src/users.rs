@@ -23,7 +23,7 @@ use serde::Deserialize;
 use crate::client::Client;
 use crate::error::Result;
 use crate::query::Query;
-use crate::table::{ListOptions, Record, Table};
+use crate::table::{Record, Table};
 use crate::wire::{Reference, SysId, string_bool};
 
 /// A row of `sys_user`.
@@ -117,26 +117,15 @@ impl Users {
             .await
     }
 
-    /// The users with these login names (in any order; unknown names are left out).
-    /// Names holding a `,` cannot go into an `IN` query and are looked up one by one.
+    /// The users with these login names (in any order; unknown names are left
+    /// out), looked up in one Batch API round trip where possible.
     pub async fn get_many(&self, user_names: &[String]) -> Result<Vec<User>> {
-        let (plain, with_comma): (Vec<&String>, Vec<&String>) =
-            user_names.iter().partition(|n| !n.contains(','));
-        let mut found = Vec::new();
-        for chunk in plain.chunks(100) {
-            let rows: Vec<User> = self
-                .table
-                .list(ListOptions::new(
-                    Query::new().is_in("user_name", chunk.iter().map(|s| s.as_str())),
-                ))
-                .try_collect()
-                .await?;
-            found.extend(rows);
+        if user_names.is_empty() {
+            return Ok(Vec::new());
         }
-        for name in with_comma {
-            found.extend(self.get_by_user_name(name).await?);
-        }
-        Ok(found)
+        self.table
+            .list_batched(crate::query::lookups("user_name", user_names, Query::new))
+            .await
     }
 }
 

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use servicenow_client::batch::{BatchItem, lookup_rows};
-use servicenow_client::query::Query;
+use servicenow_client::query::{Query, lookups};
 use servicenow_client::roles::{GrantOutcome, GroupRoleGrant, Role, UserRoleGrant};
 use servicenow_client::users::{Group, User};
 use servicenow_client::wire::SysId;
@@ -17,9 +17,6 @@ use crate::step::{Action, Change, Context, FieldChange, Step, StepId};
 /// Step 3.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AccessStep;
-
-/// How many values go into one `IN` lookup.
-const IN_CHUNK: usize = 100;
 
 /// The role, and each listed user and group with its direct grant.
 #[derive(Debug, Clone)]
@@ -56,18 +53,6 @@ fn counted(n: usize, noun: &str) -> String {
     }
 }
 
-/// Lookups of `field` for every name: `IN` lists of up to a hundred names, and
-/// one `=` lookup per name holding a comma (an `IN` list cannot carry it).
-fn name_queries(field: &str, names: &[String], base: impl Fn() -> Query) -> Vec<Query> {
-    let (plain, comma): (Vec<&String>, Vec<&String>) = names.iter().partition(|n| !n.contains(','));
-    let mut queries: Vec<Query> = plain
-        .chunks(IN_CHUNK)
-        .map(|chunk| base().is_in(field, chunk.iter().map(|s| s.as_str())))
-        .collect();
-    queries.extend(comma.iter().map(|n| base().eq(field, n.as_str())));
-    queries
-}
-
 #[async_trait]
 impl Step for AccessStep {
     type State = AccessState;
@@ -94,13 +79,13 @@ impl Step for AccessStep {
                 .lookup_item("role", Query::new().eq("name", OPENFRAME_ROLE))?,
         ];
         let grants = || Query::new().eq("role.name", OPENFRAME_ROLE);
-        for (i, q) in name_queries("user_name", &access.users, Query::new)
+        for (i, q) in lookups("user_name", &access.users, Query::new)
             .into_iter()
             .enumerate()
         {
             items.push(sn.table::<User>().lookup_item(format!("user{i}"), q)?);
         }
-        for (i, q) in name_queries("user.user_name", &access.users, || {
+        for (i, q) in lookups("user.user_name", &access.users, || {
             grants().eq("inherited", "false")
         })
         .into_iter()
@@ -111,13 +96,13 @@ impl Step for AccessStep {
                     .lookup_item(format!("user_grant{i}"), q)?,
             );
         }
-        for (i, q) in name_queries("name", &access.groups, Query::new)
+        for (i, q) in lookups("name", &access.groups, Query::new)
             .into_iter()
             .enumerate()
         {
             items.push(sn.table::<Group>().lookup_item(format!("group{i}"), q)?);
         }
-        for (i, q) in name_queries("group.name", &access.groups, grants)
+        for (i, q) in lookups("group.name", &access.groups, grants)
             .into_iter()
             .enumerate()
         {

@@ -7,7 +7,7 @@ use servicenow_client::Result;
 use servicenow_client::cors::{CorsRule, CorsRuleSpec};
 use servicenow_client::wire::SysId;
 
-use crate::report::{Check, Removal, RemovalOutcome};
+use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{Change, Context, FieldChange, Step, StepId};
 
 /// The header the seed procedure sets on the rule.
@@ -198,37 +198,21 @@ impl Step for CorsStep {
         let rules = ctx.servicenow.cors_rules();
         let resource = format!("CORS rule {:?}", ctx.spec.cors_name);
         let found = rules.get_by_name(&ctx.spec.cors_name).await?;
-        let removal = match (&ledger.cors_rule, found) {
-            (Some(id), Some(rule)) if &rule.sys_id == id => {
-                rules.delete(id).await?;
+        let removal = match teardown_of(
+            &resource,
+            ledger.cors_rule.as_ref(),
+            found.as_ref().map(|r| &r.sys_id),
+        ) {
+            Teardown::Delete(id) => {
+                rules.delete(&id).await?;
                 Removal::new(
                     resource,
                     RemovalOutcome::Removed,
                     format!("created by bp-servicenow ({id})"),
                 )
             }
-            (Some(id), Some(rule)) => {
-                // Ours is gone, someone made another with the same name.
-                Removal::new(
-                    resource,
-                    RemovalOutcome::LeftAlone,
-                    format!(
-                        "{} was not created by bp-servicenow (ours, {id}, is gone)",
-                        rule.sys_id
-                    ),
-                )
-            }
-            (Some(id), None) => Removal::new(
-                resource,
-                RemovalOutcome::AlreadyGone,
-                format!("{id} no longer exists"),
-            ),
-            (None, Some(rule)) => Removal::new(
-                resource,
-                RemovalOutcome::LeftAlone,
-                format!("{} was not created by bp-servicenow", rule.sys_id),
-            ),
-            (None, None) => return Ok(Vec::new()),
+            Teardown::Report(removal) => removal,
+            Teardown::Nothing => return Ok(Vec::new()),
         };
         ctx.record(|l| l.cors_rule = None).await;
         Ok(vec![removal])

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use servicenow_client::oauth::{NewOAuthApplication, OAuthApplication};
 use servicenow_client::{Error, Result};
 
-use crate::report::{Check, Removal, RemovalOutcome};
+use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{Change, Context, FieldChange, GeneratedSecret, Step, StepId};
 
 /// Step 5.
@@ -162,34 +162,21 @@ impl Step for OAuthEndpointStep {
         let apps = ctx.servicenow.oauth_applications();
         let resource = format!("OAuth application {:?}", ctx.spec.oauth.name);
         let found = apps.get_by_name(&ctx.spec.oauth.name).await?;
-        let removal = match (&ledger.oauth_application, found) {
-            (Some(id), Some(app)) if &app.sys_id == id => {
-                apps.delete(id).await?;
+        let removal = match teardown_of(
+            &resource,
+            ledger.oauth_application.as_ref(),
+            found.as_ref().map(|r| &r.sys_id),
+        ) {
+            Teardown::Delete(id) => {
+                apps.delete(&id).await?;
                 Removal::new(
                     resource,
                     RemovalOutcome::Removed,
                     format!("created by bp-servicenow ({id})"),
                 )
             }
-            (Some(id), Some(app)) => Removal::new(
-                resource,
-                RemovalOutcome::LeftAlone,
-                format!(
-                    "{} was not created by bp-servicenow (ours, {id}, is gone)",
-                    app.sys_id
-                ),
-            ),
-            (Some(id), None) => Removal::new(
-                resource,
-                RemovalOutcome::AlreadyGone,
-                format!("{id} no longer exists"),
-            ),
-            (None, Some(app)) => Removal::new(
-                resource,
-                RemovalOutcome::LeftAlone,
-                format!("{} was not created by bp-servicenow", app.sys_id),
-            ),
-            (None, None) => return Ok(Vec::new()),
+            Teardown::Report(removal) => removal,
+            Teardown::Nothing => return Ok(Vec::new()),
         };
         ctx.record(|l| l.oauth_application = None).await;
         ctx.oauth_application.clear().await;

@@ -88,7 +88,7 @@ impl Respond for Responder {
         let mut state = lock(&self.state);
         let path = request.url.path().to_owned();
         let endpoint = endpoint_of(&path);
-        let mut delay = state.latency.of(&endpoint);
+        let delay = state.latency.of(&endpoint);
         let fault = state.faults.next(endpoint);
         let query = request.url.query().map(str::to_owned);
         let body_text = String::from_utf8_lossy(&request.body).into_owned();
@@ -111,14 +111,7 @@ impl Respond for Responder {
             }
             _ => handle(&mut state, request, endpoint),
         };
-        let reply = match fault {
-            Some(Fault::Timeout(extra)) => {
-                delay += extra;
-                reply
-            }
-            Some(Fault::MalformedBody) => reply.malformed(),
-            _ => reply,
-        };
+        let (reply, delay) = Fault::after_processing(fault.as_ref(), reply, delay);
         state.log.push(LoggedRequest {
             method: request.method.to_string(),
             path,
