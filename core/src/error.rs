@@ -264,6 +264,21 @@ pub enum Error {
         /// The last state seen (`Pending`, `Running 40%`).
         last_state: String,
     },
+    /// Waiting went past its deadline while the operation was still queued on the
+    /// service (behind an instance lock, since Tokyo): it has not failed, and it
+    /// keeps running there; ServiceNow cancels queued operations only after 48 hours
+    /// by default.
+    #[error(
+        "{operation} is still queued on the instance after {waited:?} (not failed; progress id {progress_id}): it keeps running there; check it later or raise the wait deadline"
+    )]
+    StillQueued {
+        /// What was being waited for.
+        operation: String,
+        /// The CI/CD progress id to look it up by.
+        progress_id: String,
+        /// How long was waited.
+        waited: Duration,
+    },
     /// A record the call needs does not exist (an unknown user, a missing role).
     #[error("no {table} record with {key}")]
     MissingRecord {
@@ -334,6 +349,7 @@ impl Error {
             | Error::BatchItemUnserviced { .. }
             | Error::OperationFailed { .. }
             | Error::DeadlineExceeded { .. }
+            | Error::StillQueued { .. }
             | Error::MissingRecord { .. } => None,
         }
     }

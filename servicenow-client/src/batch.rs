@@ -335,6 +335,9 @@ struct WireServiced {
     headers: Vec<WireHeader>,
     #[serde(default, with = "bpsn_core::wire::string_number::option")]
     execution_time: Option<u64>,
+    /// Why the instance could not service the item, when it says.
+    #[serde(default)]
+    error_message: Option<String>,
 }
 
 impl Client {
@@ -536,19 +539,46 @@ fn item_result(item: &BatchItem, serviced: WireServiced) -> Result<BatchResponse
             body_snippet: Some(bpsn_core::error::snippet(serviced.body.as_bytes())),
         }))
     })?;
+    let error_message = serviced
+        .error_message
+        .filter(|m| !m.trim().is_empty());
     if !(200..300).contains(&serviced.status_code) {
         let parsed = parse_error_envelope(&body);
         let body_snippet = (parsed.message.is_none() && !body.is_empty())
             .then(|| bpsn_core::error::snippet(&body));
+        // The item's own `error_message` says why the batch could not service it;
+        // it goes first, the item body's envelope after.
+        let (message, detail) = match error_message {
+            Some(m) => (
+                Some(m),
+                [parsed.message, parsed.detail]
+                    .into_iter()
+                    .flatten()
+                    .reduce(|a, b| format!("{a}: {b}")),
+            ),
+            None => (
+                parsed
+                    .message
+                    .or(Some(serviced.status_text).filter(|s| !s.is_empty())),
+                parsed.detail,
+            ),
+        };
         return Err(Error::Api(Box::new(ApiError {
             request,
             status: serviced.status_code,
-            message: parsed
-                .message
-                .or(Some(serviced.status_text).filter(|s| !s.is_empty())),
-            detail: parsed.detail,
+            message,
+            detail,
             body_snippet,
         })));
+    }
+    if let Some(message) = error_message {
+        return Err(Error::Protocol {
+            request,
+            reason: format!(
+                "the batch serviced the item with HTTP {} but reported an error: {message}",
+                serviced.status_code
+            ),
+        });
     }
     Ok(BatchResponse {
         id: serviced.id,

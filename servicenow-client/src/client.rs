@@ -103,6 +103,23 @@ impl Client {
         self.inner.username.as_deref()
     }
 
+    /// A client for the same instance, sharing this one's connection pool and
+    /// settings, that authenticates with other credentials (for example to prove
+    /// that a freshly created OAuth client works). Sends no request.
+    pub fn with_credentials(&self, credentials: Credentials) -> Result<Client> {
+        let anonymous = self.inner.transport.anonymous();
+        let authenticator = credentials.authenticator(&anonymous)?;
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                transport: anonymous.with_authenticator(authenticator),
+                instance: self.inner.instance.clone(),
+                page_size: self.inner.page_size,
+                batch: self.inner.batch.clone(),
+                username: credentials.username().map(str::to_owned),
+            }),
+        })
+    }
+
     /// The transport, for calls this crate does not model.
     pub fn transport(&self) -> &Transport {
         &self.inner.transport

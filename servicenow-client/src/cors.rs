@@ -19,6 +19,10 @@
 //! let rule = rules.create(&spec).await?;
 //! assert!(rule.post && !rule.get);
 //! assert_eq!(rules.get_by_name("Bright Pattern").await?.unwrap().sys_id, rule.sys_id);
+//!
+//! // Proved by its effect: the browser's preflight from the tenant is allowed.
+//! let answer = rules.preflight("/api/now/table/incident", "https://example.brightpattern.com", "POST").await?;
+//! assert!(answer.allows("https://example.brightpattern.com", "POST"));
 //! # Ok(()) }
 //! ```
 
@@ -31,6 +35,9 @@ use crate::error::{Error, InvalidInput, Result};
 use crate::query::Query;
 use crate::table::{Record, Table};
 use crate::wire::{Reference, SysId, string_bool, string_number};
+
+/// The documented `base_uri` of the Table API's `sys_ws_definition` row.
+pub const TABLE_API_BASE_URI: &str = "/api/now/table";
 
 /// A CORS domain, checked as the platform checks it.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -326,6 +333,7 @@ impl Record for RestApiDefinition {
 /// The CORS rules of one instance.
 #[derive(Debug, Clone)]
 pub struct CorsRules {
+    client: Client,
     table: Table<CorsRule>,
     definitions: Table<RestApiDefinition>,
 }
@@ -334,10 +342,52 @@ impl Client {
     /// The CORS rules of this instance.
     pub fn cors_rules(&self) -> CorsRules {
         CorsRules {
+            client: self.clone(),
             table: self.table(),
             definitions: self.table(),
         }
     }
+}
+
+/// What an instance answered to a browser's CORS preflight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreflightAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// `Access-Control-Allow-Origin`, when sent.
+    pub allow_origin: Option<String>,
+    /// `Access-Control-Allow-Methods`, split at commas.
+    pub allow_methods: Vec<String>,
+    /// `Access-Control-Allow-Headers`, split at commas.
+    pub allow_headers: Vec<String>,
+}
+
+impl PreflightAnswer {
+    /// Whether a browser on `origin` may send `method` after this answer.
+    pub fn allows(&self, origin: &str, method: &str) -> bool {
+        let origin_ok = self
+            .allow_origin
+            .as_deref()
+            .is_some_and(|o| o == "*" || o.eq_ignore_ascii_case(origin.trim_end_matches('/')));
+        let method_ok = self
+            .allow_methods
+            .iter()
+            .any(|m| m == "*" || m.eq_ignore_ascii_case(method));
+        (200..300).contains(&self.status) && origin_ok && method_ok
+    }
+}
+
+fn header_list(response: &bpsn_core::Response, name: &str) -> Vec<String> {
+    response
+        .header(name)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl CorsRules {
@@ -346,19 +396,45 @@ impl CorsRules {
         self.table.one(Query::new().eq("name", name)).await
     }
 
-    /// The Table API's `sys_ws_definition` record.
+    /// Sends the preflight a browser on `origin` sends before a cross-origin
+    /// `method` request to `path` (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`, without credentials, as a browser does)
+    /// and returns what the instance answered. This tests the CORS rules by their
+    /// effect.
+    pub async fn preflight(&self, path: &str, origin: &str, method: &str) -> Result<PreflightAnswer> {
+        use http::header::{HeaderName, HeaderValue};
+        let value = |what: &str, v: &str| {
+            HeaderValue::from_str(v)
+                .map_err(|_| InvalidInput::new(what, format!("{v:?} cannot be sent as a header")))
+        };
+        let request = bpsn_core::Request::new(http::Method::OPTIONS, path)
+            .header(http::header::ORIGIN, value("origin", origin)?)
+            .header(
+                HeaderName::from_static("access-control-request-method"),
+                value("method", method)?,
+            )
+            .api("cors preflight");
+        let response = self.client.transport().anonymous().send_raw(request).await?;
+        Ok(PreflightAnswer {
+            status: response.status().as_u16(),
+            allow_origin: response
+                .header("access-control-allow-origin")
+                .map(str::to_owned),
+            allow_methods: header_list(&response, "access-control-allow-methods"),
+            allow_headers: header_list(&response, "access-control-allow-headers"),
+        })
+    }
+
+    /// The Table API's `sys_ws_definition` record, found by its documented
+    /// `base_uri` ([`TABLE_API_BASE_URI`]).
     pub async fn table_api(&self) -> Result<SysId> {
         let found = self
             .definitions
-            .one(
-                Query::new()
-                    .eq("namespace", "now")
-                    .eq("service_id", "table"),
-            )
+            .one(Query::new().eq("base_uri", TABLE_API_BASE_URI))
             .await?;
         found.map(|d| d.sys_id).ok_or_else(|| Error::MissingRecord {
             table: "sys_ws_definition".into(),
-            key: "namespace=now^service_id=table (the Table API)".into(),
+            key: format!("base_uri={TABLE_API_BASE_URI} (the Table API)"),
         })
     }
 

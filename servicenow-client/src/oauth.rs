@@ -360,6 +360,89 @@ impl OAuthTokens {
     }
 }
 
+/// The three requests that prove an OAuth client works the way a partner's
+/// integration will use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RoundTripStage {
+    /// The password grant as the integration user (Bright Pattern's "Request
+    /// Refresh Token").
+    PasswordGrant,
+    /// The refresh grant with the refresh token it returned (what the partner does
+    /// on every renewal, and Bright Pattern's "Test connection").
+    RefreshGrant,
+    /// One Table API read with the renewed access token.
+    TableRead,
+}
+
+impl fmt::Display for RoundTripStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RoundTripStage::PasswordGrant => "the password grant",
+            RoundTripStage::RefreshGrant => "the refresh grant",
+            RoundTripStage::TableRead => "a Table API read with the new access token",
+        })
+    }
+}
+
+/// An OAuth round trip that failed: at which request, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{stage} failed: {source}")]
+pub struct RoundTripError {
+    /// The request that failed.
+    pub stage: RoundTripStage,
+    /// Why.
+    #[source]
+    pub source: crate::Error,
+}
+
+impl Client {
+    /// Proves that an OAuth client works end to end for `username`: a password
+    /// grant, a refresh grant with the refresh token it returned, and one Table API
+    /// read (`sys_user`, the user's own row) with the new access token. Three
+    /// requests; the tokens are dropped when it returns and never logged.
+    pub async fn prove_oauth_round_trip(
+        &self,
+        client: &OAuthClient,
+        username: &str,
+        password: &SecretString,
+    ) -> std::result::Result<(), RoundTripError> {
+        let fail = |stage| move |source| RoundTripError { stage, source };
+        let tokens = self
+            .oauth_tokens(client)
+            .map_err(fail(RoundTripStage::PasswordGrant))?;
+        let first = tokens
+            .password(username, password)
+            .await
+            .map_err(fail(RoundTripStage::PasswordGrant))?;
+        let refresh_token = first.refresh_token.ok_or_else(|| RoundTripError {
+            stage: RoundTripStage::PasswordGrant,
+            source: crate::Error::Protocol {
+                request: bpsn_core::RequestSummary {
+                    method: http::Method::POST,
+                    path: crate::credentials::TOKEN_PATH.to_owned(),
+                    attempts: 1,
+                },
+                reason: "the password grant returned no refresh token".to_owned(),
+            },
+        })?;
+        let renewed = tokens
+            .refresh(&refresh_token)
+            .await
+            .map_err(fail(RoundTripStage::RefreshGrant))?;
+        let as_user = self
+            .with_credentials(crate::Credentials::bearer(renewed.access_token))
+            .map_err(fail(RoundTripStage::TableRead))?;
+        as_user
+            .table_json("sys_user")
+            .map_err(fail(RoundTripStage::TableRead))?
+            .first(Query::new().eq("user_name", username))
+            .await
+            .map_err(fail(RoundTripStage::TableRead))?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -339,7 +339,8 @@ impl Plugins {
             .client
             .transport()
             .send(Request::post(format!("/api/sn_cicd/plugin/{id}/activate")).api("sn_cicd"))
-            .await?;
+            .await
+            .map_err(cicd_error)?;
         let start: StartResult = decode_result(&response)?;
         let progress_id = start.links.map(|l| l.progress.id).ok_or_else(|| {
             response.protocol_error("the activation answer has no result.links.progress.id")
@@ -351,6 +352,21 @@ impl Plugins {
             progress_id: Some(progress_id),
             started: Some(start.progress),
         })
+    }
+}
+
+/// What a 405 from any `/api/sn_cicd/` path means.
+pub const CICD_INACTIVE_HINT: &str = "the CI/CD API is inactive on this instance: activate the plugin com.glide.continuousdelivery (Continuous Integration and Continuous Delivery), or activate the plugins by hand in System Definition > Plugins";
+
+/// A 405 from the CI/CD API means the feature itself is inactive.
+pub(crate) fn cicd_error(error: Error) -> Error {
+    match error {
+        Error::Api(api) if api.status == 405 => Error::EndpointUnavailable {
+            request: api.request,
+            status: 405,
+            hint: Some(CICD_INACTIVE_HINT.to_owned()),
+        },
+        other => other,
     }
 }
 
@@ -401,14 +417,20 @@ impl Activation {
             .client
             .transport()
             .send(Request::get(format!("/api/sn_cicd/progress/{id}")).api("sn_cicd"))
-            .await?;
+            .await
+            .map_err(cicd_error)?;
         decode_result::<Progress>(&response)
     }
 
     /// Polls until the activation ends or the deadline passes, calling
     /// `on_progress` with each reading. Succeeds with the final progress;
     /// [`Error::OperationFailed`] on Failed or Canceled (with the server's status
-    /// message and detail); [`Error::DeadlineExceeded`] when time runs out.
+    /// text from `result.error`, else `result.status_message`);
+    /// [`Error::StillQueued`] when time runs out while the operation is still
+    /// pending (queued behind an instance lock: not failed, it keeps running), and
+    /// [`Error::DeadlineExceeded`] when it runs out while the operation runs. A 405
+    /// from the CI/CD API is [`Error::EndpointUnavailable`] naming
+    /// [`CICD_INACTIVE_HINT`].
     pub async fn wait(
         &self,
         options: &WaitOptions,
@@ -422,19 +444,31 @@ impl Activation {
             match progress.status {
                 ProgressStatus::Successful => return Ok(progress),
                 ProgressStatus::Failed | ProgressStatus::Canceled => {
+                    // The documented place of a failure's text is `result.error`,
+                    // else `result.status_message`.
+                    let message = [&progress.error, &progress.status_message]
+                        .into_iter()
+                        .find(|m| !m.trim().is_empty())
+                        .cloned();
+                    let detail = Some(progress.status_detail.clone())
+                        .filter(|d| !d.trim().is_empty() && Some(d) != message.as_ref());
                     return Err(Error::OperationFailed {
                         operation: format!("activation of {}", self.plugin_id),
                         state: progress.status.to_string(),
-                        message: Some(progress.status_message.clone()).filter(|m| !m.is_empty()),
-                        detail: [&progress.status_detail, &progress.error]
-                            .into_iter()
-                            .find(|d| !d.is_empty())
-                            .cloned(),
+                        message,
+                        detail,
                     });
                 }
                 ProgressStatus::Pending | ProgressStatus::Running => {}
             }
             if started.elapsed() + interval > options.deadline {
+                if progress.status == ProgressStatus::Pending {
+                    return Err(Error::StillQueued {
+                        operation: format!("activation of {}", self.plugin_id),
+                        progress_id: self.progress_id.clone().unwrap_or_default(),
+                        waited: started.elapsed(),
+                    });
+                }
                 return Err(Error::DeadlineExceeded {
                     operation: format!("activation of {}", self.plugin_id),
                     waited: started.elapsed(),

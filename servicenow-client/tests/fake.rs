@@ -314,10 +314,8 @@ async fn a_failing_plugin_and_a_caller_without_the_role() {
         .await
         .unwrap();
     assert_eq!(failed["status"], "3");
-    assert_eq!(
-        failed["status_detail"],
-        "Dependency com.glide.notify failed"
-    );
+    // The documented place of a failure's text is `result.error`.
+    assert_eq!(failed["error"], "Dependency com.glide.notify failed");
     assert!(
         sn.table("v_plugin")
             .iter()

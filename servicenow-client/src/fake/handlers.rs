@@ -17,6 +17,8 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::
 
 /// The property that disables the OAuth password grant.
 const ROPC_DISABLED: &str = "glide.oauth.inbound.ropc.grant_type.disabled";
+/// The property without which inbound OAuth is refused altogether.
+const OAUTH_ACTIVE: &str = "com.snc.platform.security.oauth.is.active";
 
 fn error_reply(status: u16, message: &str, detail: &str) -> Reply {
     Reply::json(
@@ -127,6 +129,81 @@ impl Respond for Responder {
     }
 }
 
+fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
+    request.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether a CORS rule's domain (`https://a.example.com`, or with one `*` right
+/// after the scheme) matches an origin.
+fn domain_matches(domain: &str, origin: &str) -> bool {
+    let domain = domain.trim().trim_end_matches('/');
+    match domain.split_once("://*") {
+        Some((scheme, suffix)) => origin
+            .strip_prefix(scheme)
+            .and_then(|o| o.strip_prefix("://"))
+            .is_some_and(|host| host.ends_with(suffix) && host.len() > suffix.len()),
+        None => domain.eq_ignore_ascii_case(origin),
+    }
+}
+
+/// Answers a CORS preflight from the active `sys_cors_rule` rows of the REST API
+/// the path belongs to (found by its `sys_ws_definition.base_uri`). A request no
+/// rule allows gets a 200 without CORS headers, which a browser treats as refused.
+fn preflight(state: &State, request: &Request) -> Reply {
+    let (Some(origin), Some(method)) = (
+        header(request, "origin"),
+        header(request, "access-control-request-method"),
+    ) else {
+        return error_reply(
+            400,
+            "Requested URI does not represent any resource",
+            request.url.path(),
+        );
+    };
+    let path = request.url.path();
+    let path = ["/api/now/v1/", "/api/now/v2/"]
+        .iter()
+        .find_map(|p| path.strip_prefix(p).map(|rest| format!("/api/now/{rest}")))
+        .unwrap_or_else(|| path.to_owned());
+    let apis: Vec<&str> = state
+        .rows("sys_ws_definition")
+        .iter()
+        .filter(|d| {
+            field(d, "base_uri").is_some_and(|base| {
+                !base.is_empty()
+                    && (path == base || path.starts_with(&format!("{base}/")))
+            })
+        })
+        .filter_map(|d| field(d, "sys_id"))
+        .collect();
+    let column = method.to_ascii_lowercase();
+    let rule = state.rows("sys_cors_rule").iter().find(|r| {
+        field(r, "active") != Some("false")
+            && field(r, "rest_api").is_some_and(|api| apis.contains(&api))
+            && field(r, "domain").is_some_and(|d| domain_matches(d, origin))
+            && field(r, &column) == Some("true")
+    });
+    let Some(rule) = rule else {
+        return Reply::empty(200);
+    };
+    let allowed: Vec<String> = ["get", "post", "put", "patch", "delete"]
+        .iter()
+        .filter(|m| field(rule, m) == Some("true"))
+        .map(|m| m.to_ascii_uppercase())
+        .collect();
+    let mut reply = Reply::empty(200)
+        .header("access-control-allow-origin", origin.to_owned())
+        .header("access-control-allow-methods", allowed.join(","))
+        .header("vary", "Origin".to_owned());
+    if let Some(headers) = field(rule, "access_control_allow_headers").filter(|h| !h.is_empty()) {
+        reply = reply.header("access-control-allow-headers", headers.to_owned());
+    }
+    if let Some(age) = field(rule, "max_age").filter(|a| !a.is_empty()) {
+        reply = reply.header("access-control-max-age", age.to_owned());
+    }
+    reply
+}
+
 fn bearer(request: &Request) -> Option<String> {
     let value = request
         .headers
@@ -177,6 +254,10 @@ fn user_active(state: &State, user_name: &str) -> bool {
 fn handle(state: &mut State, request: &Request, endpoint: Endpoint) -> Reply {
     if endpoint == Endpoint::Token {
         return token(state, request);
+    }
+    if request.method == Method::OPTIONS {
+        // A browser's CORS preflight carries no credentials.
+        return preflight(state, request);
     }
     let caller = match authenticate(state, request) {
         Ok(user) => user,
@@ -281,7 +362,10 @@ fn table_api(
             None => not_found(),
         },
         (Method::POST, None) => match body_object(body) {
-            Ok(fields) => {
+            Ok(mut fields) => {
+                if state.config.ignore_supplied_sys_ids {
+                    fields.remove("sys_id");
+                }
                 let row = state.insert(table, &fields);
                 let location = format!(
                     "{}/api/now/table/{table}/{}",
@@ -420,6 +504,13 @@ fn render(state: &State, table: &str, row: &JsonRecord, params: &[(String, Strin
 }
 
 fn cicd(state: &mut State, caller: &str, method: &Method, rest: &str) -> Reply {
+    if !state.config.cicd_active {
+        return error_reply(
+            405,
+            "Method not Supported",
+            "The requested method is not supported by this resource",
+        );
+    }
     if !["admin", "sn_cicd.sys_ci_automation"]
         .iter()
         .any(|r| state.user_has_role(caller, r))
@@ -472,6 +563,16 @@ fn progress(state: &mut State, id: &str) -> Reply {
     };
     activation.polls += 1;
     let plugin_id = activation.plugin_id.clone();
+    if state.queued_plugins.contains(&plugin_id) {
+        return Reply::json(
+            200,
+            &json!({"result": {
+                "status": "0", "status_label": "Pending",
+                "status_message": "Waiting for another operation to finish",
+                "status_detail": "", "error": "", "percent_complete": 0
+            }}),
+        );
+    }
     let done = activation.polls >= polls_to_finish;
     let newly_done = done && !activation.finished;
     if done {
@@ -492,8 +593,8 @@ fn progress(state: &mut State, id: &str) -> Reply {
             200,
             &json!({"result": {
                 "status": "3", "status_label": "Failed",
-                "status_message": format!("Failed to activate plugin {plugin_id}"),
-                "status_detail": detail, "error": detail, "percent_complete": 100
+                "status_message": "Failed",
+                "status_detail": "", "error": detail, "percent_complete": 100
             }}),
         );
     }
@@ -562,7 +663,7 @@ fn token(state: &mut State, request: &Request) -> Reply {
             field(c, "client_secret") == Some(get("client_secret"))
                 && field(c, "active") != Some("false")
         });
-    if !client_ok {
+    if !client_ok || state.property(OAUTH_ACTIVE) == Some("false") {
         return access_denied();
     }
     let lifetime = state.config.token_lifetime;
@@ -697,19 +798,33 @@ fn batch(state: &mut State, caller: &str, body: &[u8]) -> Reply {
             .and_then(|s| s.canonical_reason())
             .unwrap_or("")
             .to_owned();
-        serviced.push(json!({
+        let mut answer = json!({
             "id": id,
             "status_code": reply.status,
             "status_text": status_text,
             "body": BASE64.encode(&reply.body),
             "headers": reply.headers.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
             "execution_time": 1
-        }));
+        });
+        if reply.status >= 400 {
+            // The instance says why it could not service the item.
+            let message = serde_json::from_slice::<Value>(&reply.body)
+                .ok()
+                .and_then(|b| b["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| status_text.clone());
+            answer["error_message"] = Value::String(message);
+        }
+        serviced.push(answer);
     }
     Reply::json(
         200,
         &json!({
-            "batch_request_id": parsed.get("batch_request_id").cloned().unwrap_or(Value::Null),
+            // Always a string, whatever the request sent.
+            "batch_request_id": match parsed.get("batch_request_id") {
+                Some(Value::String(id)) => id.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            },
             "serviced_requests": serviced,
             "unserviced_requests": unserviced
         }),

@@ -30,8 +30,22 @@
 //!   registered in `oauth_entity` (through the Table API or
 //!   [`register_oauth_client`](FakeInstance::register_oauth_client)), form-encoded
 //!   only, tokens that expire, and the generic 401 `access_denied` for every bad
-//!   credential (including a JSON body, a disabled password grant, an inactive client).
-//! - **Batch API**, running each item against the same state.
+//!   credential (including a JSON body, a disabled password grant, inbound OAuth
+//!   turned off, an inactive client).
+//! - **Batch API**, running each item against the same state; `batch_request_id`
+//!   comes back as a string and a failed item carries `error_message`.
+//! - **CORS preflights**: `OPTIONS` with `Origin` and
+//!   `Access-Control-Request-Method` is answered from the active `sys_cors_rule`
+//!   rows of the REST API the path belongs to (by `sys_ws_definition.base_uri`),
+//!   with `Access-Control-Allow-Origin`/`-Methods` only when a rule allows it.
+//! - **Switches** for the platform's unfriendly parts:
+//!   [`set_cicd_active`](FakeInstance::set_cicd_active) (405 from CI/CD),
+//!   [`queue_plugin_activation`](FakeInstance::queue_plugin_activation) (an
+//!   operation queued for ever),
+//!   [`set_ignore_supplied_sys_ids`](FakeInstance::set_ignore_supplied_sys_ids),
+//!   and the OAuth properties `com.snc.platform.security.oauth.is.active` and
+//!   `glide.oauth.inbound.ropc.grant_type.disabled`, set with
+//!   [`set_property`](FakeInstance::set_property).
 //!
 //! # What a test controls and observes
 //!
@@ -559,9 +573,31 @@ impl FakeInstance {
             .insert(plugin_id.to_owned(), detail.to_owned());
     }
 
-    /// Lets activations of `plugin_id` succeed again.
+    /// Lets activations of `plugin_id` succeed again (and no longer stay queued).
     pub fn allow_plugin_activation(&self, plugin_id: &str) {
-        lock(&self.state).failing_plugins.remove(plugin_id);
+        let mut state = lock(&self.state);
+        state.failing_plugins.remove(plugin_id);
+        state.queued_plugins.remove(plugin_id);
+    }
+
+    /// Makes activations of `plugin_id` stay queued (`Pending`) for ever, as an
+    /// operation waiting behind an instance lock does (Tokyo and later).
+    pub fn queue_plugin_activation(&self, plugin_id: &str) {
+        lock(&self.state)
+            .queued_plugins
+            .insert(plugin_id.to_owned());
+    }
+
+    /// Turns the CI/CD API on or off; off, every `/api/sn_cicd/` path answers 405,
+    /// as an instance without the `com.glide.continuousdelivery` plugin does.
+    pub fn set_cicd_active(&self, active: bool) {
+        lock(&self.state).config.cicd_active = active;
+    }
+
+    /// Makes the Table API ignore a `sys_id` sent in a POST body (a fresh one is
+    /// made), which no document forbids an instance to do.
+    pub fn set_ignore_supplied_sys_ids(&self, ignore: bool) {
+        lock(&self.state).config.ignore_supplied_sys_ids = ignore;
     }
 
     /// Sets the lifetime of tokens issued from now on (default 1799 s).

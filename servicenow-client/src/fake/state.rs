@@ -42,6 +42,10 @@ pub(crate) struct Config {
     pub(crate) polls_to_finish: u32,
     pub(crate) token_lifetime: Duration,
     pub(crate) batch_service_limit: Option<usize>,
+    /// Whether a `sys_id` in a POST body is ignored (a fresh one is made).
+    pub(crate) ignore_supplied_sys_ids: bool,
+    /// Whether the CI/CD API is active (405 on every `/api/sn_cicd/` path when not).
+    pub(crate) cicd_active: bool,
 }
 
 impl Default for Config {
@@ -52,6 +56,8 @@ impl Default for Config {
             polls_to_finish: 2,
             token_lifetime: Duration::from_secs(1799),
             batch_service_limit: None,
+            ignore_supplied_sys_ids: false,
+            cicd_active: true,
         }
     }
 }
@@ -73,6 +79,8 @@ pub(crate) struct State {
     pub(crate) refresh_tokens: HashMap<String, (String, String)>,
     pub(crate) activations: HashMap<String, Activation>,
     pub(crate) failing_plugins: HashMap<String, String>,
+    /// Plugins whose activations stay queued (Pending) for ever.
+    pub(crate) queued_plugins: std::collections::HashSet<String>,
     pub(crate) config: Config,
     pub(crate) faults: FaultPlan<Endpoint>,
     pub(crate) latency: Latency<Endpoint>,
@@ -94,6 +102,7 @@ impl State {
             refresh_tokens: HashMap::new(),
             activations: HashMap::new(),
             failing_plugins: HashMap::new(),
+            queued_plugins: Default::default(),
             config: Config::default(),
             faults: FaultPlan::default(),
             latency: Latency::default(),
