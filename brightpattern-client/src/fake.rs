@@ -4,19 +4,26 @@
 //!
 //! - the token endpoint: client credentials for registered API users, the tenant
 //!   host as `scope` (or `tenant`), `expires_in` as a **string** like the real one;
-//! - users (create, get, replace, delete, lock state; 409 on a duplicate login, 400
-//!   naming the property on an integrity violation, 404, 415 on a non-JSON body)
-//!   and teams;
-//! - ServiceNow integration accounts in the shape
-//!   [`integration_accounts`](crate::integration_accounts) documents, and both
-//!   actions: "request refresh token" performs a real OAuth password grant against
-//!   the account's ServiceNow instance (`<url>/oauth_token.do`, or a token URL set
-//!   with [`FakeTenant::set_servicenow_token_url`]), so a fake tenant paired with
+//! - users as documented (create, get, delete; a PUT changes only `skills`,
+//!   `disabled`, `password`, `changePassword` and `team`; `skills` is an object;
+//!   the lock state is `{"lockedOut": bool}` and a PUT can only clear it; 409 on a
+//!   duplicate login, 400 naming the property on an integrity violation, 404, 415
+//!   on a non-JSON body) and teams;
+//! - the Agent Desktop pages `/agentdesktop/` and `/agent/` (the login page, 200
+//!   HTML, without credentials); any other path outside `/configapi/` is 404;
+//! - **only when a test asks for them**
+//!   ([`set_integration_accounts_offered`](FakeTenant::set_integration_accounts_offered)),
+//!   ServiceNow integration accounts in the shape
+//!   [`integration_accounts`](crate::integration_accounts) assumes — Bright
+//!   Pattern documents no such endpoint — and both actions: "request refresh
+//!   token" performs a real OAuth password grant against the account's ServiceNow
+//!   instance (`<url>/oauth_token.do`, or a token URL set with
+//!   [`FakeTenant::set_servicenow_token_url`]), so a fake tenant paired with
 //!   `servicenow-client`'s fake instance behaves like the real pair; "test
 //!   connection" refreshes that token and reports the verdict;
-//! - a switch that makes the tenant lack the integration-account endpoints (404);
-//! - anything else answers 500, as the real Configuration API does for an unknown
-//!   endpoint.
+//! - any other `/configapi/` path answers **500 with an empty body**, as the real
+//!   Configuration API does for an unknown endpoint (the integration-account
+//!   paths too, unless offered).
 //!
 //! It has the same latency, fault and request-log controls as the ServiceNow fake.
 //!
@@ -29,6 +36,9 @@
 //! let client = bp.client();
 //! let teams = client.teams().list().await?;
 //! assert_eq!(teams[0].name, "Support");
+//! // Not in Bright Pattern's published API, so not offered unless a test asks.
+//! assert!(client.integration_accounts().list().await.unwrap_err().is_endpoint_unavailable());
+//! bp.set_integration_accounts_offered(true);
 //! assert!(client.integration_accounts().list().await?.is_empty());
 //! # Ok(()) }
 //! ```
@@ -75,6 +85,8 @@ pub enum Endpoint {
     Teams,
     /// `/configapi/v2/integrationaccount...`
     IntegrationAccounts,
+    /// A web page outside `/configapi/` (the Agent Desktop).
+    Page,
     /// Anything else.
     Other,
 }
@@ -184,7 +196,7 @@ impl FakeTenant {
             locked: HashMap::new(),
             teams: SEEDED_TEAMS.iter().map(|t| (*t).to_owned()).collect(),
             accounts: Vec::new(),
-            offers_accounts: true,
+            offers_accounts: false,
             servicenow_token_url: None,
             faults: FaultPlan::default(),
             latency: Latency::default(),
@@ -228,7 +240,9 @@ impl FakeTenant {
         lock(&self.state).teams.push(name.to_owned());
     }
 
-    /// Makes the tenant offer (or lack) the integration-account endpoints.
+    /// Makes the tenant offer (or lack, the default) the integration-account
+    /// endpoints the SDK assumes. Lacking them, their paths answer 500 with an empty
+    /// body, as any unknown Configuration API endpoint does.
     pub fn set_integration_accounts_offered(&self, offered: bool) {
         lock(&self.state).offers_accounts = offered;
     }
@@ -313,6 +327,11 @@ impl FakeTenant {
     pub fn users(&self) -> Vec<Value> {
         lock(&self.state).users.values().cloned().collect()
     }
+
+    /// Locks a user out, as too many failed logins do.
+    pub fn lock_out(&self, login: &str) {
+        lock(&self.state).locked.insert(login.to_owned(), true);
+    }
 }
 
 fn is_action(path: &str) -> bool {
@@ -332,6 +351,8 @@ fn endpoint_of(path: &str) -> Endpoint {
         Endpoint::Teams
     } else if path.starts_with(ACCOUNT_PATH) {
         Endpoint::IntegrationAccounts
+    } else if !path.starts_with("/configapi/") {
+        Endpoint::Page
     } else {
         Endpoint::Other
     }
@@ -498,9 +519,33 @@ fn bearer(request: &Request) -> Option<String> {
     value.strip_prefix("Bearer ").map(str::to_owned)
 }
 
+/// The Agent Desktop pages (classic and 2.0), served without credentials.
+const PAGES: [&str; 2] = ["/agentdesktop/", "/agent/"];
+
+/// The answer to an unknown Configuration API endpoint: 500, empty body.
+fn unknown_endpoint() -> Reply {
+    Reply::empty(500)
+}
+
 fn handle(state: &mut TenantState, request: &Request, endpoint: Endpoint) -> Outcome {
     if endpoint == Endpoint::Token {
         return Outcome::Reply(token(state, request));
+    }
+    if endpoint == Endpoint::Page {
+        let path = request.url.path();
+        return Outcome::Reply(
+            if request.method == Method::GET && PAGES.contains(&path) {
+                Reply::text(
+                    200,
+                    "<!DOCTYPE html><html><head><title>Agent Desktop - Login</title></head><body></body></html>",
+                )
+                .header("content-type", "text/html; charset=utf-8")
+            } else if request.method == Method::GET && PAGES.iter().any(|p| path == p.trim_end_matches('/')) {
+                Reply::empty(301).header("location", format!("{path}/"))
+            } else {
+                Reply::text(404, "Not Found")
+            },
+        );
     }
     let authorised = bearer(request)
         .and_then(|t| state.tokens.get(&t).copied())
@@ -529,8 +574,7 @@ fn handle(state: &mut TenantState, request: &Request, endpoint: Endpoint) -> Out
         Endpoint::IntegrationAccounts if state.offers_accounts => {
             accounts(state, &request.method, path, &request.body)
         }
-        Endpoint::IntegrationAccounts => Outcome::Reply(Reply::text(404, "Not Found")),
-        _ => Outcome::Reply(Reply::text(500, "Unknown endpoint")),
+        _ => Outcome::Reply(unknown_endpoint()),
     }
 }
 
@@ -588,13 +632,43 @@ fn json_body(body: &[u8]) -> Result<serde_json::Map<String, Value>, Reply> {
     }
 }
 
+/// The fields a user PUT may change, as documented.
+const UPDATABLE: [&str; 5] = ["skills", "disabled", "password", "changePassword", "team"];
+
+/// 400 unless `skills`, when present, is an object of numbers.
+fn check_user_fields(
+    state: &TenantState,
+    user: &serde_json::Map<String, Value>,
+) -> Result<(), Reply> {
+    if let Some(skills) = user.get("skills") {
+        let ok = skills
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_number));
+        if !ok {
+            return Err(Reply::text(
+                400,
+                "Integrity violation: property 'skills' must map skill names to levels",
+            ));
+        }
+    }
+    if let Some(team) = user.get("team").and_then(Value::as_str) {
+        if !state.teams.iter().any(|t| t == team) {
+            return Err(Reply::text(
+                400,
+                &format!("Integrity violation: property 'team' refers to a missing team {team:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn users(state: &mut TenantState, method: &Method, path: &str, body: &[u8]) -> Reply {
     let Some(segments) = segments_after(path, USER_PATH) else {
-        return Reply::text(500, "Unknown endpoint");
+        return unknown_endpoint();
     };
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method.clone(), segs.as_slice()) {
-        (Method::POST, []) | (Method::PUT, [_]) => {
+        (Method::POST, []) => {
             let user = match json_body(body) {
                 Ok(u) => u,
                 Err(reply) => return reply,
@@ -606,28 +680,42 @@ fn users(state: &mut TenantState, method: &Method, path: &str, body: &[u8]) -> R
             else {
                 return Reply::text(400, "Integrity violation: property 'loginId' is required");
             };
-            if let Some(team) = user.get("team").and_then(Value::as_str) {
-                if !state.teams.iter().any(|t| t == team) {
-                    return Reply::text(
-                        400,
-                        &format!(
-                            "Integrity violation: property 'team' refers to a missing team {team:?}"
-                        ),
-                    );
-                }
+            if let Err(reply) = check_user_fields(state, &user) {
+                return reply;
             }
-            if *method == Method::POST {
-                if state.users.contains_key(&login) {
-                    return Reply::text(409, "Duplicate object");
-                }
-            } else if segs[0] != login || !state.users.contains_key(&login) {
-                return Reply::text(404, "Object not found");
+            if state.users.contains_key(&login) {
+                return Reply::text(409, "Duplicate object");
             }
             state.users.insert(login, Value::Object(user));
             Reply::empty(200)
         }
+        (Method::PUT, [login]) if *login != "lock" => {
+            let update = match json_body(body) {
+                Ok(u) => u,
+                Err(reply) => return reply,
+            };
+            if let Err(reply) = check_user_fields(state, &update) {
+                return reply;
+            }
+            let Some(Value::Object(stored)) = state.users.get_mut(*login) else {
+                return Reply::text(404, "Object not found");
+            };
+            // Only the documented fields change; anything else sent is ignored.
+            for (key, value) in update {
+                if UPDATABLE.contains(&key.as_str()) {
+                    stored.insert(key, value);
+                }
+            }
+            Reply::empty(200)
+        }
         (Method::GET, [login]) => match state.users.get(*login) {
-            Some(user) => Reply::json(200, user),
+            Some(user) => {
+                let mut user = user.clone();
+                if let Some(map) = user.as_object_mut() {
+                    map.remove("password");
+                }
+                Reply::json(200, &user)
+            }
             None => Reply::text(404, "Object not found"),
         },
         (Method::DELETE, [login]) => match state.users.remove(*login) {
@@ -636,21 +724,26 @@ fn users(state: &mut TenantState, method: &Method, path: &str, body: &[u8]) -> R
         },
         (Method::GET, ["lock", login]) if state.users.contains_key(*login) => Reply::json(
             200,
-            &json!({"locked": state.locked.get(*login).copied().unwrap_or(false)}),
+            &json!({"lockedOut": state.locked.get(*login).copied().unwrap_or(false)}),
         ),
         (Method::PUT, ["lock", login]) if state.users.contains_key(*login) => match json_body(body)
         {
-            Ok(map) => match map.get("locked").and_then(Value::as_bool) {
-                Some(locked) => {
-                    state.locked.insert((*login).to_owned(), locked);
+            // The documented call only clears a lock.
+            Ok(map) => match map.get("lockedOut").and_then(Value::as_bool) {
+                Some(false) => {
+                    state.locked.insert((*login).to_owned(), false);
                     Reply::empty(200)
                 }
-                None => Reply::text(400, "Integrity violation: property 'locked' is required"),
+                Some(true) => Reply::text(
+                    400,
+                    "Integrity violation: property 'lockedOut' can only be cleared",
+                ),
+                None => Reply::text(400, "Integrity violation: property 'lockedOut' is required"),
             },
             Err(reply) => reply,
         },
         (_, ["lock", _]) => Reply::text(404, "Object not found"),
-        _ => Reply::text(500, "Unknown endpoint"),
+        _ => unknown_endpoint(),
     }
 }
 
@@ -677,7 +770,7 @@ fn stored_account(map: &serde_json::Map<String, Value>) -> Result<StoredAccount,
 
 fn accounts(state: &mut TenantState, method: &Method, path: &str, body: &[u8]) -> Outcome {
     let Some(segments) = segments_after(path, ACCOUNT_PATH) else {
-        return Outcome::Reply(Reply::text(500, "Unknown endpoint"));
+        return Outcome::Reply(unknown_endpoint());
     };
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let reply = match (method.clone(), segs.as_slice()) {

@@ -1,15 +1,24 @@
 //! ServiceNow integration accounts, and the two actions of the administrator UI:
 //! "Request Refresh Token" and "Test connection".
 //!
-//! # Unverified endpoints
+//! # Unverified endpoints: call them only on purpose
 //!
 //! Bright Pattern's public API documentation does not list integration-account
-//! endpoints. Everything this module assumes about them is in one place,
-//! [`IntegrationAccountPaths`] (paths, overridable per deployment) and the wire
-//! format below, and every assumption fails loudly when wrong: a tenant that does
-//! not offer an endpoint (404, 405 or 501 on it) gives
+//! endpoints; its published Configuration API collection has users, teams, phones,
+//! lists, campaigns, SCIM — and no integration accounts. Everything this module
+//! assumes about them is in one place, [`IntegrationAccountPaths`] (paths,
+//! overridable per deployment) and the wire format below, and every assumption
+//! fails loudly when wrong: a tenant that does not offer an endpoint gives
 //! [`Error::EndpointUnavailable`], which a caller turns into a manual step, and an
 //! account body of another shape is a decode error naming the missing field.
+//!
+//! "Not offered" is what the documentation says an unknown endpoint answers:
+//! **500** ("incorrect endpoint specification"), usually with an empty body. So a
+//! 500 with an empty or non-JSON body on the read of the collection
+//! ([`list`](IntegrationAccounts::list), [`get`](IntegrationAccounts::get)) means
+//! "not offered", as do 404, 405 and 501; a 500 on any other call, or one with a
+//! JSON error body, stays a server error. The workflow in
+//! `brightpattern-servicenow` calls these endpoints only when its spec opts in.
 //!
 //! The account body assumed, as JSON:
 //!
@@ -304,10 +313,25 @@ impl IntegrationAccounts {
     }
 
     /// Every ServiceNow account (accounts of other types are left out).
+    ///
+    /// A 500 with an empty or non-JSON body is how the Configuration API answers an
+    /// endpoint it does not have: it gives [`Error::EndpointUnavailable`], quoting
+    /// the status.
     pub async fn list(&self) -> Result<Vec<ServiceNowIntegrationAccount>> {
-        let response = self
-            .send(Request::get(self.paths().collection.clone()), true)
-            .await?;
+        let request = Request::get(self.paths().collection.clone()).api("integrationaccount");
+        let response = self.client.transport().send_raw(request).await?;
+        let status = response.status().as_u16();
+        let not_json = serde_json::from_slice::<serde_json::Value>(response.body()).is_err();
+        if matches!(status, 404 | 405 | 501) || (status == 500 && not_json) {
+            return Err(Error::EndpointUnavailable {
+                request: response.request().clone(),
+                status,
+                hint: Some(UNAVAILABLE_HINT.to_owned()),
+            });
+        }
+        if !response.status().is_success() {
+            return Err(self.client.transport().status_error(&response));
+        }
         let all: Vec<WireAccount> = response.json()?;
         all.into_iter()
             .filter(|a| a.account_type.eq_ignore_ascii_case(SERVICENOW_TYPE))

@@ -8,9 +8,10 @@
 //! | [`tenant`] | [`TenantUrl`]: a bare tenant name or a full https origin |
 //! | [`credentials`] | [`ApiCredentials`]: OAuth 2.0 client credentials against `/configapi/v2/oauth/token` |
 //! | [`client`] | [`Client`] and its builder |
-//! | [`users`] | Configuration API users, and their lock state |
+//! | [`users`] | Configuration API users (skills as a map, the documented updatable fields), their lockout and unlock |
 //! | [`teams`] | Configuration API teams |
-//! | [`integration_accounts`] | ServiceNow integration accounts: list, create, replace, delete, request refresh token, test connection |
+//! | [`integration_accounts`] | ServiceNow integration accounts (not in Bright Pattern's published API: call only on purpose): list, create, replace, delete, request refresh token, test connection |
+//! | [`agent_desktop`] | whether an Agent Desktop URL exists on the tenant (a GET without credentials) |
 //! | [`error`] | [`Error`] and how the tenant's sparse error bodies are read |
 //! | `fake` | (feature `fake`) a stateful fake tenant on 127.0.0.1 for tests |
 //!
@@ -26,6 +27,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod agent_desktop;
 pub mod client;
 pub mod credentials;
 pub mod error;
@@ -36,7 +38,9 @@ pub mod teams;
 pub mod tenant;
 pub mod users;
 
-pub use bpsn_core::{ExposeSecret, Origin, RetryPolicy, SecretString, TransportOptions};
+pub use bpsn_core::{
+    ExposeSecret, Origin, Request, Response, RetryPolicy, SecretString, TransportOptions,
+};
 pub use client::{Client, ClientBuilder};
 pub use credentials::{ApiCredentials, TenantParameter};
 pub use error::{Error, Result};

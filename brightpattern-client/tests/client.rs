@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use brightpattern_client::error::integrity_property;
+use brightpattern_client::agent_desktop::PageVerdict;
 use brightpattern_client::integration_accounts::{
     IntegrationAccountPaths, RefreshTokenState, ServiceNowAccountSpec,
 };
-use brightpattern_client::users::User;
+use brightpattern_client::users::{User, UserUpdate};
 use brightpattern_client::{
     ApiCredentials, Client, Error, Origin, RetryPolicy, SecretString, TenantParameter, TenantUrl,
 };
@@ -162,14 +163,16 @@ async fn user_calls_send_typed_bodies() {
     Mock::given(method("GET"))
         .and(path("/configapi/v2/user/agent%20007%2Fx"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "loginId": "agent 007/x", "firstName": "James", "disabled": false, "extension": "1007"
+            "loginId": "agent 007/x", "firstName": "James", "disabled": false, "extension": "1007",
+            "skills": {"Support": 100}
         })))
         .expect(1)
         .mount(&server)
         .await;
+    // Only the documented updatable fields travel.
     Mock::given(method("PUT"))
         .and(path("/configapi/v2/user/agent%20007%2Fx"))
-        .and(body_json(serde_json::json!({"loginId": "agent 007/x", "firstName": "Jim", "disabled": false, "extension": "1007"})))
+        .and(body_json(serde_json::json!({"skills": {"Billing": 50, "Support": 100}, "team": "Sales"})))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
         .mount(&server)
@@ -183,14 +186,14 @@ async fn user_calls_send_typed_bodies() {
     Mock::given(method("GET"))
         .and(path("/configapi/v2/user/lock/agent.007"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({"locked": "true"})),
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"lockedOut": "true"})),
         )
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("PUT"))
         .and(path("/configapi/v2/user/lock/agent.007"))
-        .and(body_json(serde_json::json!({"locked": false})))
+        .and(body_json(serde_json::json!({"lockedOut": false})))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
         .mount(&server)
@@ -203,12 +206,20 @@ async fn user_calls_send_typed_bodies() {
     user.roles = vec!["Agent".into()];
     users.create(&user).await.unwrap();
 
-    let mut odd = users.get("agent 007/x").await.unwrap();
+    let odd = users.get("agent 007/x").await.unwrap();
     assert_eq!(odd.other["extension"], "1007", "unknown fields are kept");
-    odd.first_name = Some("Jim".into());
-    users.update(&odd).await.unwrap();
-    assert!(users.lock_state("agent.007").await.unwrap().locked);
-    users.set_locked("agent.007", false).await.unwrap();
+    assert_eq!(odd.skills.get("Support"), Some(&100));
+    let mut skills = odd.skills.clone();
+    skills.insert("Billing".into(), 50);
+    users
+        .update(
+            "agent 007/x",
+            &UserUpdate::new().skills(skills).team("Sales"),
+        )
+        .await
+        .unwrap();
+    assert!(users.lock_state("agent.007").await.unwrap().locked_out);
+    users.unlock("agent.007").await.unwrap();
     users.delete("agent.007").await.unwrap();
     assert!(matches!(users.get(" ").await, Err(Error::InvalidInput(_))));
 }
@@ -339,12 +350,19 @@ async fn integration_accounts_use_the_documented_shape() {
 
 #[tokio::test]
 async fn a_tenant_without_the_endpoints_gives_a_distinct_error() {
-    for status in [404, 405, 501] {
+    for (status, body) in [
+        (404, ""),
+        (405, ""),
+        (501, ""),
+        (500, ""),
+        (500, "Request Failed (incorrect endpoint specification)"),
+    ] {
         let server = MockServer::start().await;
         mount_token(&server, serde_json::json!("3600")).await;
         Mock::given(method("GET"))
             .and(path("/configapi/v2/integrationaccount"))
-            .respond_with(ResponseTemplate::new(status))
+            .respond_with(ResponseTemplate::new(status).set_body_string(body))
+            .expect(1)
             .mount(&server)
             .await;
         let err = client(&server)
@@ -353,11 +371,85 @@ async fn a_tenant_without_the_endpoints_gives_a_distinct_error() {
             .await
             .unwrap_err();
         assert!(err.is_endpoint_unavailable(), "{status}: {err:?}");
+        assert_eq!(err.status(), Some(status));
         assert!(
             err.to_string().contains("Contact Center Administrator"),
             "{err}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_500_with_a_json_error_body_is_a_server_error_not_absence() {
+    let server = MockServer::start().await;
+    mount_token(&server, serde_json::json!("3600")).await;
+    Mock::given(method("GET"))
+        .and(path("/configapi/v2/integrationaccount"))
+        .respond_with(
+            ResponseTemplate::new(500)
+                .set_body_json(serde_json::json!({"message": "database unavailable"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server)
+        .integration_accounts()
+        .list()
+        .await
+        .unwrap_err();
+    assert!(!err.is_endpoint_unavailable(), "{err:?}");
+    assert!(err.to_string().contains("database unavailable"), "{err}");
+}
+
+#[tokio::test]
+async fn the_agent_desktop_page_is_fetched_without_credentials_and_judged() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    for (p, template) in [
+        ("/agentdesktop/", ResponseTemplate::new(200).set_body_string("<html>login</html>")),
+        ("/moved/", ResponseTemplate::new(302).insert_header("location", "/agentdesktop/")),
+        ("/gone/", ResponseTemplate::new(404)),
+        ("/broken/", ResponseTemplate::new(503)),
+        (
+            "/sso/",
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/login", elsewhere.uri()).as_str()),
+        ),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(template)
+            .mount(&server)
+            .await;
+    }
+    let desktop = client(&server).agent_desktop();
+    let verdict = |p: &'static str| {
+        let desktop = desktop.clone();
+        let url = format!("{}{p}", server.uri());
+        async move { desktop.probe(&url).await.unwrap().verdict() }
+    };
+    assert_eq!(verdict("/agentdesktop/?topDomain=x").await, PageVerdict::Exists);
+    assert_eq!(verdict("/moved/").await, PageVerdict::Exists, "same-origin redirect followed");
+    assert_eq!(verdict("/gone/").await, PageVerdict::Missing);
+    let PageVerdict::Unconfirmed(why) = verdict("/sso/").await else {
+        panic!("a redirect elsewhere proves nothing")
+    };
+    assert!(why.contains("another origin"), "{why}");
+    assert!(matches!(verdict("/broken/").await, PageVerdict::Unconfirmed(_)));
+    // Nothing reached the other origin, and no request carried credentials.
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+    for r in server.received_requests().await.unwrap() {
+        assert_ne!(r.url.path(), "/configapi/v2/oauth/token", "no token is needed");
+        assert!(r.headers.get("authorization").is_none(), "{r:?}");
+    }
+    let query = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path() == "/agentdesktop/")
+        .unwrap();
+    assert_eq!(query.url.query(), Some("topDomain=x"));
 }
 
 #[tokio::test]

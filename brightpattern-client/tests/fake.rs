@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use brightpattern_client::fake::{Endpoint, FakeTenant, Fault, FaultSchedule};
 use brightpattern_client::integration_accounts::{RefreshTokenState, ServiceNowAccountSpec};
-use brightpattern_client::users::User;
+use brightpattern_client::agent_desktop::PageVerdict;
+use brightpattern_client::users::{User, UserUpdate};
 use brightpattern_client::{Error, ExposeSecret, RetryPolicy, SecretString};
 use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
 use servicenow_client::oauth::NewOAuthApplication;
@@ -13,6 +14,7 @@ use servicenow_client::oauth::NewOAuthApplication;
 async fn pair() -> (FakeInstance, FakeTenant, ServiceNowAccountSpec) {
     let sn = FakeInstance::start().await;
     let bp = FakeTenant::start().await;
+    bp.set_integration_accounts_offered(true);
     let created = sn
         .client_as_admin()
         .oauth_applications()
@@ -135,13 +137,72 @@ async fn a_tenant_lacking_the_endpoints() {
     let (_sn, bp, spec) = pair().await;
     bp.set_integration_accounts_offered(false);
     let accounts = bp.client().integration_accounts();
+    // The documented answer to an unknown endpoint: 500, empty body. On the read of
+    // the collection that means "not offered", quoting the status.
+    let err = accounts.list().await.unwrap_err();
+    assert!(err.is_endpoint_unavailable(), "{err:?}");
+    assert_eq!(err.status(), Some(500));
+    assert!(err.to_string().contains("HTTP 500"), "{err}");
+    // Elsewhere a 500 stays a server error: nothing is silently taken as absent.
     for err in [
-        accounts.list().await.unwrap_err(),
         accounts.create(&spec).await.unwrap_err(),
         accounts.test_connection("ServiceNow").await.unwrap_err(),
     ] {
-        assert!(err.is_endpoint_unavailable(), "{err:?}");
+        assert!(!err.is_endpoint_unavailable(), "{err:?}");
+        assert_eq!(err.status(), Some(500), "{err:?}");
     }
+    let logged: Vec<(String, u16)> = bp
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == Endpoint::IntegrationAccounts)
+        .map(|r| (r.method.clone(), r.status))
+        .collect();
+    assert_eq!(
+        logged,
+        [("GET".into(), 500), ("POST".into(), 500), ("POST".into(), 500)]
+    );
+}
+
+#[tokio::test]
+async fn unknown_endpoints_answer_500_with_an_empty_body_and_pages_need_no_login() {
+    let bp = FakeTenant::start().await;
+    let client = bp.client();
+    let err = client
+        .transport()
+        .send(brightpattern_client::Request::get("/configapi/v2/nothing"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(500), "{err:?}");
+    let unknown = bp.requests().pop().unwrap();
+    assert_eq!((unknown.status, unknown.endpoint), (500, Endpoint::Other));
+    bp.clear_requests();
+    let desktop = client.agent_desktop();
+    let origin = bp.url();
+    for (path, verdict) in [
+        ("/agentdesktop/?topDomain=x", PageVerdict::Exists),
+        ("/agent/", PageVerdict::Exists),
+        ("/agentdesktop", PageVerdict::Exists),
+        ("/wrong/", PageVerdict::Missing),
+    ] {
+        let answer = desktop
+            .probe(&format!("{}{path}", origin.as_str()))
+            .await
+            .unwrap();
+        assert_eq!(answer.verdict(), verdict, "{path}: {answer:?}");
+    }
+    // No credentials travel with a page request: no token was even asked for.
+    assert!(
+        !bp.requests()
+            .iter()
+            .any(|r| r.endpoint == Endpoint::Token),
+        "{:#?}",
+        bp.requests()
+    );
+    let err = desktop
+        .probe("https://elsewhere.example.com/agentdesktop/")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, brightpattern_client::Error::InvalidInput(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -159,15 +220,22 @@ async fn users_and_teams() {
         brightpattern_client::error::integrity_property(&err),
         Some("team")
     );
-    user.first_name = Some("Ada".into());
-    users.update(&user).await.unwrap();
-    assert_eq!(
-        users.get("agent.1").await.unwrap().first_name.as_deref(),
-        Some("Ada")
+    users
+        .update("agent.1", &UserUpdate::new().skill("Support", 80).disabled(false))
+        .await
+        .unwrap();
+    let stored = users.get("agent.1").await.unwrap();
+    assert_eq!(stored.skills.get("Support"), Some(&80));
+    assert_eq!(stored.disabled, Some(false));
+    assert!(
+        users.update("agent.1", &UserUpdate::new()).await.is_err(),
+        "an empty update is refused before sending"
     );
-    assert!(!users.lock_state("agent.1").await.unwrap().locked);
-    users.set_locked("agent.1", true).await.unwrap();
-    assert!(users.lock_state("agent.1").await.unwrap().locked);
+    assert!(!users.lock_state("agent.1").await.unwrap().locked_out);
+    bp.lock_out("agent.1");
+    assert!(users.lock_state("agent.1").await.unwrap().locked_out);
+    users.unlock("agent.1").await.unwrap();
+    assert!(!users.lock_state("agent.1").await.unwrap().locked_out);
     users.delete("agent.1").await.unwrap();
     assert!(users.get("agent.1").await.unwrap_err().is_not_found());
     bp.add_team("Billing");

@@ -447,6 +447,7 @@ impl TransportBuilder {
             Some(client) => client,
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
+                .redirect(same_origin_redirects())
                 .build()
                 .map_err(|e| InvalidInput::new("HTTP client configuration", e.to_string()))?,
         };
@@ -467,6 +468,23 @@ impl TransportBuilder {
             }),
         })
     }
+}
+
+/// Redirects are followed only within the origin of the first request (at most
+/// ten): a 3xx towards another origin comes back as the answer, so neither a body
+/// nor a credential is ever sent there. (The platforms do not redirect API calls;
+/// a 3xx comes from something in between, such as an SSO proxy.)
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(url::Url::origin);
+        if attempt.previous().len() > 10 {
+            attempt.error("more than ten redirects")
+        } else if first.is_some_and(|o| o == attempt.url().origin()) {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 struct Inner {
