@@ -16,6 +16,7 @@
 //!     PageVerdict::Exists => println!("the page is there"),
 //!     PageVerdict::Missing => println!("wrong entry path"),
 //!     PageVerdict::Unconfirmed(why) => println!("could not confirm: {why}"),
+//!     _ => println!("a verdict this version does not know"),
 //! }
 //! # Ok(()) }
 //! ```
