@@ -86,6 +86,20 @@ impl Client {
     pub fn integration_account_paths(&self) -> &IntegrationAccountPaths {
         &self.inner.paths
     }
+
+    /// The same client (sharing its connection pool and token cache) with other
+    /// integration-account paths; the paths are checked first.
+    pub fn with_integration_account_paths(&self, paths: IntegrationAccountPaths) -> Result<Self> {
+        paths.check()?;
+        Ok(Self {
+            inner: Arc::new(ClientInner {
+                transport: self.inner.transport.clone(),
+                tenant: self.inner.tenant.clone(),
+                login: self.inner.login.clone(),
+                paths,
+            }),
+        })
+    }
 }
 
 /// Builds a [`Client`].

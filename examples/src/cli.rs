@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use brightpattern_client::{ApiCredentials, TenantUrl};
+use brightpattern_servicenow::steps::oauth_endpoint::SECRET_VARIABLE as OAUTH_SECRET_VARIABLE;
 use brightpattern_servicenow::{
-    Event, EventHandler, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Workflow, WorkflowOptions,
+    Event, EventHandler, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Status, Workflow,
+    WorkflowOptions,
 };
 use clap::{Args, Parser, Subcommand};
 use servicenow_client::{Credentials, InstanceUrl, SecretString};
@@ -21,14 +23,38 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code: a usage or configuration error.
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code: verify found problems.
+/// Exit code: verify (or apply's proofs) found a failure.
 pub const EXIT_PROBLEMS: u8 = 3;
-/// Exit code: apply stopped at a manual step.
+/// Exit code: nothing failed, but something waits for a person (a manual step,
+/// or a check that cannot be proven from here).
 pub const EXIT_MANUAL: u8 = 4;
+
+/// The exit code of a run's status.
+pub fn exit_code(status: Status) -> u8 {
+    match status {
+        Status::Ok => EXIT_OK,
+        Status::Pending => EXIT_MANUAL,
+        Status::Failed => EXIT_PROBLEMS,
+    }
+}
+
+/// What `--help` says after the options.
+const AFTER_HELP: &str = "\
+Environment:
+  SERVICENOW_USERNAME, SERVICENOW_PASSWORD      the ServiceNow administrator who configures
+  SERVICENOW_INTEGRATION_USERNAME, _PASSWORD    the user Bright Pattern acts as (default: the admin)
+  BRIGHTPATTERN_CLIENT_ID, _CLIENT_SECRET       a Bright Pattern API user
+  SERVICENOW_OAUTH_CLIENT_SECRET                optional: lets verify prove the OAuth client end to end
+
+Exit codes:
+  0 ok   1 runtime failure   2 usage or configuration error (nothing written)
+  3 verify (or apply's proofs) found a failure   4 something waits for a person
+
+Start from examples/bp-servicenow.example.toml.";
 
 /// Sets up Bright Pattern Agent Desktop inside ServiceNow (OpenFrame), and proves it.
 #[derive(Debug, Parser)]
-#[command(name = "bp-servicenow", version, about, long_about = None)]
+#[command(name = "bp-servicenow", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -42,7 +68,8 @@ pub enum Command {
     Plan(RunArgs),
     /// Make ServiceNow and Bright Pattern match the configuration.
     Apply(WriteArgs),
-    /// Check every step of the integration; exit code 3 when something is wrong.
+    /// Check every step and prove it works by its effect; exit 3 when something
+    /// failed, 4 when nothing failed but something waits for a person.
     Verify(RunArgs),
     /// Remove what apply created (never plugins, never what it did not create).
     Teardown(WriteArgs),
@@ -106,6 +133,7 @@ pub struct EnvCredentials {
     servicenow_password: SecretString,
     integration: ServiceNowLogin,
     brightpattern: ApiCredentials,
+    oauth_client_secret: Option<SecretString>,
 }
 
 fn required(name: &str) -> Result<String, Exit> {
@@ -137,11 +165,16 @@ impl EnvCredentials {
             required("BRIGHTPATTERN_CLIENT_ID")?,
             required("BRIGHTPATTERN_CLIENT_SECRET")?,
         );
+        let oauth_client_secret = std::env::var(OAUTH_SECRET_VARIABLE)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from);
         Ok(Self {
             servicenow_user,
             servicenow_password,
             integration,
             brightpattern,
+            oauth_client_secret,
         })
     }
 }
@@ -173,6 +206,10 @@ pub fn build_workflow(
         credentials.brightpattern,
     )
     .map_err(|e| Exit::usage(e.to_string()))?;
+    let options = WorkflowOptions {
+        oauth_client_secret: options.oauth_client_secret.or(credentials.oauth_client_secret),
+        ..options
+    };
     let mut builder = Workflow::builder(spec, sn, bp, credentials.integration).options(options);
     if let Some(handler) = events {
         builder = builder.on_event(move |e| handler(e));
@@ -271,8 +308,8 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                 .verify()
                 .await
                 .map_err(|e| Exit::failure(e.to_string()))?;
-            out.verify(&report);
-            Ok(if report.ok { EXIT_OK } else { EXIT_PROBLEMS })
+            out.verify(&report, reveal);
+            Ok(exit_code(report.status))
         }
         Operation::Apply => {
             if ask {
@@ -291,11 +328,19 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             match workflow.apply().await {
                 Ok(report) => {
                     out.apply(&report, reveal);
-                    Ok(if report.manual_steps().next().is_some() {
-                        EXIT_MANUAL
-                    } else {
-                        EXIT_OK
-                    })
+                    if report.status() == Status::Failed {
+                        eprintln!(
+                            "error: written, but not working: {}",
+                            report
+                                .proofs
+                                .iter()
+                                .filter(|c| c.status == Status::Failed)
+                                .map(|c| format!("{} ({})", c.check, c.hint.as_deref().unwrap_or(&c.detail)))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        );
+                    }
+                    Ok(exit_code(report.status()))
                 }
                 Err(e) => {
                     out.apply(&e.report, reveal);

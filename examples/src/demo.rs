@@ -4,7 +4,7 @@ use std::error::Error;
 
 use brightpattern_client::fake::FakeTenant;
 use brightpattern_servicenow::{
-    Event, IntegrationSpec, ServiceNowLogin, Workflow, WorkflowOptions,
+    Event, IntegrationSpec, ServiceNowLogin, Status, Workflow, WorkflowOptions,
 };
 use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
 use servicenow_client::plugins::WaitOptions;
@@ -88,9 +88,13 @@ pub async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
     let report = workflow.apply().await?;
     out.apply(&report, false);
 
-    out.heading("3. verify: every step checked");
+    out.heading("3. verify: every record read back, every effect proven");
     let health = workflow.verify().await?;
-    out.verify(&health);
+    out.verify(&health, false);
+    out.say(&format!(
+        "{} checks proved by effect (OAuth round trip, CORS preflight, Agent Desktop page, the configuration each agent gets); the integration account waits for a person, so verify exits 4 until it is made.",
+        health.checks.iter().filter(|c| c.effect && c.is_ok()).count()
+    ));
 
     out.heading("4. apply again: nothing to do");
     sn.clear_requests();
@@ -112,8 +116,13 @@ pub async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
         sn.table("oauth_entity").len(),
         bp.accounts().len()
     ));
-    if !health.ok {
-        return Err("verify found problems".into());
+    let unexpected: Vec<&str> = health
+        .problems()
+        .filter(|c| c.status == Status::Failed || c.manual.is_none())
+        .map(|c| c.check.as_str())
+        .collect();
+    if !unexpected.is_empty() {
+        return Err(format!("verify found problems: {}", unexpected.join(", ")).into());
     }
     out.heading("Demo finished");
     Ok(EXIT_OK)

@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use brightpattern_servicenow::report::TeardownReport;
+use brightpattern_servicenow::report::{Check, Status, TeardownReport, status_label};
 use brightpattern_servicenow::{Action, ApplyReport, Outcome, Plan, VerifyReport};
 
 /// Adds colour when standard output is a terminal and `NO_COLOR` is not set.
@@ -53,11 +53,12 @@ impl Painter {
         }
     }
 
-    fn ok(&self, ok: bool) -> String {
-        if ok {
-            self.paint(" ok ", "32")
-        } else {
-            self.paint("FAIL", "31")
+    fn status(&self, status: Status) -> String {
+        let label = status_label(status);
+        match status {
+            Status::Ok => self.paint(label, "32"),
+            Status::Pending => self.paint(label, "35"),
+            Status::Failed => self.paint(label, "31"),
         }
     }
 
@@ -125,7 +126,12 @@ impl Output {
     /// Shows what apply did.
     pub fn apply(&self, report: &ApplyReport, reveal: bool) {
         if self.json {
-            return self.json(report);
+            // The run's status travels with the report.
+            let mut value = serde_json::to_value(report).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                map.insert("status".into(), serde_json::json!(report.status()));
+            }
+            return self.json(&value);
         }
         println!("{:<20} {:<10} {:<10} DETAIL", "STEP", "ACTION", "OUTCOME");
         for s in &report.steps {
@@ -147,35 +153,34 @@ impl Output {
                 }
             }
         }
+        if !report.proofs.is_empty() {
+            println!("{}", self.painter.bold("Proved by effect:"));
+            self.checks(&report.proofs);
+        }
     }
 
-    /// Shows a health check.
-    pub fn verify(&self, report: &VerifyReport) {
+    fn checks(&self, checks: &[Check]) {
+        for c in checks {
+            println!("[{}] {}: {}", self.painter.status(c.status), c.check, c.detail);
+            if let Some(hint) = c.hint.as_ref().filter(|_| !c.is_ok()) {
+                let label = if c.status == Status::Pending { "todo" } else { "fix" };
+                println!("       {label}: {hint}");
+            }
+        }
+    }
+
+    /// Shows a health check: every check with its status (ok, pending or failed),
+    /// then the checklist of each manual step.
+    pub fn verify(&self, report: &VerifyReport, reveal: bool) {
         if self.json {
             return self.json(report);
         }
-        for c in &report.checks {
-            println!("[{}] {}: {}", self.painter.ok(c.ok), c.check, c.detail);
-            if let Some(hint) = c.hint.as_ref().filter(|_| !c.ok) {
-                println!("       fix: {hint}");
-            }
+        self.checks(&report.checks);
+        for m in report.manual_steps() {
+            println!();
+            print!("{}", m.render(reveal));
         }
-        let failing = report.problems().count();
-        if failing == 0 {
-            println!(
-                "{}",
-                self.painter
-                    .bold(&format!("All {} checks passed.", report.checks.len()))
-            );
-        } else {
-            println!(
-                "{}",
-                self.painter.bold(&format!(
-                    "{failing} of {} checks failed.",
-                    report.checks.len()
-                ))
-            );
-        }
+        println!("{}", self.painter.bold(&report.summary()));
     }
 
     /// Shows what teardown did.

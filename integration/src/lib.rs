@@ -83,7 +83,9 @@ pub mod steps;
 pub mod workflow;
 
 pub use events::{Event, EventHandler};
-pub use report::{ApplyReport, Check, ManualStep, Outcome, Plan, TeardownReport, VerifyReport};
+pub use report::{
+    ApplyReport, Check, ManualStep, Outcome, Plan, Status, TeardownReport, VerifyReport,
+};
 pub use spec::{IntegrationSpec, ResolvedSpec, SpecError};
 pub use step::{Action, Context, FieldChange, ServiceNowLogin, Step, StepId, WorkflowOptions};
 pub use workflow::{ApplyError, Workflow, WorkflowError};

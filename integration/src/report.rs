@@ -4,12 +4,12 @@
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::step::{Action, Change, FieldChange, StepId};
 
 /// One step of a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedStep {
     /// The step.
     pub step: StepId,
@@ -41,7 +41,7 @@ impl PlannedStep {
 }
 
 /// What a run would change, step by step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// Every step, in procedure order.
     pub steps: Vec<PlannedStep>,
@@ -62,7 +62,7 @@ impl Plan {
 }
 
 /// How an applied step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Its change was made.
@@ -90,7 +90,7 @@ impl fmt::Display for Outcome {
 }
 
 /// One step of an apply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedStep {
     /// What was planned when the step ran.
     #[serde(flatten)]
@@ -102,13 +102,30 @@ pub struct AppliedStep {
 }
 
 /// What an apply did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyReport {
     /// Every step, in procedure order.
     pub steps: Vec<AppliedStep>,
+    /// The proofs by effect run for the steps that changed something (the OAuth
+    /// round trip, the CORS preflight, the Agent Desktop page, which configuration
+    /// each agent gets). Empty when nothing changed.
+    #[serde(default)]
+    pub proofs: Vec<Check>,
 }
 
 impl ApplyReport {
+    /// How the run stands: failed when a proof failed (written, but not working),
+    /// pending when a step waits for a person or a proof could not be made, ok
+    /// otherwise.
+    pub fn status(&self) -> Status {
+        let manual = self
+            .steps
+            .iter()
+            .any(|s| s.outcome == Outcome::Manual)
+            .then_some(Status::Pending);
+        Status::worst(self.proofs.iter().map(|c| &c.status).chain(manual.iter()))
+    }
+
     /// The steps that wait for a person.
     pub fn manual_steps(&self) -> impl Iterator<Item = &AppliedStep> {
         self.steps.iter().filter(|s| s.outcome == Outcome::Manual)
@@ -125,28 +142,71 @@ impl ApplyReport {
     }
 }
 
+/// How a check, a step or a whole run stands: three outcomes, not two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Proven fine.
+    Ok,
+    /// Waits for a person: a manual step, or something that cannot be proven from
+    /// here. Never counted as ok.
+    Pending,
+    /// Proven wrong.
+    Failed,
+}
+
+impl Status {
+    /// The worst of several statuses (failed over pending over ok); ok for none.
+    pub fn worst<'a>(statuses: impl IntoIterator<Item = &'a Status>) -> Status {
+        statuses.into_iter().copied().max().unwrap_or(Status::Ok)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "ok",
+            Status::Pending => "pending",
+            Status::Failed => "failed",
+        })
+    }
+}
+
 /// One health check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// What was checked.
     pub check: String,
-    /// Whether it is fine.
-    pub ok: bool,
+    /// How it stands.
+    pub status: Status,
     /// What was found.
     pub detail: String,
-    /// How to fix it, when it is not fine.
+    /// How to fix it (or what a person must do), when it is not ok.
     pub hint: Option<String>,
+    /// Whether the check proves an effect (a request that does what the
+    /// integration will do), rather than reading a record back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub effect: bool,
+    /// For a check that waits on a manual step: what to do, with the values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<ManualStep>,
 }
 
 impl Check {
+    fn new(check: String, status: Status, detail: String, hint: Option<String>) -> Self {
+        Self {
+            check,
+            status,
+            detail,
+            hint,
+            effect: false,
+            manual: None,
+        }
+    }
+
     /// A passing check.
     pub fn pass(check: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self {
-            check: check.into(),
-            ok: true,
-            detail: detail.into(),
-            hint: None,
-        }
+        Self::new(check.into(), Status::Ok, detail.into(), None)
     }
 
     /// A failing check with a fix hint.
@@ -155,12 +215,21 @@ impl Check {
         detail: impl Into<String>,
         hint: impl Into<String>,
     ) -> Self {
-        Self {
-            check: check.into(),
-            ok: false,
-            detail: detail.into(),
-            hint: Some(hint.into()),
-        }
+        Self::new(check.into(), Status::Failed, detail.into(), Some(hint.into()))
+    }
+
+    /// A check that waits for a person, with what they must do.
+    pub fn pending(
+        check: impl Into<String>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            check.into(),
+            Status::Pending,
+            detail.into(),
+            Some(hint.into()),
+        )
     }
 
     /// Passing when `ok`, failing with `hint` otherwise.
@@ -176,26 +245,67 @@ impl Check {
             Self::fail(check, detail, hint)
         }
     }
+
+    /// Attaches the manual step a person must do.
+    pub fn with_manual(mut self, manual: ManualStep) -> Self {
+        self.manual = Some(manual);
+        self
+    }
+
+    /// Marks the check as a proof by effect.
+    pub fn by_effect(mut self) -> Self {
+        self.effect = true;
+        self
+    }
+
+    /// Whether the check is proven fine.
+    pub fn is_ok(&self) -> bool {
+        self.status == Status::Ok
+    }
 }
 
 /// The result of verify.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
-    /// Whether every check passed.
-    pub ok: bool,
-    /// Every check.
+    /// The run's outcome: ok only when every check is ok; failed when any failed;
+    /// pending when nothing failed but something waits for a person.
+    pub status: Status,
+    /// Every check (a pending one may carry the manual step's checklist).
     pub checks: Vec<Check>,
 }
 
 impl VerifyReport {
-    /// The failing checks.
+    /// A report over these checks, its status derived from them.
+    pub fn new(checks: Vec<Check>) -> Self {
+        Self {
+            status: Status::worst(checks.iter().map(|c| &c.status)),
+            checks,
+        }
+    }
+
+    /// The manual steps a person still has to do.
+    pub fn manual_steps(&self) -> impl Iterator<Item = &ManualStep> {
+        self.checks.iter().filter_map(|c| c.manual.as_ref())
+    }
+
+    /// Whether every check is ok (nothing failed, nothing pending).
+    pub fn is_ok(&self) -> bool {
+        self.status == Status::Ok
+    }
+
+    /// The checks that are not ok (failed or pending).
     pub fn problems(&self) -> impl Iterator<Item = &Check> {
-        self.checks.iter().filter(|c| !c.ok)
+        self.checks.iter().filter(|c| !c.is_ok())
+    }
+
+    /// The checks with this status.
+    pub fn with_status(&self, status: Status) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(move |c| c.status == status)
     }
 }
 
 /// What teardown did with one record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RemovalOutcome {
     /// Removed.
@@ -217,7 +327,7 @@ impl fmt::Display for RemovalOutcome {
 }
 
 /// One record teardown looked at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removal {
     /// The record.
     pub resource: String,
@@ -283,7 +393,7 @@ pub(crate) fn teardown_of(
 }
 
 /// One step of a teardown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeardownStep {
     /// The step.
     pub step: StepId,
@@ -292,7 +402,7 @@ pub struct TeardownStep {
 }
 
 /// What teardown did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeardownReport {
     /// Every step, in reverse procedure order.
     pub steps: Vec<TeardownStep>,
@@ -359,8 +469,15 @@ impl Serialize for ManualValue {
     }
 }
 
+/// Read back as the text it was written as (a secret was written masked).
+impl<'de> Deserialize<'de> for ManualValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(ManualValue::Text)
+    }
+}
+
 /// One value of a manual step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManualField {
     /// The field's label in the administrator UI.
     pub label: String,
@@ -369,7 +486,7 @@ pub struct ManualField {
 }
 
 /// A step a person must do, with the exact values to enter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManualStep {
     /// Where to do it.
     pub title: String,
@@ -453,30 +570,59 @@ impl fmt::Display for ApplyReport {
                 writeln!(f, "{:<42}   {}", "", changes_text(&s.planned.changes))?;
             }
         }
+        if !self.proofs.is_empty() {
+            writeln!(f, "proved by effect:")?;
+            for c in &self.proofs {
+                writeln!(f, "[{}] {}: {}", status_label(c.status), c.check, c.detail)?;
+                if let Some(hint) = c.hint.as_ref().filter(|_| !c.is_ok()) {
+                    writeln!(f, "       fix: {hint}")?;
+                }
+            }
+        }
         Ok(())
+    }
+}
+
+/// The label of a check's status in text output.
+pub fn status_label(status: Status) -> &'static str {
+    match status {
+        Status::Ok => " ok ",
+        Status::Pending => "WAIT",
+        Status::Failed => "FAIL",
+    }
+}
+
+impl VerifyReport {
+    /// One line that sums the report up (`2 of 20 checks failed, 1 pending`).
+    pub fn summary(&self) -> String {
+        let total = self.checks.len();
+        let failed = self.with_status(Status::Failed).count();
+        let pending = self.with_status(Status::Pending).count();
+        match (failed, pending) {
+            (0, 0) => format!("all {total} checks passed"),
+            (0, p) => format!(
+                "no check failed; {p} of {total} wait for a person (pending is not ok)"
+            ),
+            (f, 0) => format!("{f} of {total} checks failed"),
+            (f, p) => format!("{f} of {total} checks failed, {p} wait for a person"),
+        }
     }
 }
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for c in &self.checks {
-            writeln!(
-                f,
-                "[{}] {}: {}",
-                if c.ok { " ok " } else { "FAIL" },
-                c.check,
-                c.detail
-            )?;
-            if let Some(hint) = c.hint.as_ref().filter(|_| !c.ok) {
-                writeln!(f, "       fix: {hint}")?;
+            writeln!(f, "[{}] {}: {}", status_label(c.status), c.check, c.detail)?;
+            if let Some(hint) = c.hint.as_ref().filter(|_| !c.is_ok()) {
+                let label = if c.status == Status::Pending { "todo" } else { "fix" };
+                writeln!(f, "       {label}: {hint}")?;
             }
         }
-        let failing = self.checks.iter().filter(|c| !c.ok).count();
-        if failing == 0 {
-            write!(f, "all {} checks passed", self.checks.len())
-        } else {
-            write!(f, "{failing} of {} checks failed", self.checks.len())
+        for manual in self.manual_steps() {
+            writeln!(f)?;
+            write!(f, "{}", manual.render(false))?;
         }
+        write!(f, "{}", self.summary())
     }
 }
 

@@ -125,9 +125,11 @@ pub struct OpenFrameSection {
     /// Height in pixels (default 300).
     #[serde(default = "default_height")]
     pub height: u32,
-    /// Order; the lowest wins when a user has several configurations (default 100).
-    #[serde(default = "default_order")]
-    pub order: i64,
+    /// Order: users see only the active configuration with the lowest order.
+    /// A number (default 100), or `"first"`: ahead of every other active
+    /// configuration (apply computes the number, plan shows it).
+    #[serde(default)]
+    pub order: OrderSetting,
     /// The Agent Desktop entry path, when the tenant's release uses another one
     /// than `/agentdesktop/`.
     #[serde(default)]
@@ -150,8 +152,51 @@ fn default_height() -> u32 {
     Size::DEFAULT.height()
 }
 
-fn default_order() -> i64 {
-    100
+/// `[openframe] order`: a number, or `"first"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderSetting {
+    /// Exactly this order.
+    Fixed(i64),
+    /// Lower than every other active configuration.
+    First,
+}
+
+impl OrderSetting {
+    /// The default order of a new configuration.
+    pub const DEFAULT: i64 = 100;
+}
+
+impl Default for OrderSetting {
+    fn default() -> Self {
+        OrderSetting::Fixed(Self::DEFAULT)
+    }
+}
+
+impl Serialize for OrderSetting {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OrderSetting::Fixed(n) => s.serialize_i64(*n),
+            OrderSetting::First => s.serialize_str("first"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OrderSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(i64),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => Ok(OrderSetting::Fixed(n)),
+            Raw::Word(w) if w == "first" => Ok(OrderSetting::First),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "order must be a number or \"first\", not {w:?}"
+            ))),
+        }
+    }
 }
 
 impl Default for OpenFrameSection {
@@ -162,7 +207,7 @@ impl Default for OpenFrameSection {
             subtitle: String::new(),
             width: default_width(),
             height: default_height(),
-            order: default_order(),
+            order: OrderSetting::default(),
             entry_path: None,
         }
     }
@@ -248,6 +293,53 @@ pub struct IntegrationAccountSection {
     /// Whether it is the default ServiceNow account (default true).
     #[serde(default = "yes")]
     pub default: bool,
+    /// How the account is made: by a person (`"manual"`, the default, since Bright
+    /// Pattern documents no API for it), or through the SDK's assumed endpoints
+    /// (`"assumed"`, unverified: a tenant that lacks them turns the step manual).
+    #[serde(default)]
+    pub api: AccountApi,
+    /// With `api = "assumed"`: endpoint paths of this deployment, instead of the
+    /// assumed ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<AccountPathsSection>,
+}
+
+/// `[integration_account] api`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountApi {
+    /// A person creates the account; plan, apply and verify give the checklist.
+    #[default]
+    Manual,
+    /// Call the integration-account endpoints the SDK assumes (or `paths`).
+    /// Unverified against Bright Pattern's documentation.
+    Assumed,
+}
+
+/// `[integration_account.paths]`: `{name}` stands for the account name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPathsSection {
+    /// List (GET) and create (POST).
+    pub collection: String,
+    /// Replace (PUT) and delete (DELETE) one account.
+    pub item: String,
+    /// Request a refresh token (POST).
+    pub request_refresh_token: String,
+    /// Test the connection (POST).
+    pub test_connection: String,
+}
+
+impl AccountPathsSection {
+    /// The paths as the Bright Pattern client takes them.
+    pub fn to_paths(&self) -> brightpattern_client::integration_accounts::IntegrationAccountPaths {
+        brightpattern_client::integration_accounts::IntegrationAccountPaths {
+            collection: self.collection.clone(),
+            item: self.item.clone(),
+            request_refresh_token: self.request_refresh_token.clone(),
+            test_connection: self.test_connection.clone(),
+        }
+    }
 }
 
 fn default_account_name() -> String {
@@ -263,6 +355,8 @@ impl Default for IntegrationAccountSection {
         Self {
             name: default_account_name(),
             default: true,
+            api: AccountApi::Manual,
+            paths: None,
         }
     }
 }
@@ -302,8 +396,12 @@ pub struct ResolvedSpec {
     pub tenant: TenantUrl,
     /// Plugin ids to keep active.
     pub plugins: Vec<String>,
-    /// The OpenFrame settings (with the Agent Desktop URL built).
+    /// The OpenFrame settings (with the Agent Desktop URL built; with `order =
+    /// "first"`, `order` holds the default and [`openframe_order`](Self::openframe_order)
+    /// says to compute it).
     pub openframe: OpenFrameSettings,
+    /// The configured order.
+    pub openframe_order: OrderSetting,
     /// Users and groups to get `sn_openframe_user`.
     pub access: AccessSection,
     /// The CORS rule's name.
@@ -383,6 +481,17 @@ impl IntegrationSpec {
         ] {
             check_name(&mut problems, what, name);
         }
+        match (&self.integration_account.api, &self.integration_account.paths) {
+            (AccountApi::Manual, Some(_)) => problems.push(
+                "integration_account.paths: only used with api = \"assumed\"".to_owned(),
+            ),
+            (AccountApi::Assumed, Some(paths)) => {
+                if let Err(e) = paths.to_paths().check() {
+                    problems.push(format!("integration_account.paths: {e}"));
+                }
+            }
+            _ => {}
+        }
         if self.oauth.access_token_lifespan == 0 || self.oauth.refresh_token_lifespan == 0 {
             problems.push("oauth: token lifespans must be above zero".to_owned());
         }
@@ -391,7 +500,10 @@ impl IntegrationSpec {
             s.title = of.title.clone();
             s.subtitle = of.subtitle.clone();
             s.size = size.unwrap_or_default();
-            s.order = of.order;
+            s.order = match of.order {
+                OrderSetting::Fixed(n) => n,
+                OrderSetting::First => OrderSetting::DEFAULT,
+            };
             if let Err(e) = s.validate() {
                 problems.extend(e.0.iter().map(|p| format!("openframe: {p}")));
             }
@@ -406,6 +518,7 @@ impl IntegrationSpec {
                     tenant,
                     plugins,
                     openframe,
+                    openframe_order: self.openframe.order,
                     access: self.access.clone(),
                     cors_name: self.cors.name.clone(),
                     cors_domain,
@@ -453,8 +566,38 @@ mod tests {
         assert_eq!(r.cors_domain.as_str(), "https://example.brightpattern.com");
         assert_eq!(r.integration_account.name, "ServiceNow");
         assert!(r.integration_account.default);
+        assert_eq!(r.integration_account.api, AccountApi::Manual, "manual unless opted in");
+        assert_eq!(r.openframe_order, OrderSetting::Fixed(100));
         let again = IntegrationSpec::from_toml(&spec.to_toml()).unwrap();
         assert_eq!(again, spec);
+    }
+
+    #[test]
+    fn order_first_and_the_account_api_opt_in_are_read_and_checked() {
+        let spec = IntegrationSpec::from_toml(&format!(
+            "{MINIMAL}[openframe]\norder = \"first\"\n[integration_account]\napi = \"assumed\"\n"
+        ))
+        .unwrap();
+        let r = spec.resolve().unwrap();
+        assert_eq!(r.openframe_order, OrderSetting::First);
+        assert_eq!(r.integration_account.api, AccountApi::Assumed);
+        assert_eq!(IntegrationSpec::from_toml(&spec.to_toml()).unwrap(), spec);
+        let err = IntegrationSpec::from_toml(&format!("{MINIMAL}[openframe]\norder = \"last\"\n"))
+            .unwrap_err();
+        assert!(err.to_string().contains("first"), "{err}");
+        let paths = "[integration_account.paths]\ncollection = \"/x\"\nitem = \"/x/{name}\"\nrequest_refresh_token = \"/x/{name}/r\"\ntest_connection = \"x\"\n";
+        let err = IntegrationSpec::from_toml(&format!("{MINIMAL}{paths}"))
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("only used with api"), "{err}");
+        let err = IntegrationSpec::from_toml(&format!(
+            "{MINIMAL}[integration_account]\napi = \"assumed\"\n{paths}"
+        ))
+        .unwrap()
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("test_connection"), "{err}");
     }
 
     #[test]

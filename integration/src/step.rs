@@ -81,7 +81,7 @@ impl fmt::Display for StepId {
 }
 
 /// What a step will do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Create what is missing.
@@ -106,7 +106,7 @@ impl fmt::Display for Action {
 }
 
 /// One field that changes: old value (absent when created) → new value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FieldChange {
     /// The field.
     pub field: String,
@@ -213,6 +213,10 @@ pub struct WorkflowOptions {
     pub plugin_wait: servicenow_client::plugins::WaitOptions,
     /// Show secrets in manual instructions (off by default).
     pub reveal_secrets: bool,
+    /// The OAuth application's client secret, when the caller knows it: verify then
+    /// proves the OAuth client end to end (a run that creates or rotates the
+    /// secret proves it anyway). Never printed.
+    pub oauth_client_secret: Option<SecretString>,
 }
 
 /// A value read once per run and shared by the steps that need it.
@@ -362,6 +366,27 @@ impl Context {
             .await
     }
 
+    /// Records the sys_id a create answered with. When the instance ignored the
+    /// `sys_id` the workflow supplied (no document promises it keeps one), the
+    /// ledger gets the real one at once, and the returned note says so.
+    pub async fn created(
+        &self,
+        what: &str,
+        supplied: &servicenow_client::wire::SysId,
+        answered: &servicenow_client::wire::SysId,
+        record: impl FnOnce(&mut Ledger, servicenow_client::wire::SysId) + Send,
+    ) -> Option<String> {
+        let answered_id = answered.clone();
+        self.record(move |l| record(l, answered_id)).await;
+        (supplied != answered).then(|| {
+            let note = format!(
+                "the instance ignored the supplied sys_id {supplied} of the {what} and made {answered}; the ledger records {answered}"
+            );
+            tracing::warn!("{note}");
+            note
+        })
+    }
+
     pub(crate) fn take_generated_secret(&self) -> Option<GeneratedSecret> {
         self.generated_secret
             .lock()
@@ -401,6 +426,14 @@ pub trait Step: Send + Sync {
     /// Checks the result, one [`Check`] per thing a user would look for.
     async fn verify(&self, ctx: &Context) -> Result<Vec<Check>>;
 
+    /// Proves by effect that what the step set up works — a request that does
+    /// what the integration will do (a token grant, a CORS preflight, a GET of the
+    /// page) — rather than reading records back. Run by verify, and by apply for
+    /// the steps it changed. None by default.
+    async fn prove(&self, _ctx: &Context) -> Result<Vec<Check>> {
+        Ok(Vec::new())
+    }
+
     /// Removes what the ledger says the workflow created.
     async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>>;
 }
@@ -414,6 +447,7 @@ pub(crate) trait DynStep: Send + Sync {
     /// Applies the step; a failure keeps the change it was making, when known.
     async fn apply(&self, ctx: &Context) -> std::result::Result<AppliedStep, StepFailure>;
     async fn verify(&self, ctx: &Context) -> Result<Vec<Check>>;
+    async fn prove(&self, ctx: &Context) -> Result<Vec<Check>>;
     async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>>;
 }
 
@@ -472,6 +506,11 @@ impl<S: Step> DynStep for S {
 
     async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
         Step::verify(self, ctx).await
+    }
+
+    async fn prove(&self, ctx: &Context) -> Result<Vec<Check>> {
+        let checks = Step::prove(self, ctx).await?;
+        Ok(checks.into_iter().map(Check::by_effect).collect())
     }
 
     async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {

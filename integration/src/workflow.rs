@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use crate::events::{Event, EventHandler};
 use crate::ledger::{Ledger, LedgerStore};
 use crate::report::{
-    AppliedStep, ApplyReport, Outcome, Plan, PlannedStep, TeardownReport, TeardownStep,
+    AppliedStep, ApplyReport, Check, Outcome, Plan, PlannedStep, TeardownReport, TeardownStep,
     VerifyReport,
 };
 use crate::spec::ResolvedSpec;
@@ -156,11 +156,19 @@ impl WorkflowBuilder {
     /// Builds the workflow (sends nothing).
     pub fn build(self) -> Workflow {
         let store = LedgerStore::new(self.servicenow.clone(), self.spec.tenant.host());
+        // The spec's own integration-account paths (checked when it was resolved).
+        let brightpattern = match &self.spec.integration_account.paths {
+            Some(paths) => self
+                .brightpattern
+                .with_integration_account_paths(paths.to_paths())
+                .unwrap_or(self.brightpattern),
+            None => self.brightpattern,
+        };
         Workflow {
             ctx: Arc::new(Context {
                 spec: self.spec,
                 servicenow: self.servicenow,
-                brightpattern: self.brightpattern,
+                brightpattern,
                 integration_user: self.integration_user,
                 options: self.options,
                 ledger: Mutex::new(Ledger::default()),
@@ -273,7 +281,10 @@ impl Workflow {
     /// Makes the instance and tenant match the spec, step by step; each step
     /// observes again before it changes anything. A second apply makes no write.
     pub async fn apply(&self) -> Result<ApplyReport, ApplyError> {
-        let mut report = ApplyReport { steps: Vec::new() };
+        let mut report = ApplyReport {
+            steps: Vec::new(),
+            proofs: Vec::new(),
+        };
         let mut failures: Vec<(StepId, Error)> = Vec::new();
         if let Err(e) = self.load_ledger().await {
             return Err(ApplyError {
@@ -341,15 +352,41 @@ impl Workflow {
                 }
             }
         }
-        if failures.is_empty() {
-            Ok(report)
-        } else {
-            Err(ApplyError { failures, report })
+        if !failures.is_empty() {
+            return Err(ApplyError { failures, report });
         }
+        // Prove by effect what this run changed (nothing changed: nothing to prove).
+        let changed: Vec<StepId> = report
+            .steps
+            .iter()
+            .filter(|s| s.outcome == Outcome::Done)
+            .map(|s| s.planned.step)
+            .collect();
+        let proofs = futures_util::future::join_all(
+            changed.iter().map(|id| async move { (*id, self.step(*id).prove(&self.ctx).await) }),
+        )
+        .await;
+        for (id, proof) in proofs {
+            match proof {
+                Ok(checks) => report.proofs.extend(checks),
+                Err(error) => report.proofs.push(
+                    Check::pending(
+                        format!("step {id}: proof by effect"),
+                        format!("could not be made: {error}"),
+                        "run verify once the instance and tenant answer",
+                    )
+                    .by_effect(),
+                ),
+            }
+        }
+        Ok(report)
     }
 
-    /// Checks every step, with a fix hint for each problem. Reads only (the
-    /// connection test asks the tenant to try its token).
+    /// Checks every step — its records read back, then its effects proven (the
+    /// OAuth round trip, the CORS preflight, the Agent Desktop page, which
+    /// configuration each agent gets) — with a fix hint for each problem. Writes
+    /// nothing. The report is ok only when every check is; a manual step or an
+    /// effect that cannot be proven from here is pending, never ok.
     pub async fn verify(&self) -> Result<VerifyReport, WorkflowError> {
         self.load_ledger().await?;
         let results = futures_util::future::join_all(self.steps.iter().map(|step| {
@@ -357,10 +394,13 @@ impl Workflow {
             let ctx = self.ctx.clone();
             async move {
                 let id = step.id();
-                step.verify(&ctx).await.map_err(|source| WorkflowError {
+                let fail = |source| WorkflowError {
                     step: Some(id),
                     source,
-                })
+                };
+                let mut checks = step.verify(&ctx).await.map_err(fail)?;
+                checks.extend(step.prove(&ctx).await.map_err(fail)?);
+                Ok::<_, WorkflowError>(checks)
             }
         }))
         .await;
@@ -368,10 +408,7 @@ impl Workflow {
         for r in results {
             checks.extend(r?);
         }
-        Ok(VerifyReport {
-            ok: checks.iter().all(|c| c.ok),
-            checks,
-        })
+        Ok(VerifyReport::new(checks))
     }
 
     /// Removes what apply created, newest first; leaves alone what it did not

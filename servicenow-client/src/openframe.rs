@@ -29,7 +29,7 @@ use crate::client::Client;
 use crate::error::{InvalidInput, Result};
 use crate::query::Query;
 use crate::table::{Record, Table};
-use crate::wire::{SysId, string_bool, string_number};
+use crate::wire::{Reference, SysId, string_bool, string_number};
 
 /// The settable columns of an OpenFrame configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +100,11 @@ impl OpenFrameFields {
 pub struct OpenFrameConfiguration {
     /// The record id.
     pub sys_id: SysId,
+    /// The user group the configuration is scoped to (the form's User Group
+    /// field), when the instance has the column and it is set: only members of
+    /// that group see it.
+    #[serde(default)]
+    pub user_group: Reference,
     /// The columns.
     #[serde(flatten)]
     pub fields: OpenFrameFields,

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use servicenow_client::Result;
-use servicenow_client::cors::{CorsRule, CorsRuleSpec};
+use servicenow_client::cors::{CorsRule, CorsRuleSpec, TABLE_API_BASE_URI};
 use servicenow_client::wire::SysId;
 
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
@@ -129,9 +129,16 @@ impl Step for CorsStep {
                 let id = SysId::generate();
                 ctx.reserve(|l| l.cors_rule = Some(id.clone())).await?;
                 let created = rules.create_with_id(&id, &want).await?;
-                ctx.record(|l| l.cors_rule = Some(created.sys_id.clone()))
+                let note = ctx
+                    .created("CORS rule", &id, &created.sys_id, |l, id| {
+                        l.cors_rule = Some(id)
+                    })
                     .await;
-                Ok(format!("created rule {}", created.sys_id))
+                Ok(format!(
+                    "created rule {}{}",
+                    created.sys_id,
+                    note.map(|n| format!("; {n}")).unwrap_or_default()
+                ))
             }
             Some(rule) => {
                 rules.update(&rule.sys_id, &want).await?;
@@ -191,6 +198,46 @@ impl Step for CorsStep {
                 "run apply to point it at the Table API",
             ),
         ])
+    }
+
+    /// Sends the preflight the tenant's browser page sends before it POSTs to the
+    /// instance, and checks that the answer allows the tenant origin and POST.
+    async fn prove(&self, ctx: &Context) -> Result<Vec<Check>> {
+        let origin = ctx.spec.cors_domain.as_str();
+        let path = format!("{TABLE_API_BASE_URI}/sys_user");
+        let answer = ctx
+            .servicenow
+            .cors_rules()
+            .preflight(&path, origin, "POST")
+            .await?;
+        let name = format!("a browser on {origin} may POST to the Table API (CORS preflight)");
+        Ok(vec![if answer.allows(origin, "POST") {
+            Check::pass(
+                name,
+                format!(
+                    "OPTIONS {path} answered Access-Control-Allow-Origin {} and methods {}",
+                    answer.allow_origin.as_deref().unwrap_or(""),
+                    answer.allow_methods.join(",")
+                ),
+            )
+        } else {
+            Check::fail(
+                name,
+                format!(
+                    "OPTIONS {path} answered HTTP {}, Access-Control-Allow-Origin {}, methods {}",
+                    answer.status,
+                    answer.allow_origin.as_deref().unwrap_or("(none)"),
+                    if answer.allow_methods.is_empty() {
+                        "(none)".to_owned()
+                    } else {
+                        answer.allow_methods.join(",")
+                    }
+                ),
+                format!(
+                    "no active CORS rule on the Table API allows POST from {origin}: run apply, and check no other rule is needed by your instance's proxy"
+                ),
+            )
+        }])
     }
 
     async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {

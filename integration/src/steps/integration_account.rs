@@ -2,9 +2,14 @@
 //! OAuth client id and secret of step 5, its refresh token requested with the
 //! integration user's ServiceNow credentials, and the connection tested.
 //!
-//! When the tenant does not offer integration accounts through its API, the step
-//! becomes manual: plan and apply give the exact values to enter in Contact
-//! Center Administrator, the secret masked unless the caller asks to reveal it.
+//! Bright Pattern documents no API for integration accounts, so the step is
+//! **manual by default**: plan, apply and verify give the exact values to enter in
+//! Contact Center Administrator (the secret masked unless the caller asks to
+//! reveal it), and verify reports the step as pending — never ok. With
+//! `[integration_account] api = "assumed"` the step calls the SDK's assumed
+//! (unverified) endpoints; a tenant that answers the first read of the collection
+//! with 404/405/501, or with the 500 the documentation gives for an unknown
+//! endpoint, turns the step manual again, and the report quotes the status.
 
 use async_trait::async_trait;
 use brightpattern_client::integration_accounts::{
@@ -14,6 +19,7 @@ use servicenow_client::oauth::OAuthApplication;
 use servicenow_client::{Error, Result};
 
 use crate::report::{Check, ManualField, ManualStep, ManualValue, Removal, RemovalOutcome};
+use crate::spec::AccountApi;
 use crate::step::{Action, Change, Context, FieldChange, Step, StepId};
 use crate::steps::oauth_endpoint::{SECRET_SHOWN, secret_for};
 
@@ -24,10 +30,14 @@ pub struct IntegrationAccountStep;
 /// The account as the tenant reports it, and the OAuth application of step 5.
 #[derive(Debug, Clone)]
 pub struct IntegrationAccountState {
-    /// `None`: the tenant does not offer the endpoints.
-    account: Option<Option<ServiceNowIntegrationAccount>>,
+    /// `Err(why)`: the step is manual (by configuration, or the tenant lacks the
+    /// endpoints).
+    account: std::result::Result<Option<ServiceNowIntegrationAccount>, String>,
     application: Option<OAuthApplication>,
 }
+
+/// Why the step is manual when the spec does not opt in.
+pub const MANUAL_BY_DEFAULT: &str = "Bright Pattern documents no API for integration accounts, so this step is manual (set [integration_account] api = \"assumed\" to try the SDK's unverified endpoints)";
 
 /// Why the account must be created or replaced, if it must.
 fn property_changes(
@@ -61,6 +71,7 @@ fn manual(ctx: &Context, application: Option<&OAuthApplication>) -> ManualStep {
         ctx.take_generated_secret()
             .filter(|g| g.client_id == app.client_id)
             .map(|g| g.secret)
+            .or_else(|| ctx.options.oauth_client_secret.clone())
     });
     let text = |label: &str, value: &str| ManualField {
         label: label.to_owned(),
@@ -108,13 +119,24 @@ impl Step for IntegrationAccountStep {
     }
 
     async fn observe(&self, ctx: &Context) -> Result<IntegrationAccountState> {
+        if ctx.spec.integration_account.api == AccountApi::Manual {
+            return Ok(IntegrationAccountState {
+                account: Err(MANUAL_BY_DEFAULT.to_owned()),
+                application: ctx.oauth_application().await?,
+            });
+        }
         let accounts = ctx.brightpattern.integration_accounts();
         let name = &ctx.spec.integration_account.name;
         let (account, application) =
             futures_util::join!(accounts.get(name), ctx.oauth_application());
         let account = match account {
-            Ok(found) => Some(found),
-            Err(e) if e.is_endpoint_unavailable() => None,
+            Ok(found) => Ok(found),
+            Err(e) if e.is_endpoint_unavailable() => Err(format!(
+                "the tenant does not offer integration accounts through its API ({}), so this step is manual",
+                e.request()
+                    .map(|r| format!("{r} answered HTTP {}", e.status().unwrap_or_default()))
+                    .unwrap_or_else(|| e.to_string())
+            )),
             Err(e) => return Err(e),
         };
         Ok(IntegrationAccountState {
@@ -130,15 +152,13 @@ impl Step for IntegrationAccountStep {
             format!("requested as {}", ctx.integration_user.username),
         );
         match &state.account {
-            None => {
+            Err(why) => {
                 let mut change = Change::of(Action::Manual, Vec::new());
                 change.manual = Some(manual(ctx, state.application.as_ref()));
-                change
-                    .warnings
-                    .push("the tenant does not offer integration accounts through its API: this step is manual".to_owned());
+                change.warnings.push(why.clone());
                 change
             }
-            Some(None) => {
+            Ok(None) => {
                 let spec = &ctx.spec.integration_account;
                 let client_id = state
                     .application
@@ -157,7 +177,7 @@ impl Step for IntegrationAccountStep {
                     ],
                 )
             }
-            Some(Some(account)) => {
+            Ok(Some(account)) => {
                 let mut changes = property_changes(ctx, state, account);
                 if !changes.is_empty() {
                     changes.push(FieldChange::new("client_secret", None, SECRET_SHOWN));
@@ -187,7 +207,7 @@ impl Step for IntegrationAccountStep {
                 });
             }
         };
-        let existing = state.account.flatten();
+        let existing = state.account.ok().flatten();
         let replace = match &existing {
             None => true,
             Some(account) => !property_changes(ctx, &state_with(&app), account).is_empty(),
@@ -242,17 +262,19 @@ impl Step for IntegrationAccountStep {
             ctx.spec.integration_account.name
         );
         let account = match &state.account {
-            None => {
+            Err(why) => {
                 let m = manual(ctx, state.application.as_ref());
-                return Ok(vec![Check {
-                    check: name,
-                    ok: true,
-                    detail: "not checkable: the tenant does not offer integration accounts through its API".into(),
-                    hint: Some(m.title),
-                }]);
+                return Ok(vec![
+                    Check::pending(
+                        name,
+                        format!("waits for a person: {why}; bp-servicenow cannot see it"),
+                        format!("{} (the checklist follows)", m.title),
+                    )
+                    .with_manual(m),
+                ]);
             }
-            Some(None) => return Ok(vec![Check::fail(name, "missing", "run apply to create it")]),
-            Some(Some(account)) => account,
+            Ok(None) => return Ok(vec![Check::fail(name, "missing", "run apply to create it")]),
+            Ok(Some(account)) => account,
         };
         let spec = &ctx.spec.integration_account;
         let mut checks = vec![
@@ -318,6 +340,13 @@ impl Step for IntegrationAccountStep {
         let accounts = ctx.brightpattern.integration_accounts();
         let name = &ctx.spec.integration_account.name;
         let resource = format!("integration account {name:?}");
+        if ctx.spec.integration_account.api == AccountApi::Manual {
+            return Ok(vec![Removal::new(
+                resource,
+                RemovalOutcome::LeftAlone,
+                "made by a person: delete it in Contact Center Administrator (Configuration > Integration Accounts)",
+            )]);
+        }
         let found = match accounts.get(name).await {
             Ok(found) => found,
             Err(e) if e.is_endpoint_unavailable() => {
@@ -355,7 +384,7 @@ impl Step for IntegrationAccountStep {
 
 fn state_with(app: &OAuthApplication) -> IntegrationAccountState {
     IntegrationAccountState {
-        account: None,
+        account: Ok(None),
         application: Some(app.clone()),
     }
 }

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use secrecy::SecretString;
+use servicenow_client::OAuthClient;
 use servicenow_client::oauth::{NewOAuthApplication, OAuthApplication};
 use servicenow_client::{Error, Result};
 
@@ -98,7 +99,7 @@ impl Step for OAuthEndpointStep {
                 let created = apps
                     .create(
                         &NewOAuthApplication::new(o.name.clone())
-                            .with_sys_id(id)
+                            .with_sys_id(id.clone())
                             .lifespans(o.access_token_lifespan, o.refresh_token_lifespan)
                             .comments("Created by bp-servicenow for the Bright Pattern integration account."),
                     )
@@ -108,14 +109,18 @@ impl Step for OAuthEndpointStep {
                     client_id: created.application.client_id.clone(),
                     secret: created.client_secret.clone(),
                 });
-                ctx.record(|l| l.oauth_application = Some(sys_id.clone()))
+                let note = ctx
+                    .created("OAuth application", &id, &sys_id, |l, id| {
+                        l.oauth_application = Some(id)
+                    })
                     .await;
                 ctx.oauth_application
                     .set(Some(created.application.clone()))
                     .await;
                 Ok(format!(
-                    "created {sys_id} (client id {})",
-                    created.application.client_id
+                    "created {sys_id} (client id {}){}",
+                    created.application.client_id,
+                    note.map(|n| format!("; {n}")).unwrap_or_default()
                 ))
             }
             Some(app) => {
@@ -157,6 +162,55 @@ impl Step for OAuthEndpointStep {
         })
     }
 
+    /// Runs exactly what Bright Pattern's "Request Refresh Token" and "Test
+    /// connection" will do — the password grant as the integration user with this
+    /// client, a refresh grant, one Table API read — whenever the client secret is
+    /// known (generated or rotated in this run, or supplied by the caller). On
+    /// failure, reads what causes ServiceNow's generic `access_denied` and names it.
+    async fn prove(&self, ctx: &Context) -> Result<Vec<Check>> {
+        let Some(app) = ctx.oauth_application().await? else {
+            return Ok(Vec::new()); // verify already reports it missing
+        };
+        let name = format!("OAuth application {:?} works end to end", app.name);
+        let secret = ctx
+            .take_generated_secret()
+            .filter(|g| g.client_id == app.client_id)
+            .map(|g| g.secret)
+            .or_else(|| ctx.options.oauth_client_secret.clone());
+        let Some(secret) = secret else {
+            return Ok(vec![Check::pending(
+                name,
+                "not proven: the client secret is known only to the run that generated it",
+                format!("supply it ({SECRET_VARIABLE} for the command-line tool) so verify can run the password grant, a refresh and a Table API read as Bright Pattern will"),
+            )]);
+        };
+        let user = &ctx.integration_user;
+        let client = OAuthClient::new(app.client_id.clone(), secret);
+        Ok(vec![
+            match ctx
+                .servicenow
+                .prove_oauth_round_trip(&client, &user.username, &user.password)
+                .await
+            {
+                Ok(()) => Check::pass(
+                    name,
+                    format!(
+                        "as {}: password grant, refresh grant and a Table API read with the new token all succeeded",
+                        user.username
+                    ),
+                ),
+                Err(failure) => {
+                    let cause = oauth_cause(ctx, &app).await;
+                    Check::fail(
+                        name,
+                        format!("as {}: {failure}", user.username),
+                        cause,
+                    )
+                }
+            },
+        ])
+    }
+
     async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
         let ledger = ctx.ledger().await;
         let apps = ctx.servicenow.oauth_applications();
@@ -182,6 +236,64 @@ impl Step for OAuthEndpointStep {
         ctx.oauth_application.clear().await;
         Ok(vec![removal])
     }
+}
+
+/// The environment variable the command-line tool reads the client secret from.
+pub const SECRET_VARIABLE: &str = "SERVICENOW_OAUTH_CLIENT_SECRET";
+
+/// The property without which the instance refuses all inbound OAuth.
+pub const OAUTH_ACTIVE_PROPERTY: &str = "com.snc.platform.security.oauth.is.active";
+/// The property that, when true, refuses the password grant.
+pub const ROPC_DISABLED_PROPERTY: &str = "glide.oauth.inbound.ropc.grant_type.disabled";
+
+/// Which of the causes of a generic `access_denied` holds, read from the
+/// instance: inbound OAuth off, the password grant disabled, the client inactive.
+async fn oauth_cause(ctx: &Context, app: &OAuthApplication) -> String {
+    let props = ctx.servicenow.properties();
+    let apps = ctx.servicenow.oauth_applications();
+    let (active, ropc, fresh) = futures_util::join!(
+        props.value(OAUTH_ACTIVE_PROPERTY),
+        props.value(ROPC_DISABLED_PROPERTY),
+        apps.get_by_name(&app.name),
+    );
+    let mut causes = Vec::new();
+    if matches!(&active, Ok(Some(v)) if v.trim() == "false") {
+        causes.push(format!(
+            "inbound OAuth is off: set the system property {OAUTH_ACTIVE_PROPERTY} to true"
+        ));
+    }
+    if matches!(&ropc, Ok(Some(v)) if v.trim() == "true") {
+        causes.push(format!(
+            "the password grant is disabled: {ROPC_DISABLED_PROPERTY} is true, and Bright Pattern's Request Refresh Token needs it (set it to false, or accept that the integration cannot work)"
+        ));
+    }
+    match &fresh {
+        Ok(Some(app)) if !app.active => causes.push(format!(
+            "the OAuth application {:?} is inactive: run apply to activate it",
+            app.name
+        )),
+        Ok(None) => causes.push("the OAuth application is gone: run apply".to_owned()),
+        _ => {}
+    }
+    let unread: Vec<&str> = [
+        (active.is_err(), OAUTH_ACTIVE_PROPERTY),
+        (ropc.is_err(), ROPC_DISABLED_PROPERTY),
+        (fresh.is_err(), "the OAuth application"),
+    ]
+    .into_iter()
+    .filter_map(|(failed, what)| failed.then_some(what))
+    .collect();
+    if causes.is_empty() {
+        causes.push(format!(
+            "none of the known causes holds (inbound OAuth on, password grant allowed, client active){}: check the integration user's password and that the user is active and not locked out",
+            if unread.is_empty() {
+                String::new()
+            } else {
+                format!("; could not read {}", unread.join(", "))
+            }
+        ));
+    }
+    causes.join("; ")
 }
 
 /// The client secret for step 6: the one generated in this run, or a new one for

@@ -1,6 +1,13 @@
 //! Steps 2 and 7: the OpenFrame configuration (Agent Desktop URL with `topDomain`,
 //! title, size, order, active) and the tenant origin in the postMessage
-//! allow-list property. Warns when another active configuration comes first.
+//! allow-list property.
+//!
+//! Users see only the active configuration with the lowest `order` (among those
+//! not scoped to a user group they are not in), so a configuration another one
+//! shadows is as good as missing: plan warns, and verify proves for every listed
+//! user (and one member of each listed group) which configuration that user gets,
+//! failing when it is not ours. `order = "first"` places ours ahead of every other
+//! active configuration. Verify also GETs the Agent Desktop URL it wrote.
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
@@ -12,8 +19,13 @@ use servicenow_client::properties::{
 use servicenow_client::query::Query;
 use servicenow_client::wire::SysId;
 use servicenow_openframe::AgentDesktopUrl;
+use std::collections::{BTreeMap, HashSet};
+
+use brightpattern_client::agent_desktop::PageVerdict;
+use servicenow_client::JsonRecord;
 
 use crate::report::{Check, Removal, RemovalOutcome};
+use crate::spec::OrderSetting;
 use crate::step::{Change, Context, FieldChange, Step, StepId};
 
 /// Steps 2 and 7.
@@ -28,7 +40,32 @@ pub struct OpenFrameState {
     allow_list: Option<String>,
 }
 
-fn desired(ctx: &Context) -> OpenFrameFields {
+/// The order ours should have: the spec's number, or with `order = "first"` one
+/// below every other active configuration (ours keeps its order when it already
+/// comes first).
+fn desired_order(ctx: &Context, state: &OpenFrameState) -> i64 {
+    match ctx.spec.openframe_order {
+        OrderSetting::Fixed(n) => n,
+        OrderSetting::First => {
+            let name = &ctx.spec.openframe.name;
+            let lowest_other = state
+                .active
+                .iter()
+                .filter(|c| &c.fields.name != name)
+                .map(|c| c.fields.order)
+                .min();
+            let current = state.ours.as_ref().map(|c| c.fields.order);
+            match (lowest_other, current) {
+                (Some(other), Some(ours)) if ours < other => ours,
+                (Some(other), _) => other.saturating_sub(1),
+                (None, Some(ours)) => ours,
+                (None, None) => ctx.spec.openframe.order,
+            }
+        }
+    }
+}
+
+fn desired(ctx: &Context, state: &OpenFrameState) -> OpenFrameFields {
     let s = &ctx.spec.openframe;
     OpenFrameFields {
         name: s.name.clone(),
@@ -37,7 +74,7 @@ fn desired(ctx: &Context) -> OpenFrameFields {
         url: s.url.as_str().to_owned(),
         width: s.size.width(),
         height: s.size.height(),
-        order: s.order,
+        order: desired_order(ctx, state),
         active: s.active,
         default: s.default,
         show_presence_indicator: s.presence_indicator,
@@ -153,7 +190,7 @@ impl Step for OpenFrameStep {
     }
 
     fn change(&self, ctx: &Context, state: &OpenFrameState) -> Change {
-        let want = desired(ctx);
+        let want = desired(ctx, state);
         let mut changes = field_changes(state.ours.as_ref().map(|c| &c.fields), &want);
         let origin = ctx.spec.openframe.url.tenant().as_str();
         let current = state.allow_list.clone().unwrap_or_default();
@@ -168,8 +205,11 @@ impl Step for OpenFrameStep {
         change.warnings = shadowing(state, want.order, &want.name)
             .map(|c| {
                 format!(
-                    "active OpenFrame configuration {:?} (order {}) comes before ours (order {}): users who have both get it instead; raise its order or deactivate it",
-                    c.fields.name, c.fields.order, want.order
+                    "active OpenFrame configuration {:?} (order {}) comes before ours (order {}){}: users who see both get it instead; set [openframe] order = \"first\", raise its order or deactivate it",
+                    c.fields.name,
+                    c.fields.order,
+                    want.order,
+                    if c.user_group.is_empty() { "" } else { " for the members of its user group" }
                 )
             })
             .collect();
@@ -188,13 +228,17 @@ impl Step for OpenFrameStep {
             None => {
                 let id = SysId::generate();
                 ctx.reserve(|l| l.openframe = Some(id.clone())).await?;
-                let created = configs.create_with_id(&id, &desired(ctx)).await?;
-                ctx.record(|l| l.openframe = Some(created.sys_id.clone()))
+                let created = configs.create_with_id(&id, &desired(ctx, &state)).await?;
+                let note = ctx
+                    .created("OpenFrame configuration", &id, &created.sys_id, |l, id| {
+                        l.openframe = Some(id)
+                    })
                     .await;
                 done.push(format!("created configuration {}", created.sys_id));
+                done.extend(note);
             }
             Some(ours) if !config_changes.is_empty() => {
-                let want = serde_json::to_value(desired(ctx)).unwrap_or_default();
+                let want = serde_json::to_value(desired(ctx, &state)).unwrap_or_default();
                 let patch: serde_json::Map<String, serde_json::Value> = config_changes
                     .iter()
                     .filter_map(|c| want.get(&c.field).map(|v| (c.field.clone(), v.clone())))
@@ -290,20 +334,16 @@ impl Step for OpenFrameStep {
             },
             "run apply to add the tenant origin",
         ));
-        let shadows: Vec<String> = shadowing(&state, ours.fields.order, &spec.name)
-            .map(|c| format!("{:?} (order {})", c.fields.name, c.fields.order))
-            .collect();
-        checks.push(Check::when(
-            shadows.is_empty(),
-            "no OpenFrame configuration shadows ours",
-            if shadows.is_empty() {
-                "ours comes first".to_owned()
-            } else {
-                format!("{} come first", shadows.join(", "))
-            },
-            "raise the other configurations' order above ours, or deactivate them",
-        ));
         Ok(checks)
+    }
+
+    async fn prove(&self, ctx: &Context) -> Result<Vec<Check>> {
+        let state = self.observe(ctx).await?;
+        let Some(ours) = &state.ours else {
+            return Ok(Vec::new()); // verify already reports it missing
+        };
+        let (page, agents) = futures_util::join!(page_check(ctx, ours), agents_check(ctx, &state, ours));
+        Ok(vec![page?, agents?])
     }
 
     async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
@@ -379,5 +419,263 @@ impl Step for OpenFrameStep {
             }
         }
         Ok(removals)
+    }
+}
+
+/// GETs the exact URL written into OpenFrame, as an agent's browser would first
+/// load it: 2xx (after redirects within the tenant) proves the page is there, 404
+/// a wrong entry path, anything else cannot be confirmed from here.
+async fn page_check(ctx: &Context, ours: &OpenFrameConfiguration) -> Result<Check> {
+    let url = &ours.fields.url;
+    let name = "the Agent Desktop page exists at the OpenFrame URL";
+    let answer = match ctx.brightpattern.agent_desktop().probe(url).await {
+        Ok(answer) => answer,
+        Err(brightpattern_client::Error::InvalidInput(e)) => {
+            return Ok(Check::fail(
+                name,
+                format!("{url}: {}", e.reason),
+                format!("run apply to set it to {}", ctx.spec.openframe.url),
+            ));
+        }
+        Err(e) if e.is_retryable() => {
+            return Ok(Check::pending(
+                name,
+                format!("could not confirm: {e}"),
+                "run verify again when the tenant answers",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(match answer.verdict() {
+        PageVerdict::Exists => Check::pass(name, format!("GET {url} answered HTTP {}", answer.status)),
+        PageVerdict::Missing => Check::fail(
+            name,
+            format!("GET {url} answered HTTP 404: wrong entry path"),
+            "set [openframe] entry_path to the tenant's Agent Desktop path (/agentdesktop/ classic, /agent/ for Agent Desktop 2.0), then run apply",
+        ),
+        PageVerdict::Unconfirmed(why) => Check::pending(
+            name,
+            format!("could not confirm: GET {url}: {why}"),
+            "open the URL in a browser: it should show the Agent Desktop login page",
+        ),
+        _ => Check::pending(name, format!("could not confirm: GET {url}"), "open the URL in a browser"),
+    })
+}
+
+/// A user to check, and the groups the user is in.
+struct Agent {
+    label: String,
+    groups: HashSet<String>,
+}
+
+/// The configuration a user gets: among the active ones the user may see (not
+/// scoped, or scoped to one of the user's groups), the lowest order. `Err` holds
+/// the configurations that tie for it.
+fn winner<'a>(
+    active: &'a [OpenFrameConfiguration],
+    groups: &HashSet<String>,
+) -> std::result::Result<Option<&'a OpenFrameConfiguration>, Vec<&'a OpenFrameConfiguration>> {
+    let visible: Vec<&OpenFrameConfiguration> = active
+        .iter()
+        .filter(|c| c.user_group.sys_id().is_none_or(|g| groups.contains(g)))
+        .collect();
+    let Some(lowest) = visible.iter().map(|c| c.fields.order).min() else {
+        return Ok(None);
+    };
+    let first: Vec<&OpenFrameConfiguration> = visible
+        .into_iter()
+        .filter(|c| c.fields.order == lowest)
+        .collect();
+    if first.len() > 1 {
+        Err(first)
+    } else {
+        Ok(first.first().copied())
+    }
+}
+
+fn sys_ids(rows: &[JsonRecord], column: &str) -> Vec<(String, String)> {
+    rows.iter()
+        .filter_map(|r| {
+            let id = r.get("sys_id")?.as_str()?.to_owned();
+            let value = match r.get(column)? {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.get("value")?.as_str()?.to_owned(),
+            };
+            Some((id, value))
+        })
+        .collect()
+}
+
+/// For every listed user and one member of each listed group: which configuration
+/// that user will see. Fails naming each user for whom another one wins.
+async fn agents_check(
+    ctx: &Context,
+    state: &OpenFrameState,
+    ours: &OpenFrameConfiguration,
+) -> Result<Check> {
+    let access = &ctx.spec.access;
+    let name = "every listed agent gets our OpenFrame configuration";
+    let sn = &ctx.servicenow;
+    let scoped = state.active.iter().any(|c| !c.user_group.is_empty());
+    let mut agents: Vec<(String, Option<String>)> = access
+        .users
+        .iter()
+        .map(|u| (u.clone(), None))
+        .collect();
+    let mut notes = Vec::new();
+    let mut user_ids: BTreeMap<String, String> = BTreeMap::new(); // user_name -> sys_id
+    if !access.groups.is_empty() || scoped {
+        let users = sn.table_json("sys_user")?;
+        let listed: Vec<JsonRecord> = if access.users.is_empty() {
+            Vec::new()
+        } else {
+            users
+                .list(Query::new().is_in("user_name", access.users.iter().cloned()))
+                .try_collect()
+                .await?
+        };
+        for (id, user_name) in sys_ids(&listed, "user_name") {
+            user_ids.insert(user_name, id);
+        }
+        if !access.groups.is_empty() {
+            let groups: Vec<JsonRecord> = sn
+                .table_json("sys_user_group")?
+                .list(Query::new().is_in("name", access.groups.iter().cloned()))
+                .try_collect()
+                .await?;
+            let group_ids = sys_ids(&groups, "name");
+            let members: Vec<JsonRecord> = if group_ids.is_empty() {
+                Vec::new()
+            } else {
+                sn.table_json("sys_user_grmember")?
+                    .list(
+                        Query::new()
+                            .is_in("group", group_ids.iter().map(|(id, _)| id.clone()))
+                            .order_by("sys_id"),
+                    )
+                    .try_collect()
+                    .await?
+            };
+            let membership: Vec<(String, String)> = members
+                .iter()
+                .filter_map(|m| {
+                    let user = reference_value(m.get("user")?)?;
+                    let group = reference_value(m.get("group")?)?;
+                    Some((group, user))
+                })
+                .collect();
+            let mut samples = Vec::new();
+            for (group_id, group_name) in &group_ids {
+                match membership.iter().find(|(g, _)| g == group_id) {
+                    Some((_, user)) => samples.push((group_name.clone(), user.clone())),
+                    None => notes.push(format!("group {group_name:?} has no member to check")),
+                }
+            }
+            if !samples.is_empty() {
+                let rows: Vec<JsonRecord> = users
+                    .list(Query::new().is_in("sys_id", samples.iter().map(|(_, u)| u.clone())))
+                    .try_collect()
+                    .await?;
+                let names: BTreeMap<String, String> = sys_ids(&rows, "user_name").into_iter().collect();
+                for (group, user_id) in samples {
+                    let user_name = names.get(&user_id).cloned().unwrap_or_else(|| user_id.clone());
+                    user_ids.insert(user_name.clone(), user_id);
+                    agents.push((user_name, Some(group)));
+                }
+            }
+        }
+    }
+    // Group memberships matter only when some active configuration is scoped.
+    let mut groups_of: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    if scoped && !user_ids.is_empty() {
+        let rows: Vec<JsonRecord> = sn
+            .table_json("sys_user_grmember")?
+            .list(
+                Query::new()
+                    .is_in("user", user_ids.values().cloned())
+                    .order_by("sys_id"),
+            )
+            .try_collect()
+            .await?;
+        for row in rows {
+            if let (Some(user), Some(group)) = (
+                row.get("user").and_then(reference_value),
+                row.get("group").and_then(reference_value),
+            ) {
+                groups_of.entry(user).or_default().insert(group);
+            }
+        }
+    }
+    let agents: Vec<Agent> = agents
+        .into_iter()
+        .map(|(user, group)| Agent {
+            groups: user_ids
+                .get(&user)
+                .and_then(|id| groups_of.get(id))
+                .cloned()
+                .unwrap_or_default(),
+            label: match group {
+                Some(g) => format!("{user} (member of {g:?})"),
+                None => user,
+            },
+        })
+        .collect();
+    let mut wrong = Vec::new();
+    for agent in &agents {
+        match winner(&state.active, &agent.groups) {
+            Ok(Some(c)) if c.sys_id == ours.sys_id => {}
+            Ok(Some(c)) => wrong.push(format!(
+                "{} gets {:?} (order {}), not ours (order {})",
+                agent.label, c.fields.name, c.fields.order, ours.fields.order
+            )),
+            Ok(None) => wrong.push(format!(
+                "{} gets no configuration (ours is inactive or scoped to a group the user is not in)",
+                agent.label
+            )),
+            Err(tied) => wrong.push(format!(
+                "{} sees {} at the same order {}: which one wins is not documented",
+                agent.label,
+                tied.iter().map(|c| format!("{:?}", c.fields.name)).collect::<Vec<_>>().join(" and "),
+                tied[0].fields.order
+            )),
+        }
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", notes.join("; "))
+    };
+    Ok(if wrong.is_empty() {
+        Check::pass(
+            name,
+            format!(
+                "{} checked, ours (order {}) wins for each{notes}",
+                counted_agents(agents.len()),
+                ours.fields.order
+            ),
+        )
+    } else {
+        Check::fail(
+            name,
+            format!("{}{notes}", wrong.join("; ")),
+            "set [openframe] order = \"first\" and run apply, or raise the other configuration's order, deactivate it, or narrow its user group",
+        )
+    })
+}
+
+fn counted_agents(n: usize) -> String {
+    if n == 1 {
+        "1 agent".to_owned()
+    } else {
+        format!("{n} agents")
+    }
+}
+
+/// A reference column's sys_id, whatever shape it came in.
+fn reference_value(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Object(o) => o.get("value")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned),
+        _ => None,
     }
 }
