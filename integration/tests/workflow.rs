@@ -7,7 +7,8 @@ use std::time::Duration;
 use brightpattern_client::fake::{Endpoint as BpEndpoint, FakeTenant};
 use brightpattern_servicenow::report::{ManualValue, RemovalOutcome};
 use brightpattern_servicenow::{
-    Action, Event, IntegrationSpec, Outcome, ServiceNowLogin, StepId, Workflow, WorkflowOptions,
+    Action, Check, Event, IntegrationSpec, Outcome, ServiceNowLogin, Status, StepId, Workflow,
+    WorkflowOptions,
 };
 use servicenow_client::ExposeSecret;
 use servicenow_client::fake::{
@@ -30,10 +31,11 @@ async fn pair() -> Pair {
     }
     sn.add_group("Agents");
     sn.add_group_member("agent.3", "Agents");
-    Pair {
-        sn,
-        bp: FakeTenant::start().await,
-    }
+    let bp = FakeTenant::start().await;
+    // These tests drive the assumed integration-account endpoints (opted in by
+    // the spec); the manual default has its own tests.
+    bp.set_integration_accounts_offered(true);
+    Pair { sn, bp }
 }
 
 fn spec_text(p: &Pair) -> String {
@@ -54,6 +56,8 @@ fn spec_text(p: &Pair) -> String {
         name = "Bright Pattern"
         [oauth]
         name = "Bright Pattern"
+        [integration_account]
+        api = "assumed"
         "#,
         p.sn.url(),
         p.bp.url()
@@ -90,6 +94,34 @@ fn workflow_with(p: &Pair, spec: &str, password: &str) -> Workflow {
 
 fn workflow(p: &Pair) -> Workflow {
     workflow_with(p, &spec_text(p), ADMIN_PASSWORD)
+}
+
+/// A workflow that is told the OAuth client secret (as the CLI is through
+/// `SERVICENOW_OAUTH_CLIENT_SECRET`), read from the fake's table.
+fn with_known_secret(p: &Pair) -> Workflow {
+    let secret = p.sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let spec = IntegrationSpec::from_toml(&spec_text(p))
+        .unwrap()
+        .resolve()
+        .unwrap();
+    Workflow::builder(
+        spec,
+        p.sn.client_as_admin(),
+        p.bp.client(),
+        ServiceNowLogin {
+            username: ADMIN_USER.into(),
+            password: ADMIN_PASSWORD.into(),
+        },
+    )
+    .options(WorkflowOptions {
+        plugin_wait: WaitOptions::fast(),
+        oauth_client_secret: Some(secret.into()),
+        ..WorkflowOptions::default()
+    })
+    .build()
 }
 
 fn count(rows: &[JsonRecord], column: &str, value: &str) -> usize {
@@ -151,7 +183,7 @@ async fn a_fresh_apply_then_verify_all_ok() {
         "{report}"
     );
     let health = wf.verify().await.unwrap();
-    assert!(health.ok, "{health}");
+    assert!(health.is_ok(), "{health}");
     assert!(health.checks.len() >= 15, "{health}");
 
     let config = &p.sn.table("sn_openframe_configuration")[0];
@@ -241,8 +273,14 @@ async fn drift_is_planned_exactly_and_repaired() {
 
     let health = wf.verify().await.unwrap();
     let failing: Vec<&str> = health.problems().map(|c| c.check.as_str()).collect();
-    assert_eq!(failing.len(), 3, "{health}");
-    assert!(health.problems().all(|c| c.hint.is_some()));
+    // Three records read back wrong, and two effects that no longer work: the
+    // page is not on the tenant, and the browser's preflight is refused.
+    assert_eq!(failing.len(), 5, "{health}");
+    assert_eq!(health.status, Status::Failed);
+    assert!(health.problems().all(|c| c.hint.is_some() && c.status == Status::Failed));
+    assert_eq!(health.problems().filter(|c| c.effect).count(), 2, "{health}");
+    assert!(failing.iter().any(|c| c.contains("CORS preflight")), "{failing:?}");
+    assert!(failing.iter().any(|c| c.contains("Agent Desktop page")), "{failing:?}");
 
     let plan = wf.plan().await.unwrap();
     let changed: Vec<(StepId, Vec<String>)> = plan
@@ -266,7 +304,8 @@ async fn drift_is_planned_exactly_and_repaired() {
     );
 
     wf.apply().await.unwrap();
-    assert!(wf.verify().await.unwrap().ok);
+    let health = wf.verify().await.unwrap();
+    assert!(health.is_ok(), "{health}");
     assert_no_duplicates(&p);
 }
 
@@ -308,7 +347,8 @@ async fn a_rate_limit_storm_is_ridden_through() {
         );
         wf.apply().await.unwrap();
     }
-    assert!(wf.verify().await.unwrap().ok);
+    let health = wf.verify().await.unwrap();
+    assert!(health.is_ok(), "{health}");
     assert_no_duplicates(&p);
 }
 
@@ -330,7 +370,8 @@ async fn a_503_on_a_create_stops_the_step_and_a_second_apply_finishes() {
         assert!(text.contains("run apply again"), "{text}");
         wf.apply().await.unwrap();
     }
-    assert!(wf.verify().await.unwrap().ok);
+    let health = wf.verify().await.unwrap();
+    assert!(health.is_ok(), "{health}");
     assert_no_duplicates(&p);
 }
 
@@ -371,7 +412,8 @@ async fn a_timeout_after_a_create_is_recovered_without_duplicates() {
     }
     p.sn.clear_faults();
     wf.apply().await.unwrap();
-    assert!(wf.verify().await.unwrap().ok);
+    let health = wf.verify().await.unwrap();
+    assert!(health.is_ok(), "{health}");
     assert_no_duplicates(&p);
 }
 
@@ -401,7 +443,8 @@ async fn a_failing_plugin_stops_its_dependents_with_a_step_named_error() {
 
     p.sn.allow_plugin_activation(ids::OPENFRAME);
     wf.apply().await.unwrap();
-    assert!(wf.verify().await.unwrap().ok);
+    let health = wf.verify().await.unwrap();
+    assert!(health.is_ok(), "{health}");
     assert_no_duplicates(&p);
 }
 
@@ -425,7 +468,15 @@ async fn a_rejected_refresh_token_request_names_the_step_and_the_rest_is_done() 
     assert_eq!(p.bp.accounts().len(), 1);
     let right = workflow(&p);
     right.apply().await.unwrap();
-    assert!(right.verify().await.unwrap().ok);
+    // A new run does not know the secret the first one generated: the OAuth
+    // client cannot be proven end to end, which is pending, not ok.
+    let health = right.verify().await.unwrap();
+    assert_eq!(health.status, Status::Pending, "{health}");
+    let pending: Vec<&str> = health.problems().map(|c| c.check.as_str()).collect();
+    assert_eq!(pending, ["OAuth application \"Bright Pattern\" works end to end"]);
+    // Supplied, it is proven.
+    let health = with_known_secret(&p).verify().await.unwrap();
+    assert!(health.is_ok(), "{health}");
     assert_no_duplicates(&p);
 }
 
@@ -439,7 +490,8 @@ async fn an_expired_token_on_the_tenant_is_renewed() {
     );
     let wf = workflow(&p);
     wf.apply().await.unwrap();
-    assert!(wf.verify().await.unwrap().ok);
+    let health = wf.verify().await.unwrap();
+    assert!(health.is_ok(), "{health}");
 }
 
 fn managed_tables(sn: &FakeInstance) -> BTreeMap<String, Vec<JsonRecord>> {
@@ -494,7 +546,8 @@ async fn teardown_removes_only_what_apply_created() {
         Action::Update,
         "the same-named rule is brought to the spec"
     );
-    assert!(wf.verify().await.unwrap().ok);
+    let health = wf.verify().await.unwrap();
+    assert!(health.is_ok(), "{health}");
 
     let teardown = wf.teardown().await.unwrap();
     let text = teardown.to_string();
@@ -584,14 +637,15 @@ async fn the_manual_fallback_end_to_end() {
     let json = serde_json::to_string(&report).unwrap();
     assert!(!json.contains(&secret));
 
+    // Pending, never ok: the account cannot be seen from here. The report quotes
+    // the status the tenant answered, and carries the checklist.
     let health = wf.verify().await.unwrap();
-    assert!(health.ok, "{health}");
-    assert!(
-        health
-            .checks
-            .iter()
-            .any(|c| c.detail.starts_with("not checkable"))
-    );
+    assert_eq!(health.status, Status::Pending, "{health}");
+    let pending: Vec<&Check> = health.problems().collect();
+    assert_eq!(pending.len(), 1, "{health}");
+    assert!(pending[0].detail.contains("HTTP 500"), "{}", pending[0].detail);
+    assert!(pending[0].manual.is_some());
+    assert!(health.to_string().contains("Configuration > Integration Accounts"));
     let teardown = wf.teardown().await.unwrap();
     assert!(
         teardown
