@@ -84,6 +84,23 @@ fn assert_no_secrets(runs: &[&Run], secrets: &[&str]) {
     }
 }
 
+/// The configuration with the integration account opted in to the SDK's
+/// assumed (unverified) endpoints.
+fn assumed_config(sn: &FakeInstance, bp: &FakeTenant) -> String {
+    format!("{}[integration_account]\napi = \"assumed\"\n", config(sn, bp))
+}
+
+fn statuses(doc: &serde_json::Value, key: &str) -> Vec<String> {
+    doc[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The default: the integration account is a manual step, and the tenant answers
+/// any unknown endpoint with 500 as Bright Pattern documents.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_subcommand_with_its_exit_code_and_json_shape() {
     let sn = FakeInstance::start().await;
@@ -103,40 +120,82 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
         }
     }
     assert_eq!(steps[0]["step"], "plugins");
+    assert_eq!(steps[5]["action"], "manual");
 
+    // Written and proven, but a person must still create the account: exit 4.
     let apply = run(&["apply", "--config", path, "--json"], &ENV);
-    assert_eq!(apply.code, 0, "{}", apply.stderr);
+    assert_eq!(apply.code, 4, "{}", apply.stderr);
     let doc = json(&apply);
-    assert!(
-        doc["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["outcome"] == "done"),
-        "{doc}"
-    );
+    let outcomes: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["done", "done", "done", "done", "done", "manual"], "{doc}");
+    assert_eq!(doc["status"], "pending");
+    let proofs = statuses(&doc, "proofs");
+    assert_eq!(proofs.len(), 4, "{doc}");
+    assert!(proofs.iter().all(|s| s == "ok"), "{doc}");
 
+    // Verify: every record and effect ok, the manual step pending: exit 4.
     let verify = run(&["verify", "--config", path, "--json"], &ENV);
-    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    assert_eq!(verify.code, 4, "{}", verify.stdout);
     let doc = json(&verify);
-    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["status"], "pending");
     for c in doc["checks"].as_array().unwrap() {
-        for key in ["check", "ok", "detail", "hint"] {
+        for key in ["check", "status", "detail", "hint"] {
             assert!(c.get(key).is_some(), "check lacks {key}: {c}");
         }
     }
+    let pending: Vec<&serde_json::Value> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "pending")
+        .collect();
+    // The manual step, and the OAuth client this process cannot prove without its secret.
+    assert_eq!(pending.len(), 2, "{doc}");
+    assert!(pending.iter().any(|c| c["manual"].is_object()));
+    let human = run(&["verify", "--config", path], &ENV);
+    assert_eq!(human.code, 4);
+    assert!(human.stdout.contains("[WAIT]"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("Configuration > Integration Accounts"),
+        "the checklist is printed by verify too:\n{}",
+        human.stdout
+    );
+
+    // With the client secret supplied, the OAuth client is proven as well.
+    let secret = sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut with_secret = ENV.to_vec();
+    with_secret.push(("SERVICENOW_OAUTH_CLIENT_SECRET", &secret));
+    let proven = run(&["verify", "--config", path, "--json"], &with_secret);
+    assert_eq!(proven.code, 4);
+    let doc = json(&proven);
+    let pending: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "ok")
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(pending, ["integration account \"ServiceNow\""], "{doc}");
 
     let again = run(&["apply", "--config", path, "--json"], &ENV);
-    assert_eq!(again.code, 0);
+    assert_eq!(again.code, 4);
+    let doc = json(&again);
     assert!(
-        json(&again)["steps"]
-            .as_array()
-            .unwrap()
+        doc["steps"].as_array().unwrap()[..5]
             .iter()
             .all(|s| s["outcome"] == "unchanged")
     );
+    assert!(doc["proofs"].as_array().unwrap().is_empty(), "nothing changed, nothing to prove");
 
-    // Drift: the CORS rule loses POST; verify says so with exit code 3.
+    // Drift: the CORS rule loses POST; verify says so, by record and by effect, with exit code 3.
     let admin = sn.client_as_admin();
     let rule = admin
         .cors_rules()
@@ -156,6 +215,7 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
         "{}",
         drifted.stdout
     );
+    assert!(drifted.stdout.contains("CORS preflight"), "{}", drifted.stdout);
     assert!(
         !drifted.stdout.contains('\x1b'),
         "no colours when not on a terminal"
@@ -178,17 +238,68 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
     assert_eq!(teardown.code, 0, "{}", teardown.stderr);
     assert!(json(&teardown)["steps"].as_array().unwrap().len() == 6);
 
+    // Manual by default: no command ever called the undocumented endpoints.
+    assert!(
+        !bp.requests()
+            .iter()
+            .any(|r| r.endpoint == brightpattern_client::fake::Endpoint::IntegrationAccounts),
+        "{:#?}",
+        bp.requests()
+    );
     assert_no_secrets(
         &[
             &plan,
             &apply,
             &verify,
+            &human,
+            &proven,
             &again,
             &drifted,
             &human_plan,
             &teardown,
         ],
-        &[ADMIN_PASSWORD, API_SECRET],
+        &[ADMIN_PASSWORD, API_SECRET, &secret],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opted_in_to_the_assumed_endpoints_everything_is_ok_with_exit_0() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    bp.set_integration_accounts_offered(true);
+    sn.add_user("agent.1");
+    let path = config_file("assumed.toml", &assumed_config(&sn, &bp));
+    let path = path.to_str().unwrap();
+    let apply = run(&["apply", "--config", path, "--json"], &ENV);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert_eq!(json(&apply)["status"], "ok");
+    let secret = sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut env = ENV.to_vec();
+    env.push(("SERVICENOW_OAUTH_CLIENT_SECRET", &secret));
+    let verify = run(&["verify", "--config", path, "--json"], &env);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+    assert!(statuses(&json(&verify), "checks").iter().all(|s| s == "ok"));
+    assert_no_secrets(&[&apply, &verify], &[&secret, ADMIN_PASSWORD, API_SECRET]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_exits_3_when_what_it_wrote_does_not_work_and_names_the_cause() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    // The hardening guide's advice: the password grant is off.
+    sn.set_property("glide.oauth.inbound.ropc.grant_type.disabled", "true");
+    let path = config_file("ropc.toml", &config(&sn, &bp));
+    let apply = run(&["apply", "--config", path.to_str().unwrap()], &ENV);
+    assert_eq!(apply.code, 3, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        apply.stderr.contains("written, but not working")
+            && apply.stderr.contains("glide.oauth.inbound.ropc.grant_type.disabled"),
+        "{}",
+        apply.stderr
     );
 }
 
@@ -196,8 +307,9 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
 async fn the_generated_secret_and_refresh_token_are_never_printed() {
     let sn = FakeInstance::start().await;
     let bp = FakeTenant::start().await;
+    bp.set_integration_accounts_offered(true);
     sn.add_user("agent.1");
-    let path = config_file("secrets.toml", &config(&sn, &bp));
+    let path = config_file("secrets.toml", &assumed_config(&sn, &bp));
     let apply = run(&["apply", "--config", path.to_str().unwrap()], &ENV);
     assert_eq!(apply.code, 0, "{}", apply.stderr);
     let verify = run(
@@ -225,10 +337,12 @@ async fn apply_stops_at_the_manual_step_with_exit_code_4() {
     let sn = FakeInstance::start().await;
     let bp = FakeTenant::start().await;
     sn.add_user("agent.1");
-    bp.set_integration_accounts_offered(false);
-    let path = config_file("manual.toml", &config(&sn, &bp));
+    // Opted in to the assumed endpoints, but the tenant answers them the way it
+    // answers any unknown endpoint (500, empty body): the step turns manual.
+    let path = config_file("manual.toml", &assumed_config(&sn, &bp));
     let apply = run(&["apply", "--config", path.to_str().unwrap()], &ENV);
     assert_eq!(apply.code, 4, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(apply.stdout.contains("answered HTTP 500"), "{}", apply.stdout);
     assert!(
         apply
             .stdout
@@ -312,10 +426,24 @@ fn the_demo_runs_the_whole_job() {
             .contains("Write requests: 0 to ServiceNow, 0 to Bright Pattern.")
     );
     assert!(
-        demo.stdout.contains("All 20 checks passed."),
+        demo.stdout
+            .contains("no check failed; 1 of 19 wait for a person (pending is not ok)"),
         "{}",
         demo.stdout
     );
+    for effect in [
+        "works end to end",
+        "CORS preflight",
+        "the Agent Desktop page exists",
+        "every listed agent gets our OpenFrame configuration",
+    ] {
+        assert!(
+            demo.stdout.lines().any(|l| l.starts_with("[ ok ]") && l.contains(effect)),
+            "{effect} not proven:\n{}",
+            demo.stdout
+        );
+    }
+    assert!(demo.stdout.contains("[WAIT] integration account"), "{}", demo.stdout);
     assert!(!demo.stdout.contains(ADMIN_PASSWORD));
 }
 

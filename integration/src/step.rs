@@ -485,7 +485,14 @@ impl<S: Step> DynStep for S {
             Action::Unchanged => (Outcome::Unchanged, "already as specified".to_owned()),
             Action::Manual => (
                 Outcome::Manual,
-                "waiting for a person: see the instructions".to_owned(),
+                if change.warnings.is_empty() {
+                    "waiting for a person: see the instructions".to_owned()
+                } else {
+                    format!(
+                        "waiting for a person ({}): see the instructions",
+                        change.warnings.join("; ")
+                    )
+                },
             ),
             Action::Create | Action::Update => match Step::apply(self, ctx, state, &change).await {
                 Ok(detail) => (Outcome::Done, detail),

@@ -15,6 +15,9 @@ use servicenow_client::oauth::NewOAuthApplication;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sn = FakeInstance::start().await;
     let bp = FakeTenant::start().await;
+    // Bright Pattern documents no integration-account API: the fake offers the
+    // SDK's assumed endpoints only when asked, as a real tenant may not.
+    bp.set_integration_accounts_offered(true);
 
     let created = sn
         .client_as_admin()
