@@ -81,13 +81,15 @@ fn duplicates(sn: &FakeInstance, bp: &FakeTenant) -> u64 {
 async fn one_run(seed: u64) -> Tally {
     let sn = FakeInstance::builder().seed(seed).start().await;
     let bp = FakeTenant::start().await;
+    // The soak drives every write, the assumed integration-account endpoints too.
+    bp.set_integration_accounts_offered(true);
     for u in ["agent.1", "agent.2", "agent.3"] {
         sn.add_user(u);
     }
     sn.add_group("Agents");
     sn.register_oauth_client("soak admin client", "soak-cid", "soak-secret");
     let spec = format!(
-        "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n[openframe]\nname = \"Bright Pattern\"\n[access]\nusers = [\"agent.1\", \"agent.2\", \"agent.3\"]\ngroups = [\"Agents\"]\n[cors]\nname = \"Bright Pattern\"\n[oauth]\nname = \"Bright Pattern\"\n",
+        "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n[openframe]\nname = \"Bright Pattern\"\n[access]\nusers = [\"agent.1\", \"agent.2\", \"agent.3\"]\ngroups = [\"Agents\"]\n[cors]\nname = \"Bright Pattern\"\n[oauth]\nname = \"Bright Pattern\"\n[integration_account]\napi = \"assumed\"\n",
         sn.url(),
         bp.url()
     );
