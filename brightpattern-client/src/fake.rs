@@ -533,19 +533,19 @@ fn handle(state: &mut TenantState, request: &Request, endpoint: Endpoint) -> Out
     }
     if endpoint == Endpoint::Page {
         let path = request.url.path();
-        return Outcome::Reply(
-            if request.method == Method::GET && PAGES.contains(&path) {
-                Reply::text(
+        return Outcome::Reply(if request.method == Method::GET && PAGES.contains(&path) {
+            Reply::text(
                     200,
                     "<!DOCTYPE html><html><head><title>Agent Desktop - Login</title></head><body></body></html>",
                 )
                 .header("content-type", "text/html; charset=utf-8")
-            } else if request.method == Method::GET && PAGES.iter().any(|p| path == p.trim_end_matches('/')) {
-                Reply::empty(301).header("location", format!("{path}/"))
-            } else {
-                Reply::text(404, "Not Found")
-            },
-        );
+        } else if request.method == Method::GET
+            && PAGES.iter().any(|p| path == p.trim_end_matches('/'))
+        {
+            Reply::empty(301).header("location", format!("{path}/"))
+        } else {
+            Reply::text(404, "Not Found")
+        });
     }
     let authorised = bearer(request)
         .and_then(|t| state.tokens.get(&t).copied())

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use brightpattern_client::error::integrity_property;
 use brightpattern_client::agent_desktop::PageVerdict;
+use brightpattern_client::error::integrity_property;
 use brightpattern_client::integration_accounts::{
     IntegrationAccountPaths, RefreshTokenState, ServiceNowAccountSpec,
 };
@@ -172,7 +172,9 @@ async fn user_calls_send_typed_bodies() {
     // Only the documented updatable fields travel.
     Mock::given(method("PUT"))
         .and(path("/configapi/v2/user/agent%20007%2Fx"))
-        .and(body_json(serde_json::json!({"skills": {"Billing": 50, "Support": 100}, "team": "Sales"})))
+        .and(body_json(
+            serde_json::json!({"skills": {"Billing": 50, "Support": 100}, "team": "Sales"}),
+        ))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
         .mount(&server)
@@ -406,8 +408,14 @@ async fn the_agent_desktop_page_is_fetched_without_credentials_and_judged() {
     let server = MockServer::start().await;
     let elsewhere = MockServer::start().await;
     for (p, template) in [
-        ("/agentdesktop/", ResponseTemplate::new(200).set_body_string("<html>login</html>")),
-        ("/moved/", ResponseTemplate::new(302).insert_header("location", "/agentdesktop/")),
+        (
+            "/agentdesktop/",
+            ResponseTemplate::new(200).set_body_string("<html>login</html>"),
+        ),
+        (
+            "/moved/",
+            ResponseTemplate::new(302).insert_header("location", "/agentdesktop/"),
+        ),
         ("/gone/", ResponseTemplate::new(404)),
         ("/broken/", ResponseTemplate::new(503)),
         (
@@ -428,18 +436,32 @@ async fn the_agent_desktop_page_is_fetched_without_credentials_and_judged() {
         let url = format!("{}{p}", server.uri());
         async move { desktop.probe(&url).await.unwrap().verdict() }
     };
-    assert_eq!(verdict("/agentdesktop/?topDomain=x").await, PageVerdict::Exists);
-    assert_eq!(verdict("/moved/").await, PageVerdict::Exists, "same-origin redirect followed");
+    assert_eq!(
+        verdict("/agentdesktop/?topDomain=x").await,
+        PageVerdict::Exists
+    );
+    assert_eq!(
+        verdict("/moved/").await,
+        PageVerdict::Exists,
+        "same-origin redirect followed"
+    );
     assert_eq!(verdict("/gone/").await, PageVerdict::Missing);
     let PageVerdict::Unconfirmed(why) = verdict("/sso/").await else {
         panic!("a redirect elsewhere proves nothing")
     };
     assert!(why.contains("another origin"), "{why}");
-    assert!(matches!(verdict("/broken/").await, PageVerdict::Unconfirmed(_)));
+    assert!(matches!(
+        verdict("/broken/").await,
+        PageVerdict::Unconfirmed(_)
+    ));
     // Nothing reached the other origin, and no request carried credentials.
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
     for r in server.received_requests().await.unwrap() {
-        assert_ne!(r.url.path(), "/configapi/v2/oauth/token", "no token is needed");
+        assert_ne!(
+            r.url.path(),
+            "/configapi/v2/oauth/token",
+            "no token is needed"
+        );
         assert!(r.headers.get("authorization").is_none(), "{r:?}");
     }
     let query = server

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use brightpattern_client::agent_desktop::PageVerdict;
 use brightpattern_client::fake::{Endpoint, FakeTenant, Fault, FaultSchedule};
 use brightpattern_client::integration_accounts::{RefreshTokenState, ServiceNowAccountSpec};
-use brightpattern_client::agent_desktop::PageVerdict;
 use brightpattern_client::users::{User, UserUpdate};
 use brightpattern_client::{Error, ExposeSecret, RetryPolicy, SecretString};
 use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
@@ -159,7 +159,11 @@ async fn a_tenant_lacking_the_endpoints() {
         .collect();
     assert_eq!(
         logged,
-        [("GET".into(), 500), ("POST".into(), 500), ("POST".into(), 500)]
+        [
+            ("GET".into(), 500),
+            ("POST".into(), 500),
+            ("POST".into(), 500)
+        ]
     );
 }
 
@@ -192,9 +196,7 @@ async fn unknown_endpoints_answer_500_with_an_empty_body_and_pages_need_no_login
     }
     // No credentials travel with a page request: no token was even asked for.
     assert!(
-        !bp.requests()
-            .iter()
-            .any(|r| r.endpoint == Endpoint::Token),
+        !bp.requests().iter().any(|r| r.endpoint == Endpoint::Token),
         "{:#?}",
         bp.requests()
     );
@@ -202,7 +204,10 @@ async fn unknown_endpoints_answer_500_with_an_empty_body_and_pages_need_no_login
         .probe("https://elsewhere.example.com/agentdesktop/")
         .await
         .unwrap_err();
-    assert!(matches!(err, brightpattern_client::Error::InvalidInput(_)), "{err:?}");
+    assert!(
+        matches!(err, brightpattern_client::Error::InvalidInput(_)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -221,7 +226,10 @@ async fn users_and_teams() {
         Some("team")
     );
     users
-        .update("agent.1", &UserUpdate::new().skill("Support", 80).disabled(false))
+        .update(
+            "agent.1",
+            &UserUpdate::new().skill("Support", 80).disabled(false),
+        )
         .await
         .unwrap();
     let stored = users.get("agent.1").await.unwrap();

@@ -207,7 +207,9 @@ pub fn build_workflow(
     )
     .map_err(|e| Exit::usage(e.to_string()))?;
     let options = WorkflowOptions {
-        oauth_client_secret: options.oauth_client_secret.or(credentials.oauth_client_secret),
+        oauth_client_secret: options
+            .oauth_client_secret
+            .or(credentials.oauth_client_secret),
         ..options
     };
     let mut builder = Workflow::builder(spec, sn, bp, credentials.integration).options(options);
@@ -335,7 +337,11 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                                 .proofs
                                 .iter()
                                 .filter(|c| c.status == Status::Failed)
-                                .map(|c| format!("{} ({})", c.check, c.hint.as_deref().unwrap_or(&c.detail)))
+                                .map(|c| format!(
+                                    "{} ({})",
+                                    c.check,
+                                    c.hint.as_deref().unwrap_or(&c.detail)
+                                ))
                                 .collect::<Vec<_>>()
                                 .join("; ")
                         );

@@ -161,9 +161,18 @@ impl Output {
 
     fn checks(&self, checks: &[Check]) {
         for c in checks {
-            println!("[{}] {}: {}", self.painter.status(c.status), c.check, c.detail);
+            println!(
+                "[{}] {}: {}",
+                self.painter.status(c.status),
+                c.check,
+                c.detail
+            );
             if let Some(hint) = c.hint.as_ref().filter(|_| !c.is_ok()) {
-                let label = if c.status == Status::Pending { "todo" } else { "fix" };
+                let label = if c.status == Status::Pending {
+                    "todo"
+                } else {
+                    "fix"
+                };
                 println!("       {label}: {hint}");
             }
         }

@@ -87,7 +87,10 @@ fn assert_no_secrets(runs: &[&Run], secrets: &[&str]) {
 /// The configuration with the integration account opted in to the SDK's
 /// assumed (unverified) endpoints.
 fn assumed_config(sn: &FakeInstance, bp: &FakeTenant) -> String {
-    format!("{}[integration_account]\napi = \"assumed\"\n", config(sn, bp))
+    format!(
+        "{}[integration_account]\napi = \"assumed\"\n",
+        config(sn, bp)
+    )
 }
 
 fn statuses(doc: &serde_json::Value, key: &str) -> Vec<String> {
@@ -132,7 +135,11 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
         .iter()
         .map(|s| s["outcome"].as_str().unwrap())
         .collect();
-    assert_eq!(outcomes, ["done", "done", "done", "done", "done", "manual"], "{doc}");
+    assert_eq!(
+        outcomes,
+        ["done", "done", "done", "done", "done", "manual"],
+        "{doc}"
+    );
     assert_eq!(doc["status"], "pending");
     let proofs = statuses(&doc, "proofs");
     assert_eq!(proofs.len(), 4, "{doc}");
@@ -161,7 +168,9 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
     assert_eq!(human.code, 4);
     assert!(human.stdout.contains("[WAIT]"), "{}", human.stdout);
     assert!(
-        human.stdout.contains("Configuration > Integration Accounts"),
+        human
+            .stdout
+            .contains("Configuration > Integration Accounts"),
         "the checklist is printed by verify too:\n{}",
         human.stdout
     );
@@ -193,7 +202,10 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
             .iter()
             .all(|s| s["outcome"] == "unchanged")
     );
-    assert!(doc["proofs"].as_array().unwrap().is_empty(), "nothing changed, nothing to prove");
+    assert!(
+        doc["proofs"].as_array().unwrap().is_empty(),
+        "nothing changed, nothing to prove"
+    );
 
     // Drift: the CORS rule loses POST; verify says so, by record and by effect, with exit code 3.
     let admin = sn.client_as_admin();
@@ -215,7 +227,11 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
         "{}",
         drifted.stdout
     );
-    assert!(drifted.stdout.contains("CORS preflight"), "{}", drifted.stdout);
+    assert!(
+        drifted.stdout.contains("CORS preflight"),
+        "{}",
+        drifted.stdout
+    );
     assert!(
         !drifted.stdout.contains('\x1b'),
         "no colours when not on a terminal"
@@ -297,7 +313,9 @@ async fn apply_exits_3_when_what_it_wrote_does_not_work_and_names_the_cause() {
     assert_eq!(apply.code, 3, "{}\n{}", apply.stdout, apply.stderr);
     assert!(
         apply.stderr.contains("written, but not working")
-            && apply.stderr.contains("glide.oauth.inbound.ropc.grant_type.disabled"),
+            && apply
+                .stderr
+                .contains("glide.oauth.inbound.ropc.grant_type.disabled"),
         "{}",
         apply.stderr
     );
@@ -342,7 +360,11 @@ async fn apply_stops_at_the_manual_step_with_exit_code_4() {
     let path = config_file("manual.toml", &assumed_config(&sn, &bp));
     let apply = run(&["apply", "--config", path.to_str().unwrap()], &ENV);
     assert_eq!(apply.code, 4, "{}\n{}", apply.stdout, apply.stderr);
-    assert!(apply.stdout.contains("answered HTTP 500"), "{}", apply.stdout);
+    assert!(
+        apply.stdout.contains("answered HTTP 500"),
+        "{}",
+        apply.stdout
+    );
     assert!(
         apply
             .stdout
@@ -438,12 +460,18 @@ fn the_demo_runs_the_whole_job() {
         "every listed agent gets our OpenFrame configuration",
     ] {
         assert!(
-            demo.stdout.lines().any(|l| l.starts_with("[ ok ]") && l.contains(effect)),
+            demo.stdout
+                .lines()
+                .any(|l| l.starts_with("[ ok ]") && l.contains(effect)),
             "{effect} not proven:\n{}",
             demo.stdout
         );
     }
-    assert!(demo.stdout.contains("[WAIT] integration account"), "{}", demo.stdout);
+    assert!(
+        demo.stdout.contains("[WAIT] integration account"),
+        "{}",
+        demo.stdout
+    );
     assert!(!demo.stdout.contains(ADMIN_PASSWORD));
 }
 

@@ -215,7 +215,12 @@ impl Check {
         detail: impl Into<String>,
         hint: impl Into<String>,
     ) -> Self {
-        Self::new(check.into(), Status::Failed, detail.into(), Some(hint.into()))
+        Self::new(
+            check.into(),
+            Status::Failed,
+            detail.into(),
+            Some(hint.into()),
+        )
     }
 
     /// A check that waits for a person, with what they must do.
@@ -600,9 +605,9 @@ impl VerifyReport {
         let pending = self.with_status(Status::Pending).count();
         match (failed, pending) {
             (0, 0) => format!("all {total} checks passed"),
-            (0, p) => format!(
-                "no check failed; {p} of {total} wait for a person (pending is not ok)"
-            ),
+            (0, p) => {
+                format!("no check failed; {p} of {total} wait for a person (pending is not ok)")
+            }
             (f, 0) => format!("{f} of {total} checks failed"),
             (f, p) => format!("{f} of {total} checks failed, {p} wait for a person"),
         }
@@ -614,7 +619,11 @@ impl fmt::Display for VerifyReport {
         for c in &self.checks {
             writeln!(f, "[{}] {}: {}", status_label(c.status), c.check, c.detail)?;
             if let Some(hint) = c.hint.as_ref().filter(|_| !c.is_ok()) {
-                let label = if c.status == Status::Pending { "todo" } else { "fix" };
+                let label = if c.status == Status::Pending {
+                    "todo"
+                } else {
+                    "fix"
+                };
                 writeln!(f, "       {label}: {hint}")?;
             }
         }

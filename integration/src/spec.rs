@@ -481,10 +481,12 @@ impl IntegrationSpec {
         ] {
             check_name(&mut problems, what, name);
         }
-        match (&self.integration_account.api, &self.integration_account.paths) {
-            (AccountApi::Manual, Some(_)) => problems.push(
-                "integration_account.paths: only used with api = \"assumed\"".to_owned(),
-            ),
+        match (
+            &self.integration_account.api,
+            &self.integration_account.paths,
+        ) {
+            (AccountApi::Manual, Some(_)) => problems
+                .push("integration_account.paths: only used with api = \"assumed\"".to_owned()),
             (AccountApi::Assumed, Some(paths)) => {
                 if let Err(e) = paths.to_paths().check() {
                     problems.push(format!("integration_account.paths: {e}"));
@@ -566,7 +568,11 @@ mod tests {
         assert_eq!(r.cors_domain.as_str(), "https://example.brightpattern.com");
         assert_eq!(r.integration_account.name, "ServiceNow");
         assert!(r.integration_account.default);
-        assert_eq!(r.integration_account.api, AccountApi::Manual, "manual unless opted in");
+        assert_eq!(
+            r.integration_account.api,
+            AccountApi::Manual,
+            "manual unless opted in"
+        );
         assert_eq!(r.openframe_order, OrderSetting::Fixed(100));
         let again = IntegrationSpec::from_toml(&spec.to_toml()).unwrap();
         assert_eq!(again, spec);

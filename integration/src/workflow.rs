@@ -363,7 +363,9 @@ impl Workflow {
             .map(|s| s.planned.step)
             .collect();
         let proofs = futures_util::future::join_all(
-            changed.iter().map(|id| async move { (*id, self.step(*id).prove(&self.ctx).await) }),
+            changed
+                .iter()
+                .map(|id| async move { (*id, self.step(*id).prove(&self.ctx).await) }),
         )
         .await;
         for (id, proof) in proofs {

@@ -91,7 +91,11 @@ fn assert_all_proven(report: &VerifyReport) {
     assert!(open[0].manual.is_some(), "{report}");
     assert_eq!(report.status, Status::Pending);
     assert_eq!(
-        report.checks.iter().filter(|c| c.effect && c.is_ok()).count(),
+        report
+            .checks
+            .iter()
+            .filter(|c| c.effect && c.is_ok())
+            .count(),
         4,
         "{report}"
     );
@@ -113,21 +117,24 @@ async fn apply_proves_what_it_wrote_and_verify_proves_it_again() {
         .collect();
     assert_eq!(proofs.len(), 4, "{report}");
     assert!(proofs.iter().all(|(_, s)| *s == Status::Ok), "{report}");
-    assert_eq!(report.status(), Status::Pending, "the account waits: {report}");
+    assert_eq!(
+        report.status(),
+        Status::Pending,
+        "the account waits: {report}"
+    );
     // The round trip really ran: a password grant and a refresh grant.
-    let grants: Vec<String> = p
-        .sn
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/oauth_token.do")
-        .map(|r| {
-            r.body
-                .split('&')
-                .find(|kv| kv.starts_with("grant_type="))
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
+    let grants: Vec<String> =
+        p.sn.requests()
+            .iter()
+            .filter(|r| r.path == "/oauth_token.do")
+            .map(|r| {
+                r.body
+                    .split('&')
+                    .find(|kv| kv.starts_with("grant_type="))
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
     assert_eq!(
         grants,
         ["grant_type=password", "grant_type=refresh_token"],
@@ -171,7 +178,11 @@ async fn oauth_failures_name_their_cause_and_pass_when_fixed() {
         assert!(c.effect);
         let hint = c.hint.as_deref().unwrap();
         assert!(hint.contains(cause) && hint.contains(property), "{hint}");
-        assert!(c.detail.contains("the password grant failed"), "{}", c.detail);
+        assert!(
+            c.detail.contains("the password grant failed"),
+            "{}",
+            c.detail
+        );
         assert_eq!(report.status, Status::Failed);
         p.sn.set_property(property, fixed);
         assert_all_proven(&knowing_secret(&p, "").verify().await.unwrap());
@@ -186,7 +197,10 @@ async fn oauth_failures_name_their_cause_and_pass_when_fixed() {
     let report = knowing_secret(&p, "").verify().await.unwrap();
     let c = check(&report, OAUTH_CHECK);
     assert_eq!(c.status, Status::Failed);
-    assert!(c.hint.as_deref().unwrap().contains("is inactive"), "{report}");
+    assert!(
+        c.hint.as_deref().unwrap().contains("is inactive"),
+        "{report}"
+    );
     workflow(&p, "", None).apply().await.unwrap();
     assert_all_proven(&knowing_secret(&p, "").verify().await.unwrap());
 
@@ -198,7 +212,10 @@ async fn oauth_failures_name_their_cause_and_pass_when_fixed() {
     let c = check(&report, OAUTH_CHECK);
     assert_eq!(c.status, Status::Failed);
     assert!(
-        c.hint.as_deref().unwrap().contains("none of the known causes"),
+        c.hint
+            .as_deref()
+            .unwrap()
+            .contains("none of the known causes"),
         "{report}"
     );
     assert!(!report.to_string().contains("not-the-secret"));
@@ -279,7 +296,11 @@ async fn a_wrong_entry_path_fails_and_the_right_one_passes() {
         .find(|c| c.check == PAGE_CHECK)
         .unwrap();
     assert_eq!(proof.status, Status::Failed, "{report}");
-    assert!(proof.detail.contains("HTTP 404: wrong entry path"), "{}", proof.detail);
+    assert!(
+        proof.detail.contains("HTTP 404: wrong entry path"),
+        "{}",
+        proof.detail
+    );
     assert_eq!(report.status(), Status::Failed);
 
     // Agent Desktop 2.0's path exists on the tenant.
@@ -316,7 +337,10 @@ async fn a_cti_configuration_shadowing_ours_for_one_agent_fails_naming_the_agent
     let plan = workflow(&p, "", None).plan().await.unwrap();
     let openframe = plan.step(StepId::Openframe).unwrap();
     assert!(
-        openframe.warnings.iter().any(|w| w.contains("\"CTI\" (order 1)")),
+        openframe
+            .warnings
+            .iter()
+            .any(|w| w.contains("\"CTI\" (order 1)")),
         "{plan}"
     );
     workflow(&p, "", None).apply().await.unwrap();
@@ -328,7 +352,10 @@ async fn a_cti_configuration_shadowing_ours_for_one_agent_fails_naming_the_agent
         "{}",
         c.detail
     );
-    assert!(!c.detail.contains("agent.1 gets"), "only agent.2 is shadowed");
+    assert!(
+        !c.detail.contains("agent.1 gets"),
+        "only agent.2 is shadowed"
+    );
     assert!(c.hint.as_deref().unwrap().contains("order = \"first\""));
 
     // `order = "first"`: plan shows the number, apply places ours ahead.
@@ -352,10 +379,20 @@ async fn a_cti_configuration_shadowing_ours_for_one_agent_fails_naming_the_agent
         .find(|c| c.check == AGENTS_CHECK)
         .unwrap();
     assert_eq!(proof.status, Status::Ok, "{report}");
-    assert!(proof.detail.contains("3 agents checked"), "{}", proof.detail);
+    assert!(
+        proof.detail.contains("3 agents checked"),
+        "{}",
+        proof.detail
+    );
     assert_all_proven(&knowing_secret(&p, first).verify().await.unwrap());
     // A second apply with order = "first" keeps the number: no churn.
-    assert!(!workflow(&p, first, None).plan().await.unwrap().has_changes());
+    assert!(
+        !workflow(&p, first, None)
+            .plan()
+            .await
+            .unwrap()
+            .has_changes()
+    );
 }
 
 #[tokio::test]
@@ -378,7 +415,10 @@ async fn a_fresh_configuration_with_order_first_goes_ahead_of_cti() {
     let ours = rows.iter().find(|r| r["name"] != "CTI").unwrap();
     assert_eq!(ours["order"], "0");
     // CTI's own row is untouched.
-    assert_eq!(p.sn.record("sn_openframe_configuration", &cti).unwrap()["order"], "1");
+    assert_eq!(
+        p.sn.record("sn_openframe_configuration", &cti).unwrap()["order"],
+        "1"
+    );
 }
 
 #[tokio::test]
@@ -396,7 +436,10 @@ async fn an_instance_that_ignores_a_supplied_sys_id_is_recorded_as_it_answered()
     }
     // The ledger holds the real ids: teardown removes exactly those records.
     let removed = wf.teardown().await.unwrap();
-    assert!(p.sn.table("sn_openframe_configuration").is_empty(), "{removed}");
+    assert!(
+        p.sn.table("sn_openframe_configuration").is_empty(),
+        "{removed}"
+    );
     assert!(p.sn.table("sys_cors_rule").is_empty(), "{removed}");
     assert!(p.sn.table("oauth_entity").is_empty(), "{removed}");
 }

@@ -277,10 +277,24 @@ async fn drift_is_planned_exactly_and_repaired() {
     // page is not on the tenant, and the browser's preflight is refused.
     assert_eq!(failing.len(), 5, "{health}");
     assert_eq!(health.status, Status::Failed);
-    assert!(health.problems().all(|c| c.hint.is_some() && c.status == Status::Failed));
-    assert_eq!(health.problems().filter(|c| c.effect).count(), 2, "{health}");
-    assert!(failing.iter().any(|c| c.contains("CORS preflight")), "{failing:?}");
-    assert!(failing.iter().any(|c| c.contains("Agent Desktop page")), "{failing:?}");
+    assert!(
+        health
+            .problems()
+            .all(|c| c.hint.is_some() && c.status == Status::Failed)
+    );
+    assert_eq!(
+        health.problems().filter(|c| c.effect).count(),
+        2,
+        "{health}"
+    );
+    assert!(
+        failing.iter().any(|c| c.contains("CORS preflight")),
+        "{failing:?}"
+    );
+    assert!(
+        failing.iter().any(|c| c.contains("Agent Desktop page")),
+        "{failing:?}"
+    );
 
     let plan = wf.plan().await.unwrap();
     let changed: Vec<(StepId, Vec<String>)> = plan
@@ -473,7 +487,10 @@ async fn a_rejected_refresh_token_request_names_the_step_and_the_rest_is_done() 
     let health = right.verify().await.unwrap();
     assert_eq!(health.status, Status::Pending, "{health}");
     let pending: Vec<&str> = health.problems().map(|c| c.check.as_str()).collect();
-    assert_eq!(pending, ["OAuth application \"Bright Pattern\" works end to end"]);
+    assert_eq!(
+        pending,
+        ["OAuth application \"Bright Pattern\" works end to end"]
+    );
     // Supplied, it is proven.
     let health = with_known_secret(&p).verify().await.unwrap();
     assert!(health.is_ok(), "{health}");
@@ -643,9 +660,17 @@ async fn the_manual_fallback_end_to_end() {
     assert_eq!(health.status, Status::Pending, "{health}");
     let pending: Vec<&Check> = health.problems().collect();
     assert_eq!(pending.len(), 1, "{health}");
-    assert!(pending[0].detail.contains("HTTP 500"), "{}", pending[0].detail);
+    assert!(
+        pending[0].detail.contains("HTTP 500"),
+        "{}",
+        pending[0].detail
+    );
     assert!(pending[0].manual.is_some());
-    assert!(health.to_string().contains("Configuration > Integration Accounts"));
+    assert!(
+        health
+            .to_string()
+            .contains("Configuration > Integration Accounts")
+    );
     let teardown = wf.teardown().await.unwrap();
     assert!(
         teardown

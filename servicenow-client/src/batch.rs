@@ -539,9 +539,7 @@ fn item_result(item: &BatchItem, serviced: WireServiced) -> Result<BatchResponse
             body_snippet: Some(bpsn_core::error::snippet(serviced.body.as_bytes())),
         }))
     })?;
-    let error_message = serviced
-        .error_message
-        .filter(|m| !m.trim().is_empty());
+    let error_message = serviced.error_message.filter(|m| !m.trim().is_empty());
     if !(200..300).contains(&serviced.status_code) {
         let parsed = parse_error_envelope(&body);
         let body_snippet = (parsed.message.is_none() && !body.is_empty())

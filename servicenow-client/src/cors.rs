@@ -401,7 +401,12 @@ impl CorsRules {
     /// `Access-Control-Request-Method`, without credentials, as a browser does)
     /// and returns what the instance answered. This tests the CORS rules by their
     /// effect.
-    pub async fn preflight(&self, path: &str, origin: &str, method: &str) -> Result<PreflightAnswer> {
+    pub async fn preflight(
+        &self,
+        path: &str,
+        origin: &str,
+        method: &str,
+    ) -> Result<PreflightAnswer> {
         use http::header::{HeaderName, HeaderValue};
         let value = |what: &str, v: &str| {
             HeaderValue::from_str(v)
@@ -414,7 +419,12 @@ impl CorsRules {
                 value("method", method)?,
             )
             .api("cors preflight");
-        let response = self.client.transport().anonymous().send_raw(request).await?;
+        let response = self
+            .client
+            .transport()
+            .anonymous()
+            .send_raw(request)
+            .await?;
         Ok(PreflightAnswer {
             status: response.status().as_u16(),
             allow_origin: response

@@ -3,7 +3,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
-use servicenow_client::fake::{ActiveForm, Endpoint, FakeInstance, Fault, FaultSchedule};
+use servicenow_client::fake::{
+    ADMIN_PASSWORD, ADMIN_USER, ActiveForm, Endpoint, FakeInstance, Fault, FaultSchedule,
+};
 use servicenow_client::query::Query;
 use servicenow_client::table::{DisplayValue, ListOptions};
 use servicenow_client::wire::SysId;
@@ -630,4 +632,128 @@ async fn seed_data_is_there() {
             .any(|p| p["name"] == servicenow_client::fake::ALLOW_LIST_PROPERTY && p["value"] == "")
     );
     assert_eq!(snapshot["v_plugin"].len(), 4);
+}
+
+/// The wire itself, through a client that is not ours.
+#[tokio::test]
+async fn batch_ids_come_back_as_strings_and_failed_items_carry_error_message() {
+    let sn = FakeInstance::start().await;
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({
+        "batch_request_id": 42,
+        "rest_requests": [{"id": "1", "method": "GET", "url": "/api/now/table/sys_user/0123456789abcdef0123456789abcdef", "headers": []}]
+    });
+    let answer = http
+        .post(format!("{}/api/now/v1/batch", sn.url()))
+        .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer["batch_request_id"], "42");
+    let item = &answer["serviced_requests"][0];
+    assert_eq!(item["status_code"], 404);
+    assert_eq!(item["error_message"], "No Record found");
+}
+
+#[tokio::test]
+async fn preflights_are_answered_from_the_cors_rules_of_the_api() {
+    use servicenow_client::cors::{CorsDomain, CorsMethods, CorsRuleSpec};
+    let sn = FakeInstance::start().await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str, method: &'static str, path: &'static str| {
+        let http = http.clone();
+        let url = format!("{}{path}", sn.url());
+        async move {
+            let r = http
+                .request(reqwest::Method::OPTIONS, url)
+                .header("origin", origin)
+                .header("access-control-request-method", method)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.headers()
+                    .get("access-control-allow-origin")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+    const TENANT: &str = "https://example.brightpattern.com";
+    assert_eq!(
+        preflight(TENANT, "POST", "/api/now/table/incident").await,
+        (200, None)
+    );
+    sn.client_as_admin()
+        .cors_rules()
+        .create(
+            &CorsRuleSpec::new("BP", CorsDomain::parse(TENANT).unwrap()).methods(CorsMethods::POST),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        preflight(TENANT, "POST", "/api/now/table/incident").await,
+        (200, Some(TENANT.to_owned()))
+    );
+    assert_eq!(
+        preflight(TENANT, "POST", "/api/now/v2/table/incident").await,
+        (200, Some(TENANT.to_owned()))
+    );
+    // Another method, another origin, another API: not allowed.
+    assert_eq!(
+        preflight(TENANT, "DELETE", "/api/now/table/incident")
+            .await
+            .1,
+        None
+    );
+    assert_eq!(
+        preflight(
+            "https://evil.example.com",
+            "POST",
+            "/api/now/table/incident"
+        )
+        .await
+        .1,
+        None
+    );
+    assert_eq!(preflight(TENANT, "POST", "/api/now/v1/batch").await.1, None);
+}
+
+#[tokio::test]
+async fn inbound_oauth_off_or_a_supplied_sys_id_ignored_as_the_platform_may() {
+    use servicenow_client::oauth::NewOAuthApplication;
+    let sn = FakeInstance::start().await;
+    let admin = sn.client_as_admin();
+    let created = admin
+        .oauth_applications()
+        .create(&NewOAuthApplication::new("BP"))
+        .await
+        .unwrap();
+    let tokens = admin.oauth_tokens(&created.credentials()).unwrap();
+    tokens
+        .password(ADMIN_USER, &ADMIN_PASSWORD.into())
+        .await
+        .unwrap();
+    sn.set_property("com.snc.platform.security.oauth.is.active", "false");
+    let err = tokens
+        .password(ADMIN_USER, &ADMIN_PASSWORD.into())
+        .await
+        .unwrap_err();
+    assert!(err.is_authentication(), "{err:?}");
+
+    sn.set_ignore_supplied_sys_ids(true);
+    let wanted = SysId::generate();
+    let row = admin
+        .table_json("sys_user_group")
+        .unwrap()
+        .create_with_id(&wanted, &serde_json::json!({"name": "x"}))
+        .await
+        .unwrap();
+    assert_ne!(row["sys_id"], wanted.as_str());
 }

@@ -101,10 +101,15 @@ async fn plugin_failures_deadlines_and_missing_rights_are_typed_errors() {
         panic!("{err:?}")
     };
     assert_eq!(state, "Failed");
-    assert!(message.as_deref().unwrap().contains("com.snc.cti"));
+    // The text comes from `result.error`, where the documentation puts it.
     assert_eq!(
-        detail.as_deref(),
+        message.as_deref(),
         Some("Dependency com.glide.notify could not be loaded")
+    );
+    assert_eq!(detail, &None);
+    assert!(
+        err.to_string().contains("activation of com.snc.cti"),
+        "{err}"
     );
 
     sn.set_activation_polls(1_000);
@@ -123,6 +128,36 @@ async fn plugin_failures_deadlines_and_missing_rights_are_typed_errors() {
         panic!("{err:?}")
     };
     assert!(last_state.starts_with("Running"), "{last_state}");
+
+    // Queued behind an instance lock: not failed, it keeps running there.
+    sn.queue_plugin_activation(ids::OPENFRAME);
+    let activation = plugins.activate(ids::OPENFRAME).await.unwrap();
+    let progress_id = activation.progress_id().unwrap().to_owned();
+    let err = activation.wait(&options, |_| {}).await.unwrap_err();
+    let Error::StillQueued {
+        progress_id: said, ..
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(said, &progress_id);
+    let text = err.to_string();
+    assert!(
+        text.contains("still queued on the instance") && text.contains("not failed"),
+        "{text}"
+    );
+    sn.allow_plugin_activation(ids::OPENFRAME);
+
+    // Without the CI/CD feature every /api/sn_cicd/ path answers 405.
+    sn.set_cicd_active(false);
+    let err = plugins.activate(ids::OPENFRAME).await.unwrap_err();
+    assert!(err.is_endpoint_unavailable(), "{err:?}");
+    assert_eq!(err.status(), Some(405));
+    assert!(
+        err.to_string().contains("com.glide.continuousdelivery"),
+        "{err}"
+    );
+    sn.set_cicd_active(true);
 
     sn.add_user_with_password("itil", "pw");
     let err = sn

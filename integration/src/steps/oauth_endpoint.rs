@@ -181,34 +181,30 @@ impl Step for OAuthEndpointStep {
             return Ok(vec![Check::pending(
                 name,
                 "not proven: the client secret is known only to the run that generated it",
-                format!("supply it ({SECRET_VARIABLE} for the command-line tool) so verify can run the password grant, a refresh and a Table API read as Bright Pattern will"),
+                format!(
+                    "supply it ({SECRET_VARIABLE} for the command-line tool) so verify can run the password grant, a refresh and a Table API read as Bright Pattern will"
+                ),
             )]);
         };
         let user = &ctx.integration_user;
         let client = OAuthClient::new(app.client_id.clone(), secret);
-        Ok(vec![
-            match ctx
-                .servicenow
-                .prove_oauth_round_trip(&client, &user.username, &user.password)
-                .await
-            {
-                Ok(()) => Check::pass(
-                    name,
-                    format!(
-                        "as {}: password grant, refresh grant and a Table API read with the new token all succeeded",
-                        user.username
-                    ),
+        Ok(vec![match ctx
+            .servicenow
+            .prove_oauth_round_trip(&client, &user.username, &user.password)
+            .await
+        {
+            Ok(()) => Check::pass(
+                name,
+                format!(
+                    "as {}: password grant, refresh grant and a Table API read with the new token all succeeded",
+                    user.username
                 ),
-                Err(failure) => {
-                    let cause = oauth_cause(ctx, &app).await;
-                    Check::fail(
-                        name,
-                        format!("as {}: {failure}", user.username),
-                        cause,
-                    )
-                }
-            },
-        ])
+            ),
+            Err(failure) => {
+                let cause = oauth_cause(ctx, &app).await;
+                Check::fail(name, format!("as {}: {failure}", user.username), cause)
+            }
+        }])
     }
 
     async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {

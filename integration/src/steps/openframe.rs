@@ -342,7 +342,8 @@ impl Step for OpenFrameStep {
         let Some(ours) = &state.ours else {
             return Ok(Vec::new()); // verify already reports it missing
         };
-        let (page, agents) = futures_util::join!(page_check(ctx, ours), agents_check(ctx, &state, ours));
+        let (page, agents) =
+            futures_util::join!(page_check(ctx, ours), agents_check(ctx, &state, ours));
         Ok(vec![page?, agents?])
     }
 
@@ -447,7 +448,9 @@ async fn page_check(ctx: &Context, ours: &OpenFrameConfiguration) -> Result<Chec
         Err(e) => return Err(e),
     };
     Ok(match answer.verdict() {
-        PageVerdict::Exists => Check::pass(name, format!("GET {url} answered HTTP {}", answer.status)),
+        PageVerdict::Exists => {
+            Check::pass(name, format!("GET {url} answered HTTP {}", answer.status))
+        }
         PageVerdict::Missing => Check::fail(
             name,
             format!("GET {url} answered HTTP 404: wrong entry path"),
@@ -458,7 +461,11 @@ async fn page_check(ctx: &Context, ours: &OpenFrameConfiguration) -> Result<Chec
             format!("could not confirm: GET {url}: {why}"),
             "open the URL in a browser: it should show the Agent Desktop login page",
         ),
-        _ => Check::pending(name, format!("could not confirm: GET {url}"), "open the URL in a browser"),
+        _ => Check::pending(
+            name,
+            format!("could not confirm: GET {url}"),
+            "open the URL in a browser",
+        ),
     })
 }
 
@@ -517,11 +524,8 @@ async fn agents_check(
     let name = "every listed agent gets our OpenFrame configuration";
     let sn = &ctx.servicenow;
     let scoped = state.active.iter().any(|c| !c.user_group.is_empty());
-    let mut agents: Vec<(String, Option<String>)> = access
-        .users
-        .iter()
-        .map(|u| (u.clone(), None))
-        .collect();
+    let mut agents: Vec<(String, Option<String>)> =
+        access.users.iter().map(|u| (u.clone(), None)).collect();
     let mut notes = Vec::new();
     let mut user_ids: BTreeMap<String, String> = BTreeMap::new(); // user_name -> sys_id
     if !access.groups.is_empty() || scoped {
@@ -576,9 +580,13 @@ async fn agents_check(
                     .list(Query::new().is_in("sys_id", samples.iter().map(|(_, u)| u.clone())))
                     .try_collect()
                     .await?;
-                let names: BTreeMap<String, String> = sys_ids(&rows, "user_name").into_iter().collect();
+                let names: BTreeMap<String, String> =
+                    sys_ids(&rows, "user_name").into_iter().collect();
                 for (group, user_id) in samples {
-                    let user_name = names.get(&user_id).cloned().unwrap_or_else(|| user_id.clone());
+                    let user_name = names
+                        .get(&user_id)
+                        .cloned()
+                        .unwrap_or_else(|| user_id.clone());
                     user_ids.insert(user_name.clone(), user_id);
                     agents.push((user_name, Some(group)));
                 }
@@ -675,7 +683,11 @@ fn counted_agents(n: usize) -> String {
 fn reference_value(value: &serde_json::Value) -> Option<String> {
     match value {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-        serde_json::Value::Object(o) => o.get("value")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned),
+        serde_json::Value::Object(o) => o
+            .get("value")?
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
         _ => None,
     }
 }

@@ -170,8 +170,7 @@ fn preflight(state: &State, request: &Request) -> Reply {
         .iter()
         .filter(|d| {
             field(d, "base_uri").is_some_and(|base| {
-                !base.is_empty()
-                    && (path == base || path.starts_with(&format!("{base}/")))
+                !base.is_empty() && (path == base || path.starts_with(&format!("{base}/")))
             })
         })
         .filter_map(|d| field(d, "sys_id"))
