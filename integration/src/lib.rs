@@ -5,10 +5,10 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`spec`] | [`IntegrationSpec`]: what should exist, from TOML, validated all at once |
-//! | [`step`] | the one [`Step`] trait (observe, change, apply, verify, undo) and the shared [`Context`] |
+//! | [`step`] | the one [`Step`] trait (observe, change, apply, verify, prove, undo) and the shared [`Context`] |
 //! | [`steps`] | one module per step: plugins, OpenFrame, access, CORS, OAuth endpoint, integration account |
 //! | [`workflow`] | [`Workflow`]: dependency waves, concurrency, ledger saves, failure reports |
-//! | [`report`] | [`Plan`], [`ApplyReport`], [`VerifyReport`], [`TeardownReport`]: JSON and text, no secrets |
+//! | [`report`] | [`Plan`], [`ApplyReport`], [`VerifyReport`], [`TeardownReport`]: JSON and text, no secrets; every check and run is ok, pending or failed ([`Status`]) |
 //! | [`events`] | progress [`Event`]s for a command-line tool to render |
 //! | [`ledger`] | what the workflow created, kept on the instance so teardown removes only that |
 //!
@@ -20,9 +20,21 @@
 //! 3. `sn_openframe_user` for the listed users and groups — `servicenow_client::roles` (Batch API);
 //! 4. CORS rule for the tenant origin — `servicenow_client::cors`;
 //! 5. OAuth endpoint with a generated secret — `servicenow_client::oauth`;
-//! 6. Bright Pattern integration account, refresh token, connection test —
-//!    `brightpattern_client::integration_accounts` (manual when the tenant lacks the API);
+//! 6. Bright Pattern integration account, refresh token, connection test — a
+//!    manual checklist by default (Bright Pattern documents no API for it), or
+//!    `brightpattern_client::integration_accounts` when the spec opts in;
 //! 7. the widget size — part of step 2.
+//!
+//! # Verify: read back, then proven by effect
+//!
+//! [`Workflow::verify`] reads every record back, then proves each piece by what it
+//! does: the OAuth client by the password grant, refresh grant and Table API read
+//! Bright Pattern will make; the CORS rule by a browser's preflight; the Agent
+//! Desktop URL by a GET of the page; the OpenFrame configuration by working out,
+//! for every listed agent, which configuration that agent gets. Each check is ok,
+//! pending (a person must act, or it cannot be proven from here) or failed, and so
+//! is the run: pending is never ok. [`Workflow::apply`] runs the same proofs for
+//! the steps it changed ([`ApplyReport::proofs`]).
 //!
 //! # Example: plan → apply → verify → teardown, on the built-in fakes
 //!

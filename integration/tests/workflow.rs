@@ -68,7 +68,7 @@ fn fast() -> RetryPolicy {
     RetryPolicy::default()
         .with_initial_backoff(Duration::from_millis(1))
         .with_max_backoff(Duration::from_millis(5))
-        .with_max_attempts(6)
+        .with_max_attempts(12)
 }
 
 fn workflow_with(p: &Pair, spec: &str, password: &str) -> Workflow {
