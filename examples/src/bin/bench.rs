@@ -17,7 +17,9 @@
 use std::time::{Duration, Instant};
 
 use brightpattern_client::fake::FakeTenant;
-use brightpattern_servicenow::{IntegrationSpec, ServiceNowLogin, Workflow, WorkflowOptions};
+use brightpattern_servicenow::{
+    IntegrationSpec, ServiceNowLogin, Status, Workflow, WorkflowOptions,
+};
 use futures_util::TryStreamExt;
 use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance, sequential_round_trips};
 use servicenow_client::plugins::WaitOptions;
@@ -164,9 +166,11 @@ async fn workflow_case() -> Result<(), Box<dyn std::error::Error>> {
     let health = workflow.verify().await?;
     measure(&sn, &bp, started).print("verify (configured)", latency);
     println!(
-        "  checks: {} ({} failing)",
+        "  checks: {} ({} proofs by effect; {} failed, {} pending)",
         health.checks.len(),
-        health.problems().count()
+        health.checks.iter().filter(|c| c.effect).count(),
+        health.with_status(Status::Failed).count(),
+        health.with_status(Status::Pending).count()
     );
     println!("  reads per resource kind: {:?}", reads_per_kind(&sn, &bp));
     Ok(())
