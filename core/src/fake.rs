@@ -257,6 +257,16 @@ impl Reply {
         }
     }
 
+    /// A JSON answer from any serialisable value (keeps the order a value
+    /// serialises its keys in, which a `serde_json::Value` does not).
+    pub fn json_of<T: serde::Serialize + ?Sized>(status: u16, body: &T) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
+    }
+
     /// A plain-text answer.
     pub fn text(status: u16, body: &str) -> Self {
         Self {

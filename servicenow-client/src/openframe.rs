@@ -12,6 +12,7 @@
 //! use servicenow_client::openframe::OpenFrameFields;
 //!
 //! let sn = FakeInstance::start().await;
+//! sn.set_plugin_active("com.sn_openframe", true); // the plugin brings the table
 //! let configs = sn.client_as_admin().openframe_configurations();
 //! let mut fields = OpenFrameFields::new("Bright Pattern", "https://example.brightpattern.com/agentdesktop/?topDomain=https%3A%2F%2Fdev1.service-now.com");
 //! fields.width = 300;

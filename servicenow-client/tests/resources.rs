@@ -245,6 +245,19 @@ async fn properties_are_written_only_when_they_change() {
 #[tokio::test]
 async fn openframe_configurations_and_shadowing() {
     let sn = FakeInstance::start().await;
+    // The table exists once the OpenFrame plugin is active.
+    let early = sn
+        .client_as_admin()
+        .openframe_configurations()
+        .get_by_name("x")
+        .await;
+    assert!(
+        early
+            .unwrap_err()
+            .to_string()
+            .contains("Invalid table sn_openframe_configuration")
+    );
+    sn.set_plugin_active(ids::OPENFRAME, true);
     let configs = sn.client_as_admin().openframe_configurations();
     let mut cti = OpenFrameFields::new("CTI", "https://cti.example.com");
     cti.order = 50;

@@ -9,7 +9,8 @@ use http::Method;
 use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
 
-use super::state::{State, TokenInfo, field};
+use super::dictionary::{self, Column, ColumnType};
+use super::state::{Columns, State, TokenInfo, field};
 use super::{ActiveForm, Endpoint};
 use crate::table::JsonRecord;
 
@@ -95,6 +96,7 @@ impl Respond for Responder {
         let query = request.url.query().map(str::to_owned);
         let body_text = String::from_utf8_lossy(&request.body).into_owned();
 
+        let origin = request_origin(&state.origin, request);
         let reply = match &fault {
             Some(Fault::RateLimited { retry_after }) => Reply::rate_limited(
                 error_reply(429, "Rate limit exceeded", "Too many requests"),
@@ -111,7 +113,7 @@ impl Respond for Responder {
                 }
                 unauthenticated()
             }
-            _ => handle(&mut state, request, endpoint),
+            _ => handle(&mut state, request, endpoint, &origin),
         };
         let (reply, delay) = Fault::after_processing(fault.as_ref(), reply, delay);
         state.log.push(LoggedRequest {
@@ -250,7 +252,19 @@ fn user_active(state: &State, user_name: &str) -> bool {
         .is_some_and(|u| field(u, "active") != Some("false"))
 }
 
-fn handle(state: &mut State, request: &Request, endpoint: Endpoint) -> Reply {
+/// The origin the caller used: the fake's scheme with the request's `Host` (a
+/// proxy in front of the fake gives another host than the bind address).
+fn request_origin(own: &str, request: &Request) -> String {
+    let scheme = own.split_once("://").map(|(s, _)| s).unwrap_or("http");
+    match header(request, "host") {
+        Some(host) if !host.is_empty() && !host.contains(['/', '\\', '@', ' ']) => {
+            format!("{scheme}://{host}")
+        }
+        _ => own.to_owned(),
+    }
+}
+
+fn handle(state: &mut State, request: &Request, endpoint: Endpoint, origin: &str) -> Reply {
     if endpoint == Endpoint::Token {
         return token(state, request);
     }
@@ -266,11 +280,15 @@ fn handle(state: &mut State, request: &Request, endpoint: Endpoint) -> Reply {
         Some(q) => format!("{}?{q}", request.url.path()),
         None => request.url.path().to_owned(),
     };
+    let call = Call {
+        caller: &caller,
+        origin,
+    };
     match endpoint {
-        Endpoint::Batch if request.method == Method::POST => batch(state, &caller, &request.body),
+        Endpoint::Batch if request.method == Method::POST => batch(state, &call, &request.body),
         _ => route(
             state,
-            &caller,
+            &call,
             &request.method,
             &path_and_query,
             &request.body,
@@ -278,10 +296,25 @@ fn handle(state: &mut State, request: &Request, endpoint: Endpoint) -> Reply {
     }
 }
 
+/// Who calls, and through which origin (for `Location` and reference links).
+struct Call<'a> {
+    caller: &'a str,
+    origin: &'a str,
+}
+
+/// What the fake answers for an API it does not model.
+fn not_modelled(what: &str) -> Reply {
+    error_reply(
+        501,
+        "Not Implemented",
+        &format!("{what} is {}", super::query::NOT_MODELLED),
+    )
+}
+
 /// Routes one API call (also used for each batch item).
 fn route(
     state: &mut State,
-    caller: &str,
+    call: &Call<'_>,
     method: &Method,
     path_and_query: &str,
     body: &[u8],
@@ -295,7 +328,7 @@ fn route(
     if let Some((table, id)) = table_route(path) {
         return table_api(
             state,
-            caller,
+            call,
             method,
             &table,
             id.as_deref(),
@@ -305,7 +338,18 @@ fn route(
         );
     }
     if let Some(rest) = path.strip_prefix("/api/sn_cicd/") {
-        return cicd(state, caller, method, rest);
+        return cicd(state, call, method, rest);
+    }
+    for (prefix, what) in [
+        ("/api/now/attachment", "the Attachment API"),
+        ("/api/now/v1/attachment", "the Attachment API"),
+        ("/api/now/import", "the Import Set API"),
+        ("/api/now/stats", "the Aggregate API"),
+        ("/api/now/cmdb", "the CMDB API"),
+    ] {
+        if path.starts_with(prefix) {
+            return not_modelled(what);
+        }
     }
     error_reply(400, "Requested URI does not represent any resource", path)
 }
@@ -328,7 +372,7 @@ fn write_roles(table: &str) -> &'static [&'static str] {
 #[allow(clippy::too_many_arguments)]
 fn table_api(
     state: &mut State,
-    caller: &str,
+    call: &Call<'_>,
     method: &Method,
     table: &str,
     id: Option<&str>,
@@ -336,6 +380,13 @@ fn table_api(
     body: &[u8],
     path: &str,
 ) -> Reply {
+    if !state.has_table(table) {
+        return Reply::json(
+            400,
+            &json!({"error": {"message": format!("Invalid table {table}"), "detail": null}, "status": "failure"}),
+        );
+    }
+    let caller = call.caller;
     let is_write = *method != Method::GET;
     if is_write
         && !write_roles(table)
@@ -352,11 +403,16 @@ fn table_api(
         );
     }
     match (method.clone(), id) {
-        (Method::GET, None) => list(state, table, params, path),
+        (Method::GET, None) => list(state, call, table, params, path),
         (Method::GET, Some(id)) => match state.find(table, id) {
             Some(row) => {
                 let row = row.clone();
-                Reply::json(200, &json!({"result": render(state, table, &row, params)}))
+                Reply::json_of(
+                    200,
+                    &Envelope {
+                        result: render(state, call, table, &row, params),
+                    },
+                )
             }
             None => not_found(),
         },
@@ -365,22 +421,30 @@ fn table_api(
                 if state.config.ignore_supplied_sys_ids {
                     fields.remove("sys_id");
                 }
-                let row = state.insert(table, &fields);
+                let row = state.insert_row(table, &fields, caller, Columns::Strict);
                 let location = format!(
                     "{}/api/now/table/{table}/{}",
-                    state.origin,
+                    call.origin,
                     field(&row, "sys_id").unwrap_or_default()
                 );
-                Reply::json(201, &json!({"result": render(state, table, &row, params)}))
-                    .header("location", location)
+                Reply::json_of(
+                    201,
+                    &Envelope {
+                        result: render(state, call, table, &row, params),
+                    },
+                )
+                .header("location", location)
             }
             Err(reply) => reply,
         },
         (Method::PATCH | Method::PUT, Some(id)) => match body_object(body) {
-            Ok(fields) => match state.update(table, id, &fields) {
-                Some(row) => {
-                    Reply::json(200, &json!({"result": render(state, table, &row, params)}))
-                }
+            Ok(fields) => match state.update(table, id, &fields, caller) {
+                Some(row) => Reply::json_of(
+                    200,
+                    &Envelope {
+                        result: render(state, call, table, &row, params),
+                    },
+                ),
                 None => not_found(),
             },
             Err(reply) => reply,
@@ -396,6 +460,26 @@ fn table_api(
     }
 }
 
+/// `{"result": ...}` with the result's key order kept.
+#[derive(serde::Serialize)]
+struct Envelope<T> {
+    result: T,
+}
+
+/// A record whose keys serialise in the order given (`sysparm_fields` order).
+struct Ordered(Vec<(String, Value)>);
+
+impl serde::Serialize for Ordered {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
 fn not_found() -> Reply {
     error_reply(
         404,
@@ -404,21 +488,45 @@ fn not_found() -> Reply {
     )
 }
 
+/// A write's body: an object; an empty body is an empty object (the record gets
+/// its defaults) and an array stands for its first element, as the platform reads
+/// them.
 fn body_object(body: &[u8]) -> Result<JsonRecord, Reply> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(JsonRecord::new());
+    }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(error_reply(
-            400,
-            "Exception while reading request",
-            "The payload is not valid JSON.",
-        )),
+        Ok(Value::Array(items)) => match items.into_iter().next() {
+            Some(Value::Object(map)) => Ok(map),
+            None => Ok(JsonRecord::new()),
+            Some(_) => Err(invalid_payload()),
+        },
+        _ => Err(invalid_payload()),
     }
 }
 
-fn list(state: &mut State, table: &str, params: &[(String, String)], path: &str) -> Reply {
+fn invalid_payload() -> Reply {
+    error_reply(
+        400,
+        "Exception while reading request",
+        "The payload is not valid JSON.",
+    )
+}
+
+fn list(
+    state: &mut State,
+    call: &Call<'_>,
+    table: &str,
+    params: &[(String, String)],
+    path: &str,
+) -> Reply {
     let query = param(params, "sysparm_query").unwrap_or("");
     let indices = match state.select_cached(table, query) {
         Ok(indices) => indices,
+        Err(e) if e.0.starts_with(super::query::NOT_MODELLED) => {
+            return error_reply(501, "Not Implemented", &e.0);
+        }
         Err(e) => return error_reply(400, "Invalid query", &e.0),
     };
     let state = &*state;
@@ -431,18 +539,19 @@ fn list(state: &mut State, table: &str, params: &[(String, String)], path: &str)
         .and_then(|o| o.parse().ok())
         .unwrap_or(0);
     let total = rows.len();
-    let page: Vec<Value> = rows
+    let page: Vec<Ordered> = rows
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|r| render(state, table, r, params))
+        .map(|r| render(state, call, table, r, params))
         .collect();
     let mut reply =
-        Reply::json(200, &json!({ "result": page })).header("x-total-count", total.to_string());
-    if let Some(last_page) = total.saturating_sub(1).checked_div(limit) {
+        Reply::json_of(200, &Envelope { result: page }).header("x-total-count", total.to_string());
+    let suppressed = param(params, "sysparm_suppress_pagination_header") == Some("true");
+    if let (false, Some(last_page)) = (suppressed, total.saturating_sub(1).checked_div(limit)) {
         let link_to = |off: usize| -> String {
             let mut url =
-                url::Url::parse(&format!("{}{path}", state.origin)).expect("origin is a URL");
+                url::Url::parse(&format!("{}{path}", call.origin)).expect("origin is a URL");
             {
                 let mut pairs = url.query_pairs_mut();
                 for (k, v) in params.iter().filter(|(k, _)| k != "sysparm_offset") {
@@ -469,23 +578,61 @@ fn list(state: &mut State, table: &str, params: &[(String, String)], path: &str)
     reply
 }
 
-/// Renders a row: `sysparm_fields`, and reference columns in the asked shape.
-fn render(state: &State, table: &str, row: &JsonRecord, params: &[(String, String)]) -> Value {
-    let fields: Option<Vec<&str>> = param(params, "sysparm_fields").map(|f| f.split(',').collect());
+/// The column a (possibly dot-walked) field ends at, with its table.
+fn column_of<'s>(state: &'s State, table: &str, path: &str) -> Option<(String, &'s Column)> {
+    let mut current = table.to_owned();
+    let mut segments = path.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        if segments.peek().is_none() {
+            return state
+                .column(&current, segment)
+                .map(|c| (current.clone(), c));
+        }
+        current = state.reference(&current, segment)?.to_owned();
+    }
+    None
+}
+
+/// Renders a row as the Table API does: every column (or the `sysparm_fields`,
+/// in their order, dot-walks included), each in the shape `sysparm_display_value`
+/// and `sysparm_exclude_reference_link` ask for.
+fn render(
+    state: &State,
+    call: &Call<'_>,
+    table: &str,
+    row: &JsonRecord,
+    params: &[(String, String)],
+) -> Ordered {
     let display = param(params, "sysparm_display_value").unwrap_or("false");
     let no_link = param(params, "sysparm_exclude_reference_link") == Some("true");
-    let mut out = serde_json::Map::new();
-    for (column, value) in row {
-        if let Some(fields) = &fields {
-            if !fields.contains(&column.as_str()) {
-                continue;
-            }
-        }
-        let text = value.as_str().unwrap_or_default();
-        let rendered = match state.reference(table, column) {
+    let offset = state
+        .find_by("sys_user", "user_name", call.caller)
+        .and_then(|u| field(u, "time_zone"))
+        .map(dictionary::utc_offset_minutes)
+        .unwrap_or(0);
+    let names: Vec<String> = match param(params, "sysparm_fields").filter(|f| !f.trim().is_empty())
+    {
+        Some(fields) => fields
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .filter(|f| state.knows_field(table, f))
+            .map(str::to_owned)
+            .collect(),
+        None => row.keys().cloned().collect(),
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let text = state.value_of(table, row, &name).unwrap_or_default();
+        let column = column_of(state, table, &name);
+        let reference = column.as_ref().and_then(|(_, c)| match &c.kind {
+            ColumnType::Reference(target) => Some(target.clone()),
+            _ => None,
+        });
+        let rendered = match reference {
             Some(target) if !text.is_empty() => {
-                let link = format!("{}/api/now/table/{target}/{text}", state.origin);
-                let shown = state.display_value(target, text);
+                let link = format!("{}/api/now/table/{target}/{text}", call.origin);
+                let shown = state.display_value(&target, text);
                 match (display, no_link) {
                     ("true", true) => Value::String(shown),
                     ("true", false) => json!({"display_value": shown, "link": link}),
@@ -495,14 +642,22 @@ fn render(state: &State, table: &str, row: &JsonRecord, params: &[(String, Strin
                     (_, false) => json!({"link": link, "value": text}),
                 }
             }
-            _ => value.clone(),
+            _ => {
+                let shown = || dictionary::display(column.as_ref().map(|(_, c)| *c), text, offset);
+                match display {
+                    "true" => Value::String(shown()),
+                    "all" => json!({"display_value": shown(), "value": text}),
+                    _ => Value::String(text.to_owned()),
+                }
+            }
         };
-        out.insert(column.clone(), rendered);
+        out.push((name, rendered));
     }
-    Value::Object(out)
+    Ordered(out)
 }
 
-fn cicd(state: &mut State, caller: &str, method: &Method, rest: &str) -> Reply {
+fn cicd(state: &mut State, call: &Call<'_>, method: &Method, rest: &str) -> Reply {
+    let caller = call.caller;
     if !state.config.cicd_active {
         return error_reply(
             405,
@@ -540,7 +695,7 @@ fn cicd(state: &mut State, caller: &str, method: &Method, rest: &str) -> Reply {
                     finished: false,
                 },
             );
-            let url = format!("{}/api/sn_cicd/progress/{progress_id}", state.origin);
+            let url = format!("{}/api/sn_cicd/progress/{progress_id}", call.origin);
             Reply::json(
                 200,
                 &json!({"result": {
@@ -630,14 +785,13 @@ pub(crate) fn set_plugin_active(state: &mut State, plugin_id: &str, active: bool
         "active".into(),
         Value::String(if active { on } else { off }.to_owned()),
     );
-    state.update("v_plugin", &sys_id, &patch);
+    state.update("v_plugin", &sys_id, &patch, "system");
     if active {
-        for table in super::tables_created_by(plugin_id) {
-            if state.find_by("sys_db_object", "name", table).is_none() {
-                let mut row = JsonRecord::new();
-                row.insert("name".into(), Value::String((*table).to_owned()));
-                state.insert("sys_db_object", &row);
+        for table in dictionary::plugin_tables(plugin_id) {
+            if let Some(parent) = table.extends.clone() {
+                state.ensure_table(&parent);
             }
+            state.declare_table(table);
         }
     }
 }
@@ -729,7 +883,7 @@ fn token(state: &mut State, request: &Request) -> Reply {
     }
 }
 
-fn batch(state: &mut State, caller: &str, body: &[u8]) -> Reply {
+fn batch(state: &mut State, call: &Call<'_>, body: &[u8]) -> Reply {
     let Ok(parsed) = serde_json::from_slice::<Value>(body) else {
         return error_reply(
             400,
@@ -769,7 +923,7 @@ fn batch(state: &mut State, caller: &str, body: &[u8]) -> Reply {
             .map(|b| BASE64.decode(b).unwrap_or_default())
             .unwrap_or_default();
         let reply = if url.starts_with("/api/now/") && !url.contains("/batch") {
-            route(state, caller, &method, &url, &item_body)
+            route(state, call, &method, &url, &item_body)
         } else {
             error_reply(
                 400,

@@ -77,9 +77,12 @@
 //! # Ok(()) }
 //! ```
 
+mod dictionary;
 mod handlers;
 mod query;
 mod state;
+
+pub use dictionary::{Column, ColumnType, SYSTEM_COLUMNS, TableSchema};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -140,16 +143,6 @@ pub const SEEDED_DEFAULTS: [(&str, &str, &str); 4] = [
     ("oauth_entity", "active", "true"),
     ("sys_cors_rule", "active", "true"),
 ];
-
-/// Tables a plugin creates when activated (registered in `sys_db_object`).
-pub(crate) fn tables_created_by(plugin_id: &str) -> &'static [&'static str] {
-    match plugin_id {
-        "com.sn_openframe" => &["sn_openframe_configuration"],
-        "com.snc.cti" => &["sn_openframe_configuration"],
-        "com.sn_customerservice" => &["sn_customerservice_case"],
-        _ => &[],
-    }
-}
 
 /// The API a request went to, for latency and fault targeting and the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -255,6 +248,12 @@ impl FakeInstance {
     }
 
     fn seed_defaults(&self) {
+        {
+            let mut state = lock(&self.state);
+            for table in dictionary::builtin() {
+                state.declare_table(table);
+            }
+        }
         for (table, column, target) in SEEDED_REFERENCES {
             self.declare_reference(table, column, target);
         }
@@ -351,24 +350,54 @@ impl FakeInstance {
         n
     }
 
-    /// Declares `table.column` a reference to `target` (for dot-walking and rendering).
-    pub fn declare_reference(&self, table: &str, column: &str, target: &str) {
+    /// Declares a table in the dictionary (or adds columns to one): from then on
+    /// the Table API knows it, every record carries its columns, and columns it
+    /// lacks are ignored on write. A table that `extends` another inherits its
+    /// columns. Registered in `sys_db_object`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> servicenow_client::Result<()> {
+    /// use servicenow_client::fake::{Column, FakeInstance, TableSchema};
+    ///
+    /// let sn = FakeInstance::start().await;
+    /// sn.declare_table(
+    ///     TableSchema::new("u_agent_desk")
+    ///         .column(Column::string("u_name"))
+    ///         .column(Column::boolean("u_active").default_value("true"))
+    ///         .column(Column::reference("u_owner", "sys_user"))
+    ///         .display("u_name"),
+    /// );
+    /// let desks = sn.client_as_admin().table_json("u_agent_desk")?;
+    /// let desk = desks.create(&serde_json::json!({"u_name": "Desk 1", "u_color": "red"})).await?;
+    /// assert_eq!(desk["u_active"], "true"); // the default
+    /// assert_eq!(desk["u_owner"], "");      // every column, empty when unset
+    /// assert!(desk.get("u_color").is_none()); // not a column: ignored
+    /// # Ok(()) }
+    /// ```
+    pub fn declare_table(&self, schema: TableSchema) {
         let mut state = lock(&self.state);
-        state
-            .references
-            .entry(table.to_owned())
-            .or_default()
-            .insert(column.to_owned(), target.to_owned());
-        state.version += 1;
+        if let Some(parent) = schema.extends.clone() {
+            state.ensure_table(&parent);
+        }
+        state.declare_table(schema);
     }
 
-    /// Declares a column default: inserts that do not give `column` get `value`.
+    /// Declares `table.column` a reference to `target` (for dot-walking and rendering).
+    pub fn declare_reference(&self, table: &str, column: &str, target: &str) {
+        self.declare_table(TableSchema::new(table).column(Column::reference(column, target)));
+    }
+
+    /// Declares a column default: inserts that do not give `column` get `value`
+    /// (a text column, when the table does not have it yet).
     pub fn declare_default(&self, table: &str, column: &str, value: &str) {
-        lock(&self.state)
-            .defaults
-            .entry(table.to_owned())
-            .or_default()
-            .push((column.to_owned(), value.to_owned()));
+        let mut state = lock(&self.state);
+        state.ensure_table(table);
+        let existing = state.column(table, column).cloned();
+        let column = existing
+            .unwrap_or_else(|| Column::string(column))
+            .default_value(value);
+        state.declare_table(TableSchema::new(table).column(column));
     }
 
     /// Adds an active user with the password `<user_name>-password`.
@@ -486,7 +515,7 @@ impl FakeInstance {
         fields.insert("value".into(), Value::String(value.to_owned()));
         match existing {
             Some(id) => {
-                state.update("sys_properties", &id, &fields);
+                state.update("sys_properties", &id, &fields, "system");
             }
             None => {
                 fields.insert("name".into(), Value::String(name.to_owned()));

@@ -9,12 +9,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
+use super::dictionary::{self, Column, ColumnType, Dictionary, SYSTEM_COLUMNS, TableSchema};
 use super::query::{self, ParsedQuery};
 use super::{ActiveForm, Endpoint};
 use crate::table::JsonRecord;
 
-/// Columns every row has.
-pub(crate) const SYSTEM_FIELDS: [&str; 3] = ["sys_id", "sys_created_on", "sys_updated_on"];
+/// The property that makes a query with an invalid term return no rows.
+pub(crate) const INVALID_QUERY_NO_ROWS: &str = "glide.invalid_query.returns_no_rows";
 
 pub(crate) struct TokenInfo {
     pub(crate) user_name: String,
@@ -65,15 +66,15 @@ impl Default for Config {
 pub(crate) struct State {
     pub(crate) origin: String,
     pub(crate) tables: BTreeMap<String, Vec<JsonRecord>>,
-    /// Reference columns: table → column → referenced table.
-    pub(crate) references: HashMap<String, HashMap<String, String>>,
+    /// Which tables exist, and their columns.
+    pub(crate) dictionary: Dictionary,
+    /// The last number given, per number prefix.
+    pub(crate) counters: HashMap<String, u64>,
     /// Bumped on every write to any table (invalidates `list_cache`).
     pub(crate) version: u64,
     /// The sorted row order of the last list query, reused while nothing changes,
     /// so paging through a large table costs one sort, not one per page.
     pub(crate) list_cache: Option<ListCache>,
-    /// Values the platform fills in on insert when the caller gives none.
-    pub(crate) defaults: HashMap<String, Vec<(String, String)>>,
     pub(crate) passwords: HashMap<String, String>,
     pub(crate) tokens: HashMap<String, TokenInfo>,
     pub(crate) refresh_tokens: HashMap<String, (String, String)>,
@@ -93,10 +94,10 @@ impl State {
         Self {
             origin,
             tables: BTreeMap::new(),
-            references: HashMap::new(),
+            dictionary: Dictionary::default(),
+            counters: HashMap::new(),
             version: 0,
             list_cache: None,
-            defaults: HashMap::new(),
             passwords: HashMap::new(),
             tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
@@ -133,23 +134,131 @@ impl State {
             .unwrap_or_default()
     }
 
-    /// Inserts a row, stringifying values and filling the system columns.
-    pub(crate) fn insert(&mut self, table: &str, fields: &JsonRecord) -> JsonRecord {
+    /// Whether the table exists.
+    pub(crate) fn has_table(&self, table: &str) -> bool {
+        self.dictionary.get(table).is_some()
+    }
+
+    /// Declares a table (merging with an existing declaration) and registers it in
+    /// `sys_db_object`.
+    pub(crate) fn declare_table(&mut self, schema: TableSchema) {
+        let name = schema.name.clone();
+        let parent = schema.extends.clone();
+        self.dictionary.declare(schema);
+        self.version += 1;
+        if name != "sys_db_object" && !self.has_table("sys_db_object") {
+            if let Some(t) = dictionary::builtin()
+                .into_iter()
+                .find(|t| t.name == "sys_db_object")
+            {
+                self.declare_table(t);
+            }
+        }
+        if self.find_by("sys_db_object", "name", &name).is_none() {
+            let mut row = JsonRecord::new();
+            row.insert("name".into(), Value::String(name.clone()));
+            row.insert("label".into(), Value::String(name.replace('_', " ")));
+            if let Some(parent_id) = parent
+                .and_then(|p| self.find_by("sys_db_object", "name", &p))
+                .and_then(|r| field(r, "sys_id"))
+                .map(str::to_owned)
+            {
+                row.insert("super_class".into(), Value::String(parent_id));
+            }
+            self.insert_row("sys_db_object", &row, "system", Columns::Strict);
+        }
+    }
+
+    /// Declares `table` for seeding: from the out-of-the-box catalogue when it is
+    /// one of its tables, otherwise as an empty table.
+    pub(crate) fn ensure_table(&mut self, table: &str) {
+        if self.has_table(table) {
+            return;
+        }
+        let schema = dictionary::builtin()
+            .into_iter()
+            .chain(dictionary::plugin_tables("com.sn_openframe"))
+            .chain(dictionary::plugin_tables("com.sn_customerservice"))
+            .find(|t| t.name == table)
+            .unwrap_or_else(|| TableSchema::new(table));
+        if let Some(parent) = schema.extends.clone() {
+            self.ensure_table(&parent);
+        }
+        self.declare_table(schema);
+    }
+
+    /// The column of a table, when declared.
+    pub(crate) fn column(&self, table: &str, column: &str) -> Option<&Column> {
+        self.dictionary.get(table)?.get(column)
+    }
+
+    /// Inserts a row as the platform does: every column of the table (defaults,
+    /// or `""`), the given values as strings, the system columns, a `number` on
+    /// numbered tables. With [`Columns::Strict`] (the Table API) columns the table
+    /// does not have are ignored; with [`Columns::Declare`] (seeding) they are
+    /// added to the dictionary as text columns.
+    pub(crate) fn insert_row(
+        &mut self,
+        table: &str,
+        fields: &JsonRecord,
+        by: &str,
+        columns: Columns,
+    ) -> JsonRecord {
+        if columns == Columns::Declare {
+            self.ensure_table(table);
+            let missing: Vec<Column> = fields
+                .keys()
+                .filter(|k| !SYSTEM_COLUMNS.contains(&k.as_str()))
+                .filter(|k| self.column(table, k).is_none())
+                .map(|k| Column::string(k.clone()))
+                .collect();
+            if let Some(schema) = self.dictionary.get_mut(table) {
+                for c in missing {
+                    schema.put(c);
+                }
+            }
+        }
         let now = timestamp(SystemTime::now());
         let sys_id = match fields.get("sys_id").and_then(Value::as_str) {
             Some(id) if id.len() == 32 => id.to_owned(),
             _ => self.new_sys_id(),
         };
         let mut row = JsonRecord::new();
-        for (k, v) in self.defaults.get(table).into_iter().flatten() {
-            row.insert(k.clone(), Value::String(v.clone()));
+        row.insert("sys_id".into(), Value::String(sys_id));
+        let schema = self.dictionary.get(table);
+        for column in schema.iter().flat_map(|s| s.columns.iter()) {
+            row.insert(
+                column.name.clone(),
+                Value::String(column.default.clone().unwrap_or_default()),
+            );
         }
         for (k, v) in fields {
-            row.insert(k.clone(), Value::String(stringify(v)));
+            if schema.is_some_and(|s| s.get(k).is_some()) {
+                row.insert(k.clone(), Value::String(stringify(v)));
+            }
         }
-        row.insert("sys_id".into(), Value::String(sys_id));
-        row.insert("sys_created_on".into(), Value::String(now.clone()));
-        row.insert("sys_updated_on".into(), Value::String(now));
+        if let Some(prefix) = schema.and_then(|s| s.number_prefix.as_deref()) {
+            if field(&row, "number").is_none_or(str::is_empty) {
+                let counter = self.counters.entry(prefix.to_owned()).or_insert(10_000);
+                *counter += 1;
+                row.insert(
+                    "number".into(),
+                    Value::String(format!("{prefix}{:07}", *counter)),
+                );
+            }
+        }
+        if schema.is_some_and(|s| s.get("sys_class_name").is_some()) {
+            row.insert("sys_class_name".into(), Value::String(table.to_owned()));
+        }
+        for (k, v) in [
+            ("sys_created_on", now.as_str()),
+            ("sys_created_by", by),
+            ("sys_updated_on", now.as_str()),
+            ("sys_updated_by", by),
+            ("sys_mod_count", "0"),
+        ] {
+            row.insert(k.into(), Value::String(v.to_owned()));
+        }
         self.version += 1;
         self.tables
             .entry(table.to_owned())
@@ -158,31 +267,49 @@ impl State {
         row
     }
 
+    /// Seeds a row (columns the table lacks are declared).
+    pub(crate) fn insert(&mut self, table: &str, fields: &JsonRecord) -> JsonRecord {
+        self.insert_row(table, fields, "system", Columns::Declare)
+    }
+
     pub(crate) fn find(&self, table: &str, sys_id: &str) -> Option<&JsonRecord> {
         self.rows(table)
             .iter()
             .find(|r| field(r, "sys_id") == Some(sys_id))
     }
 
+    /// Updates the given columns of a row (columns the table lacks, and system
+    /// columns, are ignored), counting the change in `sys_mod_count`.
     pub(crate) fn update(
         &mut self,
         table: &str,
         sys_id: &str,
         fields: &JsonRecord,
+        by: &str,
     ) -> Option<JsonRecord> {
         let now = timestamp(SystemTime::now());
         self.version += 1;
+        let known: Vec<(String, String)> = fields
+            .iter()
+            .filter(|(k, _)| !SYSTEM_COLUMNS.contains(&k.as_str()))
+            .filter(|(k, _)| self.column(table, k).is_some())
+            .map(|(k, v)| (k.clone(), stringify(v)))
+            .collect();
         let row = self
             .tables
             .get_mut(table)?
             .iter_mut()
             .find(|r| field(r, "sys_id") == Some(sys_id))?;
-        for (k, v) in fields {
-            if !SYSTEM_FIELDS.contains(&k.as_str()) {
-                row.insert(k.clone(), Value::String(stringify(v)));
-            }
+        for (k, v) in known {
+            row.insert(k, Value::String(v));
         }
+        let count = field(row, "sys_mod_count")
+            .and_then(|c| c.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        row.insert("sys_mod_count".into(), Value::String(count.to_string()));
         row.insert("sys_updated_on".into(), Value::String(now));
+        row.insert("sys_updated_by".into(), Value::String(by.to_owned()));
         Some(row.clone())
     }
 
@@ -205,19 +332,19 @@ impl State {
 
     /// The table a reference column points at.
     pub(crate) fn reference(&self, table: &str, column: &str) -> Option<&str> {
-        self.references.get(table)?.get(column).map(String::as_str)
+        match &self.column(table, column)?.kind {
+            ColumnType::Reference(target) => Some(target),
+            _ => None,
+        }
     }
 
-    /// Whether a table knows a column: a system column, a declared reference, or a
-    /// column some row has.
+    /// Whether a table has a column (system columns included), by the dictionary.
     fn knows_column(&self, table: &str, column: &str) -> bool {
-        SYSTEM_FIELDS.contains(&column)
-            || self.reference(table, column).is_some()
-            || self.rows(table).iter().any(|r| r.contains_key(column))
+        self.dictionary.get(table).is_some_and(|s| s.has(column))
     }
 
     /// Whether a (possibly dot-walked) field is known.
-    fn knows_field(&self, table: &str, path: &str) -> bool {
+    pub(crate) fn knows_field(&self, table: &str, path: &str) -> bool {
         let mut current = table;
         let mut segments = path.split('.').peekable();
         while let Some(segment) = segments.next() {
@@ -282,7 +409,7 @@ impl State {
             if cache.table == table
                 && cache.query == encoded
                 && cache.version == self.version
-                && cache.ignore_unknown_fields == self.config.ignore_unknown_fields
+                && cache.ignore_unknown_fields == self.ignores_unknown_fields()
             {
                 return Ok(cache.indices.clone());
             }
@@ -292,10 +419,16 @@ impl State {
             table: table.to_owned(),
             query: encoded.to_owned(),
             version: self.version,
-            ignore_unknown_fields: self.config.ignore_unknown_fields,
+            ignore_unknown_fields: self.ignores_unknown_fields(),
             indices: indices.clone(),
         });
         Ok(indices)
+    }
+
+    /// Whether a query term naming an unknown field is dropped (the platform's
+    /// default) rather than matching no rows (`glide.invalid_query.returns_no_rows`).
+    pub(crate) fn ignores_unknown_fields(&self) -> bool {
+        self.config.ignore_unknown_fields && self.property(INVALID_QUERY_NO_ROWS) != Some("true")
     }
 
     fn select_indices(&self, table: &str, encoded: &str) -> Result<Vec<usize>, query::QueryError> {
@@ -310,7 +443,7 @@ impl State {
                 }
             }
         }
-        let ignore = self.config.ignore_unknown_fields;
+        let ignore = self.ignores_unknown_fields();
         let matches = |row: &JsonRecord| -> bool {
             if parsed.blocks.is_empty() {
                 return true;
@@ -322,6 +455,12 @@ impl State {
                             // The platform's quirk: an unknown field's condition is
                             // dropped (matches everything); strict mode matches nothing.
                             return ignore;
+                        }
+                        if c.op == query::Op::InstanceOf {
+                            // `sys_class_nameINSTANCEOFtask`: the row's class extends it.
+                            return self.value_of(table, row, &c.field).is_some_and(|class| {
+                                self.dictionary.is_instance_of(class, &c.value)
+                            });
                         }
                         query::holds(c.op, self.value_of(table, row, &c.field), &c.value)
                     })
@@ -345,13 +484,19 @@ impl State {
         Ok(indices)
     }
 
-    /// A short display value of a row: its name, user name or number.
+    /// A row's display value: its table's display column, else its name, user
+    /// name, number or id.
     pub(crate) fn display_value(&self, table: &str, sys_id: &str) -> String {
         let Some(row) = self.find(table, sys_id) else {
             return String::new();
         };
-        ["name", "user_name", "number", "id"]
-            .iter()
+        let declared = self
+            .dictionary
+            .get(table)
+            .and_then(|s| s.display.as_deref());
+        declared
+            .into_iter()
+            .chain(["name", "user_name", "number", "id"])
             .find_map(|c| field(row, c).filter(|v| !v.is_empty()))
             .unwrap_or(sys_id)
             .to_owned()
@@ -411,15 +556,47 @@ pub(crate) fn stringify(value: &Value) -> String {
     }
 }
 
+/// How an insert treats columns the table does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Columns {
+    /// Ignore them (the Table API).
+    Strict,
+    /// Add them to the table as text columns (seeding).
+    Declare,
+}
+
 /// `YYYY-MM-DD hh:mm:ss` in UTC, as ServiceNow writes dates.
 pub(crate) fn timestamp(at: SystemTime) -> String {
     let secs = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
+    format_timestamp(secs as i64)
+}
+
+/// Seconds since the epoch from `YYYY-MM-DD hh:mm:ss`.
+pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
+    let (date, time) = text.trim().split_once(' ')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    // Days-from-civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + min * 60 + s)
+}
+
+/// `YYYY-MM-DD hh:mm:ss` from seconds since the epoch.
+pub(crate) fn format_timestamp(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
+    let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
@@ -445,6 +622,17 @@ mod tests {
         assert_eq!(timestamp(SystemTime::UNIX_EPOCH), "1970-01-01 00:00:00");
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         assert_eq!(timestamp(t), "2026-11-18 11:06:40");
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        for t in [
+            "1970-01-01 00:00:00",
+            "2026-11-18 11:06:40",
+            "2000-02-29 23:59:59",
+        ] {
+            assert_eq!(format_timestamp(parse_timestamp(t).unwrap()), t);
+        }
     }
 
     #[test]
