@@ -77,11 +77,13 @@
 //! # Ok(()) }
 //! ```
 
+mod demo;
 mod dictionary;
 mod handlers;
 mod query;
 mod state;
 
+pub use demo::{DEMO_GROUPS, DEMO_INCIDENTS, DEMO_USERS};
 pub use dictionary::{Column, ColumnType, SYSTEM_COLUMNS, TableSchema};
 
 use std::collections::BTreeMap;
@@ -182,6 +184,7 @@ pub type LoggedRequest = bpsn_core::fake::LoggedRequest<Endpoint>;
 pub struct FakeInstanceBuilder {
     seed: u64,
     seed_data: bool,
+    demo_data: bool,
 }
 
 impl FakeInstanceBuilder {
@@ -191,9 +194,17 @@ impl FakeInstanceBuilder {
         self
     }
 
-    /// Starts with no tables at all: no admin, no roles, no plugins.
+    /// Starts with no tables at all: no admin, no roles, no plugins (seeding a
+    /// table declares it).
     pub fn empty(mut self) -> Self {
         self.seed_data = false;
+        self
+    }
+
+    /// Adds the [demo data](FakeInstance::add_demo_data): departments, users with
+    /// managers, groups, numbered incidents and problems.
+    pub fn demo_data(mut self) -> Self {
+        self.demo_data = true;
         self
     }
 
@@ -210,6 +221,9 @@ impl FakeInstanceBuilder {
         let fake = FakeInstance { server, state };
         if self.seed_data {
             fake.seed_defaults();
+        }
+        if self.demo_data {
+            fake.add_demo_data();
         }
         fake
     }
@@ -244,6 +258,7 @@ impl FakeInstance {
         FakeInstanceBuilder {
             seed: 0x5e41_ce00,
             seed_data: true,
+            demo_data: false,
         }
     }
 
@@ -334,6 +349,15 @@ impl FakeInstance {
         let row = lock(&self.state).insert(table, &map);
         SysId::parse(field(&row, "sys_id").unwrap_or_default())
             .expect("the fake makes valid sys_ids")
+    }
+
+    /// Sets columns of a row (seeding; the row's audit columns change as an update's do).
+    pub fn update_row(&self, table: &str, sys_id: &SysId, fields: Value) -> Option<JsonRecord> {
+        let map = match fields {
+            Value::Object(map) => map,
+            other => panic!("a row is a JSON object, not {other}"),
+        };
+        lock(&self.state).update(table, sys_id.as_str(), &map, "system")
     }
 
     /// Inserts many rows into a table under one lock (for seeding large tables);
