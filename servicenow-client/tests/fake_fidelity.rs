@@ -621,3 +621,18 @@ async fn demo_data_is_realistic_and_in_sys_db_object() {
     assert_eq!(sn.table("incident").len(), DEMO_INCIDENTS.len());
     assert_eq!(sn.table("problem").len(), 2);
 }
+
+/// The example of the crate's README, kept compiling and passing.
+#[tokio::test]
+async fn open_critical_incidents() -> servicenow_client::Result<()> {
+    let sn = FakeInstance::builder().demo_data().start().await;
+    let incidents = sn.client_as_admin().table_json("incident")?;
+    let open: Vec<JsonRecord> = incidents
+        .list(Query::new().eq("active", "true").eq("priority", "1"))
+        .try_collect()
+        .await?;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["number"], "INC0010001");
+    assert_eq!(open[0]["short_description"], "Email server is down");
+    Ok(())
+}

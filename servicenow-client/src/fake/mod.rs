@@ -7,19 +7,43 @@
 //!
 //! # What it serves
 //!
-//! - **Table API** on any table: rows are JSON maps of strings with `sys_id`,
-//!   `sys_created_on` and `sys_updated_on`; POST answers 201 with `Location`,
-//!   PATCH/PUT 200, DELETE 204, a missing record 404 with the error envelope.
-//!   `sysparm_query` is evaluated for every operator of the client's
-//!   [`Query`](crate::query::Query) builder, `^`, `^OR`, `^NQ`, `ORDERBY`,
-//!   `ORDERBYDESC` and dot-walked references (`role.name=x`); a condition on an
-//!   unknown field is ignored, as the real platform does
-//!   ([`set_ignore_unknown_fields`](FakeInstance::set_ignore_unknown_fields)
-//!   switches to strict). `sysparm_fields`, `sysparm_limit` (default 10000),
-//!   `sysparm_offset`, `sysparm_display_value`, `sysparm_exclude_reference_link`;
-//!   `Link` and `X-Total-Count` headers; declared reference columns rendered in the
-//!   shape the parameters ask for. Writes need the `admin` role (`oauth_entity`
-//!   also accepts `oauth_admin`); reads need only a valid login.
+//! - **A data dictionary**: the tables an instance has out of the box (users,
+//!   groups, roles and their grants, departments, properties, plugins,
+//!   `sys_db_object`, CORS rules, REST API definitions, the OAuth registry, and
+//!   the task tables `task`, `incident`, `problem`, `change_request`), each
+//!   column typed ([`ColumnType`]: string, boolean, integer, reference, choice
+//!   with labels, date-time, password) with its default, a display column, and
+//!   for task tables a number prefix and a parent. Plugins bring their tables when
+//!   activated (`sn_openframe_configuration` arrives with OpenFrame or CTI). A
+//!   test declares its own with [`declare_table`](FakeInstance::declare_table);
+//!   every table is registered in `sys_db_object` (`super_class` for children).
+//! - **Table API** on the declared tables: an unknown table answers 400 `Invalid
+//!   table <name>`. A record carries **every column** of its table (unset ones as
+//!   `""`, defaults applied, `sys_created_by`, `sys_updated_by`, `sys_mod_count`
+//!   and the dates filled); columns a table does not have are ignored on write.
+//!   POST answers 201 with `Location`, an empty body creating a record with its
+//!   defaults and an array body standing for its first element; PATCH/PUT 200;
+//!   DELETE 204; a missing record 404 with the error envelope. Task tables
+//!   **number** their records (`INC0010001`, a counter per prefix).
+//!   `sysparm_query` is evaluated for `=`, `!=`, `LIKE`, `NOT LIKE`, `CONTAINS`,
+//!   `DOES NOT CONTAIN`, `STARTSWITH`, `ENDSWITH`, `IN`, `NOT IN`, `ISEMPTY`,
+//!   `ISNOTEMPTY`, `<`, `<=`, `>`, `>=`, `BETWEEN`, `INSTANCEOF`, joined by `^`,
+//!   `^OR`, `^NQ`, ended by `^EQ`, sorted by `ORDERBY`/`ORDERBYDESC`, with
+//!   dot-walked references (`caller_id.department.name=IT`); values compare
+//!   **without regard to case**. A term naming an unknown field (`AAAA=BBBB`) is
+//!   dropped, as the platform does, unless the property
+//!   `glide.invalid_query.returns_no_rows` is `true` (then no rows;
+//!   [`set_ignore_unknown_fields`](FakeInstance::set_ignore_unknown_fields) does
+//!   the same). `sysparm_fields` keeps its order and walks references
+//!   (`department.name`); `sysparm_display_value=true|all` gives **every** field
+//!   its display form (choice labels, integers with thousands separators, dates in
+//!   the caller's time zone, `********` for passwords, reference display values);
+//!   `sysparm_exclude_reference_link`, `sysparm_limit` (default 10000),
+//!   `sysparm_offset`, `Link` (dropped by
+//!   `sysparm_suppress_pagination_header=true`) and `X-Total-Count`. Links and
+//!   `Location` use the `Host` the request came through (a proxy in front of the
+//!   fake). Writes need the `admin` role (`oauth_entity` also accepts
+//!   `oauth_admin`); reads need only a valid login.
 //! - **CI/CD plugin API**: activation returns a progress id; progress moves
 //!   Running → Successful over [a number of polls](FakeInstance::set_activation_polls)
 //!   and flips the plugin's `v_plugin` row to active, in the
@@ -46,6 +70,26 @@
 //!   and the OAuth properties `com.snc.platform.security.oauth.is.active` and
 //!   `glide.oauth.inbound.ropc.grant_type.disabled`, set with
 //!   [`set_property`](FakeInstance::set_property).
+//!
+//! # What it does not model
+//!
+//! Each of these is a clear error, never a silent success: `JOIN` and `RLQUERY`
+//! query terms (501 "not modelled by the fake"); the Attachment, Import Set,
+//! Aggregate and CMDB APIs (501); any other path (400, as the platform answers an
+//! unknown resource). Not modelled at all, so a test must not rely on them:
+//! business rules (no inherited `sys_user_has_role` rows are added for group
+//! members), ACLs beyond the write roles above, data policies, listing a parent
+//! table's rows from its children (`task` lists only rows inserted into `task`;
+//! `INSTANCEOF` follows the hierarchy), time zones with daylight saving (fixed
+//! offsets only: `UTC`, `GMT`, `UTC+05:30`, `Etc/GMT+5`; others display in UTC),
+//! and the display value of booleans (shown as `true`/`false`).
+//!
+//! # Demo data
+//!
+//! [`FakeInstanceBuilder::demo_data`] (or [`FakeInstance::add_demo_data`]) adds a
+//! small realistic instance: three departments, [users](DEMO_USERS) with
+//! managers and time zones, [groups](DEMO_GROUPS) with members, numbered
+//! [incidents](DEMO_INCIDENTS) in several states, and two problems.
 //!
 //! # What a test controls and observes
 //!
