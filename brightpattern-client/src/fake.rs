@@ -409,7 +409,9 @@ impl Respond for TenantResponder {
         let (fault, delay, outcome) = {
             let mut state = lock(&self.state);
             let delay = state.latency.of(&endpoint);
-            let fault = state.faults.next(endpoint);
+            let is_write = !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS)
+                && endpoint != Endpoint::Token;
+            let fault = state.faults.next(endpoint, is_write);
             let outcome = match &fault {
                 Some(Fault::RateLimited { retry_after }) => Outcome::Reply(Reply::rate_limited(
                     Reply::text(429, "Too Many Requests"),

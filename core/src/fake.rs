@@ -62,6 +62,10 @@ pub enum FaultSchedule {
     Nth(u64),
     /// On the first n matching requests.
     FirstN(u64),
+    /// Every write request (not GET, HEAD, OPTIONS or a token request) after the
+    /// first `n` writes, for ever: a run killed right after its `n`-th write
+    /// (reads still answer, so the run notices only when it writes again).
+    WritesAfter(u64),
     /// On each matching request with this probability, drawn from a seeded generator.
     Random {
         /// Between 0 and 1.
@@ -120,16 +124,21 @@ impl<E: Copy + PartialEq> FaultPlan<E> {
         self.fired
     }
 
-    /// The fault to inject into the next request to `endpoint`, if a rule fires.
-    /// Every matching rule counts the request; the first that fires wins.
-    pub fn next(&mut self, endpoint: E) -> Option<Fault> {
+    /// The fault to inject into the next request to `endpoint` (`is_write`: it
+    /// changes state), if a rule fires. Every matching rule counts the request
+    /// ([`FaultSchedule::WritesAfter`] counts writes only); the first that fires wins.
+    pub fn next(&mut self, endpoint: E, is_write: bool) -> Option<Fault> {
         let mut fired = None;
         for rule in &mut self.rules {
             if rule.endpoint.is_some_and(|e| e != endpoint) {
                 continue;
             }
+            if matches!(rule.schedule, FaultSchedule::WritesAfter(_)) && !is_write {
+                continue;
+            }
             rule.seen += 1;
             let fire = match rule.schedule {
+                FaultSchedule::WritesAfter(n) => rule.seen > n,
                 FaultSchedule::EveryNth(n) => n > 0 && rule.seen % n == 0,
                 FaultSchedule::Nth(n) => rule.seen == n,
                 FaultSchedule::FirstN(n) => rule.seen <= n,
@@ -375,21 +384,30 @@ mod tests {
     fn schedules_fire_when_they_say() {
         let mut plan = FaultPlan::default();
         plan.add(Fault::Unavailable, FaultSchedule::EveryNth(3), Some(Ep::A));
-        let fired: Vec<bool> = (0..6).map(|_| plan.next(Ep::A).is_some()).collect();
+        let fired: Vec<bool> = (0..6).map(|_| plan.next(Ep::A, false).is_some()).collect();
         assert_eq!(fired, [false, false, true, false, false, true]);
-        assert!(plan.next(Ep::B).is_none());
+        assert!(plan.next(Ep::B, false).is_none());
         assert_eq!(plan.fired(), 2);
 
         let mut plan = FaultPlan::default();
         plan.add(Fault::MalformedBody, FaultSchedule::FirstN(2), None);
         plan.add(Fault::Unavailable, FaultSchedule::Nth(2), None);
-        assert_eq!(plan.next(Ep::B), Some(Fault::MalformedBody));
+        assert_eq!(plan.next(Ep::B, false), Some(Fault::MalformedBody));
         assert_eq!(
-            plan.next(Ep::A),
+            plan.next(Ep::A, false),
             Some(Fault::MalformedBody),
             "the first firing rule wins"
         );
-        assert_eq!(plan.next(Ep::A), None);
+        assert_eq!(plan.next(Ep::A, false), None);
+
+        // A run killed after its second write: reads go on, writes are refused.
+        let mut plan = FaultPlan::default();
+        plan.add(Fault::Unavailable, FaultSchedule::WritesAfter(2), None);
+        let fired: Vec<bool> = [true, false, true, false, true, true]
+            .into_iter()
+            .map(|write| plan.next(Ep::A, write).is_some())
+            .collect();
+        assert_eq!(fired, [false, false, false, false, true, true]);
     }
 
     #[test]
@@ -405,7 +423,7 @@ mod tests {
                 None,
             );
             (0..32)
-                .map(|_| plan.next(Ep::A).is_some())
+                .map(|_| plan.next(Ep::A, false).is_some())
                 .collect::<Vec<_>>()
         };
         assert_eq!(draw(9), draw(9));

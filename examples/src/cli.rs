@@ -10,7 +10,7 @@ use brightpattern_client::{ApiCredentials, TenantUrl};
 use brightpattern_servicenow::steps::oauth_endpoint::SECRET_VARIABLE as OAUTH_SECRET_VARIABLE;
 use brightpattern_servicenow::{
     Event, EventHandler, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Status, Workflow,
-    WorkflowOptions,
+    WorkflowError, WorkflowOptions,
 };
 use clap::{Args, Parser, Subcommand};
 use servicenow_client::{Credentials, InstanceUrl, SecretString};
@@ -28,6 +28,9 @@ pub const EXIT_PROBLEMS: u8 = 3;
 /// Exit code: nothing failed, but something waits for a person (a manual step,
 /// or a check that cannot be proven from here).
 pub const EXIT_MANUAL: u8 = 4;
+
+/// Exit code: another run holds the integration (nothing was written).
+pub const EXIT_HELD: u8 = 5;
 
 /// The exit code of a run's status.
 pub fn exit_code(status: Status) -> u8 {
@@ -49,6 +52,7 @@ Environment:
 Exit codes:
   0 ok   1 runtime failure   2 usage or configuration error (nothing written)
   3 verify (or apply's proofs) found a failure   4 something waits for a person
+  5 another run holds the integration (nothing written; --break-lease if it is dead)
 
 Start from examples/bp-servicenow.example.toml.";
 
@@ -100,6 +104,10 @@ pub struct WriteArgs {
     /// Do not ask before writing.
     #[arg(long, short)]
     pub yes: bool,
+    /// Take over the integration's lease even when another run holds it (after a
+    /// run died); says whose it was.
+    #[arg(long)]
+    pub break_lease: bool,
 }
 
 /// A failure that ends the program with a given exit code.
@@ -122,6 +130,13 @@ impl Exit {
     fn failure(message: impl Into<String>) -> Self {
         Self {
             code: EXIT_FAILURE,
+            message: message.into(),
+        }
+    }
+
+    fn held(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_HELD,
             message: message.into(),
         }
     }
@@ -275,11 +290,11 @@ enum Operation {
 
 /// Runs one subcommand.
 async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
-    let (operation, args, yes) = match command {
-        Command::Plan(a) => (Operation::Plan, a, true),
-        Command::Verify(a) => (Operation::Verify, a, true),
-        Command::Apply(w) => (Operation::Apply, w.run, w.yes),
-        Command::Teardown(w) => (Operation::Teardown, w.run, w.yes),
+    let (operation, args, yes, break_lease) = match command {
+        Command::Plan(a) => (Operation::Plan, a, true, false),
+        Command::Verify(a) => (Operation::Verify, a, true, false),
+        Command::Apply(w) => (Operation::Apply, w.run, w.yes, w.break_lease),
+        Command::Teardown(w) => (Operation::Teardown, w.run, w.yes, w.break_lease),
         Command::Demo => {
             return crate::demo::run(out)
                 .await
@@ -288,10 +303,11 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
     };
     let spec = load_spec(&args.config)?;
     let credentials = EnvCredentials::from_env()?;
-    let options = WorkflowOptions {
+    let mut options = WorkflowOptions {
         reveal_secrets: args.reveal_secrets,
         ..WorkflowOptions::default()
     };
+    options.lease.break_lease = break_lease;
     let interactive = !args.json && std::io::stderr().is_terminal();
     let workflow = build_workflow(spec, credentials, options, progress_handler(interactive))?;
     let ask = !yes && std::io::stdin().is_terminal();
@@ -349,8 +365,14 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                     Ok(exit_code(report.status()))
                 }
                 Err(e) => {
-                    out.apply(&e.report, reveal);
-                    Err(Exit::failure(e.to_string()))
+                    if let Some(report) = e.report() {
+                        out.apply(report, reveal);
+                    }
+                    Err(if e.held().is_some() {
+                        Exit::held(e.to_string())
+                    } else {
+                        Exit::failure(e.to_string())
+                    })
                 }
             }
         }
@@ -358,10 +380,10 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             if ask && !confirm("Remove everything bp-servicenow created?") {
                 return Err(Exit::failure("nothing removed"));
             }
-            let report = workflow
-                .teardown()
-                .await
-                .map_err(|e| Exit::failure(e.to_string()))?;
+            let report = workflow.teardown().await.map_err(|e| match e {
+                WorkflowError::Held(_) => Exit::held(format!("nothing was removed: {e}")),
+                e => Exit::failure(e.to_string()),
+            })?;
             out.teardown(&report);
             Ok(EXIT_OK)
         }

@@ -1,11 +1,25 @@
 //! The ledger: what this workflow created, kept on the instance so that teardown
 //! (on any machine, in any later run) removes exactly that.
 //!
-//! The ledger is JSON in system properties named
-//! `bp_servicenow.ledger.<tenant>.<n>` (chunks of at most [`CHUNK_CHARS`]
-//! characters, so a thousand grant ids fit). A record with the workflow's name
-//! that is not in the ledger was made by someone else: the workflow may update it
-//! to match the spec, but teardown leaves it alone and says so.
+//! # Where it lives, and whose it is
+//!
+//! The ledger is JSON in system properties whose names start with the
+//! integration's [`LedgerKey`]: `bp_servicenow.<tenant>.<digest>.` where the digest
+//! covers the instance, the tenant and the spec's own names (OpenFrame
+//! configuration, CORS rule, OAuth application, integration account). Two
+//! configurations on one tenant never share a ledger; a change of names in the spec
+//! is a new integration (plan says so when it finds the old one).
+//!
+//! # Crash-atomic
+//!
+//! At any moment the ledger reads as the state before a save or after it, never
+//! half of it. A ledger that fits in one property lives in the **head** property
+//! itself (`<prefix>head`), and a save is one update of that row. A larger one is
+//! written as a new **generation** of chunks (`<prefix>g<gen>.<n>`) first; then the
+//! head is switched to it in one update; then the old generation is deleted. A
+//! kill between any two requests leaves the old head (and its complete
+//! generation) or the new one; chunks no head points at are leftovers, ignored when
+//! read and removed by the next save.
 
 use std::collections::BTreeMap;
 
@@ -19,13 +33,30 @@ use servicenow_client::{Client, Result};
 /// The longest chunk written into one property value.
 pub const CHUNK_CHARS: usize = 3500;
 
-/// What the workflow created (and so may remove).
+/// What a property of the ledger says about itself.
+const DESCRIPTION: &str = "Managed by bp-servicenow: the records it created, so teardown removes only those. Do not edit; `bp-servicenow repair` rebuilds it.";
+
+/// A record the workflow adopted: it existed, the spec said to take it over, and
+/// these were its values before, restored by teardown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adopted {
+    /// The record.
+    pub sys_id: SysId,
+    /// Each field the workflow sets, with the value it had before.
+    pub previous: BTreeMap<String, String>,
+}
+
+/// What the workflow created (and so may remove) or adopted (and so restores).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ledger {
-    /// The OpenFrame configuration.
+    /// The OpenFrame configuration created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openframe: Option<SysId>,
-    /// The postMessage allow-list entry the workflow added.
+    /// The OpenFrame configuration adopted (the seed page's step 2 edits CTI's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openframe_adopted: Option<Adopted>,
+    /// The postMessage allow-list entry the workflow added (recorded before the
+    /// property is written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_list_entry: Option<String>,
     /// Direct grants of the role, by user name.
@@ -40,7 +71,8 @@ pub struct Ledger {
     /// The OAuth application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth_application: Option<SysId>,
-    /// The Bright Pattern integration account, by name.
+    /// The Bright Pattern integration account, by name (recorded before it is
+    /// created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integration_account: Option<String>,
 }
@@ -52,143 +84,324 @@ impl Ledger {
     }
 }
 
+/// The identity of one integration: instance, tenant and the spec's names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LedgerKey {
+    tenant: String,
+    digest: String,
+}
+
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// FNV-1a, 64 bits: stable across runs, platforms and versions (the key must not
+/// change when the tool is upgraded).
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain(std::iter::once(0x1f)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+impl LedgerKey {
+    /// The key of the integration between `instance` and `tenant` with these names
+    /// (OpenFrame configuration, CORS rule, OAuth application, integration account).
+    pub fn new(instance: &str, tenant_host: &str, names: &[&str]) -> Self {
+        let mut parts = vec![instance, tenant_host];
+        parts.extend_from_slice(names);
+        Self {
+            tenant: sanitize(tenant_host),
+            digest: format!("{:016x}", fnv1a(&parts)),
+        }
+    }
+
+    /// The prefix of every property of this integration (`bp_servicenow.<tenant>.<digest>.`).
+    pub fn prefix(&self) -> String {
+        format!("{}{}.", Self::tenant_prefix_of(&self.tenant), self.digest)
+    }
+
+    /// The prefix shared by every integration with this tenant.
+    pub fn tenant_prefix(&self) -> String {
+        Self::tenant_prefix_of(&self.tenant)
+    }
+
+    fn tenant_prefix_of(tenant: &str) -> String {
+        format!("bp_servicenow.{tenant}.")
+    }
+
+    /// The short form that marks records (`<tenant>.<digest>`).
+    pub fn short(&self) -> String {
+        format!("{}.{}", self.tenant, self.digest)
+    }
+}
+
+/// What the head property holds.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "form", rename_all = "snake_case")]
+enum Head {
+    /// The whole ledger, in the head itself.
+    Inline { ledger: Ledger },
+    /// The ledger in `chunks` chunks of generation `generation`.
+    Chunked { generation: u64, chunks: usize },
+}
+
+/// A ledger as read: its content and the rows it lives in.
+#[derive(Debug, Clone, Default)]
+struct Stored {
+    head: Option<SystemProperty>,
+    generation: u64,
+    /// Chunk rows of every generation: (generation, index, row).
+    chunks: Vec<(u64, usize, SystemProperty)>,
+}
+
+/// Why a ledger could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the ledger {prefix}* cannot be read: {reason}; run `bp-servicenow repair` to rebuild it from the records' marks"
+)]
+pub struct CorruptLedger {
+    /// The properties' prefix.
+    pub prefix: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
 /// Where a ledger is kept: system properties of the instance.
 #[derive(Debug, Clone)]
 pub struct LedgerStore {
     client: Client,
-    prefix: String,
-}
-
-struct Chunk {
-    sys_id: SysId,
-    index: usize,
-    value: String,
+    key: LedgerKey,
 }
 
 impl LedgerStore {
-    /// The ledger of the integration with this tenant host.
-    pub fn new(client: Client, tenant_host: &str) -> Self {
-        let key: String = tenant_host
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        Self {
-            client,
-            prefix: format!("bp_servicenow.ledger.{key}."),
-        }
+    /// The ledger of the integration with this key.
+    pub fn new(client: Client, key: LedgerKey) -> Self {
+        Self { client, key }
+    }
+
+    /// The integration's key.
+    pub fn key(&self) -> &LedgerKey {
+        &self.key
     }
 
     /// The property names' prefix.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
+    pub fn prefix(&self) -> String {
+        self.key.prefix()
     }
 
-    async fn chunks(&self) -> Result<Vec<Chunk>> {
-        Ok(self.chunks_and(&[]).await?.0)
+    fn head_name(&self) -> String {
+        format!("{}head", self.prefix())
     }
 
-    /// The ledger's chunks and, in the same request, the properties named in `also`.
-    async fn chunks_and(&self, also: &[&str]) -> Result<(Vec<Chunk>, Vec<SystemProperty>)> {
-        let mut query = Query::new().starts_with("name", self.prefix.clone());
+    /// Reads the ledger's rows and, in the same request, the properties named in
+    /// `also` and the heads of the tenant's other integrations.
+    async fn read(
+        &self,
+        also: &[&str],
+    ) -> Result<(Stored, Vec<SystemProperty>, Vec<SystemProperty>)> {
+        let prefix = self.prefix();
+        let mut query = Query::new().starts_with("name", self.key.tenant_prefix());
         for name in also {
             query = query.or().eq("name", *name);
         }
         let rows: Vec<SystemProperty> = self
             .client
             .table::<SystemProperty>()
-            .list(query)
+            .list(query.order_by("name"))
             .try_collect()
             .await?;
-        let (rows, others): (Vec<SystemProperty>, Vec<SystemProperty>) = rows
-            .into_iter()
-            .partition(|p| p.name.starts_with(&self.prefix));
-        let mut chunks: Vec<Chunk> = rows
-            .into_iter()
-            .filter_map(|p| {
-                let index = p.name.strip_prefix(&self.prefix)?.parse().ok()?;
-                Some(Chunk {
-                    sys_id: p.sys_id,
-                    index,
-                    value: p.value,
-                })
-            })
-            .collect();
-        chunks.sort_by_key(|c| c.index);
-        Ok((chunks, others))
+        let mut stored = Stored::default();
+        let mut others = Vec::new();
+        let mut neighbours = Vec::new();
+        for row in rows {
+            let Some(rest) = row.name.strip_prefix(&prefix) else {
+                if row.name.starts_with(&self.key.tenant_prefix()) {
+                    if row.name.ends_with(".head") {
+                        neighbours.push(row);
+                    }
+                } else {
+                    others.push(row);
+                }
+                continue;
+            };
+            if rest == "head" {
+                stored.head = Some(row);
+            } else if let Some((generation, index)) = rest
+                .strip_prefix('g')
+                .and_then(|r| r.split_once('.'))
+                .and_then(|(g, i)| Some((g.parse().ok()?, i.parse().ok()?)))
+            {
+                stored.chunks.push((generation, index, row));
+            }
+        }
+        stored.chunks.sort_by_key(|(g, i, _)| (*g, *i));
+        Ok((stored, others, neighbours))
+    }
+
+    fn parse(&self, stored: &mut Stored) -> std::result::Result<Ledger, CorruptLedger> {
+        let corrupt = |reason: String| CorruptLedger {
+            prefix: self.prefix(),
+            reason,
+        };
+        let Some(head) = &stored.head else {
+            // No head: nothing saved yet (leftover chunks of a save killed before
+            // its first head are not a ledger).
+            return Ok(Ledger::default());
+        };
+        let parsed: Head = serde_json::from_str(&head.value)
+            .map_err(|e| corrupt(format!("its head does not parse ({e})")))?;
+        match parsed {
+            Head::Inline { ledger } => Ok(ledger),
+            Head::Chunked { generation, chunks } => {
+                stored.generation = generation;
+                let parts: Vec<&str> = stored
+                    .chunks
+                    .iter()
+                    .filter(|(g, _, _)| *g == generation)
+                    .map(|(_, _, row)| row.value.as_str())
+                    .collect();
+                if parts.len() != chunks {
+                    return Err(corrupt(format!(
+                        "generation {generation} should have {chunks} chunks, {} found",
+                        parts.len()
+                    )));
+                }
+                serde_json::from_str(&parts.concat())
+                    .map_err(|e| corrupt(format!("generation {generation} does not parse ({e})")))
+            }
+        }
     }
 
     /// Reads the ledger (empty when there is none). One request.
-    pub async fn load(&self) -> Result<Ledger> {
-        Ok(self.load_with(&[]).await?.0)
+    pub async fn load(&self) -> Result<std::result::Result<Ledger, CorruptLedger>> {
+        Ok(self.load_with(&[]).await?.ledger)
     }
 
-    /// Reads the ledger and, in the same request, the properties named in `also`.
-    pub async fn load_with(&self, also: &[&str]) -> Result<(Ledger, Vec<SystemProperty>)> {
-        let (chunks, others) = self.chunks_and(also).await?;
-        Ok((self.parse(&chunks)?, others))
-    }
-
-    fn parse(&self, chunks: &[Chunk]) -> Result<Ledger> {
-        if chunks.is_empty() {
-            return Ok(Ledger::default());
-        }
-        let text: String = chunks.iter().map(|c| c.value.as_str()).collect();
-        serde_json::from_str(&text).map_err(|e| {
-            servicenow_client::Error::from(servicenow_client::error::InvalidInput::new(
-                "ledger",
-                format!(
-                    "the properties {}* do not hold a readable ledger ({e}); fix or delete them",
-                    self.prefix
-                ),
-            ))
+    /// Reads the ledger and, in the same request, the properties named in `also`
+    /// and the other integrations of this tenant.
+    pub async fn load_with(&self, also: &[&str]) -> Result<Loaded> {
+        let (mut stored, properties, neighbours) = self.read(also).await?;
+        let ledger = self.parse(&mut stored);
+        Ok(Loaded {
+            ledger,
+            properties,
+            other_integrations: neighbours
+                .into_iter()
+                .filter_map(|h| h.name.strip_suffix(".head").map(str::to_owned))
+                .collect(),
         })
     }
 
-    /// Writes the ledger, touching only the chunks that change; an empty ledger
-    /// removes every chunk.
+    /// Writes the ledger so that a reader sees either the old one or this one; an
+    /// empty ledger removes every property of it.
     pub async fn save(&self, ledger: &Ledger) -> Result<()> {
-        let existing = self.chunks().await?;
-        let text = if ledger.is_empty() {
-            String::new()
-        } else {
-            serde_json::to_string(ledger).unwrap_or_default()
-        };
-        let wanted: Vec<String> = text
-            .chars()
-            .collect::<Vec<_>>()
-            .chunks(CHUNK_CHARS)
-            .map(|c| c.iter().collect())
-            .collect();
+        let (mut stored, _, _) = self.read(&[]).await?;
+        // A corrupt head is replaced; its chunks are leftovers.
+        let _ = self.parse(&mut stored);
         let table = self.client.table::<SystemProperty>();
-        for (index, value) in wanted.iter().enumerate() {
-            match existing.iter().find(|c| c.index == index) {
-                Some(chunk) if &chunk.value == value => {}
-                Some(chunk) => {
-                    table
-                        .update(&chunk.sys_id, &serde_json::json!({ "value": value }))
-                        .await?;
-                }
-                None => {
-                    table
-                        .create(&serde_json::json!({
-                            "name": format!("{}{index}", self.prefix),
-                            "value": value,
-                            "type": "string",
-                            "description": "Managed by bp-servicenow: the records it created, so teardown removes only those. Do not edit.",
-                        }))
-                        .await?;
-                }
+        if ledger.is_empty() {
+            for (_, _, row) in &stored.chunks {
+                table.delete(&row.sys_id).await?;
+            }
+            if let Some(head) = &stored.head {
+                table.delete(&head.sys_id).await?;
+            }
+            return Ok(());
+        }
+        let text = serde_json::to_string(ledger).unwrap_or_default();
+        let inline = serde_json::to_string(&Head::Inline {
+            ledger: ledger.clone(),
+        })
+        .unwrap_or_default();
+        let head_value = if inline.chars().count() <= CHUNK_CHARS {
+            inline
+        } else {
+            // Above every generation present, leftovers of a killed save included.
+            let generation = stored
+                .chunks
+                .iter()
+                .map(|(g, _, _)| *g)
+                .max()
+                .unwrap_or(0)
+                .max(stored.generation)
+                + 1;
+            let chunks: Vec<String> = text
+                .chars()
+                .collect::<Vec<_>>()
+                .chunks(CHUNK_CHARS)
+                .map(|c| c.iter().collect())
+                .collect();
+            for (index, value) in chunks.iter().enumerate() {
+                table
+                    .create(&serde_json::json!({
+                        "name": format!("{}g{generation}.{index}", self.prefix()),
+                        "value": value,
+                        "type": "string",
+                        "description": DESCRIPTION,
+                    }))
+                    .await?;
+            }
+            serde_json::to_string(&Head::Chunked {
+                generation,
+                chunks: chunks.len(),
+            })
+            .unwrap_or_default()
+        };
+        match &stored.head {
+            Some(head) if head.value == head_value => {}
+            Some(head) => {
+                table
+                    .update(&head.sys_id, &serde_json::json!({ "value": head_value }))
+                    .await?;
+            }
+            None => {
+                table
+                    .create(&serde_json::json!({
+                        "name": self.head_name(),
+                        "value": head_value,
+                        "type": "string",
+                        "description": DESCRIPTION,
+                    }))
+                    .await?;
             }
         }
-        for chunk in existing.iter().filter(|c| c.index >= wanted.len()) {
-            table.delete(&chunk.sys_id).await?;
+        // The head now points at the new generation (or holds the ledger): every
+        // older chunk is a leftover.
+        let current: Option<u64> = serde_json::from_str::<Head>(&head_value)
+            .ok()
+            .and_then(|h| match h {
+                Head::Chunked { generation, .. } => Some(generation),
+                Head::Inline { .. } => None,
+            });
+        for (generation, _, row) in &stored.chunks {
+            if Some(*generation) != current {
+                table.delete(&row.sys_id).await?;
+            }
         }
         Ok(())
     }
+}
+
+/// A ledger as loaded, with what was read alongside it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The ledger, or why it cannot be read.
+    pub ledger: std::result::Result<Ledger, CorruptLedger>,
+    /// The properties asked for.
+    pub properties: Vec<SystemProperty>,
+    /// The prefixes of the tenant's other integrations (other spec names).
+    pub other_integrations: Vec<String>,
 }

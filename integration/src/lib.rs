@@ -10,7 +10,8 @@
 //! | [`workflow`] | [`Workflow`]: dependency waves, concurrency, ledger saves, failure reports |
 //! | [`report`] | [`Plan`], [`ApplyReport`], [`VerifyReport`], [`TeardownReport`]: JSON and text, no secrets; every check and run is ok, pending or failed ([`Status`]) |
 //! | [`events`] | progress [`Event`]s for a command-line tool to render |
-//! | [`ledger`] | what the workflow created, kept on the instance so teardown removes only that |
+//! | [`ledger`] | what the workflow created or adopted, kept crash-atomically on the instance under the integration's own key |
+//! | [`lease`] | one run at a time per integration |
 //!
 //! The steps, and the crates they use:
 //!
@@ -90,6 +91,7 @@
 //! ```
 
 pub mod events;
+pub mod lease;
 pub mod ledger;
 pub mod report;
 pub mod spec;
@@ -98,9 +100,10 @@ pub mod steps;
 pub mod workflow;
 
 pub use events::{Event, EventHandler};
+pub use lease::{LeaseHeld, LeaseOptions};
 pub use report::{
     ApplyReport, Check, ManualStep, Outcome, Plan, Status, TeardownReport, VerifyReport,
 };
 pub use spec::{IntegrationSpec, ResolvedSpec, SpecError};
 pub use step::{Action, Context, FieldChange, ServiceNowLogin, Step, StepId, WorkflowOptions};
-pub use workflow::{ApplyError, Workflow, WorkflowError};
+pub use workflow::{ApplyError, StepsFailed, Workflow, WorkflowError};

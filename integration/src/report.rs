@@ -45,6 +45,10 @@ impl PlannedStep {
 pub struct Plan {
     /// Every step, in procedure order.
     pub steps: Vec<PlannedStep>,
+    /// What a person should know about the whole run (a corrupt ledger, another
+    /// integration with this tenant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -530,6 +534,9 @@ fn changes_text(changes: &[FieldChange]) -> String {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
+        }
         writeln!(f, "{:<20} {:<10} RESOURCE / CHANGES", "STEP", "ACTION")?;
         for s in &self.steps {
             writeln!(

@@ -217,6 +217,8 @@ pub struct WorkflowOptions {
     /// proves the OAuth client end to end (a run that creates or rotates the
     /// secret proves it anyway). Never printed.
     pub oauth_client_secret: Option<SecretString>,
+    /// How apply and teardown take the integration's lease.
+    pub lease: crate::lease::LeaseOptions,
 }
 
 /// A value read once per run and shared by the steps that need it.

@@ -12,7 +12,8 @@ use servicenow_client::Error;
 use tokio::sync::Mutex;
 
 use crate::events::{Event, EventHandler};
-use crate::ledger::{Ledger, LedgerStore};
+use crate::lease::{Lease, LeaseHeld};
+use crate::ledger::{CorruptLedger, Ledger, LedgerKey, LedgerStore, Loaded};
 use crate::report::{
     AppliedStep, ApplyReport, Check, Outcome, Plan, PlannedStep, TeardownReport, TeardownStep,
     VerifyReport,
@@ -35,29 +36,109 @@ const WAVES: [&[StepId]; 3] = [
     &[StepId::IntegrationAccount],
 ];
 
-/// A failure of plan, verify or teardown, naming the step.
+/// A failure of plan, verify or teardown.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", step.map(|s| format!("step {s}")).unwrap_or_else(|| "the ledger".to_owned()))]
-pub struct WorkflowError {
-    /// The step that failed (`None`: reading or writing the ledger).
-    pub step: Option<StepId>,
-    /// Why.
-    #[source]
-    pub source: Error,
+#[non_exhaustive]
+pub enum WorkflowError {
+    /// A step failed.
+    #[error("step {step}: {source}")]
+    Step {
+        /// The step.
+        step: StepId,
+        /// Why.
+        #[source]
+        source: Error,
+    },
+    /// The ledger could not be read or written.
+    #[error("the ledger: {0}")]
+    Ledger(#[source] Error),
+    /// The ledger cannot be read: writing is refused until it is repaired.
+    #[error("{0}")]
+    CorruptLedger(#[from] CorruptLedger),
+    /// Another run holds the integration.
+    #[error("{0}")]
+    Held(#[from] LeaseHeld),
 }
 
-/// An apply that did not finish: which steps failed, and everything that was done
-/// before and around them (the report says what exists now; running apply
-/// again completes the rest).
+impl WorkflowError {
+    /// The step that failed, for a step failure.
+    pub fn step(&self) -> Option<StepId> {
+        match self {
+            WorkflowError::Step { step, .. } => Some(*step),
+            _ => None,
+        }
+    }
+}
+
+/// An apply that did not finish.
 #[derive(Debug)]
-pub struct ApplyError {
+#[non_exhaustive]
+pub enum ApplyError {
+    /// Steps failed: which, and everything that was done before and around them
+    /// (the report says what exists now; running apply again completes the rest).
+    Steps(StepsFailed),
+    /// Nothing was written: the ledger could not be read, or another run holds
+    /// the integration.
+    NotStarted(WorkflowError),
+}
+
+impl ApplyError {
+    /// The failed steps and why (none when apply did not start).
+    pub fn failures(&self) -> &[(StepId, Error)] {
+        match self {
+            ApplyError::Steps(s) => &s.failures,
+            ApplyError::NotStarted(_) => &[],
+        }
+    }
+
+    /// What every step did, when apply started.
+    pub fn report(&self) -> Option<&ApplyReport> {
+        match self {
+            ApplyError::Steps(s) => Some(&s.report),
+            ApplyError::NotStarted(_) => None,
+        }
+    }
+
+    /// The run that holds the integration, when that is why apply did not start.
+    pub fn held(&self) -> Option<&LeaseHeld> {
+        match self {
+            ApplyError::NotStarted(WorkflowError::Held(h)) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplyError::Steps(s) => s.fmt(f),
+            ApplyError::NotStarted(e) => write!(f, "nothing was written: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ApplyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ApplyError::Steps(s) => s
+                .failures
+                .first()
+                .map(|(_, e)| e as &(dyn std::error::Error + 'static)),
+            ApplyError::NotStarted(e) => Some(e),
+        }
+    }
+}
+
+/// Steps of an apply that failed, with the report of the whole run.
+#[derive(Debug)]
+pub struct StepsFailed {
     /// The failed steps and why.
     pub failures: Vec<(StepId, Error)>,
     /// What every step did (failed and skipped steps included).
     pub report: ApplyReport,
 }
 
-impl fmt::Display for ApplyError {
+impl fmt::Display for StepsFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (step, error) in &self.failures {
             writeln!(f, "step {step} failed: {error}")?;
@@ -112,14 +193,6 @@ impl fmt::Display for ApplyError {
     }
 }
 
-impl std::error::Error for ApplyError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.failures
-            .first()
-            .map(|(_, e)| e as &(dyn std::error::Error + 'static))
-    }
-}
-
 /// Builds a [`Workflow`].
 pub struct WorkflowBuilder {
     spec: ResolvedSpec,
@@ -155,7 +228,17 @@ impl WorkflowBuilder {
 
     /// Builds the workflow (sends nothing).
     pub fn build(self) -> Workflow {
-        let store = LedgerStore::new(self.servicenow.clone(), self.spec.tenant.host());
+        let key = LedgerKey::new(
+            self.spec.instance.as_str(),
+            self.spec.tenant.host(),
+            &[
+                &self.spec.openframe.name,
+                &self.spec.cors_name,
+                &self.spec.oauth.name,
+                &self.spec.integration_account.name,
+            ],
+        );
+        let store = LedgerStore::new(self.servicenow.clone(), key);
         // The spec's own integration-account paths (checked when it was resolved).
         let brightpattern = match &self.spec.integration_account.paths {
             Some(paths) => self
@@ -231,15 +314,22 @@ impl Workflow {
     }
 
     /// Starts an operation: reads the ledger (and, in the same request, the
-    /// allow-list property) and forgets what the last operation read.
-    async fn load_ledger(&self) -> Result<Ledger, WorkflowError> {
+    /// allow-list property and the tenant's other integrations) and forgets what
+    /// the last operation read. A corrupt ledger is an error only when `writing`.
+    async fn load_ledger(&self, writing: bool) -> Result<Loaded, WorkflowError> {
         use servicenow_client::properties::POST_MESSAGE_ALLOW_LIST;
-        let (ledger, properties) = self
+        let loaded = self
             .ctx
             .ledger_store
             .load_with(&[POST_MESSAGE_ALLOW_LIST])
             .await
-            .map_err(|source| WorkflowError { step: None, source })?;
+            .map_err(WorkflowError::Ledger)?;
+        let ledger = match (&loaded.ledger, writing) {
+            (Ok(ledger), _) => ledger.clone(),
+            (Err(corrupt), true) => return Err(corrupt.clone().into()),
+            (Err(_), false) => Ledger::default(),
+        };
+        let properties = loaded.properties.clone();
         self.ctx.oauth_application.clear().await;
         self.ctx
             .allow_list
@@ -251,23 +341,46 @@ impl Workflow {
             )
             .await;
         *self.ctx.ledger.lock().await = ledger.clone();
-        *self.ctx.saved_ledger.lock().await = ledger.clone();
-        Ok(ledger)
+        *self.ctx.saved_ledger.lock().await = ledger;
+        Ok(loaded)
+    }
+
+    /// Takes the integration's lease for a writing operation.
+    async fn lease(&self, operation: &str) -> Result<Lease, WorkflowError> {
+        match Lease::acquire(
+            &self.ctx.servicenow,
+            &self.ctx.ledger_store.prefix(),
+            operation,
+            &self.ctx.options.lease,
+        )
+        .await
+        .map_err(WorkflowError::Ledger)?
+        {
+            Ok(lease) => {
+                for broken in lease.broken() {
+                    self.ctx.emit(Event::Warning {
+                        step: StepId::Plugins,
+                        message: format!("broke the lease of {broken}"),
+                    });
+                }
+                Ok(lease)
+            }
+            Err(held) => Err(held.into()),
+        }
     }
 
     /// What apply would change. Reads only.
     pub async fn plan(&self) -> Result<Plan, WorkflowError> {
-        self.load_ledger().await?;
+        let loaded = self.load_ledger(false).await?;
         let mut steps = Vec::new();
         for wave in WAVES {
             let planned = futures_util::future::join_all(wave.iter().map(|id| {
                 let step = self.step(*id);
                 let ctx = self.ctx.clone();
                 async move {
-                    step.plan(&ctx).await.map_err(|source| WorkflowError {
-                        step: Some(*id),
-                        source,
-                    })
+                    step.plan(&ctx)
+                        .await
+                        .map_err(|source| WorkflowError::Step { step: *id, source })
                 }
             }))
             .await;
@@ -275,23 +388,44 @@ impl Workflow {
                 steps.push(p?);
             }
         }
-        Ok(Plan { steps })
+        let mut notes = Vec::new();
+        if let Err(corrupt) = &loaded.ledger {
+            notes.push(format!(
+                "{corrupt}; apply and teardown refuse to write until then"
+            ));
+        }
+        for other in &loaded.other_integrations {
+            notes.push(format!(
+                "another integration with this tenant has a ledger ({other}*): a spec with other names is a new integration, and that one is left as it is"
+            ));
+        }
+        Ok(Plan { steps, notes })
     }
 
     /// Makes the instance and tenant match the spec, step by step; each step
     /// observes again before it changes anything. A second apply makes no write.
+    ///
+    /// Takes the integration's lease first (another run holding it is
+    /// [`ApplyError::NotStarted`] with [`WorkflowError::Held`], and nothing is
+    /// written), and gives it back at the end.
     pub async fn apply(&self) -> Result<ApplyReport, ApplyError> {
+        let lease = self.lease("apply").await.map_err(ApplyError::NotStarted)?;
+        let result = self.apply_holding().await;
+        if let Err(e) = lease.release().await {
+            tracing::warn!(error = %e, "could not release the lease; it expires by itself");
+        }
+        result
+    }
+
+    async fn apply_holding(&self) -> Result<ApplyReport, ApplyError> {
         let mut report = ApplyReport {
             steps: Vec::new(),
             proofs: Vec::new(),
         };
         let mut failures: Vec<(StepId, Error)> = Vec::new();
-        if let Err(e) = self.load_ledger().await {
-            return Err(ApplyError {
-                failures: vec![(StepId::Plugins, e.source)],
-                report,
-            });
-        }
+        self.load_ledger(true)
+            .await
+            .map_err(ApplyError::NotStarted)?;
         for wave in WAVES {
             let runs = futures_util::future::join_all(wave.iter().map(|id| {
                 let blocked = id
@@ -353,7 +487,7 @@ impl Workflow {
             }
         }
         if !failures.is_empty() {
-            return Err(ApplyError { failures, report });
+            return Err(ApplyError::Steps(StepsFailed { failures, report }));
         }
         // Prove by effect what this run changed (nothing changed: nothing to prove).
         let changed: Vec<StepId> = report
@@ -390,16 +524,13 @@ impl Workflow {
     /// nothing. The report is ok only when every check is; a manual step or an
     /// effect that cannot be proven from here is pending, never ok.
     pub async fn verify(&self) -> Result<VerifyReport, WorkflowError> {
-        self.load_ledger().await?;
+        let loaded = self.load_ledger(false).await?;
         let results = futures_util::future::join_all(self.steps.iter().map(|step| {
             let step = step.clone();
             let ctx = self.ctx.clone();
             async move {
                 let id = step.id();
-                let fail = |source| WorkflowError {
-                    step: Some(id),
-                    source,
-                };
+                let fail = |source| WorkflowError::Step { step: id, source };
                 let mut checks = step.verify(&ctx).await.map_err(fail)?;
                 checks.extend(step.prove(&ctx).await.map_err(fail)?);
                 Ok::<_, WorkflowError>(checks)
@@ -407,6 +538,13 @@ impl Workflow {
         }))
         .await;
         let mut checks = Vec::new();
+        if let Err(corrupt) = &loaded.ledger {
+            checks.push(Check::fail(
+                "the ledger of what bp-servicenow created",
+                corrupt.reason.clone(),
+                "run `bp-servicenow repair`",
+            ));
+        }
         for r in results {
             checks.extend(r?);
         }
@@ -415,8 +553,19 @@ impl Workflow {
 
     /// Removes what apply created, newest first; leaves alone what it did not
     /// create, and never deactivates plugins. Removes the ledger at the end.
+    ///
+    /// Takes the integration's lease first, as apply does.
     pub async fn teardown(&self) -> Result<TeardownReport, WorkflowError> {
-        self.load_ledger().await?;
+        let lease = self.lease("teardown").await?;
+        let result = self.teardown_holding().await;
+        if let Err(e) = lease.release().await {
+            tracing::warn!(error = %e, "could not release the lease; it expires by itself");
+        }
+        result
+    }
+
+    async fn teardown_holding(&self) -> Result<TeardownReport, WorkflowError> {
+        self.load_ledger(true).await?;
         let mut steps = Vec::new();
         for id in StepId::ALL.iter().rev() {
             let step = self.step(*id);
@@ -424,16 +573,10 @@ impl Workflow {
             self.ctx
                 .save_ledger()
                 .await
-                .map_err(|source| WorkflowError {
-                    step: Some(*id),
-                    source,
-                })?;
+                .map_err(|source| WorkflowError::Step { step: *id, source })?;
             steps.push(TeardownStep {
                 step: *id,
-                removals: removals.map_err(|source| WorkflowError {
-                    step: Some(*id),
-                    source,
-                })?,
+                removals: removals.map_err(|source| WorkflowError::Step { step: *id, source })?,
             });
         }
         Ok(TeardownReport { steps })

@@ -350,9 +350,13 @@ async fn a_rate_limit_storm_is_ridden_through() {
     // The client retries every 429 it meets; the tenant's own grant against the
     // instance may be refused by the storm, which must then name its step.
     if let Err(e) = first {
-        assert_eq!(e.failures.len(), 1, "{e}");
-        assert_eq!(e.failures[0].0, StepId::IntegrationAccount, "{e}");
-        let failed = e.report.step(StepId::IntegrationAccount).unwrap();
+        assert_eq!(e.failures().len(), 1, "{e}");
+        assert_eq!(e.failures()[0].0, StepId::IntegrationAccount, "{e}");
+        let failed = e
+            .report()
+            .unwrap()
+            .step(StepId::IntegrationAccount)
+            .unwrap();
         assert_eq!(failed.outcome, Outcome::Failed);
         assert_eq!(
             failed.planned.action,
@@ -437,8 +441,8 @@ async fn a_failing_plugin_stops_its_dependents_with_a_step_named_error() {
     p.sn.fail_plugin_activation(ids::OPENFRAME, "Dependency com.glide.ui.concourse missing");
     let wf = workflow(&p);
     let err = wf.apply().await.unwrap_err();
-    assert_eq!(err.failures.len(), 1);
-    assert_eq!(err.failures[0].0, StepId::Plugins);
+    assert_eq!(err.failures().len(), 1);
+    assert_eq!(err.failures()[0].0, StepId::Plugins);
     let text = err.to_string();
     assert!(
         text.contains("step plugins failed")
@@ -446,13 +450,14 @@ async fn a_failing_plugin_stops_its_dependents_with_a_step_named_error() {
         "{text}"
     );
     let skipped: Vec<StepId> = err
-        .report
+        .report()
+        .unwrap()
         .steps
         .iter()
         .filter(|s| s.outcome == Outcome::Skipped)
         .map(|s| s.planned.step)
         .collect();
-    assert_eq!(skipped.len(), 5, "{}", err.report);
+    assert_eq!(skipped.len(), 5, "{}", err.report().unwrap());
     assert_eq!(p.sn.write_count(), 0, "nothing else was touched");
 
     p.sn.allow_plugin_activation(ids::OPENFRAME);
@@ -467,16 +472,17 @@ async fn a_rejected_refresh_token_request_names_the_step_and_the_rest_is_done() 
     let p = pair().await;
     let wrong = workflow_with(&p, &spec_text(&p), "not-the-password");
     let err = wrong.apply().await.unwrap_err();
-    assert_eq!(err.failures[0].0, StepId::IntegrationAccount);
+    assert_eq!(err.failures()[0].0, StepId::IntegrationAccount);
     assert!(err.to_string().contains("access_denied"), "{err}");
     let done: Vec<StepId> = err
-        .report
+        .report()
+        .unwrap()
         .steps
         .iter()
         .filter(|s| s.outcome == Outcome::Done)
         .map(|s| s.planned.step)
         .collect();
-    assert_eq!(done.len(), 5, "{}", err.report);
+    assert_eq!(done.len(), 5, "{}", err.report().unwrap());
     // The account was created before the refresh token was refused: the report
     // and the ledger know it, and the next apply completes it.
     assert_eq!(p.bp.accounts().len(), 1);

@@ -92,7 +92,9 @@ impl Respond for Responder {
         let path = request.url.path().to_owned();
         let endpoint = endpoint_of(&path);
         let delay = state.latency.of(&endpoint);
-        let fault = state.faults.next(endpoint);
+        let is_write = !matches!(request.method, Method::GET | Method::HEAD | Method::OPTIONS)
+            && endpoint != Endpoint::Token;
+        let fault = state.faults.next(endpoint, is_write);
         let query = request.url.query().map(str::to_owned);
         let body_text = String::from_utf8_lossy(&request.body).into_owned();
 
