@@ -102,8 +102,8 @@ pub async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
     let again = workflow.apply().await?;
     out.apply(&again, false);
     out.say(&format!(
-        "Write requests: {} to ServiceNow, {} to Bright Pattern.",
-        sn.write_count(),
+        "Write requests: {} to ServiceNow besides the run's lease (taken and given back), {} to Bright Pattern.",
+        sn.write_count().saturating_sub(2),
         bp.write_count()
     ));
 

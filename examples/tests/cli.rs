@@ -445,7 +445,7 @@ fn the_demo_runs_the_whole_job() {
     }
     assert!(
         demo.stdout
-            .contains("Write requests: 0 to ServiceNow, 0 to Bright Pattern.")
+            .contains("Write requests: 0 to ServiceNow besides the run's lease (taken and given back), 0 to Bright Pattern.")
     );
     assert!(
         demo.stdout

@@ -171,14 +171,27 @@ impl Lease {
                 since_ms: now,
                 expires_ms: now + options.ttl.as_millis() as u64,
             };
-            let mine = table
-                .create(&serde_json::json!({
-                    "name": format!("{prefix}{id}"),
-                    "value": serde_json::to_string(&holder).unwrap_or_default(),
-                    "type": "string",
-                    "description": "bp-servicenow: the run that holds this integration. Expires by itself.",
-                }))
-                .await?;
+            // A client-chosen sys_id: when the insert's answer is lost, the row
+            // can still be removed, so a failed start does not strand a lease.
+            let chosen = SysId::generate();
+            let mine = match table
+                .create_with_id(
+                    &chosen,
+                    &serde_json::json!({
+                        "name": format!("{prefix}{id}"),
+                        "value": serde_json::to_string(&holder).unwrap_or_default(),
+                        "type": "string",
+                        "description": "bp-servicenow: the run that holds this integration. Expires by itself.",
+                    }),
+                )
+                .await
+            {
+                Ok(row) => row,
+                Err(e) => {
+                    let _ = table.delete(&chosen).await;
+                    return Err(e);
+                }
+            };
             let others: Vec<(SysId, Option<LeaseHolder>)> = Self::rows(client, &prefix)
                 .await?
                 .into_iter()

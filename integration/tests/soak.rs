@@ -31,6 +31,7 @@ struct Tally {
     faults: u64,
     retries: u64,
     second_applies: u64,
+    broken_leases: u64,
     duplicates: u64,
 }
 
@@ -117,6 +118,7 @@ async fn one_run(seed: u64) -> Tally {
         .timeout(CLIENT_TIMEOUT)
         .build()
         .unwrap();
+    let retry_spec = spec.clone();
     let workflow = Workflow::builder(
         spec,
         sn_client.clone(),
@@ -186,7 +188,33 @@ async fn one_run(seed: u64) -> Tally {
     bp.clear_faults();
     if let Err(e) = first {
         tally.second_applies = 1;
-        if let Err(again) = workflow.apply().await {
+        let mut again = workflow.apply().await;
+        if let Err(held) = &again {
+            if held.held().is_some() {
+                // The first run ended but could not give its lease back under the
+                // faults: the operator breaks it, as documented.
+                tally.broken_leases = 1;
+                let mut options = WorkflowOptions {
+                    plugin_wait: WaitOptions::fast(),
+                    ..WorkflowOptions::default()
+                };
+                options.lease.break_lease = true;
+                again = Workflow::builder(
+                    retry_spec,
+                    sn_client.clone(),
+                    bp_client.clone(),
+                    ServiceNowLogin {
+                        username: ADMIN_USER.into(),
+                        password: ADMIN_PASSWORD.into(),
+                    },
+                )
+                .options(options)
+                .build()
+                .apply()
+                .await;
+            }
+        }
+        if let Err(again) = again {
             panic!("seed {seed}: the second apply failed too:\n{again}\nfirst: {e}");
         }
     }
@@ -211,11 +239,17 @@ async fn two_hundred_faulty_applies_converge_without_duplicates() {
         faults: a.faults + t.faults,
         retries: a.retries + t.retries,
         second_applies: a.second_applies + t.second_applies,
+        broken_leases: a.broken_leases + t.broken_leases,
         duplicates: a.duplicates + t.duplicates,
     });
     println!(
-        "soak: runs {}, faults injected {}, retries {}, runs needing a second apply {}, duplicates {}",
-        total.runs, total.faults, total.retries, total.second_applies, total.duplicates
+        "soak: runs {}, faults injected {}, retries {}, runs needing a second apply {}, leases broken after a failed run {}, duplicates {}",
+        total.runs,
+        total.faults,
+        total.retries,
+        total.second_applies,
+        total.broken_leases,
+        total.duplicates
     );
     assert_eq!(total.runs, RUNS);
     assert_eq!(total.duplicates, 0);
