@@ -297,6 +297,11 @@ impl Context {
         }
     }
 
+    /// The integration's ledger key.
+    pub fn ledger_key(&self) -> &crate::ledger::LedgerKey {
+        self.ledger_store.key()
+    }
+
     /// A copy of the ledger as it is now.
     pub async fn ledger(&self) -> Ledger {
         self.ledger.lock().await.clone()

@@ -422,6 +422,77 @@ impl Roles {
     }
 }
 
+/// A direct grant to create with a sys_id the caller chose (and recorded
+/// beforehand, so that a grant whose answer is lost is still known to be its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedGrant {
+    /// The user's name (for the report).
+    pub user_name: String,
+    /// The user's sys_id.
+    pub user: SysId,
+    /// The sys_id the grant is created with.
+    pub grant: SysId,
+}
+
+impl Roles {
+    /// Creates direct grants of the role `role` (its sys_id) with the sys_ids the
+    /// caller chose, through the Batch API (unserviced items are sent again). The
+    /// report's `created` holds the sys_id each grant got: when an instance
+    /// ignored the chosen one, the real one.
+    pub async fn create_user_grants(
+        &self,
+        role: &SysId,
+        grants: &[PlannedGrant],
+    ) -> Result<BulkGrantReport> {
+        let mut report = BulkGrantReport::default();
+        let mut pending: Vec<(String, BatchItem)> = Vec::new();
+        for g in grants {
+            pending.push((
+                g.user_name.clone(),
+                self.user_grants.create_item(
+                    g.grant.as_str(),
+                    &serde_json::json!({"sys_id": g.grant, "user": g.user, "role": role}),
+                )?,
+            ));
+        }
+        for round in 0..BATCH_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            let (names, items): (Vec<String>, Vec<BatchItem>) = pending.drain(..).unzip();
+            let results = self.client.batch(items.clone()).await?;
+            for ((name, item), result) in names.into_iter().zip(items).zip(results) {
+                match result {
+                    Ok(response) => match response.record::<UserRoleGrant>() {
+                        Ok(grant) => report.created.push((name, grant.sys_id)),
+                        Err(e) => report.failed.push((name, e)),
+                    },
+                    Err(Error::BatchItemUnserviced { .. }) if round + 1 < BATCH_ROUNDS => {
+                        pending.push((name, item))
+                    }
+                    Err(e) => report.failed.push((name, e)),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Grants the role `role` to the group `group` (both sys_ids) with the grant's
+    /// sys_id chosen by the caller; returns the sys_id the grant got.
+    pub async fn create_group_grant(
+        &self,
+        group: &SysId,
+        role: &SysId,
+        grant: &SysId,
+    ) -> Result<SysId> {
+        let created = self
+            .group_grants
+            .create_with_id(grant, &serde_json::json!({"group": group, "role": role}))
+            .await?;
+        Ok(created.sys_id)
+    }
+}
+
 impl Client {
     fn users_table(&self) -> Table<User> {
         self.table()

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use servicenow_client::batch::{BatchItem, lookup_rows};
 use servicenow_client::query::{Query, lookups};
-use servicenow_client::roles::{GrantOutcome, GroupRoleGrant, Role, UserRoleGrant};
+use servicenow_client::roles::{GroupRoleGrant, PlannedGrant, Role, UserRoleGrant};
 use servicenow_client::users::{Group, User};
 use servicenow_client::wire::SysId;
 use servicenow_client::{Error, Result};
@@ -213,15 +213,41 @@ impl Step for AccessStep {
         change
     }
 
+    /// Every grant is recorded in the ledger, with the sys_id it will get,
+    /// before it is sent: a grant whose answer is lost is still known as ours.
     async fn apply(&self, ctx: &Context, state: AccessState, _change: &Change) -> Result<String> {
         let roles = ctx.servicenow.roles();
+        let Some(role) = &state.role else {
+            return Err(Error::MissingRecord {
+                table: "sys_user_role".into(),
+                key: format!("name={OPENFRAME_ROLE}"),
+            });
+        };
         let mut done = Vec::new();
-        let missing_users = state.missing_users();
-        if !missing_users.is_empty() {
-            let report = roles.grant_to_users(&missing_users, OPENFRAME_ROLE).await?;
+        let planned: Vec<PlannedGrant> = state
+            .users
+            .iter()
+            .filter(|(_, user, grant)| user.is_some() && grant.is_none())
+            .filter_map(|(name, user, _)| {
+                Some(PlannedGrant {
+                    user_name: name.clone(),
+                    user: user.as_ref()?.sys_id.clone(),
+                    grant: SysId::generate(),
+                })
+            })
+            .collect();
+        if !planned.is_empty() {
+            ctx.reserve(|l| {
+                for g in &planned {
+                    l.user_grants.insert(g.user_name.clone(), g.grant.clone());
+                }
+            })
+            .await?;
+            let report = roles.create_user_grants(&role.sys_id, &planned).await?;
             let created = report.created.len();
             ctx.record(|l| {
                 for (name, id) in report.created {
+                    // The real id, should the instance have ignored the chosen one.
                     l.user_grants.insert(name, id);
                 }
             })
@@ -229,10 +255,7 @@ impl Step for AccessStep {
             done.push(format!("granted to {created} users"));
             if let Some((user, first)) = report.failed.into_iter().next() {
                 return Err(Error::OperationFailed {
-                    operation: format!(
-                        "granting {OPENFRAME_ROLE} to {} users",
-                        missing_users.len()
-                    ),
+                    operation: format!("granting {OPENFRAME_ROLE} to {} users", planned.len()),
                     state: "incomplete".into(),
                     message: Some(format!(
                         "{created} granted; the grant to {user} and maybe others failed"
@@ -241,14 +264,23 @@ impl Step for AccessStep {
                 });
             }
         }
-        for group in state.missing_groups() {
-            if let GrantOutcome::Created(id) = roles.grant_to_group(&group, OPENFRAME_ROLE).await? {
-                ctx.record(|l| {
-                    l.group_grants.insert(group.clone(), id);
-                })
-                .await;
-                done.push(format!("granted to group {group}"));
-            }
+        for (name, group, grant) in &state.groups {
+            let (Some(group), None) = (group, grant) else {
+                continue;
+            };
+            let id = SysId::generate();
+            ctx.reserve(|l| {
+                l.group_grants.insert(name.clone(), id.clone());
+            })
+            .await?;
+            let got = roles
+                .create_group_grant(&group.sys_id, &role.sys_id, &id)
+                .await?;
+            ctx.record(|l| {
+                l.group_grants.insert(name.clone(), got);
+            })
+            .await;
+            done.push(format!("granted to group {name}"));
         }
         Ok(done.join("; "))
     }
@@ -328,23 +360,88 @@ impl Step for AccessStep {
         Ok(checks)
     }
 
+    /// Deletes only the grants whose recorded sys_id still is a grant of the role
+    /// to the recorded user or group (the natural key): a ledger entry pointing at
+    /// anything else is reported and left alone.
     async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
         let ledger = ctx.ledger().await;
         let mut removals = Vec::new();
         let users = ctx.servicenow.table::<UserRoleGrant>();
         let groups = ctx.servicenow.table::<GroupRoleGrant>();
+        let state = self.observe(ctx).await?;
+        let role_id = state.role.as_ref().map(|r| r.sys_id.as_str().to_owned());
+        // The rows the ledger names, read by sys_id.
+        let user_ids: Vec<&str> = ledger.user_grants.values().map(SysId::as_str).collect();
+        let group_ids: Vec<&str> = ledger.group_grants.values().map(SysId::as_str).collect();
+        let user_rows: Vec<UserRoleGrant> = if user_ids.is_empty() {
+            Vec::new()
+        } else {
+            users
+                .list_batched(lookups("sys_id", &user_ids, Query::new))
+                .await?
+        };
+        let group_rows: Vec<GroupRoleGrant> = if group_ids.is_empty() {
+            Vec::new()
+        } else {
+            groups
+                .list_batched(lookups("sys_id", &group_ids, Query::new))
+                .await?
+        };
+        let user_sys_id = |name: &str| {
+            state
+                .users
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .and_then(|(_, u, _)| u.as_ref())
+                .map(|u| u.sys_id.as_str().to_owned())
+        };
         let mut items: Vec<(String, BatchItem)> = Vec::new();
         for (name, id) in &ledger.user_grants {
-            items.push((
-                format!("grant to user {name}"),
-                users.delete_item(format!("u{}", items.len()), id),
-            ));
+            let label = format!("grant to user {name}");
+            match user_rows.iter().find(|r| &r.sys_id == id) {
+                None => removals.push(Removal::new(
+                    label,
+                    RemovalOutcome::AlreadyGone,
+                    "no longer exists",
+                )),
+                Some(row)
+                    if row.role.sys_id() == role_id.as_deref()
+                        && (row.user.sys_id().map(str::to_owned) == user_sys_id(name)
+                            || user_sys_id(name).is_none()) =>
+                {
+                    items.push((label, users.delete_item(format!("u{}", items.len()), id)));
+                }
+                Some(_) => removals.push(Removal::new(
+                    label,
+                    RemovalOutcome::LeftAlone,
+                    format!(
+                        "the ledger names {id}, which is not a grant of {OPENFRAME_ROLE} to {name}"
+                    ),
+                )),
+            }
         }
         for (name, id) in &ledger.group_grants {
-            items.push((
-                format!("grant to group {name}"),
-                groups.delete_item(format!("g{}", items.len()), id),
-            ));
+            let label = format!("grant to group {name}");
+            let group_id = state
+                .groups
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .and_then(|(_, g, _)| g.as_ref())
+                .map(|g| g.sys_id.as_str().to_owned());
+            match group_rows.iter().find(|r| &r.sys_id == id) {
+                None => removals.push(Removal::new(label, RemovalOutcome::AlreadyGone, "no longer exists")),
+                Some(row)
+                    if row.role.sys_id() == role_id.as_deref()
+                        && (group_id.is_none() || row.group.sys_id().map(str::to_owned) == group_id) =>
+                {
+                    items.push((label, groups.delete_item(format!("g{}", items.len()), id)));
+                }
+                Some(_) => removals.push(Removal::new(
+                    label,
+                    RemovalOutcome::LeftAlone,
+                    format!("the ledger names {id}, which is not a grant of {OPENFRAME_ROLE} to group {name}"),
+                )),
+            }
         }
         if !items.is_empty() {
             let (labels, batch): (Vec<String>, Vec<BatchItem>) = items.into_iter().unzip();
@@ -368,16 +465,25 @@ impl Step for AccessStep {
             if let Some(e) = failure {
                 return Err(e);
             }
-            ctx.record(|l| {
-                l.user_grants.clear();
-                l.group_grants.clear();
-            })
-            .await;
         }
+        ctx.record(|l| {
+            l.user_grants.clear();
+            l.group_grants.clear();
+        })
+        .await;
         // Grants to the listed users and groups that bp-servicenow did not make stay.
-        let state = self.observe(ctx).await?;
-        let kept = state.users.iter().filter(|(_, _, g)| g.is_some()).count()
-            + state.groups.iter().filter(|(_, _, g)| g.is_some()).count();
+        let ours: Vec<&SysId> = ledger
+            .user_grants
+            .values()
+            .chain(ledger.group_grants.values())
+            .collect();
+        let kept = state
+            .users
+            .iter()
+            .filter_map(|(_, _, g)| g.as_ref())
+            .chain(state.groups.iter().filter_map(|(_, _, g)| g.as_ref()))
+            .filter(|g| !ours.contains(g))
+            .count();
         if kept > 0 {
             removals.push(Removal::new(
                 format!("{kept} grants of {OPENFRAME_ROLE}"),

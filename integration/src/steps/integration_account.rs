@@ -222,9 +222,10 @@ impl Step for IntegrationAccountStep {
                 client_secret: secret_for(ctx, &app).await?,
             };
             if existing.is_none() {
+                // Recorded before it is sent: an answer lost is still ours.
+                ctx.reserve(|l| l.integration_account = Some(name.clone()))
+                    .await?;
                 accounts.create(&spec).await?;
-                ctx.record(|l| l.integration_account = Some(name.clone()))
-                    .await;
                 done.push("created the account".to_owned());
             } else {
                 accounts.replace(&spec).await?;

@@ -101,7 +101,10 @@ impl Step for OAuthEndpointStep {
                         &NewOAuthApplication::new(o.name.clone())
                             .with_sys_id(id.clone())
                             .lifespans(o.access_token_lifespan, o.refresh_token_lifespan)
-                            .comments("Created by bp-servicenow for the Bright Pattern integration account."),
+                            .comments(format!(
+                                "Created by bp-servicenow for the Bright Pattern integration account. {}",
+                                marker(ctx, &id)
+                            )),
                     )
                     .await?;
                 let sys_id = created.application.sys_id.clone();
@@ -212,11 +215,22 @@ impl Step for OAuthEndpointStep {
         let apps = ctx.servicenow.oauth_applications();
         let resource = format!("OAuth application {:?}", ctx.spec.oauth.name);
         let found = apps.get_by_name(&ctx.spec.oauth.name).await?;
+        let marked = found
+            .as_ref()
+            .is_some_and(|app| app.comments.contains(&marker_prefix(ctx)));
         let removal = match teardown_of(
             &resource,
             ledger.oauth_application.as_ref(),
             found.as_ref().map(|r| &r.sys_id),
         ) {
+            // The ledger and the record's own mark must agree.
+            Teardown::Delete(id) if !marked => Removal::new(
+                resource,
+                RemovalOutcome::LeftAlone,
+                format!(
+                    "{id} does not carry this integration's mark in its comments: not proven ours"
+                ),
+            ),
             Teardown::Delete(id) => {
                 apps.delete(&id).await?;
                 Removal::new(
@@ -232,6 +246,16 @@ impl Step for OAuthEndpointStep {
         ctx.oauth_application.clear().await;
         Ok(vec![removal])
     }
+}
+
+/// The mark an application this integration created carries in its comments:
+/// the ledger key and a per-record token (the sys_id it was created with).
+fn marker(ctx: &Context, token: &servicenow_client::wire::SysId) -> String {
+    format!("{}{token}]", marker_prefix(ctx))
+}
+
+fn marker_prefix(ctx: &Context) -> String {
+    format!("[bp-servicenow:{}:", ctx.ledger_key().short())
 }
 
 /// The environment variable the command-line tool reads the client secret from.

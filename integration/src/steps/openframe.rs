@@ -261,6 +261,10 @@ impl Step for OpenFrameStep {
             .iter()
             .any(|c| c.field == POST_MESSAGE_ALLOW_LIST)
         {
+            // Recorded before the property is written (the entry was planned only
+            // because it is missing, so it is ours to add).
+            ctx.reserve(|l| l.allow_list_entry = Some(origin.clone()))
+                .await?;
             let written = ctx
                 .servicenow
                 .properties()
@@ -268,8 +272,6 @@ impl Step for OpenFrameStep {
                 .await?;
             ctx.allow_list.clear().await;
             if written.is_write() {
-                ctx.record(|l| l.allow_list_entry = Some(origin.clone()))
-                    .await;
                 done.push(format!("added {origin} to the postMessage allow-list"));
             }
         }
@@ -356,6 +358,18 @@ impl Step for OpenFrameStep {
         match &ledger.openframe {
             Some(id) => {
                 match configs.get(id).await {
+                    // The record and the ledger must agree: the recorded sys_id
+                    // still holds the configuration with our name.
+                    Ok(found) if &found.fields.name != name => {
+                        removals.push(Removal::new(
+                            &resource,
+                            RemovalOutcome::LeftAlone,
+                            format!(
+                                "the ledger names {id}, which is the configuration {:?}, not ours",
+                                found.fields.name
+                            ),
+                        ));
+                    }
                     Ok(_) => {
                         configs.delete(id).await?;
                         removals.push(Removal::new(
