@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use brightpattern_client::{ApiCredentials, TenantUrl};
 use brightpattern_servicenow::steps::oauth_endpoint::SECRET_VARIABLE as OAUTH_SECRET_VARIABLE;
 use brightpattern_servicenow::{
-    Event, EventHandler, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Status, Workflow,
-    WorkflowError, WorkflowOptions,
+    ApplyError, Event, EventHandler, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Status,
+    Workflow, WorkflowError, WorkflowOptions,
 };
 use clap::{Args, Parser, Subcommand};
 use servicenow_client::{Credentials, InstanceUrl, SecretString};
@@ -52,6 +52,7 @@ Environment:
 Exit codes:
   0 ok   1 runtime failure   2 usage or configuration error (nothing written)
   3 verify (or apply's proofs) found a failure   4 something waits for a person
+  (2 also: a record with a configured name exists and is not ours; adopt it or rename)
   5 another run holds the integration (nothing written; --break-lease if it is dead)
 
 Start from examples/bp-servicenow.example.toml.";
@@ -368,10 +369,12 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                     if let Some(report) = e.report() {
                         out.apply(report, reveal);
                     }
-                    Err(if e.held().is_some() {
-                        Exit::held(e.to_string())
-                    } else {
-                        Exit::failure(e.to_string())
+                    Err(match &e {
+                        _ if e.held().is_some() => Exit::held(e.to_string()),
+                        ApplyError::NotStarted(WorkflowError::Taken(_)) => {
+                            Exit::usage(e.to_string())
+                        }
+                        _ => Exit::failure(e.to_string()),
                     })
                 }
             }

@@ -40,6 +40,7 @@ impl Painter {
             Action::Update => self.paint(&text, "33"),
             Action::Manual => self.paint(&text, "35"),
             Action::Unchanged => self.paint(&text, "2"),
+            _ => self.paint(&text, "31"),
         }
     }
 

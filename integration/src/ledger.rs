@@ -65,9 +65,12 @@ pub struct Ledger {
     /// Group grants of the role, by group name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_grants: BTreeMap<String, SysId>,
-    /// The CORS rule.
+    /// The CORS rule created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors_rule: Option<SysId>,
+    /// The CORS rule adopted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors_adopted: Option<Adopted>,
     /// The OAuth application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth_application: Option<SysId>,
@@ -75,6 +78,31 @@ pub struct Ledger {
     /// created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integration_account: Option<String>,
+}
+
+impl Adopted {
+    /// Records the previous value of each field about to change that is not
+    /// recorded yet (a field changed before keeps its first, original value).
+    pub fn remember<'a>(
+        existing: Option<&Adopted>,
+        sys_id: &SysId,
+        changes: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Adopted {
+        let mut adopted = match existing {
+            Some(a) if &a.sys_id == sys_id => a.clone(),
+            _ => Adopted {
+                sys_id: sys_id.clone(),
+                previous: BTreeMap::new(),
+            },
+        };
+        for (field, old) in changes {
+            adopted
+                .previous
+                .entry(field.to_owned())
+                .or_insert_with(|| old.to_owned());
+        }
+        adopted
+    }
 }
 
 impl Ledger {

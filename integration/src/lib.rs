@@ -106,4 +106,4 @@ pub use report::{
 };
 pub use spec::{IntegrationSpec, ResolvedSpec, SpecError};
 pub use step::{Action, Context, FieldChange, ServiceNowLogin, Step, StepId, WorkflowOptions};
-pub use workflow::{ApplyError, StepsFailed, Workflow, WorkflowError};
+pub use workflow::{ApplyError, StepsFailed, Taken, Workflow, WorkflowError};

@@ -323,6 +323,8 @@ pub enum RemovalOutcome {
     LeftAlone,
     /// Already gone.
     AlreadyGone,
+    /// Adopted by bp-servicenow: its previous values were put back.
+    Restored,
 }
 
 impl fmt::Display for RemovalOutcome {
@@ -331,6 +333,7 @@ impl fmt::Display for RemovalOutcome {
             RemovalOutcome::Removed => "removed",
             RemovalOutcome::LeftAlone => "left alone",
             RemovalOutcome::AlreadyGone => "already gone",
+            RemovalOutcome::Restored => "restored",
         })
     }
 }

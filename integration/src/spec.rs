@@ -134,6 +134,12 @@ pub struct OpenFrameSection {
     /// than `/agentdesktop/`.
     #[serde(default)]
     pub entry_path: Option<String>,
+    /// Adopt the existing configuration with this name (the seed page's step 2
+    /// edits CTI's: `adopt = "CTI"`) instead of creating one: apply sets the
+    /// fields it manages on it, recording their previous values, and teardown
+    /// restores them instead of deleting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<String>,
 }
 
 fn default_openframe_name() -> String {
@@ -209,6 +215,7 @@ impl Default for OpenFrameSection {
             height: default_height(),
             order: OrderSetting::default(),
             entry_path: None,
+            adopt: None,
         }
     }
 }
@@ -232,6 +239,11 @@ pub struct CorsSection {
     /// The CORS rule's name.
     #[serde(default = "default_cors_name")]
     pub name: String,
+    /// Adopt an existing rule with this name that bp-servicenow did not create:
+    /// apply changes what the integration needs, recording the previous values,
+    /// and teardown restores them. Without it, such a rule is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
 }
 
 fn default_cors_name() -> String {
@@ -242,6 +254,7 @@ impl Default for CorsSection {
     fn default() -> Self {
         Self {
             name: default_cors_name(),
+            adopt: false,
         }
     }
 }
@@ -406,6 +419,10 @@ pub struct ResolvedSpec {
     pub access: AccessSection,
     /// The CORS rule's name.
     pub cors_name: String,
+    /// Whether an existing CORS rule with that name may be adopted.
+    pub cors_adopt: bool,
+    /// The name of an existing OpenFrame configuration to adopt, if any.
+    pub openframe_adopt: Option<String>,
     /// The CORS rule's domain: the tenant origin.
     pub cors_domain: CorsDomain,
     /// The OAuth application settings.
@@ -474,6 +491,9 @@ impl IntegrationSpec {
         });
         check_names(&mut problems, "access.users", &self.access.users);
         check_names(&mut problems, "access.groups", &self.access.groups);
+        if let Some(adopt) = &self.openframe.adopt {
+            check_name(&mut problems, "openframe.adopt", adopt);
+        }
         for (what, name) in [
             ("cors.name", &self.cors.name),
             ("oauth.name", &self.oauth.name),
@@ -523,6 +543,8 @@ impl IntegrationSpec {
                     openframe_order: self.openframe.order,
                     access: self.access.clone(),
                     cors_name: self.cors.name.clone(),
+                    cors_adopt: self.cors.adopt,
+                    openframe_adopt: self.openframe.adopt.clone(),
                     cors_domain,
                     oauth: self.oauth.clone(),
                     integration_account: self.integration_account.clone(),

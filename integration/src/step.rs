@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Serialize;
-use servicenow_client::Result;
+use servicenow_client::{Error, Result};
 use tokio::sync::Mutex;
 
 use crate::events::{Event, EventHandler};
@@ -92,6 +92,9 @@ pub enum Action {
     Unchanged,
     /// A person must do it (the values to enter are given).
     Manual,
+    /// A record with the configured name exists and was not made by this
+    /// integration: apply refuses to touch it unless the spec says to adopt it.
+    Refuse,
 }
 
 impl fmt::Display for Action {
@@ -101,6 +104,7 @@ impl fmt::Display for Action {
             Action::Update => "update",
             Action::Unchanged => "unchanged",
             Action::Manual => "manual",
+            Action::Refuse => "refuse",
         })
     }
 }
@@ -501,6 +505,17 @@ impl<S: Step> DynStep for S {
                     )
                 },
             ),
+            Action::Refuse => {
+                return Err(StepFailure {
+                    error: Error::OperationFailed {
+                        operation: format!("step {}", Step::id(self)),
+                        state: "refused".into(),
+                        message: Some(change.warnings.join("; ")),
+                        detail: Some("the record exists and was not made by bp-servicenow; adopt it in the spec, or choose another name".into()),
+                    },
+                    planned: Some(planned),
+                });
+            }
             Action::Create | Action::Update => match Step::apply(self, ctx, state, &change).await {
                 Ok(detail) => (Outcome::Done, detail),
                 Err(error) => {

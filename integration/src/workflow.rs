@@ -58,6 +58,32 @@ pub enum WorkflowError {
     /// Another run holds the integration.
     #[error("{0}")]
     Held(#[from] LeaseHeld),
+    /// Records with the configured names exist and were not made by this
+    /// integration: nothing was written.
+    #[error("{}", taken_text(.0))]
+    Taken(Vec<Taken>),
+}
+
+/// A record with a configured name that this integration does not own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    /// The step that would change it.
+    pub step: StepId,
+    /// The record.
+    pub resource: String,
+    /// What was found.
+    pub detail: String,
+}
+
+fn taken_text(taken: &[Taken]) -> String {
+    let mut out = "refused: records with the configured names exist and were not made by bp-servicenow (adopt them in the spec, or choose other names):".to_owned();
+    for t in taken {
+        out.push_str(&format!(
+            "\n  - step {}: {}: {}",
+            t.step, t.resource, t.detail
+        ));
+    }
+    out
 }
 
 impl WorkflowError {
@@ -345,6 +371,33 @@ impl Workflow {
         Ok(loaded)
     }
 
+    /// The records with configured names that this integration does not own.
+    async fn taken(&self) -> Result<Vec<Taken>, WorkflowError> {
+        let ids = [StepId::Openframe, StepId::Cors, StepId::OauthEndpoint];
+        let planned = futures_util::future::join_all(ids.iter().map(|id| {
+            let step = self.step(*id);
+            let ctx = self.ctx.clone();
+            async move {
+                step.plan(&ctx)
+                    .await
+                    .map_err(|source| WorkflowError::Step { step: *id, source })
+            }
+        }))
+        .await;
+        let mut taken = Vec::new();
+        for p in planned {
+            let p = p?;
+            if p.action == Action::Refuse {
+                taken.push(Taken {
+                    step: p.step,
+                    resource: p.resource,
+                    detail: p.warnings.join("; "),
+                });
+            }
+        }
+        Ok(taken)
+    }
+
     /// Takes the integration's lease for a writing operation.
     async fn lease(&self, operation: &str) -> Result<Lease, WorkflowError> {
         match Lease::acquire(
@@ -426,6 +479,12 @@ impl Workflow {
         self.load_ledger(true)
             .await
             .map_err(ApplyError::NotStarted)?;
+        // Before anything is written: no record with a configured name may be
+        // someone else's (unless the spec adopts it).
+        let taken = self.taken().await.map_err(ApplyError::NotStarted)?;
+        if !taken.is_empty() {
+            return Err(ApplyError::NotStarted(WorkflowError::Taken(taken)));
+        }
         for wave in WAVES {
             let runs = futures_util::future::join_all(wave.iter().map(|id| {
                 let blocked = id

@@ -8,7 +8,7 @@ use brightpattern_client::fake::{Endpoint as BpEndpoint, FakeTenant};
 use brightpattern_servicenow::report::{ManualValue, RemovalOutcome};
 use brightpattern_servicenow::{
     Action, Check, Event, IntegrationSpec, Outcome, ServiceNowLogin, Status, StepId, Workflow,
-    WorkflowOptions,
+    WorkflowError, WorkflowOptions,
 };
 use servicenow_client::ExposeSecret;
 use servicenow_client::fake::{
@@ -569,13 +569,36 @@ async fn teardown_removes_only_what_apply_created() {
         .unwrap();
     let before = managed_tables(&p.sn);
 
-    let wf = workflow(&p);
-    let report = wf.apply().await.unwrap();
+    // A taken name: plan says "exists, not ours", apply refuses and writes nothing.
+    let refused = workflow(&p);
+    let plan = refused.plan().await.unwrap();
     assert_eq!(
-        report.step(StepId::Cors).unwrap().planned.action,
-        Action::Update,
-        "the same-named rule is brought to the spec"
+        plan.step(StepId::Cors).unwrap().action,
+        Action::Refuse,
+        "{plan}"
     );
+    p.sn.clear_requests();
+    let err = refused.apply().await.unwrap_err();
+    let brightpattern_servicenow::ApplyError::NotStarted(WorkflowError::Taken(taken)) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(taken[0].step, StepId::Cors);
+    assert!(err.to_string().contains("legacy.example.com"), "{err}");
+    assert_eq!(p.sn.write_count(), LEASE_WRITES, "nothing but the lease");
+    assert_eq!(managed_tables(&p.sn), before);
+
+    // Adopted on purpose: changed, with every previous value recorded.
+    let adopt = format!("{}\n[cors]\nadopt = true\n", spec_text(&p))
+        .replace("[cors]\n        name = \"Bright Pattern\"", "");
+    let adopt = adopt.replace(
+        "[cors]\nadopt = true",
+        "[cors]\nname = \"Bright Pattern\"\nadopt = true",
+    );
+    let wf = workflow_with(&p, &adopt, ADMIN_PASSWORD);
+    let report = wf.apply().await.unwrap();
+    let cors = report.step(StepId::Cors).unwrap();
+    assert_eq!(cors.planned.action, Action::Update);
+    assert!(cors.detail.contains("adopted"), "{report}");
     let health = wf.verify().await.unwrap();
     assert!(health.is_ok(), "{health}");
 
@@ -586,7 +609,12 @@ async fn teardown_removes_only_what_apply_created() {
         .filter(|r| r.outcome == RemovalOutcome::LeftAlone)
         .map(|r| r.resource.as_str())
         .collect();
-    assert!(left.iter().any(|r| r.contains("CORS rule")), "{text}");
+    assert!(
+        teardown
+            .removals()
+            .any(|r| r.outcome == RemovalOutcome::Restored && r.resource.contains("CORS rule")),
+        "{text}"
+    );
     assert!(left.iter().any(|r| r.contains("plugins")), "{text}");
     assert!(
         left.iter()
@@ -595,13 +623,9 @@ async fn teardown_removes_only_what_apply_created() {
     );
     assert!(p.bp.accounts().is_empty());
 
+    // Everything that was there before is as it was, the adopted rule included.
     let after = managed_tables(&p.sn);
     for (table, rows) in &before {
-        if table == "sys_cors_rule" {
-            // Left alone, but apply brought it to the spec (POST, header, domain).
-            assert_eq!(after[table].len(), rows.len());
-            continue;
-        }
         assert_eq!(&after[table], rows, "{table} differs after teardown");
     }
     // Plugins stay active.

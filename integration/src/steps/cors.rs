@@ -7,8 +7,10 @@ use servicenow_client::Result;
 use servicenow_client::cors::{CorsRule, CorsRuleSpec, TABLE_API_BASE_URI};
 use servicenow_client::wire::SysId;
 
+use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
-use crate::step::{Change, Context, FieldChange, Step, StepId};
+use crate::step::{Action, Change, Context, FieldChange, Step, StepId};
+use crate::steps::openframe::Ownership;
 
 /// The header the seed procedure sets on the rule.
 pub const REQUIRED_HEADER: &str = "Access-Control-Allow-Origin";
@@ -17,10 +19,11 @@ pub const REQUIRED_HEADER: &str = "Access-Control-Allow-Origin";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CorsStep;
 
-/// The rule (by name) and the Table API's definition.
+/// The rule (by name), whose it is, and the Table API's definition.
 #[derive(Debug, Clone)]
 pub struct CorsState {
     rule: Option<CorsRule>,
+    ownership: Ownership,
     table_api: SysId,
 }
 
@@ -113,12 +116,39 @@ impl Step for CorsStep {
         let rules = ctx.servicenow.cors_rules();
         let (rule, table_api) =
             futures_util::try_join!(rules.get_by_name(&ctx.spec.cors_name), rules.table_api())?;
-        Ok(CorsState { rule, table_api })
+        let ledger = ctx.ledger().await;
+        Ok(CorsState {
+            ownership: Ownership::of(
+                rule.as_ref().map(|r| &r.sys_id),
+                ledger.cors_rule.as_ref(),
+                ledger.cors_adopted.as_ref().map(|a| &a.sys_id),
+            ),
+            rule,
+            table_api,
+        })
     }
 
     fn change(&self, ctx: &Context, state: &CorsState) -> Change {
+        if let (Ownership::Foreign, false, Some(rule)) =
+            (state.ownership, ctx.spec.cors_adopt, &state.rule)
+        {
+            let mut change = Change::of(Action::Refuse, Vec::new());
+            change.warnings.push(format!(
+                "CORS rule {:?} ({}, domain {}) exists and was not made by bp-servicenow: exists, not ours; set [cors] adopt = true to take it over (teardown restores it), or choose another name",
+                rule.name, rule.sys_id, rule.domain
+            ));
+            return change;
+        }
         let want = desired(ctx, state.rule.as_ref(), &state.table_api);
-        Change::create_or_update(state.rule.is_some(), changes(state.rule.as_ref(), &want))
+        let mut change =
+            Change::create_or_update(state.rule.is_some(), changes(state.rule.as_ref(), &want));
+        if state.ownership == Ownership::Foreign && change.action == Action::Update {
+            change.warnings.push(format!(
+                "adopting CORS rule {:?}: the previous value of every field changed is recorded, and teardown restores it",
+                ctx.spec.cors_name
+            ));
+        }
+        change
     }
 
     async fn apply(&self, ctx: &Context, state: CorsState, change: &Change) -> Result<String> {
@@ -141,6 +171,30 @@ impl Step for CorsStep {
                 ))
             }
             Some(rule) => {
+                if matches!(state.ownership, Ownership::Adopted | Ownership::Foreign) {
+                    // Adopted: only the fields that change are written, each
+                    // previous value recorded first.
+                    let adopted = Adopted::remember(
+                        ctx.ledger().await.cors_adopted.as_ref(),
+                        &rule.sys_id,
+                        change
+                            .changes
+                            .iter()
+                            .map(|c| (c.field.as_str(), c.old.as_deref().unwrap_or(""))),
+                    );
+                    ctx.reserve(|l| l.cors_adopted = Some(adopted)).await?;
+                    let patch: serde_json::Map<String, serde_json::Value> = change
+                        .changes
+                        .iter()
+                        .map(|c| (c.field.clone(), serde_json::Value::String(c.new.clone())))
+                        .collect();
+                    rules.patch(&rule.sys_id, &patch).await?;
+                    return Ok(format!(
+                        "adopted {}; updated {}",
+                        rule.sys_id,
+                        patch.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
                 rules.update(&rule.sys_id, &want).await?;
                 Ok(format!(
                     "updated {}",
@@ -245,6 +299,33 @@ impl Step for CorsStep {
         let rules = ctx.servicenow.cors_rules();
         let resource = format!("CORS rule {:?}", ctx.spec.cors_name);
         let found = rules.get_by_name(&ctx.spec.cors_name).await?;
+        if let Some(adopted) = &ledger.cors_adopted {
+            let removal = match found.as_ref().filter(|r| r.sys_id == adopted.sys_id) {
+                Some(_) => {
+                    rules.patch(&adopted.sys_id, &adopted.previous).await?;
+                    Removal::new(
+                        resource,
+                        RemovalOutcome::Restored,
+                        format!(
+                            "adopted by bp-servicenow: {} put back",
+                            adopted
+                                .previous
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                }
+                None => Removal::new(
+                    resource,
+                    RemovalOutcome::AlreadyGone,
+                    format!("{} no longer holds that name", adopted.sys_id),
+                ),
+            };
+            ctx.record(|l| l.cors_adopted = None).await;
+            return Ok(vec![removal]);
+        }
         let removal = match teardown_of(
             &resource,
             ledger.cors_rule.as_ref(),

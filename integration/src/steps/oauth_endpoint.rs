@@ -9,16 +9,18 @@ use servicenow_client::oauth::{NewOAuthApplication, OAuthApplication};
 use servicenow_client::{Error, Result};
 
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
-use crate::step::{Change, Context, FieldChange, GeneratedSecret, Step, StepId};
+use crate::step::{Action, Change, Context, FieldChange, GeneratedSecret, Step, StepId};
 
 /// Step 5.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OAuthEndpointStep;
 
-/// The application with the spec's name, when there is one.
+/// The application with the spec's name, when there is one, and whether the
+/// ledger says this integration created it.
 #[derive(Debug, Clone)]
 pub struct OAuthEndpointState {
     application: Option<OAuthApplication>,
+    ours: bool,
 }
 
 /// What a change of the secret shows.
@@ -37,13 +39,26 @@ impl Step for OAuthEndpointStep {
     }
 
     async fn observe(&self, ctx: &Context) -> Result<OAuthEndpointState> {
+        let application = ctx.oauth_application().await?;
+        let recorded = ctx.ledger().await.oauth_application;
         Ok(OAuthEndpointState {
-            application: ctx.oauth_application().await?,
+            ours: application
+                .as_ref()
+                .is_some_and(|a| recorded.as_ref() == Some(&a.sys_id)),
+            application,
         })
     }
 
     fn change(&self, ctx: &Context, state: &OAuthEndpointState) -> Change {
         let o = &ctx.spec.oauth;
+        if let (Some(app), false) = (&state.application, state.ours) {
+            let mut change = Change::of(Action::Refuse, Vec::new());
+            change.warnings.push(format!(
+                "OAuth application {:?} ({}) exists and was not made by bp-servicenow: exists, not ours; its secret cannot be read back, so it cannot be adopted: choose another [oauth] name",
+                app.name, app.sys_id
+            ));
+            return change;
+        }
         let changes = match &state.application {
             None => vec![
                 FieldChange::new("type", None, "client"),

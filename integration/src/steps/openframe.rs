@@ -24,20 +24,57 @@ use std::collections::{BTreeMap, HashSet};
 use brightpattern_client::agent_desktop::PageVerdict;
 use servicenow_client::JsonRecord;
 
+use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::OrderSetting;
+use crate::step::Action;
 use crate::step::{Change, Context, FieldChange, Step, StepId};
 
 /// Steps 2 and 7.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OpenFrameStep;
 
-/// Our configuration (by name), the active ones, and the allow-list value.
+/// Our configuration (by name, or the adopted one), the active ones, and the
+/// allow-list value.
 #[derive(Debug, Clone)]
 pub struct OpenFrameState {
     ours: Option<OpenFrameConfiguration>,
+    ownership: Ownership,
     active: Vec<OpenFrameConfiguration>,
     allow_list: Option<String>,
+}
+
+/// Whose a record with the configured name is, by the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// There is none.
+    Absent,
+    /// This integration created it.
+    Created,
+    /// This integration adopted it (its previous values are recorded).
+    Adopted,
+    /// Someone else's.
+    Foreign,
+}
+
+impl Ownership {
+    /// Whose `found` is, given what the ledger recorded as created and adopted.
+    pub fn of(found: Option<&SysId>, created: Option<&SysId>, adopted: Option<&SysId>) -> Self {
+        match found {
+            None => Ownership::Absent,
+            Some(id) if created == Some(id) => Ownership::Created,
+            Some(id) if adopted == Some(id) => Ownership::Adopted,
+            Some(_) => Ownership::Foreign,
+        }
+    }
+}
+
+/// The name of the configuration this step manages: the adopted one, or the spec's.
+fn managed_name(ctx: &Context) -> &str {
+    ctx.spec
+        .openframe_adopt
+        .as_deref()
+        .unwrap_or(&ctx.spec.openframe.name)
 }
 
 /// The order ours should have: the spec's number, or with `order = "first"` one
@@ -68,7 +105,7 @@ fn desired_order(ctx: &Context, state: &OpenFrameState) -> i64 {
 fn desired(ctx: &Context, state: &OpenFrameState) -> OpenFrameFields {
     let s = &ctx.spec.openframe;
     OpenFrameFields {
-        name: s.name.clone(),
+        name: managed_name(ctx).to_owned(),
         title: s.title.clone(),
         subtitle: s.subtitle.clone(),
         url: s.url.as_str().to_owned(),
@@ -162,14 +199,14 @@ impl Step for OpenFrameStep {
     }
 
     async fn observe(&self, ctx: &Context) -> Result<OpenFrameState> {
-        let name = &ctx.spec.openframe.name;
+        let name = managed_name(ctx);
         // One read: ours (even when inactive) and every active configuration.
         let rows = ctx
             .servicenow
             .table::<OpenFrameConfiguration>()
             .list(
                 Query::new()
-                    .eq("name", name.as_str())
+                    .eq("name", name)
                     .or()
                     .eq("active", "true")
                     .order_by("order"),
@@ -178,18 +215,36 @@ impl Step for OpenFrameStep {
         let (rows, allow_list) = futures_util::join!(rows, ctx.allow_list());
         let rows = match rows {
             Ok(rows) => rows,
-            // Before OpenFrame is activated its table may not exist yet.
-            Err(e) if ctx.plugins_pending() && matches!(e.status(), Some(400 | 404)) => Vec::new(),
+            // Before OpenFrame is activated its table does not exist (400
+            // "Invalid table"); the plugins step says so.
+            Err(e) if matches!(e.status(), Some(400 | 404)) => Vec::new(),
             Err(e) => return Err(e),
         };
+        let ours = rows.iter().find(|c| c.fields.name == name).cloned();
+        let ledger = ctx.ledger().await;
         Ok(OpenFrameState {
-            ours: rows.iter().find(|c| &c.fields.name == name).cloned(),
+            ownership: Ownership::of(
+                ours.as_ref().map(|c| &c.sys_id),
+                ledger.openframe.as_ref(),
+                ledger.openframe_adopted.as_ref().map(|a| &a.sys_id),
+            ),
+            ours,
             active: rows.into_iter().filter(|c| c.fields.active).collect(),
             allow_list: allow_list?,
         })
     }
 
     fn change(&self, ctx: &Context, state: &OpenFrameState) -> Change {
+        if let (Ownership::Foreign, None, Some(ours)) =
+            (state.ownership, &ctx.spec.openframe_adopt, &state.ours)
+        {
+            let mut change = Change::of(Action::Refuse, Vec::new());
+            change.warnings.push(format!(
+                "OpenFrame configuration {:?} ({}) exists and was not made by bp-servicenow: exists, not ours; set [openframe] adopt = {:?} to take it over (teardown restores it), or choose another name",
+                ours.fields.name, ours.sys_id, ours.fields.name
+            ));
+            return change;
+        }
         let want = desired(ctx, state);
         let mut changes = field_changes(state.ours.as_ref().map(|c| &c.fields), &want);
         let origin = ctx.spec.openframe.url.tenant().as_str();
@@ -202,7 +257,13 @@ impl Step for OpenFrameStep {
             ));
         }
         let mut change = Change::create_or_update(state.ours.is_some(), changes);
-        change.warnings = shadowing(state, want.order, &want.name)
+        if state.ownership == Ownership::Foreign && change.action == Action::Update {
+            change.warnings.push(format!(
+                "adopting OpenFrame configuration {:?}: the previous value of every field changed is recorded, and teardown restores it",
+                want.name
+            ));
+        }
+        change.warnings.extend(shadowing(state, want.order, &want.name)
             .map(|c| {
                 format!(
                     "active OpenFrame configuration {:?} (order {}) comes before ours (order {}){}: users who see both get it instead; set [openframe] order = \"first\", raise its order or deactivate it",
@@ -211,8 +272,7 @@ impl Step for OpenFrameStep {
                     want.order,
                     if c.user_group.is_empty() { "" } else { " for the members of its user group" }
                 )
-            })
-            .collect();
+            }));
         change
     }
 
@@ -243,6 +303,19 @@ impl Step for OpenFrameStep {
                     .iter()
                     .filter_map(|c| want.get(&c.field).map(|v| (c.field.clone(), v.clone())))
                     .collect();
+                if matches!(state.ownership, Ownership::Adopted | Ownership::Foreign) {
+                    // Adopting (or changing what was adopted): every previous value
+                    // is recorded before the record is touched.
+                    let adopted = Adopted::remember(
+                        ctx.ledger().await.openframe_adopted.as_ref(),
+                        &ours.sys_id,
+                        config_changes
+                            .iter()
+                            .map(|c| (c.field.as_str(), c.old.as_deref().unwrap_or(""))),
+                    );
+                    ctx.reserve(|l| l.openframe_adopted = Some(adopted)).await?;
+                    done.push(format!("adopted {}", ours.sys_id));
+                }
                 configs.update(&ours.sys_id, &patch).await?;
                 done.push(format!(
                     "updated {}",
@@ -355,6 +428,34 @@ impl Step for OpenFrameStep {
         let name = &ctx.spec.openframe.name;
         let resource = format!("OpenFrame configuration {name:?}");
         let mut removals = Vec::new();
+        if let Some(adopted) = &ledger.openframe_adopted {
+            let label = format!("OpenFrame configuration {:?}", managed_name(ctx));
+            match configs.get(&adopted.sys_id).await {
+                Ok(_) => {
+                    configs.update(&adopted.sys_id, &adopted.previous).await?;
+                    removals.push(Removal::new(
+                        label,
+                        RemovalOutcome::Restored,
+                        format!(
+                            "adopted by bp-servicenow: {} put back",
+                            adopted
+                                .previous
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+                Err(e) if e.is_not_found() => removals.push(Removal::new(
+                    label,
+                    RemovalOutcome::AlreadyGone,
+                    format!("{} no longer exists", adopted.sys_id),
+                )),
+                Err(e) => return Err(e),
+            }
+            ctx.record(|l| l.openframe_adopted = None).await;
+        }
         match &ledger.openframe {
             Some(id) => {
                 match configs.get(id).await {
@@ -389,8 +490,9 @@ impl Step for OpenFrameStep {
                 }
                 ctx.record(|l| l.openframe = None).await;
             }
+            None if ledger.openframe_adopted.is_some() => {}
             None => {
-                if let Some(found) = configs.get_by_name(name).await? {
+                if let Some(found) = configs.get_by_name(name).await.ok().flatten() {
                     removals.push(Removal::new(
                         &resource,
                         RemovalOutcome::LeftAlone,
