@@ -236,10 +236,11 @@ impl LedgerStore {
 
     /// Reads the ledger's rows and, in the same request, the properties named in
     /// `also` and the heads of the tenant's other integrations.
+    #[allow(clippy::type_complexity)]
     async fn read(
         &self,
         also: &[&str],
-    ) -> Result<(Stored, Vec<SystemProperty>, Vec<SystemProperty>)> {
+    ) -> Result<(Stored, Vec<SystemProperty>, Vec<(String, Stored)>)> {
         let prefix = self.prefix();
         let mut query = Query::new().starts_with("name", self.key.tenant_prefix());
         for name in also {
@@ -251,20 +252,19 @@ impl LedgerStore {
             .list(query.order_by("name"))
             .try_collect()
             .await?;
-        let mut stored = Stored::default();
+        let tenant_prefix = self.key.tenant_prefix();
+        let mut by_integration: BTreeMap<String, Stored> = BTreeMap::new();
         let mut others = Vec::new();
-        let mut neighbours = Vec::new();
         for row in rows {
-            let Some(rest) = row.name.strip_prefix(&prefix) else {
-                if row.name.starts_with(&self.key.tenant_prefix()) {
-                    if row.name.ends_with(".head") {
-                        neighbours.push(row);
-                    }
-                } else {
-                    others.push(row);
-                }
+            let Some(rest) = row.name.strip_prefix(&tenant_prefix) else {
+                others.push(row);
                 continue;
             };
+            let Some((digest, rest)) = rest.split_once('.') else {
+                continue;
+            };
+            let integration = format!("{tenant_prefix}{digest}.");
+            let stored = by_integration.entry(integration).or_default();
             if rest == "head" {
                 stored.head = Some(row);
             } else if let Some((generation, index)) = rest
@@ -275,13 +275,27 @@ impl LedgerStore {
                 stored.chunks.push((generation, index, row));
             }
         }
-        stored.chunks.sort_by_key(|(g, i, _)| (*g, *i));
+        for stored in by_integration.values_mut() {
+            stored.chunks.sort_by_key(|(g, i, _)| (*g, *i));
+        }
+        let stored = by_integration.remove(&prefix).unwrap_or_default();
+        // The tenant's other integrations: those with a head.
+        let neighbours = by_integration
+            .into_iter()
+            .filter(|(_, s)| s.head.is_some())
+            .collect();
         Ok((stored, others, neighbours))
     }
 
     fn parse(&self, stored: &mut Stored) -> std::result::Result<Ledger, CorruptLedger> {
+        parse_stored(&self.prefix(), stored)
+    }
+}
+
+fn parse_stored(prefix: &str, stored: &mut Stored) -> std::result::Result<Ledger, CorruptLedger> {
+    {
         let corrupt = |reason: String| CorruptLedger {
-            prefix: self.prefix(),
+            prefix: prefix.to_owned(),
             reason,
         };
         let Some(head) = &stored.head else {
@@ -312,7 +326,9 @@ impl LedgerStore {
             }
         }
     }
+}
 
+impl LedgerStore {
     /// Reads the ledger (empty when there is none). One request.
     pub async fn load(&self) -> Result<std::result::Result<Ledger, CorruptLedger>> {
         Ok(self.load_with(&[]).await?.ledger)
@@ -323,13 +339,19 @@ impl LedgerStore {
     pub async fn load_with(&self, also: &[&str]) -> Result<Loaded> {
         let (mut stored, properties, neighbours) = self.read(also).await?;
         let ledger = self.parse(&mut stored);
+        let mut other_integrations = Vec::new();
+        let mut neighbour_ledgers = Vec::new();
+        for (prefix, mut stored) in neighbours {
+            if let Ok(ledger) = parse_stored(&prefix, &mut stored) {
+                neighbour_ledgers.push(ledger);
+            }
+            other_integrations.push(prefix);
+        }
         Ok(Loaded {
             ledger,
             properties,
-            other_integrations: neighbours
-                .into_iter()
-                .filter_map(|h| h.name.strip_suffix(".head").map(str::to_owned))
-                .collect(),
+            other_integrations,
+            neighbours: neighbour_ledgers,
         })
     }
 
@@ -432,4 +454,7 @@ pub struct Loaded {
     pub properties: Vec<SystemProperty>,
     /// The prefixes of the tenant's other integrations (other spec names).
     pub other_integrations: Vec<String>,
+    /// Their ledgers (those that can be read): what they created, and so what a
+    /// shared record (the allow-list entry, a grant) is still used by.
+    pub neighbours: Vec<Ledger>,
 }

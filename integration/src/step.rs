@@ -273,6 +273,8 @@ pub struct Context {
     pub(crate) ledger: Mutex<Ledger>,
     pub(crate) saved_ledger: Mutex<Ledger>,
     pub(crate) ledger_store: LedgerStore,
+    /// The ledgers of the tenant's other integrations, read with ours.
+    pub(crate) neighbours: StdMutex<Vec<Ledger>>,
     pub(crate) generated_secret: StdMutex<Option<GeneratedSecret>>,
     pub(crate) events: Option<EventHandler>,
     pub(crate) plugins_pending: StdMutex<bool>,
@@ -299,6 +301,16 @@ impl Context {
         if let Some(handler) = &self.events {
             handler(&event);
         }
+    }
+
+    /// Whether another integration with this tenant records something (a shared
+    /// record: the allow-list entry, a grant), so that teardown must leave it.
+    pub fn used_by_another_integration(&self, holds: impl Fn(&Ledger) -> bool) -> bool {
+        self.neighbours
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(holds)
     }
 
     /// The integration's ledger key.

@@ -283,6 +283,7 @@ impl WorkflowBuilder {
                 ledger: Mutex::new(Ledger::default()),
                 saved_ledger: Mutex::new(Ledger::default()),
                 ledger_store: store,
+                neighbours: StdMutex::new(Vec::new()),
                 generated_secret: StdMutex::new(None),
                 events: self.events,
                 plugins_pending: StdMutex::new(false),
@@ -356,6 +357,11 @@ impl Workflow {
             (Err(_), false) => Ledger::default(),
         };
         let properties = loaded.properties.clone();
+        *self
+            .ctx
+            .neighbours
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = loaded.neighbours.clone();
         self.ctx.oauth_application.clear().await;
         self.ctx
             .allow_list

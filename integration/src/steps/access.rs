@@ -24,6 +24,8 @@ pub struct AccessState {
     role: Option<Role>,
     users: Vec<(String, Option<User>, Option<SysId>)>,
     groups: Vec<(String, Option<Group>, Option<SysId>)>,
+    /// Grants another integration of this tenant made that this one uses too.
+    shared: Vec<(String, SysId)>,
 }
 
 impl AccessState {
@@ -42,6 +44,28 @@ impl AccessState {
             .map(|(name, _, _)| name.clone())
             .collect()
     }
+}
+
+/// Existing grants to the listed users and groups that another integration of
+/// this tenant made and this one does not record yet: ("user x" / "group y", id).
+fn shared_grants(ctx: &Context, state: &AccessState, own: &[SysId]) -> Vec<(String, SysId)> {
+    let users = state
+        .users
+        .iter()
+        .filter_map(|(n, _, g)| Some((format!("user {n}"), g.clone()?)));
+    let groups = state
+        .groups
+        .iter()
+        .filter_map(|(n, _, g)| Some((format!("group {n}"), g.clone()?)));
+    users
+        .chain(groups)
+        .filter(|(_, id)| !own.contains(id))
+        .filter(|(_, id)| {
+            ctx.used_by_another_integration(|l| {
+                l.user_grants.values().any(|g| g == id) || l.group_grants.values().any(|g| g == id)
+            })
+        })
+        .collect()
 }
 
 /// `1 user`, `3 users`.
@@ -133,7 +157,8 @@ impl Step for AccessStep {
             }
         }
         // Grants of another role cannot match: the queries name the role.
-        Ok(AccessState {
+        let mut state = AccessState {
+            shared: Vec::new(),
             role,
             users: access
                 .users
@@ -163,11 +188,27 @@ impl Step for AccessStep {
                     (name.clone(), group, grant)
                 })
                 .collect(),
-        })
+        };
+        let ledger = ctx.ledger().await;
+        let own: Vec<SysId> = ledger
+            .user_grants
+            .values()
+            .chain(ledger.group_grants.values())
+            .cloned()
+            .collect();
+        state.shared = shared_grants(ctx, &state, &own);
+        Ok(state)
     }
 
     fn change(&self, ctx: &Context, state: &AccessState) -> Change {
         let mut changes = Vec::new();
+        for (name, _) in &state.shared {
+            changes.push(FieldChange::new(
+                format!("ledger: shared grant to {name}"),
+                None,
+                "used by this integration too",
+            ));
+        }
         for name in state.missing_users() {
             changes.push(FieldChange::new(
                 format!("user {name}"),
@@ -217,6 +258,20 @@ impl Step for AccessStep {
     /// before it is sent: a grant whose answer is lost is still known as ours.
     async fn apply(&self, ctx: &Context, state: AccessState, _change: &Change) -> Result<String> {
         let roles = ctx.servicenow.roles();
+        let shared = state.shared.clone();
+        if !shared.is_empty() {
+            ctx.record(|l| {
+                for (name, id) in &shared {
+                    match name.strip_prefix("group ") {
+                        Some(group) => l.group_grants.insert(group.to_owned(), id.clone()),
+                        None => l
+                            .user_grants
+                            .insert(name.trim_start_matches("user ").to_owned(), id.clone()),
+                    };
+                }
+            })
+            .await;
+        }
         let Some(role) = &state.role else {
             return Err(Error::MissingRecord {
                 table: "sys_user_role".into(),
@@ -396,8 +451,21 @@ impl Step for AccessStep {
                 .map(|u| u.sys_id.as_str().to_owned())
         };
         let mut items: Vec<(String, BatchItem)> = Vec::new();
+        let shared = |id: &SysId| {
+            ctx.used_by_another_integration(|l| {
+                l.user_grants.values().any(|g| g == id) || l.group_grants.values().any(|g| g == id)
+            })
+        };
         for (name, id) in &ledger.user_grants {
             let label = format!("grant to user {name}");
+            if shared(id) {
+                removals.push(Removal::new(
+                    label,
+                    RemovalOutcome::LeftAlone,
+                    "another integration with this tenant still uses it",
+                ));
+                continue;
+            }
             match user_rows.iter().find(|r| &r.sys_id == id) {
                 None => removals.push(Removal::new(
                     label,
@@ -422,6 +490,14 @@ impl Step for AccessStep {
         }
         for (name, id) in &ledger.group_grants {
             let label = format!("grant to group {name}");
+            if shared(id) {
+                removals.push(Removal::new(
+                    label,
+                    RemovalOutcome::LeftAlone,
+                    "another integration with this tenant still uses it",
+                ));
+                continue;
+            }
             let group_id = state
                 .groups
                 .iter()

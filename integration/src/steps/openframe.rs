@@ -42,6 +42,9 @@ pub struct OpenFrameState {
     ownership: Ownership,
     active: Vec<OpenFrameConfiguration>,
     allow_list: Option<String>,
+    /// The tenant origin is listed, another integration of this tenant added it,
+    /// and this one does not record it yet.
+    shares_allow_list_entry: bool,
 }
 
 /// Whose a record with the configured name is, by the ledger.
@@ -222,6 +225,16 @@ impl Step for OpenFrameStep {
         };
         let ours = rows.iter().find(|c| c.fields.name == name).cloned();
         let ledger = ctx.ledger().await;
+        let allow_list = allow_list?;
+        let origin = ctx.spec.openframe.url.tenant().as_str().to_owned();
+        let listed = allow_list
+            .as_deref()
+            .is_some_and(|v| list_entries(v).contains(&origin.as_str()));
+        let shares_allow_list_entry = listed
+            && ledger.allow_list_entry.as_deref() != Some(origin.as_str())
+            && ctx.used_by_another_integration(|l| {
+                l.allow_list_entry.as_deref() == Some(origin.as_str())
+            });
         Ok(OpenFrameState {
             ownership: Ownership::of(
                 ours.as_ref().map(|c| &c.sys_id),
@@ -230,7 +243,8 @@ impl Step for OpenFrameStep {
             ),
             ours,
             active: rows.into_iter().filter(|c| c.fields.active).collect(),
-            allow_list: allow_list?,
+            allow_list,
+            shares_allow_list_entry,
         })
     }
 
@@ -254,6 +268,14 @@ impl Step for OpenFrameStep {
                 POST_MESSAGE_ALLOW_LIST,
                 Some(current),
                 new,
+            ));
+        } else if state.shares_allow_list_entry {
+            // Another integration with this tenant added it: this one uses it too,
+            // so that teardown of either leaves it to the other.
+            changes.push(FieldChange::new(
+                "ledger: shared allow-list entry",
+                None,
+                origin,
             ));
         }
         let mut change = Change::create_or_update(state.ours.is_some(), changes);
@@ -282,8 +304,16 @@ impl Step for OpenFrameStep {
         let config_changes: Vec<&FieldChange> = change
             .changes
             .iter()
-            .filter(|c| c.field != POST_MESSAGE_ALLOW_LIST)
+            .filter(|c| c.field != POST_MESSAGE_ALLOW_LIST && !c.field.starts_with("ledger:"))
             .collect();
+        if state.shares_allow_list_entry {
+            let origin = ctx.spec.openframe.url.tenant().as_str().to_owned();
+            ctx.record(|l| l.allow_list_entry = Some(origin.clone()))
+                .await;
+            done.push(format!(
+                "shares the allow-list entry {origin} with another integration"
+            ));
+        }
         match &state.ours {
             None => {
                 let id = SysId::generate();
@@ -503,6 +533,18 @@ impl Step for OpenFrameStep {
         }
         let props = ctx.servicenow.properties();
         match &ledger.allow_list_entry {
+            Some(origin)
+                if ctx.used_by_another_integration(|l| {
+                    l.allow_list_entry.as_deref() == Some(origin.as_str())
+                }) =>
+            {
+                removals.push(Removal::new(
+                    format!("allow-list entry {origin}"),
+                    RemovalOutcome::LeftAlone,
+                    "another integration with this tenant still uses it; its teardown removes it",
+                ));
+                ctx.record(|l| l.allow_list_entry = None).await;
+            }
             Some(origin) => {
                 let outcome = match props
                     .remove_list_entry(POST_MESSAGE_ALLOW_LIST, origin)
