@@ -181,7 +181,7 @@ impl LedgerKey {
 #[serde(tag = "form", rename_all = "snake_case")]
 enum Head {
     /// The whole ledger, in the head itself.
-    Inline { ledger: Ledger },
+    Inline { ledger: Box<Ledger> },
     /// The ledger in `chunks` chunks of generation `generation`.
     Chunked { generation: u64, chunks: usize },
 }
@@ -306,7 +306,7 @@ fn parse_stored(prefix: &str, stored: &mut Stored) -> std::result::Result<Ledger
         let parsed: Head = serde_json::from_str(&head.value)
             .map_err(|e| corrupt(format!("its head does not parse ({e})")))?;
         match parsed {
-            Head::Inline { ledger } => Ok(ledger),
+            Head::Inline { ledger } => Ok(*ledger),
             Head::Chunked { generation, chunks } => {
                 stored.generation = generation;
                 let parts: Vec<&str> = stored
@@ -373,7 +373,7 @@ impl LedgerStore {
         }
         let text = serde_json::to_string(ledger).unwrap_or_default();
         let inline = serde_json::to_string(&Head::Inline {
-            ledger: ledger.clone(),
+            ledger: Box::new(ledger.clone()),
         })
         .unwrap_or_default();
         let head_value = if inline.chars().count() <= CHUNK_CHARS {

@@ -1,4 +1,5 @@
 //! The ledger: keyed by the integration, crash-atomic, and honest when unreadable.
+#![allow(clippy::print_stdout)] // the tests print their counts
 
 use brightpattern_servicenow::ledger::{CHUNK_CHARS, Ledger, LedgerKey, LedgerStore};
 use servicenow_client::fake::{Endpoint, FakeInstance, Fault, FaultSchedule};

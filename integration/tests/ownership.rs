@@ -1,4 +1,5 @@
 //! Ownership: one run at a time, a ledger per integration, adopt and restore,
+#![allow(clippy::print_stdout)] // the tests print their counts
 //! teardown that cannot hit a foreign record, and consistency after a run killed
 //! at any write.
 
