@@ -282,6 +282,8 @@ pub struct Context {
     pub(crate) oauth_application: Memo<Option<servicenow_client::oauth::OAuthApplication>>,
     /// The postMessage allow-list value (read with the ledger).
     pub(crate) allow_list: Memo<Option<String>>,
+    /// Other OAuth applications with the spec's name.
+    pub(crate) oauth_duplicates: StdMutex<Vec<servicenow_client::wire::SysId>>,
 }
 
 impl fmt::Debug for Context {
@@ -363,18 +365,38 @@ impl Context {
             .unwrap_or_else(|p| p.into_inner()) = pending;
     }
 
-    /// The OAuth application with the spec's name, read once per run.
+    /// The OAuth application with the spec's name, read once per run. Names are
+    /// not unique: when several have it, the one the ledger records is taken (else
+    /// the first), and the others are in [`oauth_duplicates`](Self::oauth_duplicates).
     pub async fn oauth_application(
         &self,
     ) -> Result<Option<servicenow_client::oauth::OAuthApplication>> {
         self.oauth_application
             .get_or_read(async {
-                self.servicenow
+                let all = self
+                    .servicenow
                     .oauth_applications()
-                    .get_by_name(&self.spec.oauth.name)
-                    .await
+                    .list_by_name(&self.spec.oauth.name)
+                    .await?;
+                let recorded = self.ledger().await.oauth_application;
+                let (picked, others) = pick(all, |a| Some(&a.sys_id) == recorded.as_ref());
+                *self
+                    .oauth_duplicates
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) =
+                    others.into_iter().map(|a| a.sys_id).collect();
+                Ok(picked)
             })
             .await
+    }
+
+    /// Other OAuth applications with the spec's name (made by hand, or by a run
+    /// before this tool kept a lease): reported, never touched.
+    pub fn oauth_duplicates(&self) -> Vec<servicenow_client::wire::SysId> {
+        self.oauth_duplicates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The postMessage allow-list value, read once per run.
@@ -423,6 +445,17 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(secret);
     }
+}
+
+/// Splits records that share a name into the one to manage — the one `ours`
+/// says is recorded, else the first — and the others.
+pub fn pick<R>(mut all: Vec<R>, ours: impl Fn(&R) -> bool) -> (Option<R>, Vec<R>) {
+    let at = all.iter().position(&ours).unwrap_or(0);
+    if all.is_empty() {
+        return (None, all);
+    }
+    let picked = all.remove(at);
+    (Some(picked), all)
 }
 
 /// One step of the procedure.

@@ -284,6 +284,7 @@ impl WorkflowBuilder {
                 saved_ledger: Mutex::new(Ledger::default()),
                 ledger_store: store,
                 neighbours: StdMutex::new(Vec::new()),
+                oauth_duplicates: StdMutex::new(Vec::new()),
                 generated_secret: StdMutex::new(None),
                 events: self.events,
                 plugins_pending: StdMutex::new(false),

@@ -493,3 +493,57 @@ async fn killed_at_any_write_apply_and_teardown_leave_nothing_behind() {
     );
     assert_eq!(cases, apply_writes + teardown_writes);
 }
+
+#[tokio::test]
+async fn duplicates_made_by_hand_are_reported_never_deleted_and_nothing_is_wedged() {
+    let p = pair().await;
+    let text = spec(&p, "Bright Pattern", "");
+    workflow(&p, &text).apply().await.unwrap();
+    // By hand: a second configuration, rule and OAuth application with the names.
+    let config = p.sn.insert(
+        "sn_openframe_configuration",
+        serde_json::json!({"name": "Bright Pattern", "url": "https://x.example.com", "order": "900", "active": "false"}),
+    );
+    let rule = p.sn.insert(
+        "sys_cors_rule",
+        serde_json::json!({"name": "Bright Pattern", "domain": "https://x.example.com"}),
+    );
+    let app =
+        p.sn.register_oauth_client("Bright Pattern", "by-hand", "secret");
+
+    let plan = workflow(&p, &text).plan().await.unwrap();
+    let warnings: Vec<&String> = plan.steps.iter().flat_map(|s| &s.warnings).collect();
+    for what in ["OpenFrame configuration", "CORS rule", "OAuth application"] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(&format!("more {what}(s)"))),
+            "{what}: {plan}"
+        );
+    }
+    let health = workflow(&p, &text).verify().await.unwrap();
+    assert_eq!(
+        health
+            .with_status(brightpattern_servicenow::Status::Failed)
+            .filter(|c| c.check.contains("only one with its name"))
+            .count(),
+        3,
+        "{health}"
+    );
+    workflow(&p, &text).apply().await.unwrap();
+    workflow(&p, &text).teardown().await.unwrap();
+    assert!(p.sn.record("sn_openframe_configuration", &config).is_some());
+    assert!(p.sn.record("sys_cors_rule", &rule).is_some());
+    assert!(p.sn.record("oauth_entity", &app).is_some());
+    for table in [
+        "sn_openframe_configuration",
+        "sys_cors_rule",
+        "oauth_entity",
+    ] {
+        assert_eq!(
+            count(&p.sn, table, "name", "Bright Pattern"),
+            1,
+            "{table}: only the hand-made one is left"
+        );
+    }
+}

@@ -391,9 +391,18 @@ fn header_list(response: &bpsn_core::Response, name: &str) -> Vec<String> {
 }
 
 impl CorsRules {
-    /// The rule with this name, or `None`.
+    /// The rule with this name, or `None` (an error when several have it).
     pub async fn get_by_name(&self, name: &str) -> Result<Option<CorsRule>> {
         self.table.one(Query::new().eq("name", name)).await
+    }
+
+    /// Every rule with this name (names are not unique on the platform).
+    pub async fn list_by_name(&self, name: &str) -> Result<Vec<CorsRule>> {
+        use futures_util::TryStreamExt as _;
+        self.table
+            .list(Query::new().eq("name", name))
+            .try_collect()
+            .await
     }
 
     /// Sends the preflight a browser on `origin` sends before a cross-origin

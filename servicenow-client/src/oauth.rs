@@ -229,6 +229,15 @@ impl Client {
 }
 
 impl OAuthApplications {
+    /// Every application with this name (names are not unique on the platform).
+    pub async fn list_by_name(&self, name: &str) -> Result<Vec<OAuthApplication>> {
+        use futures_util::TryStreamExt as _;
+        self.table
+            .list(Query::new().eq("name", name))
+            .try_collect()
+            .await
+    }
+
     /// The application with this name, or `None`.
     pub async fn get_by_name(&self, name: &str) -> Result<Option<OAuthApplication>> {
         self.table.one(Query::new().eq("name", name)).await

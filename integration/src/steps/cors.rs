@@ -9,8 +9,20 @@ use servicenow_client::wire::SysId;
 
 use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
-use crate::step::{Action, Change, Context, FieldChange, Step, StepId};
+use crate::step::{Action, Change, Context, FieldChange, Step, StepId, pick};
 use crate::steps::openframe::Ownership;
+
+fn duplicates_text(name: &str, others: &[SysId]) -> String {
+    format!(
+        "{} more CORS rule(s) named {name:?} ({}): bp-servicenow manages the one its ledger records and leaves these alone",
+        others.len(),
+        others
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
 
 /// The header the seed procedure sets on the rule.
 pub const REQUIRED_HEADER: &str = "Access-Control-Allow-Origin";
@@ -25,6 +37,8 @@ pub struct CorsState {
     rule: Option<CorsRule>,
     ownership: Ownership,
     table_api: SysId,
+    /// Other rules with the same name: reported, never touched.
+    duplicates: Vec<SysId>,
 }
 
 /// The rule as it should be, keeping what a person added to an existing one.
@@ -114,10 +128,15 @@ impl Step for CorsStep {
 
     async fn observe(&self, ctx: &Context) -> Result<CorsState> {
         let rules = ctx.servicenow.cors_rules();
-        let (rule, table_api) =
-            futures_util::try_join!(rules.get_by_name(&ctx.spec.cors_name), rules.table_api())?;
+        let (all, table_api) =
+            futures_util::try_join!(rules.list_by_name(&ctx.spec.cors_name), rules.table_api())?;
         let ledger = ctx.ledger().await;
+        let (rule, others) = pick(all, |r| {
+            Some(&r.sys_id) == ledger.cors_rule.as_ref()
+                || Some(&r.sys_id) == ledger.cors_adopted.as_ref().map(|a| &a.sys_id)
+        });
         Ok(CorsState {
+            duplicates: others.into_iter().map(|r| r.sys_id).collect(),
             ownership: Ownership::of(
                 rule.as_ref().map(|r| &r.sys_id),
                 ledger.cors_rule.as_ref(),
@@ -142,6 +161,11 @@ impl Step for CorsStep {
         let want = desired(ctx, state.rule.as_ref(), &state.table_api);
         let mut change =
             Change::create_or_update(state.rule.is_some(), changes(state.rule.as_ref(), &want));
+        if !state.duplicates.is_empty() {
+            change
+                .warnings
+                .push(duplicates_text(&ctx.spec.cors_name, &state.duplicates));
+        }
         if state.ownership == Ownership::Foreign && change.action == Action::Update {
             change.warnings.push(format!(
                 "adopting CORS rule {:?}: the previous value of every field changed is recorded, and teardown restores it",
@@ -215,43 +239,53 @@ impl Step for CorsStep {
         let Some(rule) = &state.rule else {
             return Ok(vec![Check::fail(name, "missing", "run apply to create it")]);
         };
+        let duplicates = (!state.duplicates.is_empty()).then(|| {
+            Check::fail(
+                format!("{name} is the only one with its name"),
+                duplicates_text(&ctx.spec.cors_name, &state.duplicates),
+                "delete the extra ones by hand: bp-servicenow never deletes what it cannot prove it made",
+            )
+        });
         let domain_ok = rule.domain == ctx.spec.cors_domain.as_str();
-        Ok(vec![
-            Check::when(
-                rule.active,
-                format!("{name} active"),
-                if rule.active { "active" } else { "inactive" },
-                "run apply to activate it",
-            ),
-            Check::when(
-                rule.post,
-                format!("{name} allows POST"),
-                if rule.post {
-                    "POST allowed"
-                } else {
-                    "POST not allowed: the tenant cannot call the instance"
-                },
-                "run apply to allow POST",
-            ),
-            Check::when(
-                rule.allows_header(REQUIRED_HEADER),
-                format!("{name} covers {REQUIRED_HEADER}"),
-                format!("allowed headers: {:?}", rule.access_control_allow_headers),
-                "run apply to add the header",
-            ),
-            Check::when(
-                domain_ok,
-                format!("{name} domain"),
-                rule.domain.clone(),
-                format!("run apply to set it to {}", ctx.spec.cors_domain),
-            ),
-            Check::when(
-                rule.rest_api.sys_id() == Some(state.table_api.as_str()),
-                format!("{name} covers the Table API"),
-                format!("rest_api {}", rule.rest_api.sys_id().unwrap_or("(none)")),
-                "run apply to point it at the Table API",
-            ),
-        ])
+        Ok(duplicates
+            .into_iter()
+            .chain([
+                Check::when(
+                    rule.active,
+                    format!("{name} active"),
+                    if rule.active { "active" } else { "inactive" },
+                    "run apply to activate it",
+                ),
+                Check::when(
+                    rule.post,
+                    format!("{name} allows POST"),
+                    if rule.post {
+                        "POST allowed"
+                    } else {
+                        "POST not allowed: the tenant cannot call the instance"
+                    },
+                    "run apply to allow POST",
+                ),
+                Check::when(
+                    rule.allows_header(REQUIRED_HEADER),
+                    format!("{name} covers {REQUIRED_HEADER}"),
+                    format!("allowed headers: {:?}", rule.access_control_allow_headers),
+                    "run apply to add the header",
+                ),
+                Check::when(
+                    domain_ok,
+                    format!("{name} domain"),
+                    rule.domain.clone(),
+                    format!("run apply to set it to {}", ctx.spec.cors_domain),
+                ),
+                Check::when(
+                    rule.rest_api.sys_id() == Some(state.table_api.as_str()),
+                    format!("{name} covers the Table API"),
+                    format!("rest_api {}", rule.rest_api.sys_id().unwrap_or("(none)")),
+                    "run apply to point it at the Table API",
+                ),
+            ])
+            .collect())
     }
 
     /// Sends the preflight the tenant's browser page sends before it POSTs to the
@@ -298,7 +332,10 @@ impl Step for CorsStep {
         let ledger = ctx.ledger().await;
         let rules = ctx.servicenow.cors_rules();
         let resource = format!("CORS rule {:?}", ctx.spec.cors_name);
-        let found = rules.get_by_name(&ctx.spec.cors_name).await?;
+        let (found, _) = pick(rules.list_by_name(&ctx.spec.cors_name).await?, |r| {
+            Some(&r.sys_id) == ledger.cors_rule.as_ref()
+                || Some(&r.sys_id) == ledger.cors_adopted.as_ref().map(|a| &a.sys_id)
+        });
         if let Some(adopted) = &ledger.cors_adopted {
             let removal = match found.as_ref().filter(|r| r.sys_id == adopted.sys_id) {
                 Some(_) => {

@@ -51,6 +51,7 @@ impl Step for OAuthEndpointStep {
 
     fn change(&self, ctx: &Context, state: &OAuthEndpointState) -> Change {
         let o = &ctx.spec.oauth;
+        let duplicates = ctx.oauth_duplicates();
         if let (Some(app), false) = (&state.application, state.ours) {
             let mut change = Change::of(Action::Refuse, Vec::new());
             change.warnings.push(format!(
@@ -95,7 +96,13 @@ impl Step for OAuthEndpointStep {
             .flatten()
             .collect(),
         };
-        Change::create_or_update(state.application.is_some(), changes)
+        let mut change = Change::create_or_update(state.application.is_some(), changes);
+        if !duplicates.is_empty() {
+            change
+                .warnings
+                .push(duplicates_warning(&o.name, &duplicates));
+        }
+        change
     }
 
     async fn apply(
@@ -165,7 +172,16 @@ impl Step for OAuthEndpointStep {
     async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
         let state = self.observe(ctx).await?;
         let name = format!("OAuth application {:?}", ctx.spec.oauth.name);
-        Ok(match &state.application {
+        let duplicates = ctx.oauth_duplicates();
+        let mut checks = Vec::new();
+        if !duplicates.is_empty() {
+            checks.push(Check::fail(
+                format!("{name} is the only one with its name"),
+                duplicates_warning(&ctx.spec.oauth.name, &duplicates),
+                "delete the extra ones by hand: bp-servicenow never deletes what it cannot prove it made",
+            ));
+        }
+        checks.extend(match &state.application {
             None => vec![Check::fail(name, "missing", "run apply to create it")],
             Some(app) => vec![Check::when(
                 app.active,
@@ -177,7 +193,8 @@ impl Step for OAuthEndpointStep {
                 },
                 "run apply to activate it",
             )],
-        })
+        });
+        Ok(checks)
     }
 
     /// Runs exactly what Bright Pattern's "Request Refresh Token" and "Test
@@ -229,7 +246,7 @@ impl Step for OAuthEndpointStep {
         let ledger = ctx.ledger().await;
         let apps = ctx.servicenow.oauth_applications();
         let resource = format!("OAuth application {:?}", ctx.spec.oauth.name);
-        let found = apps.get_by_name(&ctx.spec.oauth.name).await?;
+        let found = ctx.oauth_application().await?;
         let marked = found
             .as_ref()
             .is_some_and(|app| app.comments.contains(&marker_prefix(ctx)));
@@ -271,6 +288,18 @@ fn marker(ctx: &Context, token: &servicenow_client::wire::SysId) -> String {
 
 fn marker_prefix(ctx: &Context) -> String {
     format!("[bp-servicenow:{}:", ctx.ledger_key().short())
+}
+
+fn duplicates_warning(name: &str, others: &[servicenow_client::wire::SysId]) -> String {
+    format!(
+        "{} more OAuth application(s) named {name:?} ({}): bp-servicenow manages the one its ledger records and leaves these alone",
+        others.len(),
+        others
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// The environment variable the command-line tool reads the client secret from.

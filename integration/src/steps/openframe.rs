@@ -45,6 +45,8 @@ pub struct OpenFrameState {
     /// The tenant origin is listed, another integration of this tenant added it,
     /// and this one does not record it yet.
     shares_allow_list_entry: bool,
+    /// Other configurations with the same name: reported, never touched.
+    duplicates: Vec<SysId>,
 }
 
 /// Whose a record with the configured name is, by the ledger.
@@ -223,8 +225,17 @@ impl Step for OpenFrameStep {
             Err(e) if matches!(e.status(), Some(400 | 404)) => Vec::new(),
             Err(e) => return Err(e),
         };
-        let ours = rows.iter().find(|c| c.fields.name == name).cloned();
         let ledger = ctx.ledger().await;
+        let named: Vec<OpenFrameConfiguration> = rows
+            .iter()
+            .filter(|c| c.fields.name == name)
+            .cloned()
+            .collect();
+        let (ours, others) = crate::step::pick(named, |c| {
+            Some(&c.sys_id) == ledger.openframe.as_ref()
+                || Some(&c.sys_id) == ledger.openframe_adopted.as_ref().map(|a| &a.sys_id)
+        });
+        let duplicates: Vec<SysId> = others.into_iter().map(|c| c.sys_id).collect();
         let allow_list = allow_list?;
         let origin = ctx.spec.openframe.url.tenant().as_str().to_owned();
         let listed = allow_list
@@ -245,6 +256,7 @@ impl Step for OpenFrameStep {
             active: rows.into_iter().filter(|c| c.fields.active).collect(),
             allow_list,
             shares_allow_list_entry,
+            duplicates,
         })
     }
 
@@ -279,6 +291,11 @@ impl Step for OpenFrameStep {
             ));
         }
         let mut change = Change::create_or_update(state.ours.is_some(), changes);
+        if !state.duplicates.is_empty() {
+            change
+                .warnings
+                .push(duplicates_text(&want.name, &state.duplicates));
+        }
         if state.ownership == Ownership::Foreign && change.action == Action::Update {
             change.warnings.push(format!(
                 "adopting OpenFrame configuration {:?}: the previous value of every field changed is recorded, and teardown restores it",
@@ -388,7 +405,17 @@ impl Step for OpenFrameStep {
         let Some(ours) = &state.ours else {
             return Ok(vec![Check::fail(name, "missing", "run apply to create it")]);
         };
-        let mut checks = vec![Check::when(
+        let mut checks: Vec<Check> = (!state.duplicates.is_empty())
+            .then(|| {
+                Check::fail(
+                    format!("{name} is the only one with its name"),
+                    duplicates_text(managed_name(ctx), &state.duplicates),
+                    "delete the extra ones by hand: bp-servicenow never deletes what it cannot prove it made",
+                )
+            })
+            .into_iter()
+            .collect();
+        checks.push(Check::when(
             ours.fields.active,
             format!("{name} active"),
             if ours.fields.active {
@@ -397,7 +424,7 @@ impl Step for OpenFrameStep {
                 "inactive: the Agent Desktop widget is not shown"
             },
             "run apply to activate it (also check the OpenFrame plugin is active)",
-        )];
+        ));
         let problems = AgentDesktopUrl::check(
             &ours.fields.url,
             ctx.spec.tenant.origin(),
@@ -579,6 +606,18 @@ impl Step for OpenFrameStep {
         }
         Ok(removals)
     }
+}
+
+fn duplicates_text(name: &str, others: &[SysId]) -> String {
+    format!(
+        "{} more OpenFrame configuration(s) named {name:?} ({}): bp-servicenow manages the one its ledger records and leaves these alone",
+        others.len(),
+        others
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// GETs the exact URL written into OpenFrame, as an agent's browser would first
