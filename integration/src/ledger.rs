@@ -329,6 +329,20 @@ fn parse_stored(prefix: &str, stored: &mut Stored) -> std::result::Result<Ledger
 }
 
 impl LedgerStore {
+    /// The raw text of every property of this ledger (head and chunks of every
+    /// generation), for [`repair`](crate::Workflow::repair) to salvage what a
+    /// damaged ledger still says.
+    pub async fn raw_text(&self) -> Result<String> {
+        let (stored, _, _) = self.read(&[]).await?;
+        Ok(stored
+            .head
+            .iter()
+            .map(|h| h.value.as_str())
+            .chain(stored.chunks.iter().map(|(_, _, r)| r.value.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
     /// Reads the ledger (empty when there is none). One request.
     pub async fn load(&self) -> Result<std::result::Result<Ledger, CorruptLedger>> {
         Ok(self.load_with(&[]).await?.ledger)

@@ -427,6 +427,40 @@ impl TeardownReport {
     }
 }
 
+/// What `repair` found and rebuilt the ledger from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RepairReport {
+    /// Records proven to be this integration's (by their mark, or by the damaged
+    /// ledger still naming them with a matching natural key): in the new ledger.
+    pub claimed: Vec<String>,
+    /// Records with the configured names that could not be proven ours: left out
+    /// (teardown leaves them; delete them by hand if they are).
+    pub unproven: Vec<String>,
+    /// What could not be recovered.
+    pub lost: Vec<String>,
+}
+
+impl fmt::Display for RepairReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in &self.claimed {
+            writeln!(f, "claimed   {c}")?;
+        }
+        for u in &self.unproven {
+            writeln!(f, "unproven  {u}")?;
+        }
+        for l in &self.lost {
+            writeln!(f, "lost      {l}")?;
+        }
+        write!(
+            f,
+            "ledger rebuilt: {} claimed, {} not proven ours (left out), {} lost",
+            self.claimed.len(),
+            self.unproven.len(),
+            self.lost.len()
+        )
+    }
+}
+
 /// A value to enter by hand.
 #[derive(Clone)]
 pub enum ManualValue {

@@ -417,6 +417,71 @@ async fn a_corrupt_ledger_is_reported_and_writing_refused() {
         WorkflowError::CorruptLedger(_)
     ));
     assert_eq!(managed(&p.sn), before, "nothing written");
+
+    // Repair: the OAuth application is claimed by its mark; what the torn head no
+    // longer names is reported, not claimed.
+    let report = wf.repair().await.unwrap();
+    assert!(
+        report
+            .claimed
+            .iter()
+            .any(|c| c.contains("OAuth application") && c.contains("by its mark")),
+        "{report}"
+    );
+    assert!(
+        report.unproven.iter().any(|c| c.contains("CORS rule")),
+        "{report}"
+    );
+    // Not wedged: plan works, apply names the records it cannot prove ours
+    // (adopt them or delete them by hand), teardown removes what was proven.
+    assert!(wf.plan().await.unwrap().notes.is_empty());
+    let err = wf.apply().await.unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::NotStarted(WorkflowError::Taken(t)) if t.len() == 2),
+        "{err}"
+    );
+    wf.teardown().await.unwrap();
+    assert_eq!(count(&p.sn, "oauth_entity", "name", "Bright Pattern"), 0);
+}
+
+#[tokio::test]
+async fn repair_salvages_what_a_torn_ledger_still_names() {
+    let p = pair().await;
+    let text = spec(&p, "Bright Pattern", "");
+    let wf = workflow(&p, &text);
+    wf.apply().await.unwrap();
+    // The head is torn at its end; its text still names the records.
+    let head_name = format!("{}head", wf.context().ledger_key().prefix());
+    let head =
+        p.sn.table("sys_properties")
+            .into_iter()
+            .find(|r| r["name"] == head_name.as_str())
+            .unwrap();
+    let value = head["value"].as_str().unwrap();
+    p.sn.set_property(&head_name, &value[..value.len() - 2]);
+    let report = wf.repair().await.unwrap();
+    for what in [
+        "OpenFrame configuration",
+        "CORS rule",
+        "OAuth application",
+        "grant of sn_openframe_user to user agent.1",
+        "group Agents",
+        "allow-list entry",
+    ] {
+        assert!(
+            report.claimed.iter().any(|c| c.contains(what)),
+            "{what}: {report}"
+        );
+    }
+    wf.teardown().await.unwrap();
+    for table in [
+        "sn_openframe_configuration",
+        "sys_cors_rule",
+        "oauth_entity",
+    ] {
+        assert_eq!(count(&p.sn, table, "name", "Bright Pattern"), 0, "{table}");
+    }
+    assert_eq!(p.sn.table("sys_user_has_role").len(), 1);
 }
 
 /// For every write point of a fresh apply (and of a teardown): stop the run right
