@@ -78,6 +78,9 @@ pub enum Command {
     Verify(RunArgs),
     /// Remove what apply created (never plugins, never what it did not create).
     Teardown(WriteArgs),
+    /// Rebuild an unreadable ledger from what can be proven ours, showing what
+    /// was found (nothing else on the instance is changed).
+    Repair(WriteArgs),
     /// Run plan, apply, verify, apply again and teardown on built-in fakes.
     Demo,
 }
@@ -287,6 +290,7 @@ enum Operation {
     Apply,
     Verify,
     Teardown,
+    Repair,
 }
 
 /// Runs one subcommand.
@@ -296,6 +300,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
         Command::Verify(a) => (Operation::Verify, a, true, false),
         Command::Apply(w) => (Operation::Apply, w.run, w.yes, w.break_lease),
         Command::Teardown(w) => (Operation::Teardown, w.run, w.yes, w.break_lease),
+        Command::Repair(w) => (Operation::Repair, w.run, w.yes, w.break_lease),
         Command::Demo => {
             return crate::demo::run(out)
                 .await
@@ -390,6 +395,17 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             out.teardown(&report);
             Ok(EXIT_OK)
         }
+        Operation::Repair => {
+            if ask && !confirm("Rebuild the ledger of this integration?") {
+                return Err(Exit::failure("nothing changed"));
+            }
+            let report = workflow.repair().await.map_err(|e| match e {
+                WorkflowError::Held(_) => Exit::held(format!("nothing was changed: {e}")),
+                e => Exit::failure(e.to_string()),
+            })?;
+            out.repair(&report);
+            Ok(EXIT_OK)
+        }
     }
 }
 
@@ -405,7 +421,7 @@ pub fn main() -> ExitCode {
     };
     let json = match &cli.command {
         Command::Plan(a) | Command::Verify(a) => a.json,
-        Command::Apply(w) | Command::Teardown(w) => w.run.json,
+        Command::Apply(w) | Command::Teardown(w) | Command::Repair(w) => w.run.json,
         Command::Demo => false,
     };
     let out = Output::new(json, Painter::for_stdout());

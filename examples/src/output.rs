@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use brightpattern_servicenow::report::{Check, Status, TeardownReport, status_label};
+use brightpattern_servicenow::report::{Check, RepairReport, Status, TeardownReport, status_label};
 use brightpattern_servicenow::{Action, ApplyReport, Outcome, Plan, VerifyReport};
 
 /// Adds colour when standard output is a terminal and `NO_COLOR` is not set.
@@ -191,6 +191,14 @@ impl Output {
             print!("{}", m.render(reveal));
         }
         println!("{}", self.painter.bold(&report.summary()));
+    }
+
+    /// Shows what repair found.
+    pub fn repair(&self, report: &RepairReport) {
+        if self.json {
+            return self.json(report);
+        }
+        println!("{report}");
     }
 
     /// Shows what teardown did.

@@ -512,3 +512,67 @@ fn the_small_examples_run() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_runs_lease_is_exit_5_and_a_taken_name_exit_2() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file("held.toml", &config(&sn, &bp));
+    let path = path.to_str().unwrap();
+    // A live lease of another run, as the ledger key of this configuration names it.
+    let key = brightpattern_servicenow::ledger::LedgerKey::new(
+        sn.url().as_str(),
+        bp.url().host(),
+        &[
+            "Bright Pattern Agent Desktop",
+            "Bright Pattern Agent Desktop",
+            "Bright Pattern",
+            "ServiceNow",
+        ],
+    );
+    sn.insert(
+        "sys_properties",
+        serde_json::json!({
+            "name": format!("{}lease.cafe", key.prefix()),
+            "value": serde_json::json!({
+                "id": "cafe", "holder": "ci@runner pid 7", "operation": "apply",
+                "since_ms": 1_700_000_000_000u64, "expires_ms": 4_000_000_000_000u64
+            }).to_string(),
+        }),
+    );
+    let held = run(&["apply", "--config", path, "--yes"], &ENV);
+    assert_eq!(held.code, 5, "{}\n{}", held.stdout, held.stderr);
+    assert!(held.stderr.contains("ci@runner pid 7"), "{}", held.stderr);
+    assert!(
+        sn.table("sn_openframe_configuration").is_empty(),
+        "nothing written"
+    );
+    let teardown = run(&["teardown", "--config", path, "--yes"], &ENV);
+    assert_eq!(teardown.code, 5, "{}", teardown.stderr);
+    let broken = run(&["apply", "--config", path, "--yes", "--break-lease"], &ENV);
+    assert_eq!(broken.code, 4, "{}\n{}", broken.stdout, broken.stderr);
+
+    // A CORS rule someone else made under another name this spec wants: exit 2.
+    let taken = config_file(
+        "taken.toml",
+        &format!("{}[cors]\nname = \"Partner portal\"\n", config(&sn, &bp)),
+    );
+    sn.insert(
+        "sys_cors_rule",
+        serde_json::json!({"name": "Partner portal", "domain": "https://partner.example.com"}),
+    );
+    let refused = run(
+        &["apply", "--config", taken.to_str().unwrap(), "--yes"],
+        &ENV,
+    );
+    assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("Partner portal") && refused.stderr.contains("adopt"),
+        "{}",
+        refused.stderr
+    );
+    let plan = run(&["plan", "--config", taken.to_str().unwrap()], &ENV);
+    assert_eq!(plan.code, 0);
+    assert!(plan.stdout.contains("refuse"), "{}", plan.stdout);
+}
