@@ -447,6 +447,39 @@ impl Context {
     }
 }
 
+/// What plan and verify say of other records that share a configured name.
+pub(crate) fn duplicates_text(
+    kind: &str,
+    name: &str,
+    others: &[servicenow_client::wire::SysId],
+) -> String {
+    format!(
+        "{} more {kind}(s) named {name:?} ({}): bp-servicenow manages the one its ledger records and leaves these alone",
+        others.len(),
+        others
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The failing check verify gives for records that share a configured name.
+pub(crate) fn duplicates_check(
+    check: &str,
+    kind: &str,
+    name: &str,
+    others: &[servicenow_client::wire::SysId],
+) -> Option<Check> {
+    (!others.is_empty()).then(|| {
+        Check::fail(
+            format!("{check} is the only one with its name"),
+            duplicates_text(kind, name, others),
+            "delete the extra ones by hand: bp-servicenow never deletes what it cannot prove it made",
+        )
+    })
+}
+
 /// Splits records that share a name into the one to manage — the one `ours`
 /// says is recorded, else the first — and the others.
 pub fn pick<R>(mut all: Vec<R>, ours: impl Fn(&R) -> bool) -> (Option<R>, Vec<R>) {

@@ -108,6 +108,12 @@ pub enum ApplyError {
     NotStarted(WorkflowError),
 }
 
+impl From<WorkflowError> for ApplyError {
+    fn from(e: WorkflowError) -> Self {
+        ApplyError::NotStarted(e)
+    }
+}
+
 impl ApplyError {
     /// The failed steps and why (none when apply did not start).
     pub fn failures(&self) -> &[(StepId, Error)] {
@@ -405,6 +411,21 @@ impl Workflow {
         Ok(taken)
     }
 
+    /// Runs a writing operation under the integration's lease, giving it back
+    /// at the end whatever the outcome.
+    async fn holding_lease<T, E: From<WorkflowError>>(
+        &self,
+        operation: &str,
+        run: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let lease = self.lease(operation).await?;
+        let result = run.await;
+        if let Err(e) = lease.release().await {
+            tracing::warn!(error = %e, "could not release the lease; it expires by itself");
+        }
+        result
+    }
+
     /// Takes the integration's lease for a writing operation.
     async fn lease(&self, operation: &str) -> Result<Lease, WorkflowError> {
         match Lease::acquire(
@@ -469,12 +490,7 @@ impl Workflow {
     /// [`ApplyError::NotStarted`] with [`WorkflowError::Held`], and nothing is
     /// written), and gives it back at the end.
     pub async fn apply(&self) -> Result<ApplyReport, ApplyError> {
-        let lease = self.lease("apply").await.map_err(ApplyError::NotStarted)?;
-        let result = self.apply_holding().await;
-        if let Err(e) = lease.release().await {
-            tracing::warn!(error = %e, "could not release the lease; it expires by itself");
-        }
-        result
+        self.holding_lease("apply", self.apply_holding()).await
     }
 
     async fn apply_holding(&self) -> Result<ApplyReport, ApplyError> {
@@ -626,12 +642,7 @@ impl Workflow {
     /// Everything else with the configured names is reported and left out.
     /// Adopted records' previous values cannot be recovered: they are reported.
     pub async fn repair(&self) -> Result<RepairReport, WorkflowError> {
-        let lease = self.lease("repair").await?;
-        let result = self.repair_holding().await;
-        if let Err(e) = lease.release().await {
-            tracing::warn!(error = %e, "could not release the lease; it expires by itself");
-        }
-        result
+        self.holding_lease("repair", self.repair_holding()).await
     }
 
     async fn repair_holding(&self) -> Result<RepairReport, WorkflowError> {
@@ -766,12 +777,8 @@ impl Workflow {
     ///
     /// Takes the integration's lease first, as apply does.
     pub async fn teardown(&self) -> Result<TeardownReport, WorkflowError> {
-        let lease = self.lease("teardown").await?;
-        let result = self.teardown_holding().await;
-        if let Err(e) = lease.release().await {
-            tracing::warn!(error = %e, "could not release the lease; it expires by itself");
-        }
-        result
+        self.holding_lease("teardown", self.teardown_holding())
+            .await
     }
 
     async fn teardown_holding(&self) -> Result<TeardownReport, WorkflowError> {

@@ -2,13 +2,15 @@
 //! the cause is fixed. Against the paired fakes, which behave as the platforms'
 //! documentation says (the integration account is a manual step by default).
 
-use brightpattern_client::fake::FakeTenant;
+mod common;
+
 use brightpattern_servicenow::{
     Action, Check, IntegrationSpec, ServiceNowLogin, Status, StepId, VerifyReport, Workflow,
     WorkflowOptions,
 };
+use common::{Pair, pair};
 use servicenow_client::JsonRecord;
-use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
+use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER};
 use servicenow_client::plugins::WaitOptions;
 use servicenow_client::wire::SysId;
 
@@ -16,24 +18,6 @@ const OAUTH_CHECK: &str = "OAuth application \"Bright Pattern\" works end to end
 const CORS_CHECK: &str = "CORS preflight";
 const PAGE_CHECK: &str = "the Agent Desktop page exists at the OpenFrame URL";
 const AGENTS_CHECK: &str = "every listed agent gets our OpenFrame configuration";
-
-struct Pair {
-    sn: FakeInstance,
-    bp: FakeTenant,
-}
-
-async fn pair() -> Pair {
-    let sn = FakeInstance::start().await;
-    for u in ["agent.1", "agent.2", "agent.3"] {
-        sn.add_user(u);
-    }
-    sn.add_group("Agents");
-    sn.add_group_member("agent.3", "Agents");
-    Pair {
-        sn,
-        bp: FakeTenant::start().await,
-    }
-}
 
 fn spec(p: &Pair, extra: &str) -> String {
     format!(

@@ -3,9 +3,11 @@
 //! teardown that cannot hit a foreign record, and consistency after a run killed
 //! at any write.
 
+mod common;
+
+use common::{Pair, pair};
 use std::collections::BTreeMap;
 
-use brightpattern_client::fake::FakeTenant;
 use brightpattern_servicenow::report::RemovalOutcome;
 use brightpattern_servicenow::{
     ApplyError, IntegrationSpec, ServiceNowLogin, Workflow, WorkflowError, WorkflowOptions,
@@ -15,24 +17,6 @@ use servicenow_client::plugins::{WaitOptions, ids};
 use servicenow_client::{JsonRecord, RetryPolicy};
 
 const ALLOW_LIST: &str = "glide.ui.concourse.onmessage_enforce_same_origin_whitelist";
-
-struct Pair {
-    sn: FakeInstance,
-    bp: FakeTenant,
-}
-
-async fn pair() -> Pair {
-    let sn = FakeInstance::start().await;
-    for u in ["agent.1", "agent.2", "agent.3"] {
-        sn.add_user(u);
-    }
-    sn.add_group("Agents");
-    sn.add_group_member("agent.3", "Agents");
-    Pair {
-        sn,
-        bp: FakeTenant::start().await,
-    }
-}
 
 fn spec(p: &Pair, names: &str, extra: &str) -> String {
     format!(

@@ -1,10 +1,13 @@
 //! The workflow against the two fakes paired together.
 
+mod common;
+
+use common::Pair;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brightpattern_client::fake::{Endpoint as BpEndpoint, FakeTenant};
+use brightpattern_client::fake::Endpoint as BpEndpoint;
 use brightpattern_servicenow::report::{ManualValue, RemovalOutcome};
 use brightpattern_servicenow::{
     Action, Check, Event, IntegrationSpec, Outcome, ServiceNowLogin, Status, StepId, Workflow,
@@ -22,23 +25,12 @@ const LEASE_WRITES: usize = 2;
 
 const TENANT_ORIGIN_KEY: &str = "glide.ui.concourse.onmessage_enforce_same_origin_whitelist";
 
-struct Pair {
-    sn: FakeInstance,
-    bp: FakeTenant,
-}
-
 async fn pair() -> Pair {
-    let sn = FakeInstance::start().await;
-    for u in ["agent.1", "agent.2", "agent.3"] {
-        sn.add_user(u);
-    }
-    sn.add_group("Agents");
-    sn.add_group_member("agent.3", "Agents");
-    let bp = FakeTenant::start().await;
+    let p = common::pair().await;
     // These tests drive the assumed integration-account endpoints (opted in by
     // the spec); the manual default has its own tests.
-    bp.set_integration_accounts_offered(true);
-    Pair { sn, bp }
+    p.bp.set_integration_accounts_offered(true);
+    p
 }
 
 fn spec_text(p: &Pair) -> String {

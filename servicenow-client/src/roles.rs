@@ -384,40 +384,22 @@ impl Roles {
             .collect();
 
         // 3. Create what is missing.
-        let mut pending: Vec<(String, BatchItem)> = Vec::new();
+        let mut planned = Vec::new();
         for user in &users {
             match granted.get(user.sys_id.as_str()) {
                 Some(id) => report
                     .already_granted
                     .push((user.user_name.clone(), (*id).clone())),
-                None => {
-                    let item = self.user_grants.create_item(
-                        user.sys_id.as_str(),
-                        &serde_json::json!({"user": user.sys_id, "role": role.sys_id}),
-                    )?;
-                    pending.push((user.user_name.clone(), item));
-                }
+                None => planned.push(PlannedGrant {
+                    user_name: user.user_name.clone(),
+                    user: user.sys_id.clone(),
+                    grant: SysId::generate(),
+                }),
             }
         }
-        for round in 0..BATCH_ROUNDS {
-            if pending.is_empty() {
-                break;
-            }
-            let (names, items): (Vec<String>, Vec<BatchItem>) = pending.drain(..).unzip();
-            let results = self.client.batch(items.clone()).await?;
-            for ((name, item), result) in names.into_iter().zip(items).zip(results) {
-                match result {
-                    Ok(response) => match response.record::<UserRoleGrant>() {
-                        Ok(grant) => report.created.push((name, grant.sys_id)),
-                        Err(e) => report.failed.push((name, e)),
-                    },
-                    Err(Error::BatchItemUnserviced { .. }) if round + 1 < BATCH_ROUNDS => {
-                        pending.push((name, item))
-                    }
-                    Err(e) => report.failed.push((name, e)),
-                }
-            }
-        }
+        let created = self.create_user_grants(&role.sys_id, &planned).await?;
+        report.created = created.created;
+        report.failed = created.failed;
         Ok(report)
     }
 }

@@ -37,7 +37,7 @@ use std::str::FromStr;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use bpsn_core::wire::{parse_bool, string_bool, string_number};
+pub use bpsn_core::wire::{parse_bool, string_bool, string_number, utc_date_time};
 
 use crate::error::InvalidInput;
 

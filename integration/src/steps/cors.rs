@@ -9,20 +9,10 @@ use servicenow_client::wire::SysId;
 
 use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
-use crate::step::{Action, Change, Context, FieldChange, Step, StepId, pick};
+use crate::step::{
+    Action, Change, Context, FieldChange, Step, StepId, duplicates_check, duplicates_text, pick,
+};
 use crate::steps::openframe::Ownership;
-
-fn duplicates_text(name: &str, others: &[SysId]) -> String {
-    format!(
-        "{} more CORS rule(s) named {name:?} ({}): bp-servicenow manages the one its ledger records and leaves these alone",
-        others.len(),
-        others
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
 
 /// The header the seed procedure sets on the rule.
 pub const REQUIRED_HEADER: &str = "Access-Control-Allow-Origin";
@@ -162,9 +152,11 @@ impl Step for CorsStep {
         let mut change =
             Change::create_or_update(state.rule.is_some(), changes(state.rule.as_ref(), &want));
         if !state.duplicates.is_empty() {
-            change
-                .warnings
-                .push(duplicates_text(&ctx.spec.cors_name, &state.duplicates));
+            change.warnings.push(duplicates_text(
+                "CORS rule",
+                &ctx.spec.cors_name,
+                &state.duplicates,
+            ));
         }
         if state.ownership == Ownership::Foreign && change.action == Action::Update {
             change.warnings.push(format!(
@@ -239,13 +231,8 @@ impl Step for CorsStep {
         let Some(rule) = &state.rule else {
             return Ok(vec![Check::fail(name, "missing", "run apply to create it")]);
         };
-        let duplicates = (!state.duplicates.is_empty()).then(|| {
-            Check::fail(
-                format!("{name} is the only one with its name"),
-                duplicates_text(&ctx.spec.cors_name, &state.duplicates),
-                "delete the extra ones by hand: bp-servicenow never deletes what it cannot prove it made",
-            )
-        });
+        let duplicates =
+            duplicates_check(&name, "CORS rule", &ctx.spec.cors_name, &state.duplicates);
         let domain_ok = rule.domain == ctx.spec.cors_domain.as_str();
         Ok(duplicates
             .into_iter()

@@ -9,7 +9,10 @@ use servicenow_client::oauth::{NewOAuthApplication, OAuthApplication};
 use servicenow_client::{Error, Result};
 
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
-use crate::step::{Action, Change, Context, FieldChange, GeneratedSecret, Step, StepId};
+use crate::step::{
+    Action, Change, Context, FieldChange, GeneratedSecret, Step, StepId, duplicates_check,
+    duplicates_text,
+};
 
 /// Step 5.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,7 +103,7 @@ impl Step for OAuthEndpointStep {
         if !duplicates.is_empty() {
             change
                 .warnings
-                .push(duplicates_warning(&o.name, &duplicates));
+                .push(duplicates_text("OAuth application", &o.name, &duplicates));
         }
         change
     }
@@ -173,14 +176,14 @@ impl Step for OAuthEndpointStep {
         let state = self.observe(ctx).await?;
         let name = format!("OAuth application {:?}", ctx.spec.oauth.name);
         let duplicates = ctx.oauth_duplicates();
-        let mut checks = Vec::new();
-        if !duplicates.is_empty() {
-            checks.push(Check::fail(
-                format!("{name} is the only one with its name"),
-                duplicates_warning(&ctx.spec.oauth.name, &duplicates),
-                "delete the extra ones by hand: bp-servicenow never deletes what it cannot prove it made",
-            ));
-        }
+        let mut checks: Vec<Check> = duplicates_check(
+            &name,
+            "OAuth application",
+            &ctx.spec.oauth.name,
+            &duplicates,
+        )
+        .into_iter()
+        .collect();
         checks.extend(match &state.application {
             None => vec![Check::fail(name, "missing", "run apply to create it")],
             Some(app) => vec![Check::when(
@@ -288,18 +291,6 @@ fn marker(ctx: &Context, token: &servicenow_client::wire::SysId) -> String {
 
 fn marker_prefix(ctx: &Context) -> String {
     format!("[bp-servicenow:{}:", ctx.ledger_key().short())
-}
-
-fn duplicates_warning(name: &str, others: &[servicenow_client::wire::SysId]) -> String {
-    format!(
-        "{} more OAuth application(s) named {name:?} ({}): bp-servicenow manages the one its ledger records and leaves these alone",
-        others.len(),
-        others
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }
 
 /// The environment variable the command-line tool reads the client secret from.

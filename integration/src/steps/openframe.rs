@@ -27,7 +27,7 @@ use servicenow_client::JsonRecord;
 use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::OrderSetting;
-use crate::step::Action;
+use crate::step::{Action, duplicates_check, duplicates_text};
 use crate::step::{Change, Context, FieldChange, Step, StepId};
 
 /// Steps 2 and 7.
@@ -292,9 +292,11 @@ impl Step for OpenFrameStep {
         }
         let mut change = Change::create_or_update(state.ours.is_some(), changes);
         if !state.duplicates.is_empty() {
-            change
-                .warnings
-                .push(duplicates_text(&want.name, &state.duplicates));
+            change.warnings.push(duplicates_text(
+                "OpenFrame configuration",
+                &want.name,
+                &state.duplicates,
+            ));
         }
         if state.ownership == Ownership::Foreign && change.action == Action::Update {
             change.warnings.push(format!(
@@ -405,16 +407,14 @@ impl Step for OpenFrameStep {
         let Some(ours) = &state.ours else {
             return Ok(vec![Check::fail(name, "missing", "run apply to create it")]);
         };
-        let mut checks: Vec<Check> = (!state.duplicates.is_empty())
-            .then(|| {
-                Check::fail(
-                    format!("{name} is the only one with its name"),
-                    duplicates_text(managed_name(ctx), &state.duplicates),
-                    "delete the extra ones by hand: bp-servicenow never deletes what it cannot prove it made",
-                )
-            })
-            .into_iter()
-            .collect();
+        let mut checks: Vec<Check> = duplicates_check(
+            &name,
+            "OpenFrame configuration",
+            managed_name(ctx),
+            &state.duplicates,
+        )
+        .into_iter()
+        .collect();
         checks.push(Check::when(
             ours.fields.active,
             format!("{name} active"),
@@ -606,18 +606,6 @@ impl Step for OpenFrameStep {
         }
         Ok(removals)
     }
-}
-
-fn duplicates_text(name: &str, others: &[SysId]) -> String {
-    format!(
-        "{} more OpenFrame configuration(s) named {name:?} ({}): bp-servicenow manages the one its ledger records and leaves these alone",
-        others.len(),
-        others
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }
 
 /// GETs the exact URL written into OpenFrame, as an agent's browser would first
