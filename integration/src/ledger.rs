@@ -78,6 +78,9 @@ pub struct Ledger {
     /// created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub integration_account: Option<String>,
+    /// The sections of steps registered by the caller, by step id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub steps: BTreeMap<String, serde_json::Value>,
 }
 
 impl Adopted {

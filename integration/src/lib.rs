@@ -7,7 +7,7 @@
 //! | [`spec`] | [`IntegrationSpec`]: what should exist, from TOML, validated all at once |
 //! | [`step`] | the one [`Step`] trait (observe, change, apply, verify, prove, undo) and the shared [`Context`] |
 //! | [`steps`] | one module per step: plugins, OpenFrame, access, CORS, OAuth endpoint, integration account |
-//! | [`workflow`] | [`Workflow`]: dependency waves, concurrency, ledger saves, failure reports |
+//! | [`workflow`] | [`Workflow`]: registered steps, dependency waves, the lease, ledger saves, failure reports; [`WorkflowBuilder::step`] adds a step of your own |
 //! | [`report`] | [`Plan`], [`ApplyReport`], [`VerifyReport`], [`TeardownReport`]: JSON and text, no secrets; every check and run is ok, pending or failed ([`Status`]) |
 //! | [`events`] | progress [`Event`]s for a command-line tool to render |
 //! | [`ledger`] | what the workflow created or adopted, kept crash-atomically on the instance under the integration's own key |
@@ -105,5 +105,9 @@ pub use report::{
     ApplyReport, Check, ManualStep, Outcome, Plan, Status, TeardownReport, VerifyReport,
 };
 pub use spec::{IntegrationSpec, ResolvedSpec, SpecError};
-pub use step::{Action, Context, FieldChange, ServiceNowLogin, Step, StepId, WorkflowOptions};
-pub use workflow::{ApplyError, StepsFailed, Taken, Workflow, WorkflowError};
+pub use step::{
+    Action, Change, Context, FieldChange, ServiceNowLogin, Step, StepId, WorkflowOptions,
+};
+pub use workflow::{
+    ApplyError, StepRegistrationError, StepsFailed, Taken, Workflow, WorkflowBuilder, WorkflowError,
+};

@@ -5,6 +5,7 @@
 //! created. The workflow runs steps through a type-erased adapter, so each step
 //! keeps its own typed state.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 
@@ -19,58 +20,45 @@ use crate::ledger::{Ledger, LedgerStore};
 use crate::report::{AppliedStep, Check, ManualStep, Outcome, PlannedStep, Removal};
 use crate::spec::ResolvedSpec;
 
-/// The steps of the procedure.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum StepId {
-    /// 1. The plugins are active.
-    Plugins,
-    /// 2 and 7. The OpenFrame configuration (URL, size, title) and the postMessage allow-list.
-    Openframe,
-    /// 3. `sn_openframe_user` for the listed users and groups.
-    Access,
-    /// 4. The CORS rule for the tenant.
-    Cors,
-    /// 5. The OAuth endpoint for the integration account.
-    OauthEndpoint,
-    /// 6. The Bright Pattern integration account, its refresh token and connection.
-    IntegrationAccount,
-}
+/// A step's name, as in JSON output: one of the built-in steps' constants, or a
+/// step of the caller's own ([`StepId::custom`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct StepId(Cow<'static, str>);
 
 impl StepId {
-    /// Every step, in procedure order.
-    pub const ALL: [StepId; 6] = [
-        StepId::Plugins,
-        StepId::Openframe,
-        StepId::Access,
-        StepId::Cors,
-        StepId::OauthEndpoint,
-        StepId::IntegrationAccount,
+    /// 1. The plugins are active.
+    pub const PLUGINS: StepId = StepId(Cow::Borrowed("plugins"));
+    /// 2 and 7. The OpenFrame configuration (URL, size, title) and the postMessage allow-list.
+    pub const OPENFRAME: StepId = StepId(Cow::Borrowed("openframe"));
+    /// 3. `sn_openframe_user` for the listed users and groups.
+    pub const ACCESS: StepId = StepId(Cow::Borrowed("access"));
+    /// 4. The CORS rule for the tenant.
+    pub const CORS: StepId = StepId(Cow::Borrowed("cors"));
+    /// 5. The OAuth endpoint for the integration account.
+    pub const OAUTH_ENDPOINT: StepId = StepId(Cow::Borrowed("oauth_endpoint"));
+    /// 6. The Bright Pattern integration account, its refresh token and connection.
+    pub const INTEGRATION_ACCOUNT: StepId = StepId(Cow::Borrowed("integration_account"));
+
+    /// The built-in steps, in procedure order.
+    pub const BUILT_IN: [StepId; 6] = [
+        StepId::PLUGINS,
+        StepId::OPENFRAME,
+        StepId::ACCESS,
+        StepId::CORS,
+        StepId::OAUTH_ENDPOINT,
+        StepId::INTEGRATION_ACCOUNT,
     ];
 
-    /// The step's name, as in JSON output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepId::Plugins => "plugins",
-            StepId::Openframe => "openframe",
-            StepId::Access => "access",
-            StepId::Cors => "cors",
-            StepId::OauthEndpoint => "oauth_endpoint",
-            StepId::IntegrationAccount => "integration_account",
-        }
+    /// The id of a step of the caller's own (`[a-z0-9_]`, not a built-in name;
+    /// checked when the step is registered).
+    pub fn custom(name: impl Into<Cow<'static, str>>) -> Self {
+        StepId(name.into())
     }
 
-    /// The steps that must be applied first.
-    pub fn depends_on(self) -> &'static [StepId] {
-        match self {
-            StepId::Plugins => &[],
-            StepId::Openframe | StepId::Access | StepId::Cors | StepId::OauthEndpoint => {
-                &[StepId::Plugins]
-            }
-            StepId::IntegrationAccount => &[StepId::OauthEndpoint],
-        }
+    /// The step's name, as in JSON output.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -315,6 +303,34 @@ impl Context {
             .any(holds)
     }
 
+    /// What a step of the caller's own keeps in the ledger: its section, when it
+    /// recorded one.
+    pub async fn step_ledger(&self, step: &StepId) -> Option<serde_json::Value> {
+        self.ledger.lock().await.steps.get(step.as_str()).cloned()
+    }
+
+    /// Sets (or, with `None`, clears) a step's section of the ledger; saved after
+    /// the step. Record a write before it is sent with [`reserve_step`](Self::reserve_step).
+    pub async fn record_step(&self, step: &StepId, section: Option<serde_json::Value>) {
+        let name = step.as_str().to_owned();
+        self.record(move |l| match section {
+            Some(value) => {
+                l.steps.insert(name, value);
+            }
+            None => {
+                l.steps.remove(&name);
+            }
+        })
+        .await;
+    }
+
+    /// Sets a step's section and saves the ledger before the write it describes
+    /// is sent (so a lost answer still leaves it known as ours).
+    pub async fn reserve_step(&self, step: &StepId, section: serde_json::Value) -> Result<()> {
+        self.record_step(step, Some(section)).await;
+        self.save_ledger().await
+    }
+
     /// The integration's ledger key.
     pub fn ledger_key(&self) -> &crate::ledger::LedgerKey {
         self.ledger_store.key()
@@ -500,6 +516,12 @@ pub trait Step: Send + Sync {
     /// Which step this is.
     fn id(&self) -> StepId;
 
+    /// The steps that must be applied before this one (they must be registered
+    /// first). A step runs in the first wave after all of them.
+    fn depends_on(&self) -> Vec<StepId> {
+        Vec::new()
+    }
+
     /// What the step manages, for people (`CORS rule "Bright Pattern"`).
     fn resource(&self, ctx: &Context) -> String;
 
@@ -531,6 +553,7 @@ pub trait Step: Send + Sync {
 #[async_trait]
 pub(crate) trait DynStep: Send + Sync {
     fn id(&self) -> StepId;
+    fn depends_on(&self) -> Vec<StepId>;
     fn resource(&self, ctx: &Context) -> String;
     async fn plan(&self, ctx: &Context) -> Result<PlannedStep>;
     /// Applies the step; a failure keeps the change it was making, when known.
@@ -544,6 +567,10 @@ pub(crate) trait DynStep: Send + Sync {
 impl<S: Step> DynStep for S {
     fn id(&self) -> StepId {
         Step::id(self)
+    }
+
+    fn depends_on(&self) -> Vec<StepId> {
+        Step::depends_on(self)
     }
 
     fn resource(&self, ctx: &Context) -> String {

@@ -20,21 +20,40 @@ use crate::report::{
 };
 use crate::spec::ResolvedSpec;
 use crate::step::{
-    Action, Change, Context, DynStep, ServiceNowLogin, StepFailure, StepId, WorkflowOptions,
+    Action, Change, Context, DynStep, ServiceNowLogin, Step, StepFailure, StepId, WorkflowOptions,
     all_steps,
 };
 
-/// The order in which steps run: each wave after the one before.
-const WAVES: [&[StepId]; 3] = [
-    &[StepId::Plugins],
-    &[
-        StepId::Openframe,
-        StepId::Access,
-        StepId::Cors,
-        StepId::OauthEndpoint,
-    ],
-    &[StepId::IntegrationAccount],
-];
+/// Why a step could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("step {step:?} cannot be registered: {reason}")]
+pub struct StepRegistrationError {
+    /// The step.
+    pub step: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The waves the steps run in: a step runs in the first wave after every step it
+/// depends on; within a wave, steps run concurrently and report in registration
+/// order. `steps` are in registration order, dependencies first.
+fn waves(steps: &[Arc<dyn DynStep>]) -> Vec<Vec<usize>> {
+    let mut level: Vec<usize> = Vec::with_capacity(steps.len());
+    for step in steps {
+        let l = step
+            .depends_on()
+            .iter()
+            .filter_map(|d| steps.iter().position(|s| &s.id() == d))
+            .map(|i| level[i] + 1)
+            .max()
+            .unwrap_or(0);
+        level.push(l);
+    }
+    let depth = level.iter().copied().max().map_or(0, |m| m + 1);
+    (0..depth)
+        .map(|l| (0..steps.len()).filter(|&i| level[i] == l).collect())
+        .collect()
+}
 
 /// A failure of plan, verify or teardown.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +109,7 @@ impl WorkflowError {
     /// The step that failed, for a step failure.
     pub fn step(&self) -> Option<StepId> {
         match self {
-            WorkflowError::Step { step, .. } => Some(*step),
+            WorkflowError::Step { step, .. } => Some(step.clone()),
             _ => None,
         }
     }
@@ -233,6 +252,7 @@ pub struct WorkflowBuilder {
     integration_user: ServiceNowLogin,
     options: WorkflowOptions,
     events: Option<EventHandler>,
+    steps: Vec<Arc<dyn DynStep>>,
 }
 
 impl fmt::Debug for WorkflowBuilder {
@@ -256,6 +276,39 @@ impl WorkflowBuilder {
     pub fn on_event(mut self, handler: impl Fn(&Event) + Send + Sync + 'static) -> Self {
         self.events = Some(Arc::new(handler));
         self
+    }
+
+    /// Registers a step of the caller's own. It runs in the first wave after the
+    /// steps it [depends on](Step::depends_on) (which must be registered already:
+    /// the built-in ones are), keeps what it owns in its own section of the ledger
+    /// ([`Context::step_ledger`]), and is planned, applied, verified, proven and
+    /// undone like the built-in ones.
+    pub fn step(mut self, step: impl Step + 'static) -> Result<Self, StepRegistrationError> {
+        let id = Step::id(&step);
+        let fail = |reason: String| StepRegistrationError {
+            step: id.as_str().to_owned(),
+            reason,
+        };
+        let name = id.as_str();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(fail("a step id is made of a-z, 0-9 and _".into()));
+        }
+        if self.steps.iter().any(|s| s.id() == id) {
+            return Err(fail("a step with this id is registered already".into()));
+        }
+        for dependency in Step::depends_on(&step) {
+            if !self.steps.iter().any(|s| s.id() == dependency) {
+                return Err(fail(format!(
+                    "it depends on {dependency:?}, which is not registered (register it first)"
+                )));
+            }
+        }
+        self.steps.push(Arc::new(step));
+        Ok(self)
     }
 
     /// Builds the workflow (sends nothing).
@@ -297,7 +350,8 @@ impl WorkflowBuilder {
                 oauth_application: crate::step::Memo::new(),
                 allow_list: crate::step::Memo::new(),
             }),
-            steps: all_steps(),
+            waves: waves(&self.steps),
+            steps: self.steps,
         }
     }
 }
@@ -305,7 +359,10 @@ impl WorkflowBuilder {
 /// The integration procedure as a declarative, idempotent workflow.
 pub struct Workflow {
     ctx: Arc<Context>,
+    /// Every step, in registration order.
     steps: Vec<Arc<dyn DynStep>>,
+    /// Indexes into `steps`, wave by wave.
+    waves: Vec<Vec<usize>>,
 }
 
 impl fmt::Debug for Workflow {
@@ -331,6 +388,7 @@ impl Workflow {
             integration_user,
             options: WorkflowOptions::default(),
             events: None,
+            steps: all_steps(),
         }
     }
 
@@ -339,10 +397,10 @@ impl Workflow {
         &self.ctx
     }
 
-    fn step(&self, id: StepId) -> Arc<dyn DynStep> {
+    fn step(&self, id: &StepId) -> Arc<dyn DynStep> {
         self.steps
             .iter()
-            .find(|s| s.id() == id)
+            .find(|s| &s.id() == id)
             .cloned()
             .expect("every step id has a step")
     }
@@ -386,14 +444,15 @@ impl Workflow {
 
     /// The records with configured names that this integration does not own.
     async fn taken(&self) -> Result<Vec<Taken>, WorkflowError> {
-        let ids = [StepId::Openframe, StepId::Cors, StepId::OauthEndpoint];
+        let ids = [StepId::OPENFRAME, StepId::CORS, StepId::OAUTH_ENDPOINT];
         let planned = futures_util::future::join_all(ids.iter().map(|id| {
-            let step = self.step(*id);
+            let step = self.step(id);
             let ctx = self.ctx.clone();
             async move {
-                step.plan(&ctx)
-                    .await
-                    .map_err(|source| WorkflowError::Step { step: *id, source })
+                step.plan(&ctx).await.map_err(|source| WorkflowError::Step {
+                    step: id.clone(),
+                    source,
+                })
             }
         }))
         .await;
@@ -440,7 +499,7 @@ impl Workflow {
             Ok(lease) => {
                 for broken in lease.broken() {
                     self.ctx.emit(Event::Warning {
-                        step: StepId::Plugins,
+                        step: StepId::PLUGINS,
                         message: format!("broke the lease of {broken}"),
                     });
                 }
@@ -454,14 +513,15 @@ impl Workflow {
     pub async fn plan(&self) -> Result<Plan, WorkflowError> {
         let loaded = self.load_ledger(false).await?;
         let mut steps = Vec::new();
-        for wave in WAVES {
-            let planned = futures_util::future::join_all(wave.iter().map(|id| {
-                let step = self.step(*id);
+        for wave in &self.waves {
+            let planned = futures_util::future::join_all(wave.iter().map(|&i| {
+                let step = self.steps[i].clone();
                 let ctx = self.ctx.clone();
                 async move {
-                    step.plan(&ctx)
-                        .await
-                        .map_err(|source| WorkflowError::Step { step: *id, source })
+                    step.plan(&ctx).await.map_err(|source| WorkflowError::Step {
+                        step: step.id(),
+                        source,
+                    })
                 }
             }))
             .await;
@@ -508,20 +568,21 @@ impl Workflow {
         if !taken.is_empty() {
             return Err(ApplyError::NotStarted(WorkflowError::Taken(taken)));
         }
-        for wave in WAVES {
-            let runs = futures_util::future::join_all(wave.iter().map(|id| {
-                let blocked = id
+        for wave in &self.waves {
+            let runs = futures_util::future::join_all(wave.iter().map(|&i| {
+                let step = self.steps[i].clone();
+                let id = step.id();
+                let blocked = step
                     .depends_on()
                     .iter()
-                    .any(|d| failures.iter().any(|(f, _)| f == d) || skipped(&report, *d));
-                let step = self.step(*id);
+                    .any(|d| failures.iter().any(|(f, _)| f == d) || skipped(&report, d));
                 let ctx = self.ctx.clone();
                 async move {
                     if blocked {
-                        return (*id, step.resource(&ctx), Ok(None));
+                        return (id, step.resource(&ctx), Ok(None));
                     }
                     ctx.emit(Event::StepStarted {
-                        step: *id,
+                        step: id.clone(),
                         resource: step.resource(&ctx),
                     });
                     let result = step.apply(&ctx).await;
@@ -539,8 +600,11 @@ impl Workflow {
                         Ok(Some(a)) => a.outcome,
                         _ => Outcome::Failed,
                     };
-                    ctx.emit(Event::StepFinished { step: *id, outcome });
-                    (*id, step.resource(&ctx), result)
+                    ctx.emit(Event::StepFinished {
+                        step: id.clone(),
+                        outcome,
+                    });
+                    (id, step.resource(&ctx), result)
                 }
             }))
             .await;
@@ -561,7 +625,7 @@ impl Workflow {
                                 outcome: Outcome::Failed,
                                 detail,
                             },
-                            None => placeholder(id, resource, Outcome::Failed, &detail),
+                            None => placeholder(id.clone(), resource, Outcome::Failed, &detail),
                         });
                         failures.push((id, error));
                     }
@@ -576,12 +640,12 @@ impl Workflow {
             .steps
             .iter()
             .filter(|s| s.outcome == Outcome::Done)
-            .map(|s| s.planned.step)
+            .map(|s| s.planned.step.clone())
             .collect();
         let proofs = futures_util::future::join_all(
             changed
                 .iter()
-                .map(|id| async move { (*id, self.step(*id).prove(&self.ctx).await) }),
+                .map(|id| async move { (id.clone(), self.step(id).prove(&self.ctx).await) }),
         )
         .await;
         for (id, proof) in proofs {
@@ -612,7 +676,10 @@ impl Workflow {
             let ctx = self.ctx.clone();
             async move {
                 let id = step.id();
-                let fail = |source| WorkflowError::Step { step: id, source };
+                let fail = |source| WorkflowError::Step {
+                    step: id.clone(),
+                    source,
+                };
                 let mut checks = step.verify(&ctx).await.map_err(fail)?;
                 checks.extend(step.prove(&ctx).await.map_err(fail)?);
                 Ok::<_, WorkflowError>(checks)
@@ -680,7 +747,7 @@ impl Workflow {
             .cors_rules()
             .list_by_name(&spec.cors_name)
             .await
-            .map_err(fail(StepId::Cors))?
+            .map_err(fail(StepId::CORS))?
         {
             let what = format!("CORS rule {:?} ({})", rule.name, rule.sys_id);
             if raw.contains(rule.sys_id.as_str()) && ledger.cors_rule.is_none() {
@@ -695,7 +762,7 @@ impl Workflow {
             .oauth_applications()
             .list_by_name(&spec.oauth.name)
             .await
-            .map_err(fail(StepId::OauthEndpoint))?
+            .map_err(fail(StepId::OAUTH_ENDPOINT))?
         {
             let what = format!("OAuth application {:?} ({})", app.name, app.sys_id);
             if app.comments.contains(&mark) && ledger.oauth_application.is_none() {
@@ -784,27 +851,33 @@ impl Workflow {
     async fn teardown_holding(&self) -> Result<TeardownReport, WorkflowError> {
         self.load_ledger(true).await?;
         let mut steps = Vec::new();
-        for id in StepId::ALL.iter().rev() {
-            let step = self.step(*id);
+        for step in self.steps.iter().rev() {
+            let id = step.id();
             let removals = step.undo(&self.ctx).await;
             self.ctx
                 .save_ledger()
                 .await
-                .map_err(|source| WorkflowError::Step { step: *id, source })?;
+                .map_err(|source| WorkflowError::Step {
+                    step: id.clone(),
+                    source,
+                })?;
             steps.push(TeardownStep {
-                step: *id,
-                removals: removals.map_err(|source| WorkflowError::Step { step: *id, source })?,
+                step: id.clone(),
+                removals: removals.map_err(|source| WorkflowError::Step {
+                    step: id.clone(),
+                    source,
+                })?,
             });
         }
         Ok(TeardownReport { steps })
     }
 }
 
-fn skipped(report: &ApplyReport, id: StepId) -> bool {
+fn skipped(report: &ApplyReport, id: &StepId) -> bool {
     report
         .steps
         .iter()
-        .any(|s| s.planned.step == id && s.outcome == Outcome::Skipped)
+        .any(|s| &s.planned.step == id && s.outcome == Outcome::Skipped)
 }
 
 fn placeholder(id: StepId, resource: String, outcome: Outcome, detail: &str) -> AppliedStep {

@@ -319,7 +319,7 @@ async fn a_cti_configuration_shadowing_ours_for_one_agent_fails_naming_the_agent
     let p = pair().await;
     add_cti_for(&p, "agent.2");
     let plan = workflow(&p, "", None).plan().await.unwrap();
-    let openframe = plan.step(StepId::Openframe).unwrap();
+    let openframe = plan.step(StepId::OPENFRAME).unwrap();
     assert!(
         openframe
             .warnings
@@ -345,7 +345,7 @@ async fn a_cti_configuration_shadowing_ours_for_one_agent_fails_naming_the_agent
     // `order = "first"`: plan shows the number, apply places ours ahead.
     let first = "[openframe]\norder = \"first\"\n";
     let plan = workflow(&p, first, None).plan().await.unwrap();
-    let openframe = plan.step(StepId::Openframe).unwrap();
+    let openframe = plan.step(StepId::OPENFRAME).unwrap();
     assert_eq!(openframe.action, Action::Update);
     let order = openframe
         .changes
@@ -386,7 +386,7 @@ async fn a_fresh_configuration_with_order_first_goes_ahead_of_cti() {
     let first = "[openframe]\norder = \"first\"\n";
     let plan = workflow(&p, first, None).plan().await.unwrap();
     let order = plan
-        .step(StepId::Openframe)
+        .step(StepId::OPENFRAME)
         .unwrap()
         .changes
         .iter()
@@ -411,8 +411,8 @@ async fn an_instance_that_ignores_a_supplied_sys_id_is_recorded_as_it_answered()
     p.sn.set_ignore_supplied_sys_ids(true);
     let wf = workflow(&p, "", None);
     let report = wf.apply().await.unwrap();
-    for step in [StepId::Openframe, StepId::Cors, StepId::OauthEndpoint] {
-        let detail = &report.step(step).unwrap().detail;
+    for step in [StepId::OPENFRAME, StepId::CORS, StepId::OAUTH_ENDPOINT] {
+        let detail = &report.step(step.clone()).unwrap().detail;
         assert!(
             detail.contains("the instance ignored the supplied sys_id"),
             "{step}: {detail}"

@@ -158,16 +158,20 @@ async fn a_fresh_apply_then_verify_all_ok() {
     let p = pair().await;
     let wf = workflow(&p);
     let plan = wf.plan().await.unwrap();
-    let actions: Vec<(StepId, Action)> = plan.steps.iter().map(|s| (s.step, s.action)).collect();
+    let actions: Vec<(StepId, Action)> = plan
+        .steps
+        .iter()
+        .map(|s| (s.step.clone(), s.action))
+        .collect();
     assert_eq!(
         actions,
         [
-            (StepId::Plugins, Action::Update),
-            (StepId::Openframe, Action::Create),
-            (StepId::Access, Action::Create),
-            (StepId::Cors, Action::Create),
-            (StepId::OauthEndpoint, Action::Create),
-            (StepId::IntegrationAccount, Action::Create),
+            (StepId::PLUGINS, Action::Update),
+            (StepId::OPENFRAME, Action::Create),
+            (StepId::ACCESS, Action::Create),
+            (StepId::CORS, Action::Create),
+            (StepId::OAUTH_ENDPOINT, Action::Create),
+            (StepId::INTEGRATION_ACCOUNT, Action::Create),
         ]
     );
     assert_eq!(p.sn.write_count(), 0, "plan only reads");
@@ -296,17 +300,22 @@ async fn drift_is_planned_exactly_and_repaired() {
         .steps
         .iter()
         .filter(|s| s.action != Action::Unchanged)
-        .map(|s| (s.step, s.changes.iter().map(|c| c.field.clone()).collect()))
+        .map(|s| {
+            (
+                s.step.clone(),
+                s.changes.iter().map(|c| c.field.clone()).collect(),
+            )
+        })
         .collect();
     assert_eq!(
         changed,
         [
-            (StepId::Openframe, vec!["url".to_owned()]),
-            (StepId::Access, vec!["user agent.2".to_owned()]),
-            (StepId::Cors, vec!["post".to_owned()]),
+            (StepId::OPENFRAME, vec!["url".to_owned()]),
+            (StepId::ACCESS, vec!["user agent.2".to_owned()]),
+            (StepId::CORS, vec!["post".to_owned()]),
         ]
     );
-    let url_change = &plan.step(StepId::Openframe).unwrap().changes[0];
+    let url_change = &plan.step(StepId::OPENFRAME).unwrap().changes[0];
     assert_eq!(
         url_change.old.as_deref(),
         Some("https://example.brightpattern.com/agentdesktop/")
@@ -346,11 +355,11 @@ async fn a_rate_limit_storm_is_ridden_through() {
     // instance may be refused by the storm, which must then name its step.
     if let Err(e) = first {
         assert_eq!(e.failures().len(), 1, "{e}");
-        assert_eq!(e.failures()[0].0, StepId::IntegrationAccount, "{e}");
+        assert_eq!(e.failures()[0].0, StepId::INTEGRATION_ACCOUNT, "{e}");
         let failed = e
             .report()
             .unwrap()
-            .step(StepId::IntegrationAccount)
+            .step(StepId::INTEGRATION_ACCOUNT)
             .unwrap();
         assert_eq!(failed.outcome, Outcome::Failed);
         assert_eq!(
@@ -437,7 +446,7 @@ async fn a_failing_plugin_stops_its_dependents_with_a_step_named_error() {
     let wf = workflow(&p);
     let err = wf.apply().await.unwrap_err();
     assert_eq!(err.failures().len(), 1);
-    assert_eq!(err.failures()[0].0, StepId::Plugins);
+    assert_eq!(err.failures()[0].0, StepId::PLUGINS);
     let text = err.to_string();
     assert!(
         text.contains("step plugins failed")
@@ -450,7 +459,7 @@ async fn a_failing_plugin_stops_its_dependents_with_a_step_named_error() {
         .steps
         .iter()
         .filter(|s| s.outcome == Outcome::Skipped)
-        .map(|s| s.planned.step)
+        .map(|s| s.planned.step.clone())
         .collect();
     assert_eq!(skipped.len(), 5, "{}", err.report().unwrap());
     assert_eq!(p.sn.write_count(), LEASE_WRITES, "nothing else was touched");
@@ -467,7 +476,7 @@ async fn a_rejected_refresh_token_request_names_the_step_and_the_rest_is_done() 
     let p = pair().await;
     let wrong = workflow_with(&p, &spec_text(&p), "not-the-password");
     let err = wrong.apply().await.unwrap_err();
-    assert_eq!(err.failures()[0].0, StepId::IntegrationAccount);
+    assert_eq!(err.failures()[0].0, StepId::INTEGRATION_ACCOUNT);
     assert!(err.to_string().contains("access_denied"), "{err}");
     let done: Vec<StepId> = err
         .report()
@@ -475,7 +484,7 @@ async fn a_rejected_refresh_token_request_names_the_step_and_the_rest_is_done() 
         .steps
         .iter()
         .filter(|s| s.outcome == Outcome::Done)
-        .map(|s| s.planned.step)
+        .map(|s| s.planned.step.clone())
         .collect();
     assert_eq!(done.len(), 5, "{}", err.report().unwrap());
     // The account was created before the refresh token was refused: the report
@@ -565,7 +574,7 @@ async fn teardown_removes_only_what_apply_created() {
     let refused = workflow(&p);
     let plan = refused.plan().await.unwrap();
     assert_eq!(
-        plan.step(StepId::Cors).unwrap().action,
+        plan.step(StepId::CORS).unwrap().action,
         Action::Refuse,
         "{plan}"
     );
@@ -574,7 +583,7 @@ async fn teardown_removes_only_what_apply_created() {
     let brightpattern_servicenow::ApplyError::NotStarted(WorkflowError::Taken(taken)) = &err else {
         panic!("{err}")
     };
-    assert_eq!(taken[0].step, StepId::Cors);
+    assert_eq!(taken[0].step, StepId::CORS);
     assert!(err.to_string().contains("legacy.example.com"), "{err}");
     assert_eq!(p.sn.write_count(), LEASE_WRITES, "nothing but the lease");
     assert_eq!(managed_tables(&p.sn), before);
@@ -588,7 +597,7 @@ async fn teardown_removes_only_what_apply_created() {
     );
     let wf = workflow_with(&p, &adopt, ADMIN_PASSWORD);
     let report = wf.apply().await.unwrap();
-    let cors = report.step(StepId::Cors).unwrap();
+    let cors = report.step(StepId::CORS).unwrap();
     assert_eq!(cors.planned.action, Action::Update);
     assert!(cors.detail.contains("adopted"), "{report}");
     let health = wf.verify().await.unwrap();
@@ -642,7 +651,7 @@ async fn the_manual_fallback_end_to_end() {
     p.bp.set_integration_accounts_offered(false);
     let wf = workflow(&p);
     let plan = wf.plan().await.unwrap();
-    let step = plan.step(StepId::IntegrationAccount).unwrap();
+    let step = plan.step(StepId::INTEGRATION_ACCOUNT).unwrap();
     assert_eq!(step.action, Action::Manual);
     let manual = step.manual.as_ref().unwrap();
     assert!(
@@ -737,13 +746,11 @@ async fn secrets_appear_in_no_plan_report_event_or_error() {
     let report = wf.apply().await.unwrap();
     let health = wf.verify().await.unwrap();
     let events = events.lock().unwrap().clone();
-    assert!(events.iter().any(|e| matches!(
-        e,
-        Event::Progress {
-            step: StepId::Plugins,
-            ..
-        }
-    )));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Progress { step, .. } if *step == StepId::PLUGINS))
+    );
     let started = events
         .iter()
         .filter(|e| matches!(e, Event::StepStarted { .. }))

@@ -82,7 +82,11 @@ impl Step for AccessStep {
     type State = AccessState;
 
     fn id(&self) -> StepId {
-        StepId::Access
+        StepId::ACCESS
+    }
+
+    fn depends_on(&self) -> Vec<StepId> {
+        vec![StepId::PLUGINS]
     }
 
     fn resource(&self, ctx: &Context) -> String {

@@ -106,7 +106,11 @@ impl Step for CorsStep {
     type State = CorsState;
 
     fn id(&self) -> StepId {
-        StepId::Cors
+        StepId::CORS
+    }
+
+    fn depends_on(&self) -> Vec<StepId> {
+        vec![StepId::PLUGINS]
     }
 
     fn resource(&self, ctx: &Context) -> String {

@@ -108,7 +108,11 @@ impl Step for IntegrationAccountStep {
     type State = IntegrationAccountState;
 
     fn id(&self) -> StepId {
-        StepId::IntegrationAccount
+        StepId::INTEGRATION_ACCOUNT
+    }
+
+    fn depends_on(&self) -> Vec<StepId> {
+        vec![StepId::OAUTH_ENDPOINT]
     }
 
     fn resource(&self, ctx: &Context) -> String {

@@ -34,7 +34,11 @@ impl Step for OAuthEndpointStep {
     type State = OAuthEndpointState;
 
     fn id(&self) -> StepId {
-        StepId::OauthEndpoint
+        StepId::OAUTH_ENDPOINT
+    }
+
+    fn depends_on(&self) -> Vec<StepId> {
+        vec![StepId::PLUGINS]
     }
 
     fn resource(&self, ctx: &Context) -> String {

@@ -193,7 +193,11 @@ impl Step for OpenFrameStep {
     type State = OpenFrameState;
 
     fn id(&self) -> StepId {
-        StepId::Openframe
+        StepId::OPENFRAME
+    }
+
+    fn depends_on(&self) -> Vec<StepId> {
+        vec![StepId::PLUGINS]
     }
 
     fn resource(&self, ctx: &Context) -> String {

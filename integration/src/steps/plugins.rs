@@ -44,7 +44,7 @@ impl Step for PluginsStep {
     type State = PluginsState;
 
     fn id(&self) -> StepId {
-        StepId::Plugins
+        StepId::PLUGINS
     }
 
     fn resource(&self, ctx: &Context) -> String {
@@ -98,7 +98,7 @@ impl Step for PluginsStep {
             activation
                 .wait(&ctx.options.plugin_wait, |p| {
                     ctx.emit(Event::Progress {
-                        step: StepId::Plugins,
+                        step: StepId::PLUGINS,
                         percent: p.percent_complete,
                         message: message.clone(),
                     });
