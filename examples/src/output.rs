@@ -37,7 +37,7 @@ impl Painter {
         let text = format!("{:<10}", action.to_string());
         match action {
             Action::Create => self.paint(&text, "32"),
-            Action::Update => self.paint(&text, "33"),
+            Action::Update | Action::Adopt => self.paint(&text, "33"),
             Action::Manual => self.paint(&text, "35"),
             Action::Unchanged => self.paint(&text, "2"),
             _ => self.paint(&text, "31"),

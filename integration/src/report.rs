@@ -56,7 +56,7 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.steps
             .iter()
-            .any(|s| matches!(s.action, Action::Create | Action::Update))
+            .any(|s| matches!(s.action, Action::Create | Action::Update | Action::Adopt))
     }
 
     /// The step, when planned.

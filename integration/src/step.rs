@@ -76,6 +76,9 @@ pub enum Action {
     Create,
     /// Change what differs.
     Update,
+    /// Take over an existing record the spec names (its previous values are
+    /// recorded, and teardown restores them), changing what differs.
+    Adopt,
     /// Nothing to do.
     Unchanged,
     /// A person must do it (the values to enter are given).
@@ -90,6 +93,7 @@ impl fmt::Display for Action {
         f.write_str(match self {
             Action::Create => "create",
             Action::Update => "update",
+            Action::Adopt => "adopt",
             Action::Unchanged => "unchanged",
             Action::Manual => "manual",
             Action::Refuse => "refuse",
@@ -621,15 +625,17 @@ impl<S: Step> DynStep for S {
                     planned: Some(planned),
                 });
             }
-            Action::Create | Action::Update => match Step::apply(self, ctx, state, &change).await {
-                Ok(detail) => (Outcome::Done, detail),
-                Err(error) => {
-                    return Err(StepFailure {
-                        planned: Some(planned),
-                        error,
-                    });
+            Action::Create | Action::Update | Action::Adopt => {
+                match Step::apply(self, ctx, state, &change).await {
+                    Ok(detail) => (Outcome::Done, detail),
+                    Err(error) => {
+                        return Err(StepFailure {
+                            planned: Some(planned),
+                            error,
+                        });
+                    }
                 }
-            },
+            }
         };
         Ok(AppliedStep {
             planned,

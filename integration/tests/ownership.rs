@@ -340,6 +340,12 @@ async fn adopting_ctis_configuration_then_teardown_restores_it() {
             .contains("adopting OpenFrame configuration \"CTI\""),
         "{plan}"
     );
+    assert_eq!(
+        plan.step(brightpattern_servicenow::StepId::OPENFRAME)
+            .unwrap()
+            .action,
+        brightpattern_servicenow::Action::Adopt
+    );
     wf.apply().await.unwrap();
     let row = p.sn.record("sn_openframe_configuration", &cti).unwrap();
     assert!(

@@ -598,7 +598,7 @@ async fn teardown_removes_only_what_apply_created() {
     let wf = workflow_with(&p, &adopt, ADMIN_PASSWORD);
     let report = wf.apply().await.unwrap();
     let cors = report.step(StepId::CORS).unwrap();
-    assert_eq!(cors.planned.action, Action::Update);
+    assert_eq!(cors.planned.action, Action::Adopt);
     assert!(cors.detail.contains("adopted"), "{report}");
     let health = wf.verify().await.unwrap();
     assert!(health.is_ok(), "{health}");

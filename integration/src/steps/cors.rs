@@ -163,6 +163,7 @@ impl Step for CorsStep {
             ));
         }
         if state.ownership == Ownership::Foreign && change.action == Action::Update {
+            change.action = Action::Adopt;
             change.warnings.push(format!(
                 "adopting CORS rule {:?}: the previous value of every field changed is recorded, and teardown restores it",
                 ctx.spec.cors_name

@@ -16,7 +16,7 @@ use servicenow_client::openframe::{OpenFrameConfiguration, OpenFrameFields};
 use servicenow_client::properties::{
     Change as PropertyChange, POST_MESSAGE_ALLOW_LIST, list_entries, list_with,
 };
-use servicenow_client::query::Query;
+use servicenow_client::query::{Query, lookups};
 use servicenow_client::wire::SysId;
 use servicenow_openframe::AgentDesktopUrl;
 use std::collections::{BTreeMap, HashSet};
@@ -303,6 +303,7 @@ impl Step for OpenFrameStep {
             ));
         }
         if state.ownership == Ownership::Foreign && change.action == Action::Update {
+            change.action = Action::Adopt;
             change.warnings.push(format!(
                 "adopting OpenFrame configuration {:?}: the previous value of every field changed is recorded, and teardown restores it",
                 want.name
@@ -658,6 +659,18 @@ async fn page_check(ctx: &Context, ours: &OpenFrameConfiguration) -> Result<Chec
     })
 }
 
+/// Every row of the queries (chunks of one `IN` lookup), one after another.
+async fn list_all(
+    table: &servicenow_client::Table<JsonRecord>,
+    queries: Vec<Query>,
+) -> Result<Vec<JsonRecord>> {
+    let mut rows = Vec::new();
+    for query in queries {
+        rows.extend(table.list(query).try_collect::<Vec<_>>().await?);
+    }
+    Ok(rows)
+}
+
 /// A user to check, and the groups the user is in.
 struct Agent {
     label: String,
@@ -722,20 +735,17 @@ async fn agents_check(
         let listed: Vec<JsonRecord> = if access.users.is_empty() {
             Vec::new()
         } else {
-            users
-                .list(Query::new().is_in("user_name", access.users.iter().cloned()))
-                .try_collect()
-                .await?
+            list_all(&users, lookups("user_name", &access.users, Query::new)).await?
         };
         for (id, user_name) in sys_ids(&listed, "user_name") {
             user_ids.insert(user_name, id);
         }
         if !access.groups.is_empty() {
-            let groups: Vec<JsonRecord> = sn
-                .table_json("sys_user_group")?
-                .list(Query::new().is_in("name", access.groups.iter().cloned()))
-                .try_collect()
-                .await?;
+            let groups: Vec<JsonRecord> = list_all(
+                &sn.table_json("sys_user_group")?,
+                lookups("name", &access.groups, Query::new),
+            )
+            .await?;
             let group_ids = sys_ids(&groups, "name");
             let members: Vec<JsonRecord> = if group_ids.is_empty() {
                 Vec::new()
@@ -765,10 +775,9 @@ async fn agents_check(
                 }
             }
             if !samples.is_empty() {
-                let rows: Vec<JsonRecord> = users
-                    .list(Query::new().is_in("sys_id", samples.iter().map(|(_, u)| u.clone())))
-                    .try_collect()
-                    .await?;
+                let sample_ids: Vec<&str> = samples.iter().map(|(_, u)| u.as_str()).collect();
+                let rows: Vec<JsonRecord> =
+                    list_all(&users, lookups("sys_id", &sample_ids, Query::new)).await?;
                 let names: BTreeMap<String, String> =
                     sys_ids(&rows, "user_name").into_iter().collect();
                 for (group, user_id) in samples {
@@ -785,15 +794,12 @@ async fn agents_check(
     // Group memberships matter only when some active configuration is scoped.
     let mut groups_of: BTreeMap<String, HashSet<String>> = BTreeMap::new();
     if scoped && !user_ids.is_empty() {
-        let rows: Vec<JsonRecord> = sn
-            .table_json("sys_user_grmember")?
-            .list(
-                Query::new()
-                    .is_in("user", user_ids.values().cloned())
-                    .order_by("sys_id"),
-            )
-            .try_collect()
-            .await?;
+        let ids: Vec<&str> = user_ids.values().map(String::as_str).collect();
+        let rows: Vec<JsonRecord> = list_all(
+            &sn.table_json("sys_user_grmember")?,
+            lookups("user", &ids, || Query::new().order_by("sys_id")),
+        )
+        .await?;
         for row in rows {
             if let (Some(user), Some(group)) = (
                 row.get("user").and_then(reference_value),
