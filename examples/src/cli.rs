@@ -50,9 +50,12 @@ Environment:
   SERVICENOW_OAUTH_CLIENT_SECRET                optional: lets verify prove the OAuth client end to end
 
 Exit codes:
-  0 ok   1 runtime failure   2 usage or configuration error (nothing written)
-  3 verify (or apply's proofs) found a failure   4 something waits for a person
-  (2 also: a record with a configured name exists and is not ours; adopt it or rename)
+  0 ok
+  1 runtime failure
+  2 usage or configuration error, or a record with a configured name is not ours
+    (adopt it or rename it); nothing written
+  3 verify (or apply's proofs) found a failure
+  4 nothing failed, but something waits for a person
   5 another run holds the integration (nothing written; --break-lease if it is dead)
 
 Start from examples/bp-servicenow.example.toml.";
