@@ -602,3 +602,41 @@ async fn duplicates_made_by_hand_are_reported_never_deleted_and_nothing_is_wedge
         );
     }
 }
+
+#[tokio::test]
+async fn a_held_lease_is_renewed_while_its_run_lives_and_expires_when_it_dies() {
+    use brightpattern_servicenow::lease::{Lease, LeaseOptions};
+    let p = pair().await;
+    let client = p.sn.client_as_admin();
+    let options = LeaseOptions {
+        ttl: std::time::Duration::from_millis(600),
+        ..LeaseOptions::default()
+    };
+    let held = Lease::acquire(&client, "bp_servicenow.t.k.", "apply", &options)
+        .await
+        .unwrap()
+        .unwrap();
+    // Well past its first expiry, the renewals keep it.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let refused = Lease::acquire(&client, "bp_servicenow.t.k.", "teardown", &options)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.holder.id, held.holder().id);
+    // A run that dies stops renewing: after the TTL its lease is free.
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let next = Lease::acquire(&client, "bp_servicenow.t.k.", "apply", &options)
+        .await
+        .unwrap()
+        .unwrap();
+    let id = next.holder().id.clone();
+    next.release().await.unwrap();
+    let rows: Vec<String> =
+        p.sn.table("sys_properties")
+            .iter()
+            .filter_map(|r| r["name"].as_str().map(str::to_owned))
+            .filter(|n| n.starts_with("bp_servicenow.t.k.lease."))
+            .collect();
+    assert!(!rows.iter().any(|n| n.ends_with(&id)), "released: {rows:?}");
+}
