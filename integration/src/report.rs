@@ -543,19 +543,37 @@ pub struct ManualStep {
 }
 
 impl ManualStep {
-    /// The instructions as text; secrets are shown only when `reveal`.
+    /// The instructions as text, the values right under the instruction that
+    /// introduces them (the first ending in `:`, else after the last); secrets
+    /// are shown only when `reveal`.
     pub fn render(&self, reveal: bool) -> String {
+        let width = self.fields.iter().map(|f| f.label.len()).max().unwrap_or(0);
+        let fields = || {
+            self.fields
+                .iter()
+                .map(|field| {
+                    format!(
+                        "     {:width$}  {}\n",
+                        field.label,
+                        field.value.render(reveal)
+                    )
+                })
+                .collect::<String>()
+        };
+        let at = self
+            .instructions
+            .iter()
+            .position(|i| i.trim_end().ends_with(':'))
+            .unwrap_or(self.instructions.len().saturating_sub(1));
         let mut out = format!("{}\n", self.title);
         for (i, step) in self.instructions.iter().enumerate() {
             out.push_str(&format!("  {}. {step}\n", i + 1));
+            if i == at {
+                out.push_str(&fields());
+            }
         }
-        let width = self.fields.iter().map(|f| f.label.len()).max().unwrap_or(0);
-        for field in &self.fields {
-            out.push_str(&format!(
-                "     {:width$}  {}\n",
-                field.label,
-                field.value.render(reveal)
-            ));
+        if self.instructions.is_empty() {
+            out.push_str(&fields());
         }
         out
     }
@@ -694,5 +712,40 @@ impl fmt::Display for TeardownReport {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_step_shows_its_values_under_the_instruction_that_asks_for_them() {
+        let step = ManualStep {
+            title: "Do it".into(),
+            instructions: vec![
+                "Open it.".into(),
+                "Enter these values:".into(),
+                "Save.".into(),
+            ],
+            fields: vec![
+                ManualField {
+                    label: "Name".into(),
+                    value: ManualValue::Text("ServiceNow".into()),
+                },
+                ManualField {
+                    label: "Secret".into(),
+                    value: ManualValue::Secret(Some("s3cret".to_owned().into())),
+                },
+            ],
+        };
+        let text = step.render(false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], "  2. Enter these values:");
+        assert!(lines[3].contains("Name") && lines[3].contains("ServiceNow"));
+        assert!(lines[4].contains(MASK), "{text}");
+        assert_eq!(lines[5], "  3. Save.");
+        assert!(step.render(true).contains("s3cret"));
+        assert!(!text.contains("s3cret"));
     }
 }
