@@ -636,3 +636,60 @@ async fn open_critical_incidents() -> servicenow_client::Result<()> {
     assert_eq!(open[0]["short_description"], "Email server is down");
     Ok(())
 }
+
+#[tokio::test]
+async fn group_members_get_inherited_role_rows_and_lose_them_with_the_grant() {
+    let sn = demo().await;
+    let grant = sn.grant_role_to_group("Service Desk", "sn_openframe_user");
+    let inherited = |sn: &FakeInstance| -> Vec<JsonRecord> {
+        sn.table("sys_user_has_role")
+            .into_iter()
+            .filter(|r| r["inherited"] == "true")
+            .collect()
+    };
+    let rows = inherited(&sn);
+    assert_eq!(rows.len(), 2, "abel.tuter and fred.luddy: {rows:?}");
+    let group = sn
+        .table("sys_user_group")
+        .into_iter()
+        .find(|g| g["name"] == "Service Desk")
+        .unwrap();
+    assert!(rows.iter().all(|r| r["granted_by"] == group["sys_id"]));
+    // A new member gets it too; removing the group's grant removes them all.
+    sn.add_group_member("eve.chan", "Service Desk");
+    assert_eq!(inherited(&sn).len(), 3);
+    let deleted = send(
+        &sn,
+        reqwest::Method::DELETE,
+        &format!("/api/now/table/sys_group_has_role/{grant}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+    assert!(inherited(&sn).is_empty());
+}
+
+#[tokio::test]
+async fn activating_cti_ships_its_configuration_at_the_front() {
+    use servicenow_client::plugins::{WaitOptions, ids};
+    let sn = FakeInstance::start().await;
+    sn.client_as_admin()
+        .plugins()
+        .activate(ids::CTI_SOFTPHONE)
+        .await
+        .unwrap()
+        .wait(&WaitOptions::fast(), |_| {})
+        .await
+        .unwrap();
+    let configs = sn.table("sn_openframe_configuration");
+    assert_eq!(configs.len(), 1);
+    assert_eq!(
+        (
+            &configs[0]["name"],
+            &configs[0]["order"],
+            &configs[0]["active"]
+        ),
+        (&"CTI".into(), &"1".into(), &"true".into())
+    );
+}

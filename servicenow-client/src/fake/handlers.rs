@@ -756,6 +756,31 @@ fn progress(state: &mut State, id: &str) -> Reply {
     }
     if newly_done {
         set_plugin_active(state, &plugin_id, true);
+        if plugin_id == "com.snc.cti"
+            && state
+                .find_by("sn_openframe_configuration", "name", "CTI")
+                .is_none()
+        {
+            // CTI Softphone ships an OpenFrame configuration named "CTI", active,
+            // at the front of the order: it shadows any other one.
+            let mut row = JsonRecord::new();
+            for (k, v) in [
+                ("name", "CTI"),
+                ("title", "CTI Softphone"),
+                ("url", "/$cti_softphone.do"),
+                ("order", "1"),
+                ("active", "true"),
+                ("default", "true"),
+            ] {
+                row.insert(k.into(), Value::String(v.into()));
+            }
+            state.insert_row(
+                "sn_openframe_configuration",
+                &row,
+                "system",
+                Columns::Strict,
+            );
+        }
     }
     Reply::json(
         200,

@@ -71,14 +71,22 @@
 //!   `glide.oauth.inbound.ropc.grant_type.disabled`, set with
 //!   [`set_property`](FakeInstance::set_property).
 //!
+//! # Business rules it runs
+//!
+//! - **Inherited roles**: every member of a group holding a role gets a
+//!   `sys_user_has_role` row with `inherited=true` and `granted_by` the group, as
+//!   the platform adds; it goes when the membership or the group's grant goes.
+//! - **CTI's configuration**: activating CTI Softphone (`com.snc.cti`) through the
+//!   CI/CD API ships an active OpenFrame configuration named "CTI" at order 1, which
+//!   shadows any other.
+//!
 //! # What it does not model
 //!
 //! Each of these is a clear error, never a silent success: `JOIN` and `RLQUERY`
 //! query terms (501 "not modelled by the fake"); the Attachment, Import Set,
 //! Aggregate and CMDB APIs (501); any other path (400, as the platform answers an
 //! unknown resource). Not modelled at all, so a test must not rely on them:
-//! business rules (no inherited `sys_user_has_role` rows are added for group
-//! members), ACLs beyond the write roles above, data policies, listing a parent
+//! business rules other than the two below, ACLs beyond the write roles above, data policies, listing a parent
 //! table's rows from its children (`task` lists only rows inserted into `task`;
 //! `INSTANCEOF` follows the hierarchy), time zones with daylight saving (fixed
 //! offsets only: `UTC`, `GMT`, `UTC+05:30`, `Etc/GMT+5`; others display in UTC),

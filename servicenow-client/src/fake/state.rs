@@ -264,6 +264,7 @@ impl State {
             .entry(table.to_owned())
             .or_default()
             .push(row.clone());
+        self.after_write(table);
         row
     }
 
@@ -310,7 +311,9 @@ impl State {
         row.insert("sys_mod_count".into(), Value::String(count.to_string()));
         row.insert("sys_updated_on".into(), Value::String(now));
         row.insert("sys_updated_by".into(), Value::String(by.to_owned()));
-        Some(row.clone())
+        let row = row.clone();
+        self.after_write(table);
+        Some(row)
     }
 
     pub(crate) fn delete(&mut self, table: &str, sys_id: &str) -> bool {
@@ -319,8 +322,75 @@ impl State {
         };
         let before = rows.len();
         rows.retain(|r| field(r, "sys_id") != Some(sys_id));
+        let deleted = rows.len() != before;
         self.version += 1;
-        rows.len() != before
+        self.after_write(table);
+        deleted
+    }
+
+    /// The platform's business rules the fake models, run after a write.
+    fn after_write(&mut self, table: &str) {
+        if matches!(table, "sys_group_has_role" | "sys_user_grmember") {
+            self.sync_inherited_roles();
+        }
+    }
+
+    /// As the platform does: every member of a group holding a role gets a
+    /// `sys_user_has_role` row with `inherited=true` and `granted_by` the group,
+    /// and loses it when the membership or the group's grant goes.
+    fn sync_inherited_roles(&mut self) {
+        let mut wanted: HashSet<(String, String, String)> = HashSet::new();
+        for member in self.rows("sys_user_grmember") {
+            let (Some(user), Some(group)) = (field(member, "user"), field(member, "group")) else {
+                continue;
+            };
+            for grant in self.rows("sys_group_has_role") {
+                if field(grant, "group") == Some(group) {
+                    if let Some(role) = field(grant, "role") {
+                        wanted.insert((user.to_owned(), role.to_owned(), group.to_owned()));
+                    }
+                }
+            }
+        }
+        let key = |r: &JsonRecord| {
+            (
+                field(r, "user").unwrap_or_default().to_owned(),
+                field(r, "role").unwrap_or_default().to_owned(),
+                field(r, "granted_by").unwrap_or_default().to_owned(),
+            )
+        };
+        let existing: Vec<(String, (String, String, String))> = self
+            .rows("sys_user_has_role")
+            .iter()
+            .filter(|r| field(r, "inherited") == Some("true"))
+            .map(|r| (field(r, "sys_id").unwrap_or_default().to_owned(), key(r)))
+            .collect();
+        if wanted.is_empty() && existing.is_empty() {
+            return;
+        }
+        self.ensure_table("sys_user_has_role");
+        for (id, k) in &existing {
+            if !wanted.contains(k) {
+                if let Some(rows) = self.tables.get_mut("sys_user_has_role") {
+                    rows.retain(|r| field(r, "sys_id") != Some(id.as_str()));
+                }
+            }
+        }
+        for (user, role, group) in wanted {
+            if existing
+                .iter()
+                .any(|(_, k)| *k == (user.clone(), role.clone(), group.clone()))
+            {
+                continue;
+            }
+            let mut row = JsonRecord::new();
+            row.insert("user".into(), Value::String(user));
+            row.insert("role".into(), Value::String(role));
+            row.insert("granted_by".into(), Value::String(group));
+            row.insert("inherited".into(), Value::String("true".into()));
+            self.insert_row("sys_user_has_role", &row, "system", Columns::Strict);
+        }
+        self.version += 1;
     }
 
     /// The first row of `table` whose `column` equals `value`.
