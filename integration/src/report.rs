@@ -364,6 +364,25 @@ impl Removal {
     }
 }
 
+impl Removal {
+    /// An adopted record whose previous values teardown put back.
+    pub fn restored(resource: impl Into<String>, adopted: &crate::ledger::Adopted) -> Self {
+        Self::new(
+            resource,
+            RemovalOutcome::Restored,
+            format!(
+                "adopted by bp-servicenow: {} put back",
+                adopted
+                    .previous
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    }
+}
+
 /// What teardown may do with the record a spec names, by the ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Teardown {

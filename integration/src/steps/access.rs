@@ -446,80 +446,84 @@ impl Step for AccessStep {
                 .list_batched(lookups("sys_id", &group_ids, Query::new))
                 .await?
         };
-        let user_sys_id = |name: &str| {
-            state
-                .users
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .and_then(|(_, u, _)| u.as_ref())
-                .map(|u| u.sys_id.as_str().to_owned())
+        // Each recorded grant with the row at its id (role, holder) and the
+        // holder's sys_id by name: users first, then groups.
+        let holder_of = |name: &str, users: bool| -> Option<String> {
+            if users {
+                state
+                    .users
+                    .iter()
+                    .find(|(n, _, _)| n == name)
+                    .and_then(|(_, u, _)| u.as_ref())
+                    .map(|u| u.sys_id.as_str().to_owned())
+            } else {
+                state
+                    .groups
+                    .iter()
+                    .find(|(n, _, _)| n == name)
+                    .and_then(|(_, g, _)| g.as_ref())
+                    .map(|g| g.sys_id.as_str().to_owned())
+            }
         };
-        let mut items: Vec<(String, BatchItem)> = Vec::new();
-        let shared = |id: &SysId| {
-            ctx.used_by_another_integration(|l| {
-                l.user_grants.values().any(|g| g == id) || l.group_grants.values().any(|g| g == id)
+        let recorded = ledger
+            .user_grants
+            .iter()
+            .map(|(name, id)| {
+                let row = user_rows
+                    .iter()
+                    .find(|r| &r.sys_id == id)
+                    .map(|r| (r.role.sys_id(), r.user.sys_id()));
+                ("user", name, id, row, holder_of(name, true))
             })
-        };
-        for (name, id) in &ledger.user_grants {
-            let label = format!("grant to user {name}");
-            if shared(id) {
-                removals.push(Removal::new(
+            .chain(ledger.group_grants.iter().map(|(name, id)| {
+                let row = group_rows
+                    .iter()
+                    .find(|r| &r.sys_id == id)
+                    .map(|r| (r.role.sys_id(), r.group.sys_id()));
+                ("group", name, id, row, holder_of(name, false))
+            }));
+        let mut items: Vec<(String, BatchItem)> = Vec::new();
+        for (kind, name, id, row, holder) in recorded {
+            let label = format!("grant to {kind} {name}");
+            let shared = ctx.used_by_another_integration(|l| {
+                l.user_grants.values().any(|g| g == id) || l.group_grants.values().any(|g| g == id)
+            });
+            match row {
+                _ if shared => removals.push(Removal::new(
                     label,
                     RemovalOutcome::LeftAlone,
                     "another integration with this tenant still uses it",
-                ));
-                continue;
-            }
-            match user_rows.iter().find(|r| &r.sys_id == id) {
+                )),
                 None => removals.push(Removal::new(
                     label,
                     RemovalOutcome::AlreadyGone,
                     "no longer exists",
                 )),
-                Some(row)
-                    if row.role.sys_id() == role_id.as_deref()
-                        && (row.user.sys_id().map(str::to_owned) == user_sys_id(name)
-                            || user_sys_id(name).is_none()) =>
+                // The natural key agrees: the role, to the recorded holder (when the
+                // holder still exists to compare with).
+                Some((role, row_holder))
+                    if role == role_id.as_deref()
+                        && (holder.is_none() || row_holder == holder.as_deref()) =>
                 {
-                    items.push((label, users.delete_item(format!("u{}", items.len()), id)));
+                    let item_id = format!("{}{}", &kind[..1], items.len());
+                    let item = if kind == "user" {
+                        users.delete_item(item_id, id)
+                    } else {
+                        groups.delete_item(item_id, id)
+                    };
+                    items.push((label, item));
                 }
                 Some(_) => removals.push(Removal::new(
                     label,
                     RemovalOutcome::LeftAlone,
                     format!(
-                        "the ledger names {id}, which is not a grant of {OPENFRAME_ROLE} to {name}"
+                        "the ledger names {id}, which is not a grant of {OPENFRAME_ROLE} to {}",
+                        if kind == "user" {
+                            name.clone()
+                        } else {
+                            format!("group {name}")
+                        }
                     ),
-                )),
-            }
-        }
-        for (name, id) in &ledger.group_grants {
-            let label = format!("grant to group {name}");
-            if shared(id) {
-                removals.push(Removal::new(
-                    label,
-                    RemovalOutcome::LeftAlone,
-                    "another integration with this tenant still uses it",
-                ));
-                continue;
-            }
-            let group_id = state
-                .groups
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .and_then(|(_, g, _)| g.as_ref())
-                .map(|g| g.sys_id.as_str().to_owned());
-            match group_rows.iter().find(|r| &r.sys_id == id) {
-                None => removals.push(Removal::new(label, RemovalOutcome::AlreadyGone, "no longer exists")),
-                Some(row)
-                    if row.role.sys_id() == role_id.as_deref()
-                        && (group_id.is_none() || row.group.sys_id().map(str::to_owned) == group_id) =>
-                {
-                    items.push((label, groups.delete_item(format!("g{}", items.len()), id)));
-                }
-                Some(_) => removals.push(Removal::new(
-                    label,
-                    RemovalOutcome::LeftAlone,
-                    format!("the ledger names {id}, which is not a grant of {OPENFRAME_ROLE} to group {name}"),
                 )),
             }
         }

@@ -332,19 +332,7 @@ impl Step for CorsStep {
             let removal = match found.as_ref().filter(|r| r.sys_id == adopted.sys_id) {
                 Some(_) => {
                     rules.patch(&adopted.sys_id, &adopted.previous).await?;
-                    Removal::new(
-                        resource,
-                        RemovalOutcome::Restored,
-                        format!(
-                            "adopted by bp-servicenow: {} put back",
-                            adopted
-                                .previous
-                                .keys()
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
+                    Removal::restored(resource, adopted)
                 }
                 None => Removal::new(
                     resource,

@@ -495,19 +495,7 @@ impl Step for OpenFrameStep {
             match configs.get(&adopted.sys_id).await {
                 Ok(_) => {
                     configs.update(&adopted.sys_id, &adopted.previous).await?;
-                    removals.push(Removal::new(
-                        label,
-                        RemovalOutcome::Restored,
-                        format!(
-                            "adopted by bp-servicenow: {} put back",
-                            adopted
-                                .previous
-                                .keys()
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ));
+                    removals.push(Removal::restored(label, adopted));
                 }
                 Err(e) if e.is_not_found() => removals.push(Removal::new(
                     label,
