@@ -282,9 +282,16 @@ fn handle(state: &mut State, request: &Request, endpoint: Endpoint, origin: &str
         Some(q) => format!("{}?{q}", request.url.path()),
         None => request.url.path().to_owned(),
     };
+    // The caller's time zone, read once per request (dates display in it).
+    let utc_offset = state
+        .find_by("sys_user", "user_name", &caller)
+        .and_then(|u| field(u, "time_zone"))
+        .map(dictionary::utc_offset_minutes)
+        .unwrap_or(0);
     let call = Call {
         caller: &caller,
         origin,
+        utc_offset,
     };
     match endpoint {
         Endpoint::Batch if request.method == Method::POST => batch(state, &call, &request.body),
@@ -302,6 +309,8 @@ fn handle(state: &mut State, request: &Request, endpoint: Endpoint, origin: &str
 struct Call<'a> {
     caller: &'a str,
     origin: &'a str,
+    /// The caller's offset from UTC, in minutes.
+    utc_offset: i32,
 }
 
 /// What the fake answers for an API it does not model.
@@ -607,11 +616,7 @@ fn render(
 ) -> Ordered {
     let display = param(params, "sysparm_display_value").unwrap_or("false");
     let no_link = param(params, "sysparm_exclude_reference_link") == Some("true");
-    let offset = state
-        .find_by("sys_user", "user_name", call.caller)
-        .and_then(|u| field(u, "time_zone"))
-        .map(dictionary::utc_offset_minutes)
-        .unwrap_or(0);
+    let offset = call.utc_offset;
     let names: Vec<String> = match param(params, "sysparm_fields").filter(|f| !f.trim().is_empty())
     {
         Some(fields) => fields
