@@ -192,7 +192,11 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
         .filter(|c| c["status"] != "ok")
         .map(|c| c["check"].as_str().unwrap())
         .collect();
-    assert_eq!(pending, ["integration account \"ServiceNow\""], "{doc}");
+    assert_eq!(
+        pending,
+        ["Bright Pattern integration account \"ServiceNow\""],
+        "{doc}"
+    );
 
     let again = run(&["apply", "--config", path, "--json"], &ENV);
     assert_eq!(again.code, 4);
@@ -223,7 +227,10 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
     let drifted = run(&["verify", "--config", path], &ENV);
     assert_eq!(drifted.code, 3, "{}", drifted.stdout);
     assert!(
-        drifted.stdout.contains("FAIL") && drifted.stdout.contains("fix: run apply to allow POST"),
+        drifted.stdout.contains("FAIL")
+            && drifted
+                .stdout
+                .contains("post: is \"false\", the spec wants \"true\""),
         "{}",
         drifted.stdout
     );
@@ -449,7 +456,7 @@ fn the_demo_runs_the_whole_job() {
     );
     assert!(
         demo.stdout
-            .contains("no check failed; 1 of 19 wait for a person (pending is not ok)"),
+            .contains("no check failed; 1 of 10 wait for a person (pending is not ok)"),
         "{}",
         demo.stdout
     );
@@ -468,7 +475,8 @@ fn the_demo_runs_the_whole_job() {
         );
     }
     assert!(
-        demo.stdout.contains("[WAIT] integration account"),
+        demo.stdout
+            .contains("[WAIT] Bright Pattern integration account"),
         "{}",
         demo.stdout
     );

@@ -5,7 +5,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`spec`] | [`IntegrationSpec`]: what should exist, from TOML, validated all at once |
-//! | [`step`] | the one [`Step`] trait (observe, change, apply, verify, prove, undo) and the shared [`Context`] |
+//! | [`step`] | the one [`Step`] trait (observe, change, apply, findings, prove, undo), [`Upstream`], [`Applied`], [`StepError`] and the shared [`Context`] |
 //! | [`steps`] | one module per step: plugins, OpenFrame, access, CORS, OAuth endpoint, integration account |
 //! | [`workflow`] | [`Workflow`]: registered steps, dependency waves, the lease, ledger saves, failure reports; [`WorkflowBuilder::step`] adds a step of your own |
 //! | [`report`] | [`Plan`], [`ApplyReport`], [`VerifyReport`], [`TeardownReport`]: JSON and text, no secrets; every check and run is ok, pending or failed ([`Status`]) |
@@ -26,16 +26,29 @@
 //!    `brightpattern_client::integration_accounts` when the spec opts in;
 //! 7. the widget size — part of step 2.
 //!
-//! # Verify: read back, then proven by effect
+//! # Verify: the plan is empty, then proven by effect
 //!
-//! [`Workflow::verify`] reads every record back, then proves each piece by what it
-//! does: the OAuth client by the password grant, refresh grant and Table API read
-//! Bright Pattern will make; the CORS rule by a browser's preflight; the Agent
-//! Desktop URL by a GET of the page; the OpenFrame configuration by working out,
-//! for every listed agent, which configuration that agent gets. Each check is ok,
-//! pending (a person must act, or it cannot be proven from here) or failed, and so
-//! is the run: pending is never ok. [`Workflow::apply`] runs the same proofs for
-//! the steps it changed ([`ApplyReport::proofs`]).
+//! [`Workflow::verify`] is not a second copy of each comparison: it observes each
+//! step once, computes the step's change exactly as plan does, and reports every
+//! field the change would touch (nothing to change is one passing check per
+//! step), plus the step's [findings](Step::findings) (records sharing a name, a
+//! plugin that is not installed). Then it proves each piece by what it does: the
+//! OAuth client by the password grant, refresh grant and Table API read Bright
+//! Pattern will make; the CORS rule by a browser's preflight; the Agent Desktop
+//! URL by a GET of the page; the OpenFrame configuration by working out, for every
+//! listed agent, which configuration that agent gets. Each check is ok, pending (a
+//! person must act, or it cannot be proven from here) or failed, and so is the
+//! run: pending is never ok. [`Workflow::apply`] runs the same proofs for the
+//! steps it changed ([`ApplyReport::proofs`]).
+//!
+//! # Steps are typed all the way
+//!
+//! A step's [`Change`] is computed purely from what it observed and from
+//! [`Upstream`] — the typed plans of the steps before it and the typed values
+//! they handed on with [`Applied::with_output`] (the OAuth client secret step 5
+//! generates reaches step 6 that way, never through shared state). Its failures
+//! are [`StepError`]s: the failed request, or the workflow's own reason (a record
+//! not ours, a record it needs missing, a multi-record write half made).
 //!
 //! # Example: plan → apply → verify → teardown, on the built-in fakes
 //!
@@ -106,7 +119,8 @@ pub use report::{
 };
 pub use spec::{IntegrationSpec, ResolvedSpec, SpecError};
 pub use step::{
-    Action, Change, Context, FieldChange, ServiceNowLogin, Step, StepId, WorkflowOptions,
+    Action, Applied, Change, Context, FieldChange, Named, ServiceNowLogin, Step, StepError, StepId,
+    StepResult, Upstream, WorkflowOptions,
 };
 pub use workflow::{
     ApplyError, StepRegistrationError, StepsFailed, Taken, Workflow, WorkflowBuilder, WorkflowError,

@@ -5,6 +5,7 @@
 //! created. The workflow runs steps through a type-erased adapter, so each step
 //! keeps its own typed state.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -195,7 +196,8 @@ impl fmt::Debug for ServiceNowLogin {
     }
 }
 
-/// A client secret generated in this run (step 5), for step 6.
+/// A client secret generated (or rotated) in this run, handed from the step that
+/// made it to the steps after it as an [output](Applied::with_output).
 #[derive(Clone)]
 pub(crate) struct GeneratedSecret {
     pub(crate) client_id: String,
@@ -217,7 +219,9 @@ pub struct WorkflowOptions {
     pub lease: crate::lease::LeaseOptions,
 }
 
-/// A value read once per run and shared by the steps that need it.
+/// A record read once per run and shared by the steps that observe it (a read
+/// cache, cleared at the start of every operation; never a way to pass values
+/// between steps — those are [outputs](Applied::with_output)).
 pub(crate) struct Memo<T>(Mutex<Option<T>>);
 
 impl<T: Clone> Memo<T> {
@@ -239,7 +243,7 @@ impl<T: Clone> Memo<T> {
         Ok(v)
     }
 
-    /// Replaces the value (after a step changed it).
+    /// Replaces the value (after a step changed the record).
     pub(crate) async fn set(&self, value: T) {
         *self.0.lock().await = Some(value);
     }
@@ -248,6 +252,17 @@ impl<T: Clone> Memo<T> {
     pub(crate) async fn clear(&self) {
         *self.0.lock().await = None;
     }
+}
+
+/// Records that share a configured name: the one this integration manages (the
+/// one its ledger records, else the first) and the others, which are reported
+/// and never touched.
+#[derive(Debug, Clone)]
+pub struct Named<R> {
+    /// The record managed, when any has the name.
+    pub managed: Option<R>,
+    /// The other records with the name.
+    pub duplicates: Vec<servicenow_client::wire::SysId>,
 }
 
 /// What every step can reach: the spec, both clients, the ledger, events.
@@ -267,15 +282,11 @@ pub struct Context {
     pub(crate) ledger_store: LedgerStore,
     /// The ledgers of the tenant's other integrations, read with ours.
     pub(crate) neighbours: StdMutex<Vec<Ledger>>,
-    pub(crate) generated_secret: StdMutex<Option<GeneratedSecret>>,
     pub(crate) events: Option<EventHandler>,
-    pub(crate) plugins_pending: StdMutex<bool>,
-    /// The OAuth application with the spec's name (steps 5 and 6 share it).
-    pub(crate) oauth_application: Memo<Option<servicenow_client::oauth::OAuthApplication>>,
+    /// The OAuth applications with the spec's name (steps 5 and 6 observe them).
+    pub(crate) oauth_applications: Memo<Named<servicenow_client::oauth::OAuthApplication>>,
     /// The postMessage allow-list value (read with the ledger).
     pub(crate) allow_list: Memo<Option<String>>,
-    /// Other OAuth applications with the spec's name.
-    pub(crate) oauth_duplicates: StdMutex<Vec<servicenow_client::wire::SysId>>,
 }
 
 impl fmt::Debug for Context {
@@ -330,9 +341,9 @@ impl Context {
 
     /// Sets a step's section and saves the ledger before the write it describes
     /// is sent (so a lost answer still leaves it known as ours).
-    pub async fn reserve_step(&self, step: &StepId, section: serde_json::Value) -> Result<()> {
+    pub async fn reserve_step(&self, step: &StepId, section: serde_json::Value) -> StepResult<()> {
         self.record_step(step, Some(section)).await;
-        self.save_ledger().await
+        self.save_ledger().await.map_err(StepError::Ledger)
     }
 
     /// The integration's ledger key.
@@ -353,9 +364,9 @@ impl Context {
     /// Records a record about to be created, and saves the ledger before the
     /// create is sent: if the create's answer is lost (a timeout after the
     /// instance applied it), the next run still knows the record is its own.
-    pub async fn reserve(&self, change: impl FnOnce(&mut Ledger) + Send) -> Result<()> {
+    pub async fn reserve(&self, change: impl FnOnce(&mut Ledger) + Send) -> StepResult<()> {
         self.record(change).await;
-        self.save_ledger().await
+        self.save_ledger().await.map_err(StepError::Ledger)
     }
 
     /// Saves the ledger when it differs from what was last saved.
@@ -369,29 +380,13 @@ impl Context {
         Ok(())
     }
 
-    /// Whether plugins are about to be activated (tables they create may not
-    /// exist yet while planning).
-    pub fn plugins_pending(&self) -> bool {
-        *self
-            .plugins_pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn set_plugins_pending(&self, pending: bool) {
-        *self
-            .plugins_pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = pending;
-    }
-
-    /// The OAuth application with the spec's name, read once per run. Names are
-    /// not unique: when several have it, the one the ledger records is taken (else
-    /// the first), and the others are in [`oauth_duplicates`](Self::oauth_duplicates).
-    pub async fn oauth_application(
+    /// The OAuth applications with the spec's name, read once per run. Names are
+    /// not unique: when several have it, the one the ledger records is managed
+    /// (else the first), and the others are reported, never touched.
+    pub async fn oauth_applications(
         &self,
-    ) -> Result<Option<servicenow_client::oauth::OAuthApplication>> {
-        self.oauth_application
+    ) -> Result<Named<servicenow_client::oauth::OAuthApplication>> {
+        self.oauth_applications
             .get_or_read(async {
                 let all = self
                     .servicenow
@@ -399,24 +394,13 @@ impl Context {
                     .list_by_name(&self.spec.oauth.name)
                     .await?;
                 let recorded = self.ledger().await.oauth_application;
-                let (picked, others) = pick(all, |a| Some(&a.sys_id) == recorded.as_ref());
-                *self
-                    .oauth_duplicates
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) =
-                    others.into_iter().map(|a| a.sys_id).collect();
-                Ok(picked)
+                let (managed, others) = pick(all, |a| Some(&a.sys_id) == recorded.as_ref());
+                Ok(Named {
+                    managed,
+                    duplicates: others.into_iter().map(|a| a.sys_id).collect(),
+                })
             })
             .await
-    }
-
-    /// Other OAuth applications with the spec's name (made by hand, or by a run
-    /// before this tool kept a lease): reported, never touched.
-    pub fn oauth_duplicates(&self) -> Vec<servicenow_client::wire::SysId> {
-        self.oauth_duplicates
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// The postMessage allow-list value, read once per run.
@@ -450,20 +434,6 @@ impl Context {
             tracing::warn!("{note}");
             note
         })
-    }
-
-    pub(crate) fn take_generated_secret(&self) -> Option<GeneratedSecret> {
-        self.generated_secret
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub(crate) fn keep_generated_secret(&self, secret: GeneratedSecret) {
-        *self
-            .generated_secret
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(secret);
     }
 }
 
@@ -511,7 +481,183 @@ pub fn pick<R>(mut all: Vec<R>, ours: impl Fn(&R) -> bool) -> (Option<R>, Vec<R>
     (Some(picked), all)
 }
 
+/// What a step's work returns.
+pub type StepResult<T> = std::result::Result<T, StepError>;
+
+/// Why a step failed: the request that failed, or the workflow's own reason (a
+/// record not ours, a record it needs missing, a write half made), never a
+/// transport error with a made-up state.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    /// A request to the instance or the tenant failed.
+    #[error(transparent)]
+    Request(#[from] Error),
+    /// The ledger could not be saved before a write, so the write was not sent.
+    #[error("the ledger could not be saved, so the write it records was not sent: {0}")]
+    Ledger(#[source] Error),
+    /// A record with the configured name exists and was not made by this
+    /// integration; nothing was changed.
+    #[error("{record} exists and was not made by bp-servicenow: {reason}")]
+    Refused {
+        /// The record.
+        record: String,
+        /// What was found, and how to go on (adopt it, or choose another name).
+        reason: String,
+    },
+    /// A record the step needs does not exist (a plugin's role, the OAuth
+    /// application of an earlier step).
+    #[error("{record} does not exist: {hint}")]
+    Missing {
+        /// The record.
+        record: String,
+        /// What makes it exist.
+        hint: String,
+    },
+    /// Part of a multi-record write was made: what was intended, what was done,
+    /// what failed (the ledger records what was done).
+    #[error("{intended}: {done}; then {failed}")]
+    Incomplete {
+        /// What the step set out to do.
+        intended: String,
+        /// What was done.
+        done: String,
+        /// The first failure.
+        failed: String,
+    },
+    /// The platform refused what the step needs, by its rules rather than by an
+    /// error (a connection test that says invalid, a secret it never returns).
+    #[error("{what}: {reason}; {hint}")]
+    Rejected {
+        /// What was attempted.
+        what: String,
+        /// What the platform said, or why it cannot be done.
+        reason: String,
+        /// How to go on.
+        hint: String,
+    },
+}
+
+impl StepError {
+    /// The failed request's error, when a request failed.
+    pub fn request(&self) -> Option<&Error> {
+        match self {
+            StepError::Request(e) | StepError::Ledger(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What the steps before this one planned and handed on: their typed plans and
+/// the typed values they produced ([`Applied::with_output`]) — the OAuth client
+/// secret step 5 generated, for step 6. Passed to [`Step::change`],
+/// [`Step::apply`] and [`Step::prove`]; steps never share values through the
+/// context.
+#[derive(Clone, Default)]
+pub struct Upstream {
+    plans: Vec<PlannedStep>,
+    outputs: Vec<Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upstream")
+            .field("plans", &self.plans)
+            .field("outputs", &self.outputs.len())
+            .finish()
+    }
+}
+
+impl Upstream {
+    /// What an earlier step planned (in apply: the change it made), when it ran.
+    pub fn planned(&self, step: &StepId) -> Option<&PlannedStep> {
+        self.plans.iter().find(|p| &p.step == step)
+    }
+
+    /// Whether an earlier step is about to change something (its plan is a
+    /// create, update or adopt).
+    pub fn changes(&self, step: &StepId) -> bool {
+        self.planned(step)
+            .is_some_and(|p| matches!(p.action, Action::Create | Action::Update | Action::Adopt))
+    }
+
+    /// The latest output of type `T` an earlier step handed on.
+    pub fn output<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.outputs
+            .iter()
+            .rev()
+            .find_map(|o| o.downcast_ref::<T>())
+    }
+
+    pub(crate) fn add_plan(&mut self, planned: PlannedStep) {
+        self.plans.retain(|p| p.step != planned.step);
+        self.plans.push(planned);
+    }
+
+    pub(crate) fn add_outputs(&mut self, outputs: Vec<Arc<dyn Any + Send + Sync>>) {
+        self.outputs.extend(outputs);
+    }
+
+    /// The outputs alone (no plans): what a workflow remembers of its applies.
+    pub(crate) fn outputs_only(&self) -> Upstream {
+        Upstream {
+            plans: Vec::new(),
+            outputs: self.outputs.clone(),
+        }
+    }
+
+    pub(crate) fn into_outputs(self) -> Vec<Arc<dyn Any + Send + Sync>> {
+        self.outputs
+    }
+}
+
+/// What a step's apply did: a description for people, and typed values for the
+/// steps after it.
+#[derive(Clone)]
+pub struct Applied {
+    /// What was done, in words.
+    pub detail: String,
+    outputs: Vec<Arc<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Applied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Applied")
+            .field("detail", &self.detail)
+            .field("outputs", &self.outputs.len())
+            .finish()
+    }
+}
+
+impl Applied {
+    /// What was done.
+    pub fn new(detail: impl Into<String>) -> Self {
+        Self {
+            detail: detail.into(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Hands `value` to the steps after this one ([`Upstream::output`]).
+    pub fn with_output<T: Any + Send + Sync>(mut self, value: T) -> Self {
+        self.outputs.push(Arc::new(value));
+        self
+    }
+}
+
+impl From<String> for Applied {
+    fn from(detail: String) -> Self {
+        Self::new(detail)
+    }
+}
+
 /// One step of the procedure.
+///
+/// A step observes (reads only), computes its typed [`Change`] from what it
+/// observed (pure: no request, no shared state), applies that change, proves its
+/// effect, and undoes what the ledger says it made. Verify is derived: observe,
+/// "the change is empty", the step's [`findings`](Step::findings), and its
+/// [proofs by effect](Step::prove) — not a second copy of each comparison.
 #[async_trait]
 pub trait Step: Send + Sync {
     /// What the step observes.
@@ -530,27 +676,113 @@ pub trait Step: Send + Sync {
     fn resource(&self, ctx: &Context) -> String;
 
     /// Reads the current state. Sends no write.
-    async fn observe(&self, ctx: &Context) -> Result<Self::State>;
+    async fn observe(&self, ctx: &Context) -> StepResult<Self::State>;
 
-    /// Computes the change from the observed state.
-    fn change(&self, ctx: &Context, state: &Self::State) -> Change;
+    /// Computes the change from the observed state and what the steps before
+    /// this one planned or handed on. Pure.
+    fn change(&self, ctx: &Context, state: &Self::State, upstream: &Upstream) -> Change;
 
-    /// Applies the change computed from `state`, returning what was done.
-    async fn apply(&self, ctx: &Context, state: Self::State, change: &Change) -> Result<String>;
+    /// Applies the change computed from `state`, returning what was done (and
+    /// any values for later steps).
+    async fn apply(
+        &self,
+        ctx: &Context,
+        state: Self::State,
+        change: &Change,
+        upstream: &Upstream,
+    ) -> StepResult<Applied>;
 
-    /// Checks the result, one [`Check`] per thing a user would look for.
-    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>>;
+    /// What verify reports from the observed state beyond "the change is empty":
+    /// records that share a configured name, things the spec names that do not
+    /// exist. None by default.
+    fn findings(&self, _ctx: &Context, _state: &Self::State) -> Vec<Check> {
+        Vec::new()
+    }
 
     /// Proves by effect that what the step set up works — a request that does
     /// what the integration will do (a token grant, a CORS preflight, a GET of the
     /// page) — rather than reading records back. Run by verify, and by apply for
-    /// the steps it changed. None by default.
-    async fn prove(&self, _ctx: &Context) -> Result<Vec<Check>> {
+    /// the steps it changed (with a fresh observation). None by default.
+    async fn prove(
+        &self,
+        _ctx: &Context,
+        _state: &Self::State,
+        _upstream: &Upstream,
+    ) -> StepResult<Vec<Check>> {
         Ok(Vec::new())
     }
 
     /// Removes what the ledger says the workflow created.
-    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>>;
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>>;
+}
+
+/// The checks "the change is empty" gives: one passing check when nothing is to
+/// be done; otherwise one per field that differs (or one saying the record is
+/// missing, not ours, or waits for a person).
+pub(crate) fn plan_checks(planned: &PlannedStep) -> Vec<Check> {
+    let resource = &planned.resource;
+    let notes = if planned.warnings.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", planned.warnings.join("; "))
+    };
+    match planned.action {
+        Action::Unchanged => vec![Check::pass(
+            resource.clone(),
+            format!("as the spec says{notes}"),
+        )],
+        Action::Create => vec![Check::fail(
+            resource.clone(),
+            format!(
+                "missing: apply would create it ({}){notes}",
+                planned
+                    .changes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "run apply to create it",
+        )],
+        Action::Update | Action::Adopt => planned
+            .changes
+            .iter()
+            .map(|c| {
+                Check::fail(
+                    format!("{resource}: {}", c.field),
+                    match &c.old {
+                        Some(old) => format!("is {old:?}, the spec wants {:?}", c.new),
+                        None => format!("the spec wants {:?}", c.new),
+                    },
+                    if planned.action == Action::Adopt {
+                        "run apply to adopt it (its previous values are recorded)"
+                    } else {
+                        "run apply to change it"
+                    },
+                )
+            })
+            .collect(),
+        Action::Manual => {
+            let check = Check::pending(
+                resource.clone(),
+                format!("waits for a person{notes}"),
+                planned
+                    .manual
+                    .as_ref()
+                    .map(|m| format!("{} (the checklist follows)", m.title))
+                    .unwrap_or_else(|| "see the instructions".to_owned()),
+            );
+            match &planned.manual {
+                Some(m) => vec![check.with_manual(m.clone())],
+                None => vec![check],
+            }
+        }
+        Action::Refuse => vec![Check::fail(
+            resource.clone(),
+            format!("exists, not ours{notes}"),
+            "adopt it in the spec (teardown restores it), or choose another name",
+        )],
+    }
 }
 
 /// The object-safe face of a [`Step`], used by the workflow.
@@ -559,12 +791,23 @@ pub(crate) trait DynStep: Send + Sync {
     fn id(&self) -> StepId;
     fn depends_on(&self) -> Vec<StepId>;
     fn resource(&self, ctx: &Context) -> String;
-    async fn plan(&self, ctx: &Context) -> Result<PlannedStep>;
+    async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep>;
     /// Applies the step; a failure keeps the change it was making, when known.
-    async fn apply(&self, ctx: &Context) -> std::result::Result<AppliedStep, StepFailure>;
-    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>>;
-    async fn prove(&self, ctx: &Context) -> Result<Vec<Check>>;
-    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>>;
+    async fn apply(
+        &self,
+        ctx: &Context,
+        upstream: &Upstream,
+    ) -> std::result::Result<(AppliedStep, Vec<Arc<dyn Any + Send + Sync>>), StepFailure>;
+    /// Observes once: the plan, and the checks verify reports (plan checks,
+    /// findings, proofs by effect).
+    async fn verify(
+        &self,
+        ctx: &Context,
+        upstream: &Upstream,
+    ) -> StepResult<(PlannedStep, Vec<Check>)>;
+    /// Observes afresh and proves the step's effect (after apply).
+    async fn prove(&self, ctx: &Context, upstream: &Upstream) -> StepResult<Vec<Check>>;
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>>;
 }
 
 #[async_trait]
@@ -581,19 +824,23 @@ impl<S: Step> DynStep for S {
         Step::resource(self, ctx)
     }
 
-    async fn plan(&self, ctx: &Context) -> Result<PlannedStep> {
+    async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep> {
         let state = self.observe(ctx).await?;
-        let change = self.change(ctx, &state);
+        let change = self.change(ctx, &state, upstream);
         Ok(PlannedStep::new(Step::id(self), self.resource(ctx), change))
     }
 
-    async fn apply(&self, ctx: &Context) -> std::result::Result<AppliedStep, StepFailure> {
+    async fn apply(
+        &self,
+        ctx: &Context,
+        upstream: &Upstream,
+    ) -> std::result::Result<(AppliedStep, Vec<Arc<dyn Any + Send + Sync>>), StepFailure> {
         // Observe again: the plan may be stale, and applying must not depend on it.
         let state = self.observe(ctx).await.map_err(|error| StepFailure {
             planned: None,
             error,
         })?;
-        let change = self.change(ctx, &state);
+        let change = self.change(ctx, &state, upstream);
         let planned = PlannedStep::new(Step::id(self), self.resource(ctx), change.clone());
         for warning in &change.warnings {
             ctx.emit(Event::Warning {
@@ -601,8 +848,12 @@ impl<S: Step> DynStep for S {
                 message: warning.clone(),
             });
         }
-        let (outcome, detail) = match change.action {
-            Action::Unchanged => (Outcome::Unchanged, "already as specified".to_owned()),
+        let (outcome, detail, outputs) = match change.action {
+            Action::Unchanged => (
+                Outcome::Unchanged,
+                "already as specified".to_owned(),
+                Vec::new(),
+            ),
             Action::Manual => (
                 Outcome::Manual,
                 if change.warnings.is_empty() {
@@ -613,21 +864,23 @@ impl<S: Step> DynStep for S {
                         change.warnings.join("; ")
                     )
                 },
+                Vec::new(),
             ),
             Action::Refuse => {
                 return Err(StepFailure {
-                    error: Error::OperationFailed {
-                        operation: format!("step {}", Step::id(self)),
-                        state: "refused".into(),
-                        message: Some(change.warnings.join("; ")),
-                        detail: Some("the record exists and was not made by bp-servicenow; adopt it in the spec, or choose another name".into()),
+                    error: StepError::Refused {
+                        record: planned.resource.clone(),
+                        reason: format!(
+                            "{}; adopt it in the spec, or choose another name",
+                            change.warnings.join("; ")
+                        ),
                     },
                     planned: Some(planned),
                 });
             }
             Action::Create | Action::Update | Action::Adopt => {
-                match Step::apply(self, ctx, state, &change).await {
-                    Ok(detail) => (Outcome::Done, detail),
+                match Step::apply(self, ctx, state, &change, upstream).await {
+                    Ok(applied) => (Outcome::Done, applied.detail, applied.outputs),
                     Err(error) => {
                         return Err(StepFailure {
                             planned: Some(planned),
@@ -637,23 +890,44 @@ impl<S: Step> DynStep for S {
                 }
             }
         };
-        Ok(AppliedStep {
-            planned,
-            outcome,
-            detail,
-        })
+        Ok((
+            AppliedStep {
+                planned,
+                outcome,
+                detail,
+            },
+            outputs,
+        ))
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
-        Step::verify(self, ctx).await
+    async fn verify(
+        &self,
+        ctx: &Context,
+        upstream: &Upstream,
+    ) -> StepResult<(PlannedStep, Vec<Check>)> {
+        let state = self.observe(ctx).await?;
+        let planned = PlannedStep::new(
+            Step::id(self),
+            self.resource(ctx),
+            self.change(ctx, &state, upstream),
+        );
+        let mut checks = self.findings(ctx, &state);
+        checks.extend(plan_checks(&planned));
+        // A record that is missing or not ours has no effect to prove.
+        if !matches!(planned.action, Action::Create | Action::Refuse) {
+            let proofs = Step::prove(self, ctx, &state, upstream).await?;
+            checks.extend(proofs.into_iter().map(Check::by_effect));
+        }
+        Ok((planned, checks))
     }
 
-    async fn prove(&self, ctx: &Context) -> Result<Vec<Check>> {
-        let checks = Step::prove(self, ctx).await?;
+    async fn prove(&self, ctx: &Context, upstream: &Upstream) -> StepResult<Vec<Check>> {
+        let state = self.observe(ctx).await?;
+        let checks = Step::prove(self, ctx, &state, upstream).await?;
         Ok(checks.into_iter().map(Check::by_effect).collect())
     }
 
-    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         Step::undo(self, ctx).await
     }
 }
@@ -662,7 +936,7 @@ impl<S: Step> DynStep for S {
 #[derive(Debug)]
 pub(crate) struct StepFailure {
     pub(crate) planned: Option<PlannedStep>,
-    pub(crate) error: servicenow_client::Error,
+    pub(crate) error: StepError,
 }
 
 /// The steps, in procedure order.

@@ -20,8 +20,8 @@ use crate::report::{
 };
 use crate::spec::ResolvedSpec;
 use crate::step::{
-    Action, Change, Context, DynStep, ServiceNowLogin, Step, StepFailure, StepId, WorkflowOptions,
-    all_steps,
+    Action, Change, Context, DynStep, ServiceNowLogin, Step, StepError, StepFailure, StepId,
+    Upstream, WorkflowOptions, all_steps,
 };
 
 /// Why a step could not be registered.
@@ -66,7 +66,7 @@ pub enum WorkflowError {
         step: StepId,
         /// Why.
         #[source]
-        source: Error,
+        source: StepError,
     },
     /// The ledger could not be read or written.
     #[error("the ledger: {0}")]
@@ -135,7 +135,7 @@ impl From<WorkflowError> for ApplyError {
 
 impl ApplyError {
     /// The failed steps and why (none when apply did not start).
-    pub fn failures(&self) -> &[(StepId, Error)] {
+    pub fn failures(&self) -> &[(StepId, StepError)] {
         match self {
             ApplyError::Steps(s) => &s.failures,
             ApplyError::NotStarted(_) => &[],
@@ -184,7 +184,7 @@ impl std::error::Error for ApplyError {
 #[derive(Debug)]
 pub struct StepsFailed {
     /// The failed steps and why.
-    pub failures: Vec<(StepId, Error)>,
+    pub failures: Vec<(StepId, StepError)>,
     /// What every step did (failed and skipped steps included).
     pub report: ApplyReport,
 }
@@ -343,15 +343,13 @@ impl WorkflowBuilder {
                 saved_ledger: Mutex::new(Ledger::default()),
                 ledger_store: store,
                 neighbours: StdMutex::new(Vec::new()),
-                oauth_duplicates: StdMutex::new(Vec::new()),
-                generated_secret: StdMutex::new(None),
                 events: self.events,
-                plugins_pending: StdMutex::new(false),
-                oauth_application: crate::step::Memo::new(),
+                oauth_applications: crate::step::Memo::new(),
                 allow_list: crate::step::Memo::new(),
             }),
             waves: waves(&self.steps),
             steps: self.steps,
+            handed_on: StdMutex::new(Upstream::default()),
         }
     }
 }
@@ -363,6 +361,10 @@ pub struct Workflow {
     steps: Vec<Arc<dyn DynStep>>,
     /// Indexes into `steps`, wave by wave.
     waves: Vec<Vec<usize>>,
+    /// What the last apply's steps handed on (the client secret it generated),
+    /// kept in memory only, so that a verify by the same workflow can prove
+    /// with it.
+    handed_on: StdMutex<Upstream>,
 }
 
 impl fmt::Debug for Workflow {
@@ -427,7 +429,7 @@ impl Workflow {
             .neighbours
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = loaded.neighbours.clone();
-        self.ctx.oauth_application.clear().await;
+        self.ctx.oauth_applications.clear().await;
         self.ctx
             .allow_list
             .set(
@@ -449,10 +451,12 @@ impl Workflow {
             let step = self.step(id);
             let ctx = self.ctx.clone();
             async move {
-                step.plan(&ctx).await.map_err(|source| WorkflowError::Step {
-                    step: id.clone(),
-                    source,
-                })
+                step.plan(&ctx, &Upstream::default())
+                    .await
+                    .map_err(|source| WorkflowError::Step {
+                        step: id.clone(),
+                        source,
+                    })
             }
         }))
         .await;
@@ -513,20 +517,26 @@ impl Workflow {
     pub async fn plan(&self) -> Result<Plan, WorkflowError> {
         let loaded = self.load_ledger(false).await?;
         let mut steps = Vec::new();
+        let mut upstream = Upstream::default();
         for wave in &self.waves {
             let planned = futures_util::future::join_all(wave.iter().map(|&i| {
                 let step = self.steps[i].clone();
                 let ctx = self.ctx.clone();
+                let upstream = &upstream;
                 async move {
-                    step.plan(&ctx).await.map_err(|source| WorkflowError::Step {
-                        step: step.id(),
-                        source,
-                    })
+                    step.plan(&ctx, upstream)
+                        .await
+                        .map_err(|source| WorkflowError::Step {
+                            step: step.id(),
+                            source,
+                        })
                 }
             }))
             .await;
             for p in planned {
-                steps.push(p?);
+                let p = p?;
+                steps.push(p.clone());
+                upstream.add_plan(p);
             }
         }
         let mut notes = Vec::new();
@@ -558,7 +568,8 @@ impl Workflow {
             steps: Vec::new(),
             proofs: Vec::new(),
         };
-        let mut failures: Vec<(StepId, Error)> = Vec::new();
+        let mut failures: Vec<(StepId, StepError)> = Vec::new();
+        let mut upstream = Upstream::default();
         self.load_ledger(true)
             .await
             .map_err(ApplyError::NotStarted)?;
@@ -577,6 +588,7 @@ impl Workflow {
                     .iter()
                     .any(|d| failures.iter().any(|(f, _)| f == d) || skipped(&report, d));
                 let ctx = self.ctx.clone();
+                let upstream = &upstream;
                 async move {
                     if blocked {
                         return (id, step.resource(&ctx), Ok(None));
@@ -585,19 +597,19 @@ impl Workflow {
                         step: id.clone(),
                         resource: step.resource(&ctx),
                     });
-                    let result = step.apply(&ctx).await;
+                    let result = step.apply(&ctx, upstream).await;
                     // Whatever the step recorded is saved, even when it failed midway.
                     let saved = ctx.save_ledger().await;
                     let result = match (result, saved) {
                         (Ok(applied), Ok(())) => Ok(Some(applied)),
-                        (Ok(applied), Err(error)) => Err(StepFailure {
+                        (Ok((applied, _)), Err(error)) => Err(StepFailure {
                             planned: Some(applied.planned),
-                            error,
+                            error: StepError::Ledger(error),
                         }),
                         (Err(failure), _) => Err(failure),
                     };
                     let outcome = match &result {
-                        Ok(Some(a)) => a.outcome,
+                        Ok(Some((a, _))) => a.outcome,
                         _ => Outcome::Failed,
                     };
                     ctx.emit(Event::StepFinished {
@@ -610,7 +622,11 @@ impl Workflow {
             .await;
             for (id, resource, result) in runs {
                 match result {
-                    Ok(Some(applied)) => report.steps.push(applied),
+                    Ok(Some((applied, outputs))) => {
+                        upstream.add_plan(applied.planned.clone());
+                        upstream.add_outputs(outputs);
+                        report.steps.push(applied);
+                    }
                     Ok(None) => report.steps.push(placeholder(
                         id,
                         resource,
@@ -632,6 +648,12 @@ impl Workflow {
                 }
             }
         }
+        // Added to what earlier applies handed on (the newest wins): an apply
+        // that changed nothing does not forget the secret an earlier one made.
+        self.handed_on
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_outputs(upstream.outputs_only().into_outputs());
         if !failures.is_empty() {
             return Err(ApplyError::Steps(StepsFailed { failures, report }));
         }
@@ -642,11 +664,10 @@ impl Workflow {
             .filter(|s| s.outcome == Outcome::Done)
             .map(|s| s.planned.step.clone())
             .collect();
-        let proofs = futures_util::future::join_all(
-            changed
-                .iter()
-                .map(|id| async move { (id.clone(), self.step(id).prove(&self.ctx).await) }),
-        )
+        let proofs = futures_util::future::join_all(changed.iter().map(|id| {
+            let upstream = &upstream;
+            async move { (id.clone(), self.step(id).prove(&self.ctx, upstream).await) }
+        }))
         .await;
         for (id, proof) in proofs {
             match proof {
@@ -671,21 +692,6 @@ impl Workflow {
     /// effect that cannot be proven from here is pending, never ok.
     pub async fn verify(&self) -> Result<VerifyReport, WorkflowError> {
         let loaded = self.load_ledger(false).await?;
-        let results = futures_util::future::join_all(self.steps.iter().map(|step| {
-            let step = step.clone();
-            let ctx = self.ctx.clone();
-            async move {
-                let id = step.id();
-                let fail = |source| WorkflowError::Step {
-                    step: id.clone(),
-                    source,
-                };
-                let mut checks = step.verify(&ctx).await.map_err(fail)?;
-                checks.extend(step.prove(&ctx).await.map_err(fail)?);
-                Ok::<_, WorkflowError>(checks)
-            }
-        }))
-        .await;
         let mut checks = Vec::new();
         if let Err(corrupt) = &loaded.ledger {
             checks.push(Check::fail(
@@ -694,8 +700,32 @@ impl Workflow {
                 "run `bp-servicenow repair`",
             ));
         }
-        for r in results {
-            checks.extend(r?);
+        // Wave by wave, as plan: a step's plan may depend on the ones before it.
+        let mut upstream = self
+            .handed_on
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for wave in &self.waves {
+            let results = futures_util::future::join_all(wave.iter().map(|&i| {
+                let step = self.steps[i].clone();
+                let ctx = self.ctx.clone();
+                let upstream = &upstream;
+                async move {
+                    step.verify(&ctx, upstream)
+                        .await
+                        .map_err(|source| WorkflowError::Step {
+                            step: step.id(),
+                            source,
+                        })
+                }
+            }))
+            .await;
+            for r in results {
+                let (planned, step_checks) = r?;
+                checks.extend(step_checks);
+                upstream.add_plan(planned);
+            }
         }
         Ok(VerifyReport::new(checks))
     }
@@ -726,7 +756,12 @@ impl Workflow {
         let mut ledger = Ledger::default();
         let sn = &ctx.servicenow;
         let spec = &ctx.spec;
-        let fail = |step| move |source| WorkflowError::Step { step, source };
+        let fail = |step| {
+            move |source| WorkflowError::Step {
+                step,
+                source: StepError::Request(source),
+            }
+        };
 
         let configs = sn
             .openframe_configurations()
@@ -859,7 +894,7 @@ impl Workflow {
                 .await
                 .map_err(|source| WorkflowError::Step {
                     step: id.clone(),
-                    source,
+                    source: StepError::Ledger(source),
                 })?;
             steps.push(TeardownStep {
                 step: id.clone(),

@@ -7,16 +7,17 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use brightpattern_servicenow::report::{Check, Removal, RemovalOutcome};
+use brightpattern_servicenow::report::{Removal, RemovalOutcome};
 use brightpattern_servicenow::step::{Change, Context, FieldChange};
 use brightpattern_servicenow::{
-    Action, Event, IntegrationSpec, ServiceNowLogin, Step, StepId, Workflow, WorkflowOptions,
+    Action, Applied, Event, IntegrationSpec, ServiceNowLogin, Step, StepId, StepResult, Upstream,
+    Workflow, WorkflowOptions,
 };
 use common::pair;
+use servicenow_client::JsonRecord;
 use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER};
 use servicenow_client::plugins::WaitOptions;
 use servicenow_client::wire::SysId;
-use servicenow_client::{JsonRecord, Result};
 
 const PROPERTY: &str = "x_bp.agent_desktop.activity_history";
 
@@ -40,14 +41,15 @@ impl Step for ActivityHistoryProperty {
         format!("system property {PROPERTY}")
     }
 
-    async fn observe(&self, ctx: &Context) -> Result<Self::State> {
-        ctx.servicenow
+    async fn observe(&self, ctx: &Context) -> StepResult<Self::State> {
+        Ok(ctx
+            .servicenow
             .table_json("sys_properties")?
             .first(servicenow_client::query::Query::new().eq("name", PROPERTY))
-            .await
+            .await?)
     }
 
-    fn change(&self, _ctx: &Context, state: &Self::State) -> Change {
+    fn change(&self, _ctx: &Context, state: &Self::State, _upstream: &Upstream) -> Change {
         match state {
             None => Change::of(
                 Action::Create,
@@ -62,7 +64,13 @@ impl Step for ActivityHistoryProperty {
         }
     }
 
-    async fn apply(&self, ctx: &Context, state: Self::State, _change: &Change) -> Result<String> {
+    async fn apply(
+        &self,
+        ctx: &Context,
+        state: Self::State,
+        _change: &Change,
+        _upstream: &Upstream,
+    ) -> StepResult<Applied> {
         let table = ctx.servicenow.table_json("sys_properties")?;
         match state {
             None => {
@@ -72,7 +80,7 @@ impl Step for ActivityHistoryProperty {
                 table
                     .create_with_id(&id, &serde_json::json!({"name": PROPERTY, "value": "true"}))
                     .await?;
-                Ok(format!("created {id}"))
+                Ok(format!("created {id}").into())
             }
             Some(row) => {
                 let id = SysId::parse(row["sys_id"].as_str().unwrap_or("")).map_err(|e| {
@@ -84,25 +92,12 @@ impl Step for ActivityHistoryProperty {
                 table
                     .update(&id, &serde_json::json!({"value": "true"}))
                     .await?;
-                Ok("set to true".into())
+                Ok(Applied::new("set to true"))
             }
         }
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
-        let value = self
-            .observe(ctx)
-            .await?
-            .and_then(|r| r["value"].as_str().map(str::to_owned));
-        Ok(vec![Check::when(
-            value.as_deref() == Some("true"),
-            format!("{PROPERTY} is true"),
-            value.unwrap_or_else(|| "missing".into()),
-            "run apply",
-        )])
-    }
-
-    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let Some(section) = ctx.step_ledger(&self.id()).await else {
             return Ok(Vec::new());
         };
@@ -226,53 +221,113 @@ async fn a_step_registered_from_outside_runs_in_its_wave_and_is_undone() {
     );
 }
 
-struct Named(&'static str, Vec<StepId>);
+/// A value one step hands to the next.
+#[derive(Debug, Clone, PartialEq)]
+struct Token(String);
+
+/// A step that does nothing but, when asked to, plans a change and hands on a
+/// [`Token`]; and records which token it saw from upstream.
+struct Named {
+    name: &'static str,
+    after: Vec<StepId>,
+    hands_on: Option<&'static str>,
+    saw: Arc<Mutex<Option<Token>>>,
+}
+
+impl Named {
+    fn new(name: &'static str, after: Vec<StepId>) -> Self {
+        Self {
+            name,
+            after,
+            hands_on: None,
+            saw: Arc::default(),
+        }
+    }
+}
 
 #[async_trait]
 impl Step for Named {
     type State = ();
     fn id(&self) -> StepId {
-        StepId::custom(self.0)
+        StepId::custom(self.name)
     }
     fn depends_on(&self) -> Vec<StepId> {
-        self.1.clone()
+        self.after.clone()
     }
     fn resource(&self, _ctx: &Context) -> String {
-        self.0.into()
+        self.name.into()
     }
-    async fn observe(&self, _ctx: &Context) -> Result<()> {
+    async fn observe(&self, _ctx: &Context) -> StepResult<()> {
         Ok(())
     }
-    fn change(&self, _ctx: &Context, _state: &()) -> Change {
-        Change::unchanged()
+    fn change(&self, _ctx: &Context, _state: &(), upstream: &Upstream) -> Change {
+        *self.saw.lock().unwrap() = upstream.output::<Token>().cloned();
+        match self.hands_on {
+            Some(_) => Change::of(Action::Update, vec![FieldChange::new("token", None, "new")]),
+            None => Change::unchanged(),
+        }
     }
-    async fn apply(&self, _ctx: &Context, _state: (), _change: &Change) -> Result<String> {
-        Ok(String::new())
+    async fn apply(
+        &self,
+        _ctx: &Context,
+        _state: (),
+        _change: &Change,
+        _upstream: &Upstream,
+    ) -> StepResult<Applied> {
+        let applied = Applied::new("handed on a token");
+        Ok(match self.hands_on {
+            Some(token) => applied.with_output(Token(token.to_owned())),
+            None => applied,
+        })
     }
-    async fn verify(&self, _ctx: &Context) -> Result<Vec<Check>> {
-        Ok(Vec::new())
-    }
-    async fn undo(&self, _ctx: &Context) -> Result<Vec<Removal>> {
+    async fn undo(&self, _ctx: &Context) -> StepResult<Vec<Removal>> {
         Ok(Vec::new())
     }
 }
 
 #[tokio::test]
+async fn a_typed_output_reaches_the_steps_after_it_and_only_in_apply() {
+    let p = pair().await;
+    let first = Named {
+        hands_on: Some("tok-1"),
+        ..Named::new("first", vec![StepId::PLUGINS])
+    };
+    let second = Named::new("second", vec![StepId::custom("first")]);
+    let saw = second.saw.clone();
+    let wf = builder(&p)
+        .step(first)
+        .unwrap()
+        .step(second)
+        .unwrap()
+        .build();
+    wf.plan().await.unwrap();
+    assert_eq!(*saw.lock().unwrap(), None, "plan hands nothing on");
+    wf.apply().await.unwrap();
+    assert_eq!(
+        *saw.lock().unwrap(),
+        Some(Token("tok-1".into())),
+        "apply hands the first step's output to the second"
+    );
+}
+
+#[tokio::test]
 async fn registration_checks_ids_and_dependencies() {
     let p = pair().await;
-    let err = builder(&p).step(Named("plugins", vec![])).unwrap_err();
+    let err = builder(&p).step(Named::new("plugins", vec![])).unwrap_err();
     assert!(err.to_string().contains("registered already"), "{err}");
-    let err = builder(&p).step(Named("Bad Name", vec![])).unwrap_err();
+    let err = builder(&p)
+        .step(Named::new("Bad Name", vec![]))
+        .unwrap_err();
     assert!(err.to_string().contains("a-z"), "{err}");
     let err = builder(&p)
-        .step(Named("late", vec![StepId::custom("later")]))
+        .step(Named::new("late", vec![StepId::custom("later")]))
         .unwrap_err();
     assert!(err.to_string().contains("not registered"), "{err}");
     // A chain: first after plugins, second after first (a wave of its own).
     let wf = builder(&p)
-        .step(Named("first", vec![StepId::PLUGINS]))
+        .step(Named::new("first", vec![StepId::PLUGINS]))
         .unwrap()
-        .step(Named("second", vec![StepId::custom("first")]))
+        .step(Named::new("second", vec![StepId::custom("first")]))
         .unwrap()
         .build();
     let plan = wf.plan().await.unwrap();

@@ -124,9 +124,24 @@ async fn apply_proves_what_it_wrote_and_verify_proves_it_again() {
         ["grant_type=password", "grant_type=refresh_token"],
         "{grants:?}"
     );
-    // The same run still knows the secret; verify proves everything but the
-    // manual account.
+    // The same workflow remembers what its apply handed on (in memory only):
+    // its verify proves everything but the manual account.
     assert_all_proven(&wf.verify().await.unwrap());
+    // Another workflow (another process) does not know the secret: the round
+    // trip is pending...
+    let later = workflow(&p, "", None).verify().await.unwrap();
+    let oauth = check(&later, OAUTH_CHECK);
+    assert_eq!(oauth.status, Status::Pending, "{later}");
+    assert!(
+        oauth
+            .hint
+            .as_deref()
+            .unwrap_or("")
+            .contains("SERVICENOW_OAUTH_CLIENT_SECRET"),
+        "{later}"
+    );
+    // ...until the caller supplies it.
+    assert_all_proven(&knowing_secret(&p, "").verify().await.unwrap());
     // The integration account was never asked for: manual by default.
     assert!(
         !p.bp

@@ -183,7 +183,22 @@ async fn a_fresh_apply_then_verify_all_ok() {
     );
     let health = wf.verify().await.unwrap();
     assert!(health.is_ok(), "{health}");
-    assert!(health.checks.len() >= 15, "{health}");
+    // Every step is read back (its plan is empty) and every effect proven.
+    for step in &report.steps {
+        assert!(
+            health
+                .checks
+                .iter()
+                .any(|c| c.check == step.planned.resource && c.is_ok()),
+            "no passing check for {}: {health}",
+            step.planned.resource
+        );
+    }
+    assert_eq!(
+        health.checks.iter().filter(|c| c.effect).count(),
+        5,
+        "{health}"
+    );
 
     let config = &p.sn.table("sn_openframe_configuration")[0];
     assert_eq!(config["width"], "300");

@@ -207,6 +207,26 @@ impl CorsRuleSpec {
         Ok(())
     }
 
+    /// The rule as the Table API columns of `sys_cors_rule` that create and
+    /// update write, with `rest_api` as the REST API definition — for a caller
+    /// that writes only some of them (a patch of the columns that differ).
+    ///
+    /// ```
+    /// # use servicenow_client::cors::{CorsDomain, CorsRuleSpec};
+    /// # use servicenow_client::wire::SysId;
+    /// let spec = CorsRuleSpec::new("Bright Pattern", CorsDomain::parse("https://example.brightpattern.com")?);
+    /// let columns = spec.columns(&SysId::parse("0123456789abcdef0123456789abcdef")?);
+    /// assert_eq!(columns["domain"], "https://example.brightpattern.com");
+    /// assert_eq!(columns["active"], "true");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn columns(&self, rest_api: &SysId) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self.row(rest_api)) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        }
+    }
+
     /// The row to write, with the REST API resolved.
     fn row(&self, rest_api: &SysId) -> CorsRuleRow {
         CorsRuleRow {

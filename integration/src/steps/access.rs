@@ -8,11 +8,12 @@ use servicenow_client::query::{Query, lookups};
 use servicenow_client::roles::{GroupRoleGrant, PlannedGrant, Role, UserRoleGrant};
 use servicenow_client::users::{Group, User};
 use servicenow_client::wire::SysId;
-use servicenow_client::{Error, Result};
 
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::OPENFRAME_ROLE;
-use crate::step::{Action, Change, Context, FieldChange, Step, StepId};
+use crate::step::{
+    Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream,
+};
 
 /// Step 3.
 #[derive(Debug, Clone, Copy, Default)]
@@ -97,7 +98,7 @@ impl Step for AccessStep {
         )
     }
 
-    async fn observe(&self, ctx: &Context) -> Result<AccessState> {
+    async fn observe(&self, ctx: &Context) -> StepResult<AccessState> {
         let access = &ctx.spec.access;
         let sn = &ctx.servicenow;
         // One round trip: the role, the users, the groups, and their grants found
@@ -204,7 +205,7 @@ impl Step for AccessStep {
         Ok(state)
     }
 
-    fn change(&self, ctx: &Context, state: &AccessState) -> Change {
+    fn change(&self, _ctx: &Context, state: &AccessState, upstream: &Upstream) -> Change {
         let mut changes = Vec::new();
         for (name, _) in &state.shared {
             changes.push(FieldChange::new(
@@ -235,7 +236,7 @@ impl Step for AccessStep {
             (false, _) => Change::of(Action::Update, changes),
         };
         if state.role.is_none() {
-            change.warnings.push(if ctx.plugins_pending() {
+            change.warnings.push(if upstream.changes(&StepId::PLUGINS) {
                 format!("role {OPENFRAME_ROLE} appears when OpenFrame is activated")
             } else {
                 format!("role {OPENFRAME_ROLE} does not exist: is the OpenFrame plugin active?")
@@ -260,7 +261,13 @@ impl Step for AccessStep {
 
     /// Every grant is recorded in the ledger, with the sys_id it will get,
     /// before it is sent: a grant whose answer is lost is still known as ours.
-    async fn apply(&self, ctx: &Context, state: AccessState, _change: &Change) -> Result<String> {
+    async fn apply(
+        &self,
+        ctx: &Context,
+        state: AccessState,
+        _change: &Change,
+        _upstream: &Upstream,
+    ) -> StepResult<Applied> {
         let roles = ctx.servicenow.roles();
         let shared = state.shared.clone();
         if !shared.is_empty() {
@@ -277,9 +284,9 @@ impl Step for AccessStep {
             .await;
         }
         let Some(role) = &state.role else {
-            return Err(Error::MissingRecord {
-                table: "sys_user_role".into(),
-                key: format!("name={OPENFRAME_ROLE}"),
+            return Err(StepError::Missing {
+                record: format!("role {OPENFRAME_ROLE} (sys_user_role)"),
+                hint: "it comes with the OpenFrame plugin: activate it (the plugins step), then apply again".into(),
             });
         };
         let mut done = Vec::new();
@@ -313,13 +320,10 @@ impl Step for AccessStep {
             .await;
             done.push(format!("granted to {created} users"));
             if let Some((user, first)) = report.failed.into_iter().next() {
-                return Err(Error::OperationFailed {
-                    operation: format!("granting {OPENFRAME_ROLE} to {} users", planned.len()),
-                    state: "incomplete".into(),
-                    message: Some(format!(
-                        "{created} granted; the grant to {user} and maybe others failed"
-                    )),
-                    detail: Some(first.to_string()),
+                return Err(StepError::Incomplete {
+                    intended: format!("granting {OPENFRAME_ROLE} to {} users", planned.len()),
+                    done: format!("{created} granted (recorded in the ledger)"),
+                    failed: format!("the grant to {user} failed: {first}"),
                 });
             }
         }
@@ -341,20 +345,20 @@ impl Step for AccessStep {
             .await;
             done.push(format!("granted to group {name}"));
         }
-        Ok(done.join("; "))
+        Ok(done.join("; ").into())
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
-        let state = self.observe(ctx).await?;
-        let check = format!("role {OPENFRAME_ROLE}");
+    /// What apply cannot fix: the role missing, listed users and groups that do
+    /// not exist.
+    fn findings(&self, _ctx: &Context, state: &AccessState) -> Vec<Check> {
+        let mut checks = Vec::new();
         if state.role.is_none() {
-            return Ok(vec![Check::fail(
-                check,
+            checks.push(Check::fail(
+                format!("role {OPENFRAME_ROLE}"),
                 "the role does not exist",
                 "activate the OpenFrame plugin (apply)",
-            )]);
+            ));
         }
-        let mut checks = Vec::new();
         let unknown: Vec<&str> = state
             .users
             .iter()
@@ -375,54 +379,13 @@ impl Step for AccessStep {
                 "fix the names in [access], or create the users and groups",
             ));
         }
-        if !state.users.is_empty() {
-            let mut lacking = Vec::new();
-            for name in state.missing_users() {
-                // No direct grant: the role may still come through a group.
-                if !ctx
-                    .servicenow
-                    .roles()
-                    .user_status(&name, OPENFRAME_ROLE)
-                    .await?
-                    .has_role()
-                {
-                    lacking.push(name);
-                }
-            }
-            checks.push(Check::when(
-                lacking.is_empty(),
-                format!("{check} for listed users"),
-                if lacking.is_empty() {
-                    format!("{} listed: all hold it", counted(state.users.len(), "user"))
-                } else {
-                    format!("missing for {}", lacking.join(", "))
-                },
-                "run apply to grant it (the user must log in again afterwards)",
-            ));
-        }
-        if !state.groups.is_empty() {
-            let lacking = state.missing_groups();
-            checks.push(Check::when(
-                lacking.is_empty(),
-                format!("{check} for listed groups"),
-                if lacking.is_empty() {
-                    format!(
-                        "{} listed: all hold it",
-                        counted(state.groups.len(), "group")
-                    )
-                } else {
-                    format!("missing for {}", lacking.join(", "))
-                },
-                "run apply to grant it",
-            ));
-        }
-        Ok(checks)
+        checks
     }
 
     /// Deletes only the grants whose recorded sys_id still is a grant of the role
     /// to the recorded user or group (the natural key): a ledger entry pointing at
     /// anything else is reported and left alone.
-    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = ctx.ledger().await;
         let mut removals = Vec::new();
         let users = ctx.servicenow.table::<UserRoleGrant>();
@@ -547,7 +510,7 @@ impl Step for AccessStep {
                 }
             }
             if let Some(e) = failure {
-                return Err(e);
+                return Err(e.into());
             }
         }
         ctx.record(|l| {

@@ -3,14 +3,14 @@
 //! among the allowed headers, active. Methods and headers a person added are kept.
 
 use async_trait::async_trait;
-use servicenow_client::Result;
 use servicenow_client::cors::{CorsRule, CorsRuleSpec, TABLE_API_BASE_URI};
 use servicenow_client::wire::SysId;
 
 use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
-    Action, Change, Context, FieldChange, Step, StepId, duplicates_check, duplicates_text, pick,
+    Action, Applied, Change, Context, FieldChange, Step, StepId, StepResult, Upstream,
+    duplicates_check, duplicates_text, pick,
 };
 use crate::steps::openframe::Ownership;
 
@@ -120,7 +120,7 @@ impl Step for CorsStep {
         )
     }
 
-    async fn observe(&self, ctx: &Context) -> Result<CorsState> {
+    async fn observe(&self, ctx: &Context) -> StepResult<CorsState> {
         let rules = ctx.servicenow.cors_rules();
         let (all, table_api) =
             futures_util::try_join!(rules.list_by_name(&ctx.spec.cors_name), rules.table_api())?;
@@ -141,7 +141,7 @@ impl Step for CorsStep {
         })
     }
 
-    fn change(&self, ctx: &Context, state: &CorsState) -> Change {
+    fn change(&self, ctx: &Context, state: &CorsState, _upstream: &Upstream) -> Change {
         if let (Ownership::Foreign, false, Some(rule)) =
             (state.ownership, ctx.spec.cors_adopt, &state.rule)
         {
@@ -172,7 +172,13 @@ impl Step for CorsStep {
         change
     }
 
-    async fn apply(&self, ctx: &Context, state: CorsState, change: &Change) -> Result<String> {
+    async fn apply(
+        &self,
+        ctx: &Context,
+        state: CorsState,
+        change: &Change,
+        _upstream: &Upstream,
+    ) -> StepResult<Applied> {
         let rules = ctx.servicenow.cors_rules();
         let want = desired(ctx, state.rule.as_ref(), &state.table_api);
         match &state.rule {
@@ -189,7 +195,8 @@ impl Step for CorsStep {
                     "created rule {}{}",
                     created.sys_id,
                     note.map(|n| format!("; {n}")).unwrap_or_default()
-                ))
+                )
+                .into())
             }
             Some(rule) => {
                 if matches!(state.ownership, Ownership::Adopted | Ownership::Foreign) {
@@ -204,17 +211,16 @@ impl Step for CorsStep {
                             .map(|c| (c.field.as_str(), c.old.as_deref().unwrap_or(""))),
                     );
                     ctx.reserve(|l| l.cors_adopted = Some(adopted)).await?;
-                    let patch: serde_json::Map<String, serde_json::Value> = change
-                        .changes
-                        .iter()
-                        .map(|c| (c.field.clone(), serde_json::Value::String(c.new.clone())))
-                        .collect();
+                    // The typed rule's columns, only those that change.
+                    let mut patch = want.columns(&state.table_api);
+                    patch.retain(|column, _| change.changes.iter().any(|c| &c.field == column));
                     rules.patch(&rule.sys_id, &patch).await?;
                     return Ok(format!(
                         "adopted {}; updated {}",
                         rule.sys_id,
                         patch.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ));
+                    )
+                    .into());
                 }
                 rules.update(&rule.sys_id, &want).await?;
                 Ok(format!(
@@ -225,64 +231,31 @@ impl Step for CorsStep {
                         .map(|c| c.field.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
-                ))
+                )
+                .into())
             }
         }
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
-        let state = self.observe(ctx).await?;
-        let name = format!("CORS rule {:?}", ctx.spec.cors_name);
-        let Some(rule) = &state.rule else {
-            return Ok(vec![Check::fail(name, "missing", "run apply to create it")]);
-        };
-        let duplicates =
-            duplicates_check(&name, "CORS rule", &ctx.spec.cors_name, &state.duplicates);
-        let domain_ok = rule.domain == ctx.spec.cors_domain.as_str();
-        Ok(duplicates
-            .into_iter()
-            .chain([
-                Check::when(
-                    rule.active,
-                    format!("{name} active"),
-                    if rule.active { "active" } else { "inactive" },
-                    "run apply to activate it",
-                ),
-                Check::when(
-                    rule.post,
-                    format!("{name} allows POST"),
-                    if rule.post {
-                        "POST allowed"
-                    } else {
-                        "POST not allowed: the tenant cannot call the instance"
-                    },
-                    "run apply to allow POST",
-                ),
-                Check::when(
-                    rule.allows_header(REQUIRED_HEADER),
-                    format!("{name} covers {REQUIRED_HEADER}"),
-                    format!("allowed headers: {:?}", rule.access_control_allow_headers),
-                    "run apply to add the header",
-                ),
-                Check::when(
-                    domain_ok,
-                    format!("{name} domain"),
-                    rule.domain.clone(),
-                    format!("run apply to set it to {}", ctx.spec.cors_domain),
-                ),
-                Check::when(
-                    rule.rest_api.sys_id() == Some(state.table_api.as_str()),
-                    format!("{name} covers the Table API"),
-                    format!("rest_api {}", rule.rest_api.sys_id().unwrap_or("(none)")),
-                    "run apply to point it at the Table API",
-                ),
-            ])
-            .collect())
+    fn findings(&self, ctx: &Context, state: &CorsState) -> Vec<Check> {
+        duplicates_check(
+            &format!("CORS rule {:?}", ctx.spec.cors_name),
+            "CORS rule",
+            &ctx.spec.cors_name,
+            &state.duplicates,
+        )
+        .into_iter()
+        .collect()
     }
 
     /// Sends the preflight the tenant's browser page sends before it POSTs to the
     /// instance, and checks that the answer allows the tenant origin and POST.
-    async fn prove(&self, ctx: &Context) -> Result<Vec<Check>> {
+    async fn prove(
+        &self,
+        ctx: &Context,
+        _state: &CorsState,
+        _upstream: &Upstream,
+    ) -> StepResult<Vec<Check>> {
         let origin = ctx.spec.cors_domain.as_str();
         let path = format!("{TABLE_API_BASE_URI}/sys_user");
         let answer = ctx
@@ -320,7 +293,7 @@ impl Step for CorsStep {
         }])
     }
 
-    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = ctx.ledger().await;
         let rules = ctx.servicenow.cors_rules();
         let resource = format!("CORS rule {:?}", ctx.spec.cors_name);

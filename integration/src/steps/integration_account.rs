@@ -16,12 +16,13 @@ use brightpattern_client::integration_accounts::{
     RefreshTokenState, ServiceNowAccountSpec, ServiceNowIntegrationAccount,
 };
 use servicenow_client::oauth::OAuthApplication;
-use servicenow_client::{Error, Result};
 
 use crate::report::{Check, ManualField, ManualStep, ManualValue, Removal, RemovalOutcome};
 use crate::spec::AccountApi;
-use crate::step::{Action, Change, Context, FieldChange, Step, StepId};
-use crate::steps::oauth_endpoint::{SECRET_SHOWN, secret_for};
+use crate::step::{
+    Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream,
+};
+use crate::steps::oauth_endpoint::{SECRET_SHOWN, known_secret, secret_for};
 
 /// Step 6.
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,14 +66,13 @@ fn property_changes(
     .collect()
 }
 
-fn manual(ctx: &Context, application: Option<&OAuthApplication>) -> ManualStep {
+fn manual(
+    ctx: &Context,
+    application: Option<&OAuthApplication>,
+    upstream: &Upstream,
+) -> ManualStep {
     let spec = &ctx.spec.integration_account;
-    let secret = application.and_then(|app| {
-        ctx.take_generated_secret()
-            .filter(|g| g.client_id == app.client_id)
-            .map(|g| g.secret)
-            .or_else(|| ctx.options.oauth_client_secret.clone())
-    });
+    let secret = application.and_then(|app| known_secret(ctx, app, upstream));
     let text = |label: &str, value: &str| ManualField {
         label: label.to_owned(),
         value: ManualValue::Text(value.to_owned()),
@@ -122,17 +122,17 @@ impl Step for IntegrationAccountStep {
         )
     }
 
-    async fn observe(&self, ctx: &Context) -> Result<IntegrationAccountState> {
+    async fn observe(&self, ctx: &Context) -> StepResult<IntegrationAccountState> {
         if ctx.spec.integration_account.api == AccountApi::Manual {
             return Ok(IntegrationAccountState {
                 account: Err(MANUAL_BY_DEFAULT.to_owned()),
-                application: ctx.oauth_application().await?,
+                application: ctx.oauth_applications().await?.managed,
             });
         }
         let accounts = ctx.brightpattern.integration_accounts();
         let name = &ctx.spec.integration_account.name;
         let (account, application) =
-            futures_util::join!(accounts.get(name), ctx.oauth_application());
+            futures_util::join!(accounts.get(name), ctx.oauth_applications());
         let account = match account {
             Ok(found) => Ok(found),
             Err(e) if e.is_endpoint_unavailable() => Err(format!(
@@ -141,15 +141,20 @@ impl Step for IntegrationAccountStep {
                     .map(|r| format!("{r} answered HTTP {}", e.status().unwrap_or_default()))
                     .unwrap_or_else(|| e.to_string())
             )),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         Ok(IntegrationAccountState {
             account,
-            application: application?,
+            application: application?.managed,
         })
     }
 
-    fn change(&self, ctx: &Context, state: &IntegrationAccountState) -> Change {
+    fn change(
+        &self,
+        ctx: &Context,
+        state: &IntegrationAccountState,
+        upstream: &Upstream,
+    ) -> Change {
         let refresh = FieldChange::new(
             "refresh_token",
             Some("missing".into()),
@@ -158,7 +163,7 @@ impl Step for IntegrationAccountStep {
         match &state.account {
             Err(why) => {
                 let mut change = Change::of(Action::Manual, Vec::new());
-                change.manual = Some(manual(ctx, state.application.as_ref()));
+                change.manual = Some(manual(ctx, state.application.as_ref(), upstream));
                 change.warnings.push(why.clone());
                 change
             }
@@ -199,15 +204,16 @@ impl Step for IntegrationAccountStep {
         ctx: &Context,
         state: IntegrationAccountState,
         _change: &Change,
-    ) -> Result<String> {
+        upstream: &Upstream,
+    ) -> StepResult<Applied> {
         let name = ctx.spec.integration_account.name.clone();
         let accounts = ctx.brightpattern.integration_accounts();
         let app = match &state.application {
             Some(app) => app.clone(),
             None => {
-                return Err(Error::MissingRecord {
-                    table: "oauth_entity".into(),
-                    key: format!("name={}", ctx.spec.oauth.name),
+                return Err(StepError::Missing {
+                    record: format!("OAuth application {:?}", ctx.spec.oauth.name),
+                    hint: "the oauth_endpoint step creates it: apply again".into(),
                 });
             }
         };
@@ -217,13 +223,16 @@ impl Step for IntegrationAccountStep {
             Some(account) => !property_changes(ctx, &state_with(&app), account).is_empty(),
         };
         let mut done = Vec::new();
+        let mut rotated = None;
         if replace {
+            let (client_secret, new_secret) = secret_for(ctx, &app, upstream).await?;
+            rotated = new_secret;
             let spec = ServiceNowAccountSpec {
                 name: name.clone(),
                 default: ctx.spec.integration_account.default,
                 instance_url: ctx.spec.instance.origin().clone(),
                 client_id: app.client_id.clone(),
-                client_secret: secret_for(ctx, &app).await?,
+                client_secret,
             };
             if existing.is_none() {
                 // Recorded before it is sent: an answer lost is still ours.
@@ -249,98 +258,46 @@ impl Step for IntegrationAccountStep {
         ));
         let verdict = accounts.test_connection(&name).await?;
         if !verdict.valid {
-            return Err(Error::OperationFailed {
-                operation: format!("the connection test of integration account {name:?}"),
-                state: "invalid".into(),
-                message: Some(verdict.message),
-                detail: Some("check the OAuth application is active and the integration user may use the password grant".into()),
+            return Err(StepError::Rejected {
+                what: format!("the connection test of integration account {name:?}"),
+                reason: verdict.message,
+                hint: "check the OAuth application is active and the integration user may use the password grant".into(),
             });
         }
         done.push(format!("connection test: {}", verdict.message));
-        Ok(done.join("; "))
+        let applied = Applied::new(done.join("; "));
+        // A secret rotated here is handed on, so the OAuth proof can use it.
+        Ok(match rotated {
+            Some(secret) => applied.with_output(secret),
+            None => applied,
+        })
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
-        let state = self.observe(ctx).await?;
-        let name = format!(
-            "integration account {:?}",
-            ctx.spec.integration_account.name
-        );
-        let account = match &state.account {
-            Err(why) => {
-                let m = manual(ctx, state.application.as_ref());
-                return Ok(vec![
-                    Check::pending(
-                        name,
-                        format!("waits for a person: {why}; bp-servicenow cannot see it"),
-                        format!("{} (the checklist follows)", m.title),
-                    )
-                    .with_manual(m),
-                ]);
-            }
-            Ok(None) => return Ok(vec![Check::fail(name, "missing", "run apply to create it")]),
-            Ok(Some(account)) => account,
+    /// Runs the tenant's "Test connection" for the account, when the tenant's
+    /// API offers it.
+    async fn prove(
+        &self,
+        ctx: &Context,
+        state: &IntegrationAccountState,
+        _upstream: &Upstream,
+    ) -> StepResult<Vec<Check>> {
+        let Ok(Some(account)) = &state.account else {
+            return Ok(Vec::new()); // manual or missing: the plan says so
         };
-        let spec = &ctx.spec.integration_account;
-        let mut checks = vec![
-            Check::when(
-                account.default == spec.default,
-                format!("{name} default flag"),
-                if account.default {
-                    "default account"
-                } else {
-                    "not the default account"
-                },
-                "run apply to set the default flag",
-            ),
-            Check::when(
-                account.instance_url.as_str() == ctx.spec.instance.as_str(),
-                format!("{name} instance"),
-                account.instance_url.to_string(),
-                format!("run apply to point it at {}", ctx.spec.instance),
-            ),
-        ];
-        match &state.application {
-            Some(app) => checks.push(Check::when(
-                app.client_id == account.client_id,
-                format!("{name} client id"),
-                format!(
-                    "{} (OAuth application has {})",
-                    account.client_id, app.client_id
-                ),
-                "run apply to use the OAuth application's client",
-            )),
-            None => checks.push(Check::fail(
-                format!("{name} client id"),
-                "the OAuth application is missing",
-                "run apply",
-            )),
-        }
-        checks.push(Check::when(
-            account.refresh_token == RefreshTokenState::Present,
-            format!("{name} refresh token"),
-            if account.refresh_token == RefreshTokenState::Present {
-                "present"
-            } else {
-                "missing"
-            },
-            "run apply to request one",
-        ));
         let verdict = ctx
             .brightpattern
             .integration_accounts()
             .test_connection(&account.name)
             .await?;
-        checks.push(Check::when(
+        Ok(vec![Check::when(
             verdict.valid,
-            format!("{name} connection"),
+            format!("integration account {:?} connection", account.name),
             verdict.message,
             "the refresh token was rejected: run apply to request a new one; check the OAuth application is active",
-        ));
-        Ok(checks)
+        )])
     }
 
-    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = ctx.ledger().await;
         let accounts = ctx.brightpattern.integration_accounts();
         let name = &ctx.spec.integration_account.name;
@@ -361,7 +318,7 @@ impl Step for IntegrationAccountStep {
                     "the tenant offers no API for it: delete it in Contact Center Administrator",
                 )]);
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let removal = match (&ledger.integration_account, found) {
             (Some(ours), Some(_)) if ours == name => {

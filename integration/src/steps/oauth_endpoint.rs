@@ -6,12 +6,12 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use servicenow_client::OAuthClient;
 use servicenow_client::oauth::{NewOAuthApplication, OAuthApplication};
-use servicenow_client::{Error, Result};
+use servicenow_client::wire::SysId;
 
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
-    Action, Change, Context, FieldChange, GeneratedSecret, Step, StepId, duplicates_check,
-    duplicates_text,
+    Action, Applied, Change, Context, FieldChange, GeneratedSecret, Named, Step, StepError, StepId,
+    StepResult, Upstream, duplicates_check, duplicates_text,
 };
 
 /// Step 5.
@@ -24,6 +24,8 @@ pub struct OAuthEndpointStep;
 pub struct OAuthEndpointState {
     application: Option<OAuthApplication>,
     ours: bool,
+    /// Other applications with the same name: reported, never touched.
+    duplicates: Vec<SysId>,
 }
 
 /// What a change of the secret shows.
@@ -45,20 +47,24 @@ impl Step for OAuthEndpointStep {
         format!("OAuth application {:?}", ctx.spec.oauth.name)
     }
 
-    async fn observe(&self, ctx: &Context) -> Result<OAuthEndpointState> {
-        let application = ctx.oauth_application().await?;
+    async fn observe(&self, ctx: &Context) -> StepResult<OAuthEndpointState> {
+        let Named {
+            managed: application,
+            duplicates,
+        } = ctx.oauth_applications().await?;
         let recorded = ctx.ledger().await.oauth_application;
         Ok(OAuthEndpointState {
             ours: application
                 .as_ref()
                 .is_some_and(|a| recorded.as_ref() == Some(&a.sys_id)),
             application,
+            duplicates,
         })
     }
 
-    fn change(&self, ctx: &Context, state: &OAuthEndpointState) -> Change {
+    fn change(&self, ctx: &Context, state: &OAuthEndpointState, _upstream: &Upstream) -> Change {
         let o = &ctx.spec.oauth;
-        let duplicates = ctx.oauth_duplicates();
+        let duplicates = &state.duplicates;
         if let (Some(app), false) = (&state.application, state.ours) {
             let mut change = Change::of(Action::Refuse, Vec::new());
             change.warnings.push(format!(
@@ -107,7 +113,7 @@ impl Step for OAuthEndpointStep {
         if !duplicates.is_empty() {
             change
                 .warnings
-                .push(duplicates_text("OAuth application", &o.name, &duplicates));
+                .push(duplicates_text("OAuth application", &o.name, duplicates));
         }
         change
     }
@@ -117,7 +123,8 @@ impl Step for OAuthEndpointStep {
         ctx: &Context,
         state: OAuthEndpointState,
         change: &Change,
-    ) -> Result<String> {
+        _upstream: &Upstream,
+    ) -> StepResult<Applied> {
         let apps = ctx.servicenow.oauth_applications();
         let o = &ctx.spec.oauth;
         match &state.application {
@@ -137,23 +144,26 @@ impl Step for OAuthEndpointStep {
                     )
                     .await?;
                 let sys_id = created.application.sys_id.clone();
-                ctx.keep_generated_secret(GeneratedSecret {
-                    client_id: created.application.client_id.clone(),
-                    secret: created.client_secret.clone(),
-                });
                 let note = ctx
                     .created("OAuth application", &id, &sys_id, |l, id| {
                         l.oauth_application = Some(id)
                     })
                     .await;
-                ctx.oauth_application
-                    .set(Some(created.application.clone()))
+                ctx.oauth_applications
+                    .set(Named {
+                        managed: Some(created.application.clone()),
+                        duplicates: state.duplicates.clone(),
+                    })
                     .await;
-                Ok(format!(
+                Ok(Applied::new(format!(
                     "created {sys_id} (client id {}){}",
                     created.application.client_id,
                     note.map(|n| format!("; {n}")).unwrap_or_default()
                 ))
+                .with_output(GeneratedSecret {
+                    client_id: created.application.client_id.clone(),
+                    secret: created.client_secret.clone(),
+                }))
             }
             Some(app) => {
                 let fields: Vec<&str> = change.changes.iter().map(|c| c.field.as_str()).collect();
@@ -170,38 +180,26 @@ impl Step for OAuthEndpointStep {
                 if fields.contains(&"active") {
                     latest = apps.set_active(&app.sys_id, true).await?;
                 }
-                ctx.oauth_application.set(Some(latest)).await;
-                Ok(format!("updated {}", fields.join(", ")))
+                ctx.oauth_applications
+                    .set(Named {
+                        managed: Some(latest),
+                        duplicates: state.duplicates.clone(),
+                    })
+                    .await;
+                Ok(format!("updated {}", fields.join(", ")).into())
             }
         }
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
-        let state = self.observe(ctx).await?;
-        let name = format!("OAuth application {:?}", ctx.spec.oauth.name);
-        let duplicates = ctx.oauth_duplicates();
-        let mut checks: Vec<Check> = duplicates_check(
-            &name,
+    fn findings(&self, ctx: &Context, state: &OAuthEndpointState) -> Vec<Check> {
+        duplicates_check(
+            &format!("OAuth application {:?}", ctx.spec.oauth.name),
             "OAuth application",
             &ctx.spec.oauth.name,
-            &duplicates,
+            &state.duplicates,
         )
         .into_iter()
-        .collect();
-        checks.extend(match &state.application {
-            None => vec![Check::fail(name, "missing", "run apply to create it")],
-            Some(app) => vec![Check::when(
-                app.active,
-                format!("{name} active"),
-                if app.active {
-                    "active"
-                } else {
-                    "inactive: token requests are denied"
-                },
-                "run apply to activate it",
-            )],
-        });
-        Ok(checks)
+        .collect()
     }
 
     /// Runs exactly what Bright Pattern's "Request Refresh Token" and "Test
@@ -209,16 +207,17 @@ impl Step for OAuthEndpointStep {
     /// client, a refresh grant, one Table API read — whenever the client secret is
     /// known (generated or rotated in this run, or supplied by the caller). On
     /// failure, reads what causes ServiceNow's generic `access_denied` and names it.
-    async fn prove(&self, ctx: &Context) -> Result<Vec<Check>> {
-        let Some(app) = ctx.oauth_application().await? else {
-            return Ok(Vec::new()); // verify already reports it missing
+    async fn prove(
+        &self,
+        ctx: &Context,
+        state: &OAuthEndpointState,
+        upstream: &Upstream,
+    ) -> StepResult<Vec<Check>> {
+        let Some(app) = &state.application else {
+            return Ok(Vec::new()); // the plan says it is missing
         };
         let name = format!("OAuth application {:?} works end to end", app.name);
-        let secret = ctx
-            .take_generated_secret()
-            .filter(|g| g.client_id == app.client_id)
-            .map(|g| g.secret)
-            .or_else(|| ctx.options.oauth_client_secret.clone());
+        let secret = known_secret(ctx, app, upstream);
         let Some(secret) = secret else {
             return Ok(vec![Check::pending(
                 name,
@@ -243,17 +242,17 @@ impl Step for OAuthEndpointStep {
                 ),
             ),
             Err(failure) => {
-                let cause = oauth_cause(ctx, &app).await;
+                let cause = oauth_cause(ctx, app).await;
                 Check::fail(name, format!("as {}: {failure}", user.username), cause)
             }
         }])
     }
 
-    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = ctx.ledger().await;
         let apps = ctx.servicenow.oauth_applications();
         let resource = format!("OAuth application {:?}", ctx.spec.oauth.name);
-        let found = ctx.oauth_application().await?;
+        let found = ctx.oauth_applications().await?.managed;
         let marked = found
             .as_ref()
             .is_some_and(|app| app.comments.contains(&marker_prefix(ctx)));
@@ -282,7 +281,7 @@ impl Step for OAuthEndpointStep {
             Teardown::Nothing => return Ok(Vec::new()),
         };
         ctx.record(|l| l.oauth_application = None).await;
-        ctx.oauth_application.clear().await;
+        ctx.oauth_applications.clear().await;
         Ok(vec![removal])
     }
 }
@@ -355,22 +354,42 @@ async fn oauth_cause(ctx: &Context, app: &OAuthApplication) -> String {
     causes.join("; ")
 }
 
+/// The client secret of `app` when this run knows it: generated or rotated by
+/// an earlier step of this run (an [output](Upstream::output)), or supplied by
+/// the caller.
+pub(crate) fn known_secret(
+    ctx: &Context,
+    app: &OAuthApplication,
+    upstream: &Upstream,
+) -> Option<SecretString> {
+    upstream
+        .output::<GeneratedSecret>()
+        .filter(|g| g.client_id == app.client_id)
+        .map(|g| g.secret.clone())
+        .or_else(|| ctx.options.oauth_client_secret.clone())
+}
+
 /// The client secret for step 6: the one generated in this run, or a new one for
-/// an application this workflow created (the old one cannot be read back). An
-/// application someone else made keeps its secret: that is an error.
-pub(crate) async fn secret_for(ctx: &Context, app: &OAuthApplication) -> Result<SecretString> {
-    if let Some(generated) = ctx.take_generated_secret() {
-        if generated.client_id == app.client_id {
-            return Ok(generated.secret);
-        }
+/// an application this workflow created (the old one cannot be read back; the
+/// new one is returned as a [`GeneratedSecret`] to hand on). An application
+/// someone else made keeps its secret: that is an error.
+pub(crate) async fn secret_for(
+    ctx: &Context,
+    app: &OAuthApplication,
+    upstream: &Upstream,
+) -> StepResult<(SecretString, Option<GeneratedSecret>)> {
+    if let Some(generated) = upstream
+        .output::<GeneratedSecret>()
+        .filter(|g| g.client_id == app.client_id)
+    {
+        return Ok((generated.secret.clone(), None));
     }
     let ours = ctx.ledger().await.oauth_application.as_ref() == Some(&app.sys_id);
     if !ours {
-        return Err(Error::OperationFailed {
-            operation: format!("reading the client secret of OAuth application {:?}", app.name),
-            state: "impossible".into(),
-            message: Some("the application was not created by bp-servicenow, and ServiceNow never returns a secret".into()),
-            detail: Some("rename [oauth].name so bp-servicenow creates its own, or enter the secret in Contact Center Administrator by hand".into()),
+        return Err(StepError::Rejected {
+            what: format!("reading the client secret of OAuth application {:?}", app.name),
+            reason: "the application was not created by bp-servicenow, and ServiceNow never returns a secret".into(),
+            hint: "rename [oauth].name so bp-servicenow creates its own, or enter the secret in Contact Center Administrator by hand".into(),
         });
     }
     let secret = ctx
@@ -378,9 +397,11 @@ pub(crate) async fn secret_for(ctx: &Context, app: &OAuthApplication) -> Result<
         .oauth_applications()
         .rotate_secret(&app.sys_id)
         .await?;
-    ctx.keep_generated_secret(GeneratedSecret {
-        client_id: app.client_id.clone(),
-        secret: secret.clone(),
-    });
-    Ok(secret)
+    Ok((
+        secret.clone(),
+        Some(GeneratedSecret {
+            client_id: app.client_id.clone(),
+            secret,
+        }),
+    ))
 }

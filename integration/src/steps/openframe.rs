@@ -18,7 +18,6 @@ use servicenow_client::properties::{
 };
 use servicenow_client::query::{Query, lookups};
 use servicenow_client::wire::SysId;
-use servicenow_openframe::AgentDesktopUrl;
 use std::collections::{BTreeMap, HashSet};
 
 use brightpattern_client::agent_desktop::PageVerdict;
@@ -27,7 +26,7 @@ use servicenow_client::JsonRecord;
 use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::OrderSetting;
-use crate::step::{Action, duplicates_check, duplicates_text};
+use crate::step::{Action, Applied, StepResult, Upstream, duplicates_check, duplicates_text};
 use crate::step::{Change, Context, FieldChange, Step, StepId};
 
 /// Steps 2 and 7.
@@ -207,7 +206,7 @@ impl Step for OpenFrameStep {
         )
     }
 
-    async fn observe(&self, ctx: &Context) -> Result<OpenFrameState> {
+    async fn observe(&self, ctx: &Context) -> StepResult<OpenFrameState> {
         let name = managed_name(ctx);
         // One read: ours (even when inactive) and every active configuration.
         let rows = ctx
@@ -227,7 +226,7 @@ impl Step for OpenFrameStep {
             // Before OpenFrame is activated its table does not exist (400
             // "Invalid table"); the plugins step says so.
             Err(e) if matches!(e.status(), Some(400 | 404)) => Vec::new(),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let ledger = ctx.ledger().await;
         let named: Vec<OpenFrameConfiguration> = rows
@@ -264,7 +263,7 @@ impl Step for OpenFrameStep {
         })
     }
 
-    fn change(&self, ctx: &Context, state: &OpenFrameState) -> Change {
+    fn change(&self, ctx: &Context, state: &OpenFrameState, _upstream: &Upstream) -> Change {
         if let (Ownership::Foreign, None, Some(ours)) =
             (state.ownership, &ctx.spec.openframe_adopt, &state.ours)
         {
@@ -322,7 +321,13 @@ impl Step for OpenFrameStep {
         change
     }
 
-    async fn apply(&self, ctx: &Context, state: OpenFrameState, change: &Change) -> Result<String> {
+    async fn apply(
+        &self,
+        ctx: &Context,
+        state: OpenFrameState,
+        change: &Change,
+        _upstream: &Upstream,
+    ) -> StepResult<Applied> {
         let configs = ctx.servicenow.openframe_configurations();
         let mut done = Vec::new();
         let config_changes: Vec<&FieldChange> = change
@@ -402,89 +407,35 @@ impl Step for OpenFrameStep {
                 done.push(format!("added {origin} to the postMessage allow-list"));
             }
         }
-        Ok(done.join("; "))
+        Ok(done.join("; ").into())
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
-        let state = self.observe(ctx).await?;
-        let spec = &ctx.spec.openframe;
-        let name = format!("OpenFrame configuration {:?}", spec.name);
-        let Some(ours) = &state.ours else {
-            return Ok(vec![Check::fail(name, "missing", "run apply to create it")]);
-        };
-        let mut checks: Vec<Check> = duplicates_check(
-            &name,
+    fn findings(&self, ctx: &Context, state: &OpenFrameState) -> Vec<Check> {
+        duplicates_check(
+            &format!("OpenFrame configuration {:?}", managed_name(ctx)),
             "OpenFrame configuration",
             managed_name(ctx),
             &state.duplicates,
         )
         .into_iter()
-        .collect();
-        checks.push(Check::when(
-            ours.fields.active,
-            format!("{name} active"),
-            if ours.fields.active {
-                "active"
-            } else {
-                "inactive: the Agent Desktop widget is not shown"
-            },
-            "run apply to activate it (also check the OpenFrame plugin is active)",
-        ));
-        let problems = AgentDesktopUrl::check(
-            &ours.fields.url,
-            ctx.spec.tenant.origin(),
-            ctx.spec.instance.origin(),
-        );
-        checks.push(if problems.is_empty() {
-            Check::pass(format!("{name} URL"), ours.fields.url.clone())
-        } else {
-            Check::fail(
-                format!("{name} URL"),
-                problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                format!("run apply to set it to {}", spec.url),
-            )
-        });
-        let size_ok =
-            ours.fields.width == spec.size.width() && ours.fields.height == spec.size.height();
-        checks.push(Check::when(
-            size_ok,
-            format!("{name} size"),
-            format!("{} x {}", ours.fields.width, ours.fields.height),
-            format!("run apply to resize it to {}", spec.size),
-        ));
-        let origin = ctx.spec.openframe.url.tenant().as_str();
-        let listed = state
-            .allow_list
-            .as_deref()
-            .is_some_and(|v| list_entries(v).contains(&origin));
-        checks.push(Check::when(
-            listed,
-            "postMessage allow-list",
-            if listed {
-                format!("{origin} listed")
-            } else {
-                format!("{origin} missing from {POST_MESSAGE_ALLOW_LIST}")
-            },
-            "run apply to add the tenant origin",
-        ));
-        Ok(checks)
+        .collect()
     }
 
-    async fn prove(&self, ctx: &Context) -> Result<Vec<Check>> {
-        let state = self.observe(ctx).await?;
+    async fn prove(
+        &self,
+        ctx: &Context,
+        state: &OpenFrameState,
+        _upstream: &Upstream,
+    ) -> StepResult<Vec<Check>> {
         let Some(ours) = &state.ours else {
-            return Ok(Vec::new()); // verify already reports it missing
+            return Ok(Vec::new()); // the plan says it is missing
         };
         let (page, agents) =
-            futures_util::join!(page_check(ctx, ours), agents_check(ctx, &state, ours));
+            futures_util::join!(page_check(ctx, ours), agents_check(ctx, state, ours));
         Ok(vec![page?, agents?])
     }
 
-    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = ctx.ledger().await;
         let configs = ctx.servicenow.openframe_configurations();
         let name = &ctx.spec.openframe.name;
@@ -502,7 +453,7 @@ impl Step for OpenFrameStep {
                     RemovalOutcome::AlreadyGone,
                     format!("{} no longer exists", adopted.sys_id),
                 )),
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
             ctx.record(|l| l.openframe_adopted = None).await;
         }
@@ -536,7 +487,7 @@ impl Step for OpenFrameStep {
                             format!("{id} no longer exists"),
                         ));
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 }
                 ctx.record(|l| l.openframe = None).await;
             }

@@ -5,13 +5,14 @@
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
-use servicenow_client::Result;
 use servicenow_client::plugins::Plugin;
 use servicenow_client::query::Query;
 
 use crate::events::Event;
 use crate::report::{Check, Removal, RemovalOutcome};
-use crate::step::{Action, Change, Context, FieldChange, Step, StepId};
+use crate::step::{
+    Action, Applied, Change, Context, FieldChange, Step, StepId, StepResult, Upstream,
+};
 
 /// Step 1.
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,7 +52,7 @@ impl Step for PluginsStep {
         format!("plugins {}", ctx.spec.plugins.join(", "))
     }
 
-    async fn observe(&self, ctx: &Context) -> Result<PluginsState> {
+    async fn observe(&self, ctx: &Context) -> StepResult<PluginsState> {
         let wanted = &ctx.spec.plugins;
         let rows: Vec<Plugin> = if wanted.is_empty() {
             Vec::new()
@@ -70,12 +71,11 @@ impl Step for PluginsStep {
         })
     }
 
-    fn change(&self, ctx: &Context, state: &PluginsState) -> Change {
+    fn change(&self, _ctx: &Context, state: &PluginsState, _upstream: &Upstream) -> Change {
         let changes: Vec<FieldChange> = state
             .inactive()
             .map(|id| FieldChange::new(id, Some("inactive".into()), "active"))
             .collect();
-        ctx.set_plugins_pending(!changes.is_empty());
         let mut change = if changes.is_empty() {
             Change::unchanged()
         } else {
@@ -88,7 +88,28 @@ impl Step for PluginsStep {
         change
     }
 
-    async fn apply(&self, ctx: &Context, state: PluginsState, _change: &Change) -> Result<String> {
+    /// A plugin that is not installed cannot be activated by apply: it fails
+    /// verify on its own.
+    fn findings(&self, _ctx: &Context, state: &PluginsState) -> Vec<Check> {
+        state
+            .missing()
+            .map(|id| {
+                Check::fail(
+                    format!("plugin {id}"),
+                    "not installed on this instance",
+                    "install the plugin (System Definition > Plugins), then apply",
+                )
+            })
+            .collect()
+    }
+
+    async fn apply(
+        &self,
+        ctx: &Context,
+        state: PluginsState,
+        _change: &Change,
+        _upstream: &Upstream,
+    ) -> StepResult<Applied> {
         let plugins = ctx.servicenow.plugins();
         let mut activated = Vec::new();
         // One at a time: the instance runs CI/CD operations behind one lock anyway.
@@ -106,32 +127,10 @@ impl Step for PluginsStep {
                 .await?;
             activated.push(id.to_owned());
         }
-        ctx.set_plugins_pending(false);
-        Ok(format!("activated {}", activated.join(", ")))
+        Ok(format!("activated {}", activated.join(", ")).into())
     }
 
-    async fn verify(&self, ctx: &Context) -> Result<Vec<Check>> {
-        let state = self.observe(ctx).await?;
-        Ok(state
-            .plugins
-            .iter()
-            .map(|(id, row)| match row {
-                Some(p) if p.active => Check::pass(format!("plugin {id}"), "active"),
-                Some(_) => Check::fail(
-                    format!("plugin {id}"),
-                    "inactive",
-                    "run apply to activate it",
-                ),
-                None => Check::fail(
-                    format!("plugin {id}"),
-                    "not installed on this instance",
-                    "install the plugin (System Definition > Plugins), then apply",
-                ),
-            })
-            .collect())
-    }
-
-    async fn undo(&self, ctx: &Context) -> Result<Vec<Removal>> {
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         Ok(vec![Removal::new(
             format!("plugins {}", ctx.spec.plugins.join(", ")),
             RemovalOutcome::LeftAlone,
