@@ -534,3 +534,31 @@ async fn paths_are_overridable_and_checked() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_redirected_token_request_sends_the_api_secret_nowhere_else() {
+    for status in [301, 302, 303, 307, 308] {
+        let server = MockServer::start().await;
+        let elsewhere = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/configapi/v2/oauth/token"))
+            .respond_with(ResponseTemplate::new(status).insert_header(
+                "Location",
+                format!("{}/configapi/v2/oauth/token", elsewhere.uri()).as_str(),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server);
+        let err = client.teams().list().await.unwrap_err();
+        let Error::Redirected { location, .. } = &err else {
+            panic!("{status}: {err:?}")
+        };
+        assert_eq!(location, &elsewhere.uri());
+        assert!(!format!("{err} {err:?}").contains(SECRET));
+        assert!(
+            elsewhere.received_requests().await.unwrap().is_empty(),
+            "{status}: the API secret must not reach another origin"
+        );
+    }
+}

@@ -211,6 +211,36 @@ pub enum Error {
         /// What the caller can do about it.
         hint: Option<String>,
     },
+    /// The service answered with a redirect that was not followed: redirects are
+    /// followed only for GET and HEAD, and only within the service origin, so
+    /// nothing (no body, no credential) was sent to the location.
+    #[error(
+        "{request} was answered with a redirect (HTTP {status}) to {location}, which was not followed: {reason}; nothing was sent there"
+    )]
+    Redirected {
+        /// What was asked.
+        request: RequestSummary,
+        /// The 3xx status.
+        status: u16,
+        /// The origin of the `Location` (scheme, host and port only: a path or
+        /// query may carry tokens), or `(none)`.
+        location: String,
+        /// Why it was not followed.
+        reason: String,
+    },
+    /// A response body was larger than the client's limit; reading stopped at
+    /// the limit.
+    #[error(
+        "{request}: the answer's body exceeds the limit of {limit} bytes (HTTP {status}); reading stopped there (raise it with the client builder's max_body_bytes)"
+    )]
+    BodyTooLarge {
+        /// What was asked.
+        request: RequestSummary,
+        /// The HTTP status of the answer.
+        status: u16,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The connection failed or broke.
     #[error("{request}: connection failed: {source}")]
     Transport {
@@ -326,7 +356,9 @@ impl Error {
             Error::Api(e) => Some(e.status),
             Error::RateLimited(_) => Some(429),
             Error::Authentication(e) => e.status,
-            Error::EndpointUnavailable { status, .. } => Some(*status),
+            Error::EndpointUnavailable { status, .. }
+            | Error::Redirected { status, .. }
+            | Error::BodyTooLarge { status, .. } => Some(*status),
             Error::Decode(e) => Some(e.status),
             _ => None,
         }
@@ -340,6 +372,8 @@ impl Error {
             Error::Authentication(e) => Some(&e.request),
             Error::Decode(e) => Some(&e.request),
             Error::EndpointUnavailable { request, .. }
+            | Error::Redirected { request, .. }
+            | Error::BodyTooLarge { request, .. }
             | Error::Transport { request, .. }
             | Error::Timeout { request, .. }
             | Error::Protocol { request, .. }

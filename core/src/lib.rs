@@ -10,7 +10,8 @@
 //! |---|---|---|
 //! | [`origin`] | | [`Origin`]: `https://host[:port]`, bare names expanded, http for loopback only |
 //! | [`wire`] | | serde helpers for values sent as strings (`"true"`, `"1800"`) |
-//! | [`transport`] | `client` | [`Transport`] and [`Request`]: one `reqwest` client, retry loop, 401 renewal, tracing spans |
+//! | [`transport`] | `client` | [`Transport`] and [`Request`]: one `reqwest` client, retry loop, 401 renewal, redirects (GET/HEAD, same origin), body limit, compression, session cookies, tracing spans |
+//! | [`tls`] | `client` + `rustls` or `native-tls` | the TLS backend, chosen at compile time (none is a compile error) |
 //! | [`retry`] | `client` | [`RetryPolicy`]: attempts, exponential backoff with jitter, `Retry-After`, deadline |
 //! | [`auth`] | `client` | [`Authenticator`]: basic, bearer, and the OAuth [`TokenCache`] (single-flight renewal) |
 //! | [`oauth`] | `client` | [`TokenEndpoint`]: password, refresh-token and client-credentials grants through `oauth2` |
@@ -47,6 +48,8 @@ pub mod fake;
 pub mod oauth;
 #[cfg(feature = "client")]
 pub mod retry;
+#[cfg(feature = "client")]
+pub mod tls;
 #[cfg(feature = "client")]
 pub mod transport;
 

@@ -181,6 +181,46 @@ impl Request {
     fn is_sensitive(&self) -> bool {
         self.sensitive
     }
+
+    /// The values a sensitive request's body carries (JSON strings, form values)
+    /// long enough to be secrets: an error that echoes one has it scrubbed.
+    fn secrets(&self) -> Arc<[String]> {
+        const SHORTEST: usize = 8;
+        let Some((body, content_type)) = self.body.as_ref().filter(|_| self.sensitive) else {
+            return Arc::from(Vec::new());
+        };
+        let mut found = Vec::new();
+        if *content_type == "application/json" {
+            fn walk(value: &serde_json::Value, found: &mut Vec<String>) {
+                match value {
+                    serde_json::Value::String(s) if s.len() >= SHORTEST => found.push(s.clone()),
+                    serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+                    serde_json::Value::Object(map) => map.values().for_each(|v| walk(v, found)),
+                    _ => {}
+                }
+            }
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+                walk(&value, &mut found);
+            }
+        } else {
+            found.extend(
+                url::form_urlencoded::parse(body)
+                    .map(|(_, v)| v.into_owned())
+                    .filter(|v| v.len() >= SHORTEST),
+            );
+        }
+        Arc::from(found)
+    }
+}
+
+/// What replaces text a sensitive request's error would otherwise show.
+pub const REDACTED: &str = "[redacted: the request carried secrets]";
+
+/// `text` with every one of `secrets` replaced by `[redacted]`.
+fn scrub(text: &str, secrets: &[String]) -> String {
+    secrets.iter().fold(text.to_owned(), |text, secret| {
+        text.replace(secret.as_str(), "[redacted]")
+    })
 }
 
 /// A response with its whole body read.
@@ -191,6 +231,9 @@ pub struct Response {
     body: Vec<u8>,
     request: RequestSummary,
     sensitive: bool,
+    /// For a sensitive request: the values its body carried, scrubbed from any
+    /// error text the service echoes back.
+    secrets: Arc<[String]>,
 }
 
 impl fmt::Debug for Response {
@@ -268,7 +311,13 @@ pub struct TransportOptions {
     connect_timeout: Duration,
     user_agent_suffix: Option<String>,
     http: Option<reqwest::Client>,
+    max_body_bytes: u64,
+    compression: bool,
+    session_cookies: bool,
 }
+
+/// The default limit of a response body: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Default for TransportOptions {
     fn default() -> Self {
@@ -278,6 +327,9 @@ impl Default for TransportOptions {
             connect_timeout: Duration::from_secs(10),
             user_agent_suffix: None,
             http: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            compression: true,
+            session_cookies: true,
         }
     }
 }
@@ -308,8 +360,35 @@ impl TransportOptions {
     }
 
     /// Uses an existing `reqwest` client (for a custom proxy or root certificates).
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: the transport
+    /// follows redirects itself (GET and HEAD only, within the origin), and a
+    /// client that follows them on its own could send a body elsewhere.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
+        self
+    }
+
+    /// Sets the largest response body read (default [`DEFAULT_MAX_BODY_BYTES`],
+    /// 64 MiB, counted after decompression): a longer one stops reading at the
+    /// limit with [`Error::BodyTooLarge`].
+    pub fn max_body_bytes(mut self, limit: u64) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// Asks for compressed answers (`Accept-Encoding: gzip, deflate, br`) and
+    /// decompresses them (on by default).
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
+        self
+    }
+
+    /// Keeps the session cookies the service sets and sends them back, per client
+    /// and credential (on by default): ServiceNow otherwise opens a new session
+    /// for every Basic-auth request. They are dropped on a 401, before the
+    /// credential is renewed, and never sent by token requests.
+    pub fn session_cookies(mut self, on: bool) -> Self {
+        self.session_cookies = on;
         self
     }
 
@@ -335,7 +414,10 @@ impl TransportOptions {
             .user_agent(user_agent)
             .retry_policy(self.retry.clone())
             .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout);
+            .connect_timeout(self.connect_timeout)
+            .max_body_bytes(self.max_body_bytes)
+            .compression(self.compression)
+            .session_cookies(self.session_cookies);
         if let Some(http) = &self.http {
             builder = builder.http_client(http.clone());
         }
@@ -374,6 +456,9 @@ pub struct TransportBuilder {
     error_parser: ErrorBodyParser,
     service: &'static str,
     http: Option<reqwest::Client>,
+    max_body_bytes: u64,
+    compression: bool,
+    session_cookies: bool,
 }
 
 impl fmt::Debug for TransportBuilder {
@@ -386,6 +471,9 @@ impl fmt::Debug for TransportBuilder {
             .field("timeout", &self.timeout)
             .field("user_agent", &self.user_agent)
             .field("service", &self.service)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("compression", &self.compression)
+            .field("session_cookies", &self.session_cookies)
             .finish()
     }
 }
@@ -435,9 +523,30 @@ impl TransportBuilder {
     }
 
     /// Uses an existing `reqwest` client (its own timeouts then apply, and
-    /// [`connect_timeout`](Self::connect_timeout) is ignored).
+    /// [`connect_timeout`](Self::connect_timeout) and
+    /// [`compression`](Self::compression) are ignored). Build it with
+    /// `redirect(reqwest::redirect::Policy::none())`: the transport follows
+    /// redirects itself.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
+        self
+    }
+
+    /// Sets the largest response body read (default [`DEFAULT_MAX_BODY_BYTES`]).
+    pub fn max_body_bytes(mut self, limit: u64) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// Asks for and decompresses gzip, deflate and brotli answers (default on).
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
+        self
+    }
+
+    /// Keeps and sends back the service's session cookies (default on).
+    pub fn session_cookies(mut self, on: bool) -> Self {
+        self.session_cookies = on;
         self
     }
 
@@ -445,9 +554,13 @@ impl TransportBuilder {
     pub fn build(self) -> Result<Transport> {
         let http = match self.http {
             Some(client) => client,
-            None => reqwest::Client::builder()
+            None => crate::tls::select(reqwest::Client::builder())
                 .connect_timeout(self.connect_timeout)
-                .redirect(same_origin_redirects())
+                // Redirects are the transport's own business (see `follow`).
+                .redirect(reqwest::redirect::Policy::none())
+                .gzip(self.compression)
+                .deflate(self.compression)
+                .brotli(self.compression)
                 .build()
                 .map_err(|e| InvalidInput::new("HTTP client configuration", e.to_string()))?,
         };
@@ -465,26 +578,103 @@ impl TransportBuilder {
                 error_parser: self.error_parser,
                 service: self.service,
                 counters: Arc::new(Counters::default()),
+                max_body_bytes: self.max_body_bytes,
+                cookies: self.session_cookies.then(SessionCookies::new_shared),
+                session_cookies: self.session_cookies,
             }),
         })
     }
 }
 
-/// Redirects are followed only within the origin of the first request (at most
-/// ten): a 3xx towards another origin comes back as the answer, so neither a body
-/// nor a credential is ever sent there. (The platforms do not redirect API calls;
-/// a 3xx comes from something in between, such as an SSO proxy.)
-fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let first = attempt.previous().first().map(url::Url::origin);
-        if attempt.previous().len() > 10 {
-            attempt.error("more than ten redirects")
-        } else if first.is_some_and(|o| o == attempt.url().origin()) {
-            attempt.follow()
-        } else {
-            attempt.stop()
+/// The most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Where a redirect answer may be followed: for GET and HEAD only, to a
+/// `Location` within the same origin. Anything else comes back as the answer
+/// (and [`Transport::send`] turns it into [`Error::Redirected`]), so neither a
+/// body nor a credential is ever sent elsewhere. (The platforms do not redirect
+/// API calls; a 3xx comes from something in between, such as an SSO proxy.)
+fn follow(
+    method: &Method,
+    from: &url::Url,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Option<url::Url> {
+    if !status.is_redirection() || !(method == Method::GET || method == Method::HEAD) {
+        return None;
+    }
+    let target = from.join(header_str(headers, "location")?).ok()?;
+    (target.origin() == from.origin()).then_some(target)
+}
+
+/// The origin (scheme, host, port) of a redirect's `Location`, for errors: a path
+/// or query may carry a token.
+fn location_origin(origin: &Origin, headers: &HeaderMap) -> String {
+    match header_str(headers, "location").map(|l| origin.url().join(l)) {
+        Some(Ok(url)) => url.origin().ascii_serialization(),
+        Some(Err(_)) => "an unreadable location".to_owned(),
+        None => "(no Location header)".to_owned(),
+    }
+}
+
+/// A client's session cookies (name → value), kept per credential.
+#[derive(Debug, Default)]
+struct SessionCookies(std::sync::Mutex<Vec<(String, String)>>);
+
+impl SessionCookies {
+    fn new_shared() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, String)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The `Cookie` header to send, when there are cookies.
+    fn header(&self) -> Option<HeaderValue> {
+        let jar = self.lock();
+        if jar.is_empty() {
+            return None;
         }
-    })
+        let text = jar
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        HeaderValue::from_str(&text).ok()
+    }
+
+    /// Takes in the answer's `Set-Cookie` headers: a cookie set to an empty
+    /// value or with `Max-Age` ≤ 0 is removed.
+    fn store(&self, headers: &HeaderMap) {
+        let mut jar = self.lock();
+        for value in headers.get_all(http::header::SET_COOKIE) {
+            let Ok(text) = value.to_str() else { continue };
+            let mut parts = text.split(';');
+            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
+            let (name, value) = (name.trim(), value.trim());
+            if name.is_empty() {
+                continue;
+            }
+            let expired = value.is_empty()
+                || parts.any(|a| {
+                    a.trim().split_once('=').is_some_and(|(k, v)| {
+                        k.trim().eq_ignore_ascii_case("max-age")
+                            && v.trim().parse::<i64>().is_ok_and(|n| n <= 0)
+                    })
+                });
+            jar.retain(|(n, _)| n != name);
+            if !expired {
+                jar.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
 }
 
 struct Inner {
@@ -497,6 +687,11 @@ struct Inner {
     error_parser: ErrorBodyParser,
     service: &'static str,
     counters: Arc<Counters>,
+    max_body_bytes: u64,
+    /// The session cookies of this transport's credential (none for anonymous
+    /// transports, or when switched off).
+    cookies: Option<Arc<SessionCookies>>,
+    session_cookies: bool,
 }
 
 /// Sends requests to one service origin, with authentication, retries and typed
@@ -521,6 +716,31 @@ impl fmt::Debug for Transport {
 enum Attempt {
     Done(Response),
     Failed(reqwest::Error),
+    /// The body went past the limit (reading stopped there).
+    TooLarge {
+        status: StatusCode,
+        limit: u64,
+    },
+}
+
+/// Reads a body chunk by chunk into one buffer (sized from `Content-Length` when
+/// it is given), stopping as soon as it passes `limit`: `Ok(Err(limit))`.
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> std::result::Result<std::result::Result<Vec<u8>, u64>, reqwest::Error> {
+    let announced = response.content_length().unwrap_or(0);
+    if announced > limit {
+        return Ok(Err(limit));
+    }
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Ok(Err(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Ok(body))
 }
 
 impl Transport {
@@ -536,6 +756,9 @@ impl Transport {
             error_parser: no_error_body,
             service: "http",
             http: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            compression: true,
+            session_cookies: true,
         }
     }
 
@@ -550,14 +773,24 @@ impl Transport {
     }
 
     /// A transport to the same origin, sharing the connection pool and settings, but
-    /// sending no `Authorization` header (for token endpoints).
+    /// sending no `Authorization` header and no session cookie (for token
+    /// endpoints).
     pub fn anonymous(&self) -> Transport {
-        self.with_authenticator(Arc::new(Anonymous))
+        self.derive(Arc::new(Anonymous), None)
     }
 
     /// A transport to the same origin, sharing the connection pool and settings,
-    /// authenticated by `authenticator`.
+    /// authenticated by `authenticator` (with session cookies of its own).
     pub fn with_authenticator(&self, authenticator: Arc<dyn Authenticator>) -> Transport {
+        let cookies = self.inner.session_cookies.then(SessionCookies::new_shared);
+        self.derive(authenticator, cookies)
+    }
+
+    fn derive(
+        &self,
+        authenticator: Arc<dyn Authenticator>,
+        cookies: Option<Arc<SessionCookies>>,
+    ) -> Transport {
         Transport {
             inner: Arc::new(Inner {
                 http: self.inner.http.clone(),
@@ -569,6 +802,9 @@ impl Transport {
                 error_parser: self.inner.error_parser,
                 service: self.inner.service,
                 counters: self.inner.counters.clone(),
+                max_body_bytes: self.inner.max_body_bytes,
+                cookies,
+                session_cookies: self.inner.session_cookies,
             }),
         }
     }
@@ -636,6 +872,12 @@ impl Transport {
                 Attempt::Done(response) => {
                     span.record("status", response.status.as_u16());
                     let status = response.status;
+                    if status == StatusCode::UNAUTHORIZED {
+                        // The session is no longer good: never send it again.
+                        if let Some(cookies) = &self.inner.cookies {
+                            cookies.clear();
+                        }
+                    }
                     if status == StatusCode::UNAUTHORIZED && !renewed {
                         if let Some(sent) = &credential {
                             if self.inner.authenticator.rejected(sent).await {
@@ -660,6 +902,13 @@ impl Transport {
                     }
                     tracing::warn!(parent: &span, status = status.as_u16(), ?delay, "retrying");
                     delay
+                }
+                Attempt::TooLarge { status, limit } => {
+                    return Err(Error::BodyTooLarge {
+                        request: summary,
+                        status: status.as_u16(),
+                        limit,
+                    });
                 }
                 Attempt::Failed(error) => {
                     // A refused connection never reached the service: safe for any
@@ -703,44 +952,68 @@ impl Transport {
         credential: Option<&Credential>,
         summary: RequestSummary,
     ) -> Attempt {
-        let mut builder = self
-            .inner
-            .http
-            .request(request.method.clone(), url.clone())
-            .timeout(self.inner.timeout)
-            .header(USER_AGENT, self.inner.user_agent.clone())
-            .header(ACCEPT, HeaderValue::from_static("application/json"));
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value.clone());
-        }
-        if let Some(credential) = credential {
-            builder = builder.header(
-                http::header::AUTHORIZATION,
-                credential.header_value().clone(),
-            );
-        }
-        if let Some((body, content_type)) = &request.body {
-            builder = builder
-                .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
-                .body(body.clone());
-        }
-        let response = match builder.send().await {
-            Ok(r) => r,
-            Err(e) => return Attempt::Failed(e),
+        let mut url = url.clone();
+        let mut hops = 0;
+        let response = loop {
+            let mut builder = self
+                .inner
+                .http
+                .request(request.method.clone(), url.clone())
+                .timeout(self.inner.timeout)
+                .header(USER_AGENT, self.inner.user_agent.clone())
+                .header(ACCEPT, HeaderValue::from_static("application/json"));
+            for (name, value) in &request.headers {
+                builder = builder.header(name, value.clone());
+            }
+            if let Some(credential) = credential {
+                builder = builder.header(
+                    http::header::AUTHORIZATION,
+                    credential.header_value().clone(),
+                );
+            }
+            if let Some(cookie) = self.inner.cookies.as_ref().and_then(|c| c.header()) {
+                builder = builder.header(http::header::COOKIE, cookie);
+            }
+            if let Some((body, content_type)) = &request.body {
+                builder = builder
+                    .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+                    .body(body.clone());
+            }
+            let response = match builder.send().await {
+                Ok(r) => r,
+                Err(e) => return Attempt::Failed(e),
+            };
+            if let Some(cookies) = &self.inner.cookies {
+                cookies.store(response.headers());
+            }
+            match follow(&request.method, &url, response.status(), response.headers()) {
+                Some(next) if hops < MAX_REDIRECTS => {
+                    hops += 1;
+                    tracing::debug!(
+                        status = response.status().as_u16(),
+                        path = next.path(),
+                        "following a redirect within the origin"
+                    );
+                    url = next;
+                }
+                _ => break response,
+            }
         };
         let status = response.status();
         let headers = response.headers().clone();
-        match response.bytes().await {
-            Ok(body) => {
+        match read_body(response, self.inner.max_body_bytes).await {
+            Ok(Ok(body)) => {
                 tracing::debug!(status = status.as_u16(), bytes = body.len(), "response");
                 Attempt::Done(Response {
                     status,
                     headers,
-                    body: body.to_vec(),
+                    body,
                     request: summary,
                     sensitive: request.is_sensitive(),
+                    secrets: request.secrets(),
                 })
             }
+            Ok(Err(limit)) => Attempt::TooLarge { status, limit },
             Err(e) => Attempt::Failed(e),
         }
     }
@@ -772,7 +1045,33 @@ impl Transport {
 
     /// Turns a non-success response into the matching [`Error`].
     pub fn status_error(&self, response: &Response) -> Error {
-        let parsed = (self.inner.error_parser)(&response.body);
+        if response.status.is_redirection() {
+            return Error::Redirected {
+                request: response.request.clone(),
+                status: response.status.as_u16(),
+                location: location_origin(&self.inner.origin, &response.headers),
+                reason: if response.request.method == Method::GET
+                    || response.request.method == Method::HEAD
+                {
+                    format!(
+                        "redirects are followed only within {} (and at most {MAX_REDIRECTS})",
+                        self.inner.origin
+                    )
+                } else {
+                    format!(
+                        "a {} is never redirected: only GET and HEAD follow redirects",
+                        response.request.method
+                    )
+                },
+            };
+        }
+        let mut parsed = (self.inner.error_parser)(&response.body);
+        if response.sensitive {
+            // The service may echo the request (a generated secret) in its error:
+            // keep the message with any secret scrubbed, never the detail.
+            parsed.message = parsed.message.map(|m| scrub(&m, &response.secrets));
+            parsed.detail = parsed.detail.map(|_| REDACTED.to_owned());
+        }
         let oauth = parse_oauth_error(&response.body);
         let status = response.status.as_u16();
         let snippet_if_unparsed = |parsed: &ErrorBody| {

@@ -473,3 +473,50 @@ async fn a_static_bearer_token_is_sent_as_is() {
     lookup(&client).await.unwrap();
     assert!(!format!("{client:?}").contains("static-tok"));
 }
+
+#[tokio::test]
+async fn a_redirected_token_request_sends_nothing_elsewhere_and_is_not_followed() {
+    for status in [301, 302, 303, 307, 308] {
+        for target_elsewhere in [true, false] {
+            let server = MockServer::start().await;
+            let elsewhere = MockServer::start().await;
+            let location = if target_elsewhere {
+                format!("{}/oauth_token.do", elsewhere.uri())
+            } else {
+                "/oauth_token_again.do".to_owned()
+            };
+            Mock::given(method("POST"))
+                .and(path("/oauth_token.do"))
+                .respond_with(
+                    ResponseTemplate::new(status).insert_header("Location", location.as_str()),
+                )
+                .expect(1)
+                .mount(&server)
+                .await;
+            let client = oauth_client(&server);
+            let err = lookup(&client).await.unwrap_err();
+            assert!(
+                matches!(&err, Error::Redirected { status: s, .. } if *s == status),
+                "{status}: {err}"
+            );
+            let text = format!("{err} {err:?}");
+            assert!(
+                !text.contains(CLIENT_SECRET) && !text.contains(PASSWORD),
+                "{text}"
+            );
+            assert!(elsewhere.received_requests().await.unwrap().is_empty());
+            let paths: Vec<String> = server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.url.path().to_owned())
+                .collect();
+            assert_eq!(
+                paths,
+                ["/oauth_token.do"],
+                "{status}: the POST is never re-sent"
+            );
+        }
+    }
+}
