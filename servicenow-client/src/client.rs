@@ -11,7 +11,7 @@ use crate::credentials::Credentials;
 use crate::error::{InvalidInput, Result};
 use crate::instance::InstanceUrl;
 use crate::query::check_table;
-use crate::table::{JsonRecord, Record, Table};
+use crate::table::{JsonRecord, PagingLimits, Record, Table};
 
 /// The default number of records asked for per page when listing.
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
@@ -61,6 +61,7 @@ struct ClientInner {
     transport: Transport,
     instance: InstanceUrl,
     page_size: u32,
+    paging: PagingLimits,
     batch: BatchOptions,
     username: Option<String>,
 }
@@ -84,6 +85,7 @@ impl Client {
             credentials,
             options: TransportOptions::default(),
             page_size: DEFAULT_PAGE_SIZE,
+            paging: PagingLimits::default(),
             batch: BatchOptions::default(),
         }
     }
@@ -114,6 +116,7 @@ impl Client {
                 transport: anonymous.with_authenticator(authenticator),
                 instance: self.inner.instance.clone(),
                 page_size: self.inner.page_size,
+                paging: self.inner.paging,
                 batch: self.inner.batch.clone(),
                 username: credentials.username().map(str::to_owned),
             }),
@@ -128,6 +131,11 @@ impl Client {
     /// The page size used when listing.
     pub fn page_size(&self) -> u32 {
         self.inner.page_size
+    }
+
+    /// Where listing stops by itself.
+    pub fn paging_limits(&self) -> PagingLimits {
+        self.inner.paging
     }
 
     /// The batch settings.
@@ -159,6 +167,7 @@ pub struct ClientBuilder {
     credentials: Credentials,
     options: TransportOptions,
     page_size: u32,
+    paging: PagingLimits,
     batch: BatchOptions,
 }
 
@@ -199,6 +208,35 @@ impl ClientBuilder {
         self
     }
 
+    /// Sets where listing stops by itself, whatever the server announces
+    /// (default [`PagingLimits::default`]).
+    pub fn paging_limits(mut self, limits: PagingLimits) -> Self {
+        self.paging = limits;
+        self
+    }
+
+    /// Sets the largest response body read (default 64 MiB, counted after
+    /// decompression); a longer answer is [`Error::BodyTooLarge`](crate::Error::BodyTooLarge).
+    pub fn max_body_bytes(mut self, limit: u64) -> Self {
+        self.options = self.options.max_body_bytes(limit);
+        self
+    }
+
+    /// Asks for gzip, deflate or brotli answers and decodes them (default on;
+    /// JSON compresses 5–8×).
+    pub fn compression(mut self, on: bool) -> Self {
+        self.options = self.options.compression(on);
+        self
+    }
+
+    /// Keeps the instance's session cookies and sends them back (default on), so
+    /// that the instance does not open a new session for every request; dropped
+    /// on a 401.
+    pub fn session_cookies(mut self, on: bool) -> Self {
+        self.options = self.options.session_cookies(on);
+        self
+    }
+
     /// Sets how batches are split and sent.
     pub fn batch_options(mut self, batch: BatchOptions) -> Self {
         self.batch = batch;
@@ -231,6 +269,7 @@ impl ClientBuilder {
                 transport,
                 instance: self.instance,
                 page_size: self.page_size,
+                paging: self.paging,
                 batch: self.batch,
                 username: self.credentials.username().map(str::to_owned),
             }),

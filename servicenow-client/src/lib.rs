@@ -90,4 +90,4 @@ pub use client::{Client, ClientBuilder};
 pub use credentials::{Credentials, OAuthClient};
 pub use error::{Error, Result};
 pub use instance::InstanceUrl;
-pub use table::{JsonRecord, Record, Table};
+pub use table::{JsonRecord, PagingLimits, Record, Table};

@@ -8,7 +8,11 @@
 //! between pages. The stream follows `Link: rel="next"` and `X-Total-Count`, never
 //! stops on a short page (ServiceNow applies `sysparm_limit` before ACLs, so a page
 //! can be short while more remain), and fails with [`Error::Protocol`] on a server
-//! whose paging does not advance.
+//! whose paging does not advance, repeats a record, sends more records than its
+//! `X-Total-Count`, needs more than `ceil(total / page size) + 1` pages, keeps
+//! answering empty pages, or goes past the client's [`PagingLimits`]. Each page is
+//! decoded record by record straight into the caller's type (no JSON tree in
+//! between).
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -52,6 +56,32 @@ pub trait Record: DeserializeOwned + Send + 'static {
 
 /// A row of any table, as a JSON map.
 pub type JsonRecord = serde_json::Map<String, serde_json::Value>;
+
+/// Where listing stops by itself, whatever the server says (set with
+/// [`ClientBuilder::paging_limits`](crate::ClientBuilder::paging_limits)).
+///
+/// Besides these, a list never asks for more than `ceil(X-Total-Count / page
+/// size) + 1` pages when the server gives a total, and fails on a page that
+/// repeats a record already seen or on more records than the total announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PagingLimits {
+    /// The most pages one list reads (default 10 000: ten million records at
+    /// the largest page size).
+    pub max_pages: u64,
+    /// The most empty pages in a row that are followed by a next page (default
+    /// 5). ServiceNow applies `sysparm_limit` before ACLs, so a page can be empty
+    /// while more remain; a server that keeps answering empty pages is stopped.
+    pub max_empty_pages_in_a_row: u32,
+}
+
+impl Default for PagingLimits {
+    fn default() -> Self {
+        Self {
+            max_pages: 10_000,
+            max_empty_pages_in_a_row: 5,
+        }
+    }
+}
 
 /// How reference and choice fields are rendered (`sysparm_display_value`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -390,6 +420,10 @@ impl<R: DeserializeOwned + Send + 'static> Table<R> {
                 buffer: VecDeque::new(),
                 yielded: 0,
                 last_offset: None,
+                pages: 0,
+                empty_in_a_row: 0,
+                received: 0,
+                seen: std::collections::HashSet::new(),
             });
         // The state is the pager, or the input error to report as the only item.
         futures_util::stream::try_unfold(start, |state| async move {
@@ -496,6 +530,63 @@ struct Pager<R> {
     buffer: VecDeque<R>,
     yielded: usize,
     last_offset: Option<u64>,
+    /// Pages read so far.
+    pages: u64,
+    /// Empty pages in a row so far.
+    empty_in_a_row: u32,
+    /// Records received so far.
+    received: u64,
+    /// A fingerprint of the sys_id of every record seen.
+    seen: std::collections::HashSet<u64>,
+}
+
+/// Decodes a page's `{"result": [...]}` one record at a time into `R`, straight
+/// from the body (no intermediate JSON tree), returning each record with its
+/// fingerprint.
+fn decode_page<R: DeserializeOwned>(response: &Response) -> Result<Vec<(Option<u64>, R)>> {
+    #[derive(Deserialize)]
+    struct Page<'a> {
+        #[serde(borrow)]
+        result: Vec<&'a serde_json::value::RawValue>,
+    }
+    let page: Page<'_> = serde_json::from_slice(response.body())
+        .map_err(|e| response.decode_error(e.to_string()))?;
+    page.result
+        .into_iter()
+        .map(|raw| {
+            let record = serde_json::from_str(raw.get())
+                .map_err(|e| response.decode_error(e.to_string()))?;
+            Ok((fingerprint(raw.get()), record))
+        })
+        .collect()
+}
+
+/// A record's identity: a hash of its `sys_id` (as a string, or the `value` of a
+/// display-value object), or `None` when the fields asked for leave it out
+/// (records without an id cannot be told apart, so they are not checked).
+fn fingerprint(raw: &str) -> Option<u64> {
+    use std::hash::{Hash as _, Hasher as _};
+    let id = sys_id_in(raw)?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// The top-level `sys_id` of a record's JSON text, found without parsing it.
+fn sys_id_in(raw: &str) -> Option<&str> {
+    let at = raw.find("\"sys_id\":")? + "\"sys_id\":".len();
+    let rest = raw[at..].trim_start();
+    let rest = match rest.strip_prefix('{') {
+        // `{"display_value": "...", "value": "..."}`
+        Some(object) => {
+            let v = object.find("\"value\":")? + "\"value\":".len();
+            object[v..].trim_start()
+        }
+        None => rest,
+    };
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    Some(&rest[..end])
 }
 
 impl<R: DeserializeOwned + Send + 'static> Pager<R> {
@@ -515,15 +606,59 @@ impl<R: DeserializeOwned + Send + 'static> Pager<R> {
             }
             None => return Ok(()),
         };
+        let limits = self.table.client.paging_limits();
+        if self.pages >= limits.max_pages {
+            return Err(Error::Protocol {
+                request: bpsn_core::RequestSummary {
+                    method: http::Method::GET,
+                    path: self.table.path(),
+                    attempts: 1,
+                },
+                reason: format!(
+                    "stopped after {} pages (the client's limit, PagingLimits::max_pages): the server kept announcing more",
+                    self.pages
+                ),
+            });
+        }
         let response = self.table.client.transport().send(request).await?;
-        let rows: Vec<R> = decode_result(&response)?;
+        self.pages += 1;
+        let rows = decode_page::<R>(&response)?;
         let received = rows.len();
-        self.buffer.extend(rows);
+        self.received += received as u64;
+        for (fingerprint, row) in rows {
+            if fingerprint.is_some_and(|f| !self.seen.insert(f)) {
+                return Err(response.protocol_error(format!(
+                    "page {} (offset {offset}) repeats a record an earlier page had: the server's paging is not stable; stopping rather than reading records twice",
+                    self.pages
+                )));
+            }
+            self.buffer.push_back(row);
+        }
         self.last_offset = Some(offset);
 
         let total = response
             .header("x-total-count")
             .and_then(|t| t.parse::<u64>().ok());
+        if let Some(total) = total {
+            if self.received > total {
+                return Err(response.protocol_error(format!(
+                    "{} records received, more than the {total} X-Total-Count announces: the total contradicts the pages",
+                    self.received
+                )));
+            }
+            let most = total.div_ceil(u64::from(self.params.page_size.max(1))) + 1;
+            if self.pages > most {
+                return Err(response.protocol_error(format!(
+                    "{} pages read for an announced total of {total} at {} a page (at most {most} are needed): the total contradicts the pages",
+                    self.pages, self.params.page_size
+                )));
+            }
+        }
+        self.empty_in_a_row = if received == 0 {
+            self.empty_in_a_row + 1
+        } else {
+            0
+        };
         let link = response.header("link").map(parse_link_header);
         self.next = match link {
             Some(links) => match links.into_iter().find(|l| l.rel == "next") {
@@ -538,6 +673,12 @@ impl<R: DeserializeOwned + Send + 'static> Pager<R> {
                     // server keeps pointing at pages that cannot exist.
                     if received == 0 && total.is_some_and(|t| next_offset >= t) {
                         None
+                    } else if self.empty_in_a_row > limits.max_empty_pages_in_a_row {
+                        return Err(response.protocol_error(format!(
+                            "{} empty pages in a row, each with a next link (X-Total-Count {}): stopping (ACLs can empty a page, but not this many; raise PagingLimits::max_empty_pages_in_a_row if they do)",
+                            self.empty_in_a_row,
+                            total.map_or("absent".to_owned(), |t| t.to_string())
+                        )));
                     } else {
                         Some(NextPage::Link {
                             path,
@@ -550,6 +691,12 @@ impl<R: DeserializeOwned + Send + 'static> Pager<R> {
             None => {
                 let next_offset = offset + u64::from(limit);
                 match total {
+                    Some(_) if self.empty_in_a_row > limits.max_empty_pages_in_a_row => {
+                        return Err(response.protocol_error(format!(
+                            "{} empty pages in a row while X-Total-Count says more remain: stopping (raise PagingLimits::max_empty_pages_in_a_row if ACLs hide that many)",
+                            self.empty_in_a_row
+                        )));
+                    }
                     Some(t) if next_offset < t => Some(NextPage::Offset(next_offset)),
                     Some(_) => None,
                     // No paging headers at all: keep going until a page is empty.
