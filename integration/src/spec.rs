@@ -629,6 +629,26 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_path_that_could_leave_the_tenant_is_refused_before_any_request() {
+        for path in [
+            r#""/\\evil.example.com/""#,
+            r#""//evil.example.com/""#,
+            r#""/https://evil.example.com/""#,
+        ] {
+            let err =
+                IntegrationSpec::from_toml(&format!("{MINIMAL}[openframe]\nentry_path = {path}\n"))
+                    .unwrap()
+                    .resolve()
+                    .unwrap_err();
+            assert!(
+                err.to_string().contains("openframe.entry_path")
+                    && err.to_string().contains("must be a path on the tenant"),
+                "{path}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn an_unknown_key_is_named() {
         let err =
             IntegrationSpec::from_toml(&format!("{MINIMAL}[cors]\nnmae = \"x\"\n")).unwrap_err();

@@ -62,8 +62,10 @@ pub enum UrlProblem {
         /// The tenant origin.
         expected: String,
     },
-    /// The entry path is not a path.
-    #[error("the entry path {path:?} must start with `/` and carry no fragment")]
+    /// The entry path is not a plain path on the tenant.
+    #[error(
+        "the entry path {path:?} must be a path on the tenant: start with one `/`, with no backslash, scheme, whitespace, fragment or topDomain of its own"
+    )]
     EntryPath {
         /// The path given.
         path: String,
@@ -126,8 +128,16 @@ impl AgentDesktopUrl {
         instance: &Origin,
         entry_path: &str,
     ) -> Result<Self, UrlProblem> {
-        if !entry_path.starts_with('/') || entry_path.starts_with("//") || entry_path.contains('#')
-        {
+        // Anything a URL parser could read as another origin is refused outright:
+        // `//host`, a backslash (read as `/` in http URLs: `/\\host`), a scheme,
+        // whitespace or control characters.
+        let bad = !entry_path.starts_with('/')
+            || entry_path.starts_with("//")
+            || entry_path
+                .chars()
+                .any(|c| c == '\\' || c == '#' || c.is_whitespace() || c.is_control())
+            || entry_path.contains("://");
+        if bad {
             return Err(UrlProblem::EntryPath {
                 path: entry_path.to_owned(),
             });
@@ -137,6 +147,13 @@ impl AgentDesktopUrl {
             .map_err(|e| UrlProblem::Unparsable {
                 reason: e.to_string(),
             })?;
+        // Rebuilt and checked: whatever the path, the URL stays on the tenant.
+        if url.origin() != tenant.url().origin() {
+            return Err(UrlProblem::HostNotTenant {
+                found: url.origin().ascii_serialization(),
+                expected: tenant.as_str().to_owned(),
+            });
+        }
         if url.query_pairs().any(|(k, _)| k == TOP_DOMAIN) {
             return Err(UrlProblem::EntryPath {
                 path: entry_path.to_owned(),
@@ -363,7 +380,19 @@ mod tests {
     #[test]
     fn rejects_bad_entry_paths() {
         let (tenant, instance) = origins();
-        for bad in ["agentdesktop/", "//evil.com/", "/a#b", "/a?topDomain=x"] {
+        for bad in [
+            "agentdesktop/",
+            "//evil.com/",
+            "/\\evil.example.com/",
+            "/\\/evil.example.com/",
+            "\\\\evil.example.com/",
+            "/https://evil.example.com/",
+            "/a b",
+            "/a\tb",
+            "/a\nb",
+            "/a#b",
+            "/a?topDomain=x",
+        ] {
             assert!(
                 matches!(
                     AgentDesktopUrl::with_entry_path(&tenant, &instance, bad),

@@ -18,6 +18,7 @@ use servicenow_client::properties::{
 };
 use servicenow_client::query::{Query, lookups};
 use servicenow_client::wire::SysId;
+use servicenow_openframe::{AgentDesktopUrl, UrlProblem};
 use std::collections::{BTreeMap, HashSet};
 
 use brightpattern_client::agent_desktop::PageVerdict;
@@ -410,15 +411,45 @@ impl Step for OpenFrameStep {
         Ok(done.join("; ").into())
     }
 
+    /// Besides records sharing the name: a URL that leaves the tenant (another
+    /// origin, or not https) fails on its own, whatever else the plan says —
+    /// agents' browsers would load it with the instance's context.
     fn findings(&self, ctx: &Context, state: &OpenFrameState) -> Vec<Check> {
-        duplicates_check(
-            &format!("OpenFrame configuration {:?}", managed_name(ctx)),
+        let name = format!("OpenFrame configuration {:?}", managed_name(ctx));
+        let mut checks: Vec<Check> = duplicates_check(
+            &name,
             "OpenFrame configuration",
             managed_name(ctx),
             &state.duplicates,
         )
         .into_iter()
-        .collect()
+        .collect();
+        if let Some(ours) = &state.ours {
+            let leaves: Vec<String> = AgentDesktopUrl::check(
+                &ours.fields.url,
+                ctx.spec.tenant.origin(),
+                ctx.spec.instance.origin(),
+            )
+            .into_iter()
+            .filter(|p| {
+                matches!(
+                    p,
+                    UrlProblem::HostNotTenant { .. }
+                        | UrlProblem::NotHttps { .. }
+                        | UrlProblem::Unparsable { .. }
+                )
+            })
+            .map(|p| p.to_string())
+            .collect();
+            if !leaves.is_empty() {
+                checks.push(Check::fail(
+                    format!("{name} URL stays on the tenant"),
+                    format!("{}: {}", ours.fields.url, leaves.join("; ")),
+                    format!("run apply to set it to {}", ctx.spec.openframe.url),
+                ));
+            }
+        }
+        checks
     }
 
     async fn prove(
