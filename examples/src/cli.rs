@@ -55,7 +55,8 @@ Exit codes:
   2 usage or configuration error, or a record with a configured name is not ours
     (adopt it or rename it); nothing written
   3 verify (or apply's proofs) found a failure
-  4 nothing failed, but something waits for a person
+  4 nothing failed, but something waits for a person (after rotate-secret:
+    entering the new secret)
   5 another run holds the integration (nothing written; --break-lease if it is dead)
 
 Start from examples/bp-servicenow.example.toml.";
@@ -84,6 +85,10 @@ pub enum Command {
     /// Rebuild an unreadable ledger from what can be proven ours, showing what
     /// was found (nothing else on the instance is changed).
     Repair(WriteArgs),
+    /// Replace the OAuth client secret with a new one and show it, with the
+    /// checklist that enters it in Bright Pattern (for a secret that was never
+    /// shown or is lost; the old one stops working).
+    RotateSecret(WriteArgs),
     /// Run plan, apply, verify, apply again and teardown on built-in fakes.
     Demo,
 }
@@ -294,6 +299,7 @@ enum Operation {
     Verify,
     Teardown,
     Repair,
+    RotateSecret,
 }
 
 /// Runs one subcommand.
@@ -304,6 +310,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
         Command::Apply(w) => (Operation::Apply, w.run, w.yes, w.break_lease),
         Command::Teardown(w) => (Operation::Teardown, w.run, w.yes, w.break_lease),
         Command::Repair(w) => (Operation::Repair, w.run, w.yes, w.break_lease),
+        Command::RotateSecret(w) => (Operation::RotateSecret, w.run, w.yes, w.break_lease),
         Command::Demo => {
             return crate::demo::run(out)
                 .await
@@ -398,6 +405,22 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             out.teardown(&report);
             Ok(EXIT_OK)
         }
+        Operation::RotateSecret => {
+            if ask
+                && !confirm(
+                    "Replace the OAuth client secret? The integration account stops working until the new one is entered.",
+                )
+            {
+                return Err(Exit::failure("nothing changed"));
+            }
+            let rotation = workflow.rotate_secret().await.map_err(|e| match e {
+                WorkflowError::Held(_) => Exit::held(format!("nothing was changed: {e}")),
+                e => Exit::failure(e.to_string()),
+            })?;
+            out.rotation(&rotation);
+            // A person must enter it now.
+            Ok(exit_code(Status::Pending))
+        }
         Operation::Repair => {
             if ask && !confirm("Rebuild the ledger of this integration?") {
                 return Err(Exit::failure("nothing changed"));
@@ -424,7 +447,10 @@ pub fn main() -> ExitCode {
     };
     let json = match &cli.command {
         Command::Plan(a) | Command::Verify(a) => a.json,
-        Command::Apply(w) | Command::Teardown(w) | Command::Repair(w) => w.run.json,
+        Command::Apply(w)
+        | Command::Teardown(w)
+        | Command::Repair(w)
+        | Command::RotateSecret(w) => w.run.json,
         Command::Demo => false,
     };
     let out = Output::new(json, Painter::for_stdout());

@@ -3,7 +3,9 @@
 
 use std::io::IsTerminal;
 
-use brightpattern_servicenow::report::{Check, RepairReport, Status, TeardownReport, status_label};
+use brightpattern_servicenow::report::{
+    Check, RepairReport, RevealSecrets, SecretRotation, Status, TeardownReport, status_label,
+};
 use brightpattern_servicenow::{Action, ApplyReport, Outcome, Plan, VerifyReport};
 
 /// Adds colour when standard output is a terminal and `NO_COLOR` is not set.
@@ -87,6 +89,18 @@ impl Output {
         self.painter
     }
 
+    /// Prints `value` as JSON, with the secrets this run knows in clear when
+    /// `reveal` (masked otherwise).
+    fn json_revealing<T: serde::Serialize + RevealSecrets + Clone>(&self, value: &T, reveal: bool) {
+        if reveal {
+            let mut value = value.clone();
+            value.reveal_secrets();
+            self.json(&value);
+        } else {
+            self.json(value);
+        }
+    }
+
     fn json<T: serde::Serialize>(&self, value: &T) {
         println!(
             "{}",
@@ -97,7 +111,7 @@ impl Output {
     /// Shows a plan.
     pub fn plan(&self, plan: &Plan, reveal: bool) {
         if self.json {
-            return self.json(plan);
+            return self.json_revealing(plan, reveal);
         }
         println!("{:<20} {:<10} RESOURCE", "STEP", "ACTION");
         for s in &plan.steps {
@@ -128,7 +142,11 @@ impl Output {
     pub fn apply(&self, report: &ApplyReport, reveal: bool) {
         if self.json {
             // The run's status travels with the report.
-            let mut value = serde_json::to_value(report).unwrap_or_default();
+            let mut report = report.clone();
+            if reveal {
+                report.reveal_secrets();
+            }
+            let mut value = serde_json::to_value(&report).unwrap_or_default();
             if let Some(map) = value.as_object_mut() {
                 map.insert("status".into(), serde_json::json!(report.status()));
             }
@@ -183,7 +201,7 @@ impl Output {
     /// then the checklist of each manual step.
     pub fn verify(&self, report: &VerifyReport, reveal: bool) {
         if self.json {
-            return self.json(report);
+            return self.json_revealing(report, reveal);
         }
         self.checks(&report.checks);
         for m in report.manual_steps() {
@@ -191,6 +209,18 @@ impl Output {
             print!("{}", m.render(reveal));
         }
         println!("{}", self.painter.bold(&report.summary()));
+    }
+
+    /// Shows a rotated secret: in clear, since showing it is the point.
+    pub fn rotation(&self, rotation: &SecretRotation) {
+        if self.json {
+            return self.json_revealing(rotation, true);
+        }
+        println!(
+            "rotated the client secret of {} (client id {}); the old secret no longer works",
+            rotation.application, rotation.client_id
+        );
+        print!("{}", rotation.manual.render(true));
     }
 
     /// Shows what repair found.

@@ -584,3 +584,50 @@ async fn another_runs_lease_is_exit_5_and_a_taken_name_exit_2() {
     assert_eq!(plan.code, 0);
     assert!(plan.stdout.contains("refuse"), "{}", plan.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_secret_shows_the_new_secret_and_reveal_reaches_json() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let file = config_file("rotate.toml", &config(&sn, &bp));
+    let path = file.to_str().unwrap();
+    assert_eq!(run(&["apply", "--yes", "--config", path], &ENV).code, 4);
+    let before = sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let rotated = run(
+        &["rotate-secret", "--yes", "--config", path, "--json"],
+        &ENV,
+    );
+    assert_eq!(rotated.code, 4, "{}", rotated.stderr);
+    let after = sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(before, after);
+    let doc = json(&rotated);
+    let shown = doc["manual"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["label"] == "Client Secret")
+        .unwrap()["value"]
+        .clone();
+    assert_eq!(shown, after.as_str(), "the new secret is shown: {doc}");
+
+    // verify --json masks it unless --reveal-secrets; with the secret supplied
+    // the manual step carries it and reveal shows it in JSON too.
+    let mut env = ENV.to_vec();
+    env.push(("SERVICENOW_OAUTH_CLIENT_SECRET", &after));
+    let masked = run(&["verify", "--config", path, "--json"], &env);
+    assert!(!masked.stdout.contains(&after), "{}", masked.stdout);
+    let revealed = run(
+        &["verify", "--config", path, "--json", "--reveal-secrets"],
+        &env,
+    );
+    assert!(revealed.stdout.contains(&after), "{}", revealed.stdout);
+    assert_eq!(revealed.code, 4);
+}

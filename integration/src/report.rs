@@ -446,6 +446,71 @@ impl TeardownReport {
     }
 }
 
+/// Reports whose manual steps may hold a secret this run knows.
+pub trait RevealSecrets {
+    /// Turns those secrets into plain text (see [`ManualStep::reveal_secrets`]).
+    fn reveal_secrets(&mut self);
+}
+
+impl RevealSecrets for Plan {
+    fn reveal_secrets(&mut self) {
+        self.steps
+            .iter_mut()
+            .filter_map(|s| s.manual.as_mut())
+            .for_each(ManualStep::reveal_secrets);
+    }
+}
+
+impl RevealSecrets for ApplyReport {
+    fn reveal_secrets(&mut self) {
+        self.steps
+            .iter_mut()
+            .filter_map(|s| s.planned.manual.as_mut())
+            .chain(self.proofs.iter_mut().filter_map(|c| c.manual.as_mut()))
+            .for_each(ManualStep::reveal_secrets);
+    }
+}
+
+impl RevealSecrets for VerifyReport {
+    fn reveal_secrets(&mut self) {
+        self.checks
+            .iter_mut()
+            .filter_map(|c| c.manual.as_mut())
+            .for_each(ManualStep::reveal_secrets);
+    }
+}
+
+impl RevealSecrets for SecretRotation {
+    fn reveal_secrets(&mut self) {
+        self.manual.reveal_secrets();
+    }
+}
+
+/// What `rotate-secret` did: the OAuth application whose secret was replaced,
+/// and the manual step that enters the new secret in Bright Pattern (the secret
+/// is in it, masked unless revealed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRotation {
+    /// The OAuth application.
+    pub application: String,
+    /// Its client id (unchanged).
+    pub client_id: String,
+    /// Enter the new secret in the integration account (the old one stopped
+    /// working).
+    pub manual: ManualStep,
+}
+
+impl fmt::Display for SecretRotation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "rotated the client secret of {} (client id {}); the old secret no longer works",
+            self.application, self.client_id
+        )?;
+        write!(f, "{}", self.manual.render(false))
+    }
+}
+
 /// What `repair` found and rebuilt the ledger from.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RepairReport {
@@ -562,6 +627,17 @@ pub struct ManualStep {
 }
 
 impl ManualStep {
+    /// Turns every secret this run knows into plain text, for a caller that
+    /// asked to see secrets in serialised output (`--reveal-secrets --json`):
+    /// serialisation masks them otherwise.
+    pub fn reveal_secrets(&mut self) {
+        for field in &mut self.fields {
+            if let ManualValue::Secret(Some(secret)) = &field.value {
+                field.value = ManualValue::Text(secret.expose_secret().to_owned());
+            }
+        }
+    }
+
     /// The instructions as text, the values right under the instruction that
     /// introduces them (the first ending in `:`, else after the last); secrets
     /// are shown only when `reveal`.

@@ -15,8 +15,8 @@ use crate::events::{Event, EventHandler};
 use crate::lease::{Lease, LeaseHeld};
 use crate::ledger::{CorruptLedger, Ledger, LedgerKey, LedgerStore, Loaded};
 use crate::report::{
-    AppliedStep, ApplyReport, Check, Outcome, Plan, PlannedStep, RepairReport, TeardownReport,
-    TeardownStep, VerifyReport,
+    AppliedStep, ApplyReport, Check, Outcome, Plan, PlannedStep, RepairReport, SecretRotation,
+    TeardownReport, TeardownStep, VerifyReport,
 };
 use crate::spec::ResolvedSpec;
 use crate::step::{
@@ -730,6 +730,77 @@ impl Workflow {
         Ok(VerifyReport::new(checks))
     }
 
+    /// Replaces the OAuth application's client secret with a new one and returns
+    /// it in the manual step that enters it in Bright Pattern — for when the
+    /// secret of the run that created the application was never shown or is
+    /// lost. Only an application this integration created (its ledger and the
+    /// mark in its comments agree) is rotated; anything else is refused. Takes
+    /// the lease, as apply does. The integration account keeps the old secret
+    /// until a person enters the new one (the checklist says how).
+    pub async fn rotate_secret(&self) -> Result<SecretRotation, WorkflowError> {
+        self.holding_lease("rotate-secret", self.rotate_secret_holding())
+            .await
+    }
+
+    async fn rotate_secret_holding(&self) -> Result<SecretRotation, WorkflowError> {
+        let ctx = &self.ctx;
+        self.load_ledger(true).await?;
+        let step = StepId::OAUTH_ENDPOINT;
+        let fail = |source: StepError| WorkflowError::Step {
+            step: step.clone(),
+            source,
+        };
+        let app = ctx
+            .oauth_applications()
+            .await
+            .map_err(|e| fail(e.into()))?
+            .managed;
+        let ledger = ctx.ledger().await;
+        let mark = crate::steps::oauth_endpoint::marker_prefix(ctx);
+        let app = match app {
+            Some(app)
+                if ledger.oauth_application.as_ref() == Some(&app.sys_id)
+                    && app.comments.contains(&mark) =>
+            {
+                app
+            }
+            Some(app) => {
+                return Err(fail(StepError::Refused {
+                    record: format!("OAuth application {:?} ({})", app.name, app.sys_id),
+                    reason: "its secret is rotated only when the ledger and the mark in its comments agree it is this integration's".into(),
+                }));
+            }
+            None => {
+                return Err(fail(StepError::Missing {
+                    record: format!("OAuth application {:?}", ctx.spec.oauth.name),
+                    hint: "run apply to create it (a new secret comes with it)".into(),
+                }));
+            }
+        };
+        let secret = ctx
+            .servicenow
+            .oauth_applications()
+            .rotate_secret(&app.sys_id)
+            .await
+            .map_err(|e| fail(e.into()))?;
+        let mut upstream = Upstream::default();
+        upstream.add_outputs(vec![Arc::new(crate::step::GeneratedSecret {
+            client_id: app.client_id.clone(),
+            secret,
+        })]);
+        let manual = crate::steps::integration_account::manual(ctx, Some(&app), &upstream);
+        // Remembered, as an apply's would be, so a verify by this workflow proves it.
+        self.handed_on
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_outputs(upstream.outputs_only().into_outputs());
+        Ok(SecretRotation {
+            application: format!("OAuth application {:?} ({})", app.name, app.sys_id),
+            client_id: app.client_id,
+            manual,
+        })
+    }
+
     /// Rebuilds the ledger when it cannot be read (or to check it): takes the
     /// lease, salvages what the damaged properties still say, and claims only
     /// what can be proven this integration's — an OAuth application by the mark
@@ -792,7 +863,7 @@ impl Workflow {
                 report.unproven.push(what);
             }
         }
-        let mark = format!("[bp-servicenow:{}:", ctx.ledger_key().short());
+        let mark = crate::steps::oauth_endpoint::marker_prefix(ctx);
         for app in sn
             .oauth_applications()
             .list_by_name(&spec.oauth.name)

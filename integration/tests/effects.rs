@@ -442,3 +442,59 @@ async fn an_instance_that_ignores_a_supplied_sys_id_is_recorded_as_it_answered()
     assert!(p.sn.table("sys_cors_rule").is_empty(), "{removed}");
     assert!(p.sn.table("oauth_entity").is_empty(), "{removed}");
 }
+
+#[tokio::test]
+async fn rotate_secret_hands_a_working_secret_to_a_person_and_the_old_one_stops() {
+    let p = pair().await;
+    workflow(&p, "", None).apply().await.unwrap();
+    let old = p.sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A later run that never saw the secret: rotate it.
+    let mut rotation = workflow(&p, "", None).rotate_secret().await.unwrap();
+    let shown = rotation.to_string();
+    assert!(
+        shown.contains(brightpattern_servicenow::report::MASK),
+        "{shown}"
+    );
+    use brightpattern_servicenow::report::RevealSecrets as _;
+    rotation.reveal_secrets();
+    let json = serde_json::to_value(&rotation).unwrap();
+    let new = json["manual"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["label"] == "Client Secret")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new, old);
+    assert_eq!(p.sn.table("oauth_entity")[0]["client_secret"], new.as_str());
+    // The new one proves the round trip; the old one no longer does.
+    let proven = workflow(&p, "", Some(new)).verify().await.unwrap();
+    assert_eq!(check(&proven, OAUTH_CHECK).status, Status::Ok, "{proven}");
+    let stale = workflow(&p, "", Some(old)).verify().await.unwrap();
+    assert_eq!(check(&stale, OAUTH_CHECK).status, Status::Failed, "{stale}");
+}
+
+#[tokio::test]
+async fn rotate_secret_refuses_an_application_it_cannot_prove_its_own() {
+    let p = pair().await;
+    p.sn.client_as_admin()
+        .oauth_applications()
+        .create(&servicenow_client::oauth::NewOAuthApplication::new(
+            "Bright Pattern",
+        ))
+        .await
+        .unwrap();
+    let before = p.sn.table("oauth_entity")[0]["client_secret"].clone();
+    let err = workflow(&p, "", None).rotate_secret().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("exists and was not made by bp-servicenow"),
+        "{err}"
+    );
+    assert_eq!(p.sn.table("oauth_entity")[0]["client_secret"], before);
+}

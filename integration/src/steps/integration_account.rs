@@ -66,7 +66,7 @@ fn property_changes(
     .collect()
 }
 
-fn manual(
+pub(crate) fn manual(
     ctx: &Context,
     application: Option<&OAuthApplication>,
     upstream: &Upstream,

@@ -292,7 +292,8 @@ fn marker(ctx: &Context, token: &servicenow_client::wire::SysId) -> String {
     format!("{}{token}]", marker_prefix(ctx))
 }
 
-fn marker_prefix(ctx: &Context) -> String {
+/// What every mark of this integration starts with.
+pub(crate) fn marker_prefix(ctx: &Context) -> String {
     format!("[bp-servicenow:{}:", ctx.ledger_key().short())
 }
 
