@@ -10,9 +10,10 @@
 //! can be short while more remain), and fails with [`Error::Protocol`] on a server
 //! whose paging does not advance, repeats a record, sends more records than its
 //! `X-Total-Count`, needs more than `ceil(total / page size) + 1` pages, keeps
-//! answering empty pages, or goes past the client's [`PagingLimits`]. Each page is
-//! decoded record by record straight into the caller's type (no JSON tree in
-//! between).
+//! answering empty pages, or goes past the client's [`PagingLimits`]. The SDK holds
+//! one page's bytes at a time: the page is checked and split into records
+//! without building anything, and each record is decoded straight into the
+//! caller's type (no JSON tree in between) only when the caller takes it.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -417,7 +418,8 @@ impl<R: DeserializeOwned + Send + 'static> Table<R> {
                 table: self.clone(),
                 params,
                 next: Some(NextPage::Offset(0)),
-                buffer: VecDeque::new(),
+                page: None,
+                records: VecDeque::new(),
                 yielded: 0,
                 last_offset: None,
                 pages: 0,
@@ -432,7 +434,8 @@ impl<R: DeserializeOwned + Send + 'static> Table<R> {
                 if pager.params.limit.is_some_and(|l| pager.yielded >= l) {
                     return Ok(None);
                 }
-                if let Some(record) = pager.buffer.pop_front() {
+                if let Some(record) = pager.next_record() {
+                    let record = record?;
                     pager.yielded += 1;
                     return Ok(Some((record, Ok(pager))));
                 }
@@ -527,7 +530,12 @@ struct Pager<R> {
     table: Table<R>,
     params: ListParams,
     next: Option<NextPage>,
-    buffer: VecDeque<R>,
+    /// The page being read: its answer (the body, kept once) ...
+    page: Option<Response>,
+    /// ... and where each record not yet yielded lies in the body: a record is
+    /// decoded into `R` only when the caller asks for it, so the SDK holds one
+    /// page's bytes and one record at a time.
+    records: VecDeque<std::ops::Range<usize>>,
     yielded: usize,
     last_offset: Option<u64>,
     /// Pages read so far.
@@ -540,25 +548,28 @@ struct Pager<R> {
     seen: std::collections::HashSet<u64>,
 }
 
-/// Decodes a page's `{"result": [...]}` one record at a time into `R`, straight
-/// from the body (no intermediate JSON tree), returning each record with its
-/// fingerprint.
-fn decode_page<R: DeserializeOwned>(response: &Response) -> Result<Vec<(Option<u64>, R)>> {
+/// Splits a page's `{"result": [...]}` into where each record lies in the body,
+/// with its fingerprint — validating the JSON, but building nothing from it.
+fn split_page(response: &Response) -> Result<Vec<(Option<u64>, std::ops::Range<usize>)>> {
     #[derive(Deserialize)]
     struct Page<'a> {
         #[serde(borrow)]
         result: Vec<&'a serde_json::value::RawValue>,
     }
-    let page: Page<'_> = serde_json::from_slice(response.body())
-        .map_err(|e| response.decode_error(e.to_string()))?;
-    page.result
+    let body = response.body();
+    let page: Page<'_> =
+        serde_json::from_slice(body).map_err(|e| response.decode_error(e.to_string()))?;
+    let start = body.as_ptr() as usize;
+    Ok(page
+        .result
         .into_iter()
         .map(|raw| {
-            let record = serde_json::from_str(raw.get())
-                .map_err(|e| response.decode_error(e.to_string()))?;
-            Ok((fingerprint(raw.get()), record))
+            let text = raw.get();
+            // Borrowed from `body`, so its place in it is known.
+            let at = text.as_ptr() as usize - start;
+            (fingerprint(text), at..at + text.len())
         })
-        .collect()
+        .collect())
 }
 
 /// A record's identity: a hash of its `sys_id` (as a string, or the `value` of a
@@ -622,17 +633,18 @@ impl<R: DeserializeOwned + Send + 'static> Pager<R> {
         }
         let response = self.table.client.transport().send(request).await?;
         self.pages += 1;
-        let rows = decode_page::<R>(&response)?;
+        let rows = split_page(&response)?;
         let received = rows.len();
         self.received += received as u64;
-        for (fingerprint, row) in rows {
+        self.records.clear();
+        for (fingerprint, range) in rows {
             if fingerprint.is_some_and(|f| !self.seen.insert(f)) {
                 return Err(response.protocol_error(format!(
                     "page {} (offset {offset}) repeats a record an earlier page had: the server's paging is not stable; stopping rather than reading records twice",
                     self.pages
                 )));
             }
-            self.buffer.push_back(row);
+            self.records.push_back(range);
         }
         self.last_offset = Some(offset);
 
@@ -706,7 +718,20 @@ impl<R: DeserializeOwned + Send + 'static> Pager<R> {
             }
         };
         tracing::debug!(table = %self.table.name, offset, received, ?total, more = self.next.is_some(), "page");
+        self.page = Some(response);
         Ok(())
+    }
+
+    /// Decodes the next record of the page into `R`, when there is one.
+    fn next_record(&mut self) -> Option<Result<R>> {
+        let range = self.records.pop_front()?;
+        let page = self.page.as_ref()?;
+        let record = serde_json::from_slice(&page.body()[range])
+            .map_err(|e| page.decode_error(e.to_string()));
+        if self.records.is_empty() {
+            self.page = None; // the page's bytes go as soon as its last record does
+        }
+        Some(record)
     }
 
     /// Checks a next-page link: same table path, on this instance's API, with an
