@@ -327,6 +327,28 @@ impl Reply {
         }
     }
 
+    /// The answer gzip-compressed when the request's `Accept-Encoding` allows it
+    /// and the body is worth it (1 KiB or more), as the platforms' web servers do.
+    pub fn compressed_for(mut self, accept_encoding: Option<&str>) -> Self {
+        use std::io::Write as _;
+        let accepts = accept_encoding.is_some_and(|a| {
+            a.split(',')
+                .any(|e| e.trim().split(';').next() == Some("gzip"))
+        });
+        if !accepts || self.body.len() < 1024 {
+            return self;
+        }
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        if encoder.write_all(&self.body).is_ok() {
+            if let Ok(packed) = encoder.finish() {
+                self.body = packed;
+                self.headers
+                    .push(("content-encoding".to_owned(), "gzip".to_owned()));
+            }
+        }
+        self
+    }
+
     /// The wiremock template, delayed by `delay`.
     pub fn into_template(self, delay: Duration) -> ResponseTemplate {
         let mut t = ResponseTemplate::new(self.status);

@@ -693,3 +693,63 @@ async fn activating_cti_ships_its_configuration_at_the_front() {
         (&"CTI".into(), &"1".into(), &"true".into())
     );
 }
+
+#[tokio::test]
+async fn answers_are_compressed_when_asked_and_sessions_open_without_their_cookie() {
+    let sn = demo().await;
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let answer = raw
+        .get(format!("{}/api/now/table/sys_user", sn.url()))
+        .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.headers()["content-encoding"], "gzip");
+    assert!(
+        answer.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("JSESSIONID=")
+    );
+    let body = answer.bytes().await.unwrap();
+    assert_eq!(&body[..2], &[0x1f, 0x8b], "a gzip stream");
+    let plain = raw
+        .get(format!("{}/api/now/table/sys_user", sn.url()))
+        .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+
+    // The SDK keeps the session: one session for many requests; without
+    // cookies, one per request (what ServiceNow's own guidance warns about).
+    let opened = sn.sessions_opened();
+    let client = sn.client_as_admin();
+    for _ in 0..5 {
+        client
+            .table_json("sys_user")
+            .unwrap()
+            .first(Query::new())
+            .await
+            .unwrap();
+    }
+    assert_eq!(sn.sessions_opened() - opened, 1);
+    let opened = sn.sessions_opened();
+    let cookieless = servicenow_client::Client::builder(
+        sn.url(),
+        servicenow_client::Credentials::basic(ADMIN_USER, ADMIN_PASSWORD),
+    )
+    .session_cookies(false)
+    .build()
+    .unwrap();
+    for _ in 0..5 {
+        cookieless
+            .table_json("sys_user")
+            .unwrap()
+            .first(Query::new())
+            .await
+            .unwrap();
+    }
+    assert_eq!(sn.sessions_opened() - opened, 5);
+}

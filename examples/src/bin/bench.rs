@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release -p bp-servicenow --bin bench            # every case
-//! cargo run --release -p bp-servicenow --bin bench -- apply   # one case: apply, bulk, stream
+//! cargo run --release -p bp-servicenow --bin bench -- apply   # one case: apply, bulk, pages, stream
 //! BENCH_LATENCY_MS=20 BENCH_STREAM_MAX=1000000 cargo run --release -p bp-servicenow --bin bench
 //! ```
 //!
@@ -323,8 +323,365 @@ async fn stream_case() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The page benchmark: how fast, how much memory, how many bytes on the wire.
+mod pages {
+    use std::io::Write as _;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
+
+    use futures_util::TryStreamExt;
+    use serde::Deserialize;
+    use servicenow_client::query::Query;
+    use servicenow_client::table::{DisplayValue, ListOptions};
+    use servicenow_client::{Client, Credentials, InstanceUrl, JsonRecord};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Records in every scenario.
+    pub(crate) const RECORDS: usize = 100_000;
+
+    /// One scenario: page size, display values, typed or not, compressed or not.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Scenario {
+        pub(crate) page_size: usize,
+        pub(crate) display_all: bool,
+        pub(crate) typed: bool,
+        pub(crate) gzip: bool,
+    }
+
+    impl Scenario {
+        pub(crate) fn all() -> Vec<Scenario> {
+            let mut all = Vec::new();
+            for page_size in [1_000, 10_000] {
+                for display_all in [false, true] {
+                    for typed in [false, true] {
+                        for gzip in [false, true] {
+                            all.push(Scenario {
+                                page_size,
+                                display_all,
+                                typed,
+                                gzip,
+                            });
+                        }
+                    }
+                }
+            }
+            all
+        }
+
+        pub(crate) fn args(&self) -> Vec<String> {
+            vec![
+                self.page_size.to_string(),
+                if self.display_all { "all" } else { "plain" }.into(),
+                if self.typed { "typed" } else { "untyped" }.into(),
+                if self.gzip { "gzip" } else { "identity" }.into(),
+            ]
+        }
+
+        pub(crate) fn parse(args: &[String]) -> Option<Scenario> {
+            Some(Scenario {
+                page_size: args.first()?.parse().ok()?,
+                display_all: args.get(1)? == "all",
+                typed: args.get(2)? == "typed",
+                gzip: args.get(3)? == "gzip",
+            })
+        }
+    }
+
+    fn field(display_all: bool, value: &str) -> serde_json::Value {
+        if display_all {
+            serde_json::json!({ "display_value": value, "value": value })
+        } else {
+            serde_json::json!(value)
+        }
+    }
+
+    fn record(i: usize, display_all: bool) -> serde_json::Value {
+        let department = format!("{:032x}", i % 50);
+        serde_json::json!({
+            "sys_id": field(display_all, &format!("{i:032x}")),
+            "user_name": field(display_all, &format!("user.{i:07}")),
+            "name": field(display_all, &format!("User {i}")),
+            "email": field(display_all, &format!("user.{i}@example.com")),
+            "active": field(display_all, "true"),
+            "title": field(display_all, "Agent"),
+            "sys_updated_on": field(display_all, "2026-11-25 10:00:00"),
+            "department": if display_all {
+                serde_json::json!({
+                    "display_value": format!("Department {}", i % 50),
+                    "value": department,
+                    "link": format!("https://dev.service-now.com/api/now/table/cmn_department/{department}"),
+                })
+            } else {
+                serde_json::json!({
+                    "value": department,
+                    "link": format!("https://dev.service-now.com/api/now/table/cmn_department/{department}"),
+                })
+            },
+        })
+    }
+
+    /// The pages, built once: (plain body, gzip body) by page index.
+    pub(crate) struct Pages {
+        page_size: usize,
+        bodies: Vec<(Vec<u8>, Vec<u8>)>,
+    }
+
+    impl Pages {
+        pub(crate) fn build(scenario: Scenario) -> Pages {
+            let bodies = (0..RECORDS.div_ceil(scenario.page_size))
+                .map(|p| {
+                    let rows: Vec<serde_json::Value> = (p * scenario.page_size
+                        ..((p + 1) * scenario.page_size).min(RECORDS))
+                        .map(|i| record(i, scenario.display_all))
+                        .collect();
+                    let plain = serde_json::to_vec(&serde_json::json!({ "result": rows }))
+                        .unwrap_or_default();
+                    let mut gz =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let _ = gz.write_all(&plain);
+                    (plain.clone(), gz.finish().unwrap_or_default())
+                })
+                .collect();
+            Pages {
+                page_size: scenario.page_size,
+                bodies,
+            }
+        }
+
+        pub(crate) fn largest(&self) -> usize {
+            self.bodies.iter().map(|(p, _)| p.len()).max().unwrap_or(0)
+        }
+
+        pub(crate) fn total(&self) -> usize {
+            self.bodies.iter().map(|(p, _)| p.len()).sum()
+        }
+    }
+
+    /// Serves the pages as the Table API does (offset paging, X-Total-Count),
+    /// compressed when asked; counts the body bytes it sends.
+    pub(crate) async fn serve(pages: Arc<Pages>, wire: Arc<AtomicU64>) -> String {
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => panic!("cannot listen: {e}"),
+        };
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        );
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = socket.set_nodelay(true);
+                let (pages, wire) = (pages.clone(), wire.clone());
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            match socket.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buffer[..end]).to_lowercase();
+                        buffer.drain(..end + 4);
+                        let offset: usize = head
+                            .split(['?', '&', ' '])
+                            .find_map(|kv| kv.strip_prefix("sysparm_offset="))
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        let gzip = head
+                            .lines()
+                            .any(|l| l.starts_with("accept-encoding:") && l.contains("gzip"));
+                        let empty = (Vec::new(), Vec::new());
+                        let (plain, packed) =
+                            pages.bodies.get(offset / pages.page_size).unwrap_or(&empty);
+                        let body = if gzip { packed } else { plain };
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-total-count: {RECORDS}\r\n{}\r\n",
+                            body.len(),
+                            if gzip {
+                                "content-encoding: gzip\r\n"
+                            } else {
+                                ""
+                            }
+                        );
+                        wire.fetch_add(body.len() as u64, Ordering::Relaxed);
+                        if socket.write_all(answer.as_bytes()).await.is_err()
+                            || socket.write_all(body).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        url
+    }
+
+    /// `VmRSS` or `VmHWM` from /proc/self/status, in bytes (Linux), or 0.
+    fn status_bytes(key: &str) -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(key))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+            * 1024
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Pair {
+        display_value: String,
+        value: String,
+    }
+
+    /// A typed sys_user row read with display values.
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct DisplayedUser {
+        sys_id: Pair,
+        user_name: Pair,
+        name: Pair,
+        email: Pair,
+        active: Pair,
+    }
+
+    /// The client side of one scenario, in a process of its own (the server is
+    /// the parent): streams every record from `url` and prints "records
+    /// records-per-second peak-bytes".
+    pub(crate) async fn stream(
+        scenario: Scenario,
+        url: &str,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let client = Client::builder(InstanceUrl::parse(url)?, Credentials::basic("admin", "pw"))
+            .page_size(u32::try_from(scenario.page_size)?)
+            .compression(scenario.gzip)
+            .build()?;
+        let options = ListOptions::new(Query::new()).display_value(if scenario.display_all {
+            DisplayValue::All
+        } else {
+            DisplayValue::Stored
+        });
+        // Peak resident memory from here on, over the level here.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let baseline = status_bytes("VmRSS:");
+        let started = Instant::now();
+        let mut seen = 0usize;
+        match (scenario.typed, scenario.display_all) {
+            (true, false) => {
+                let stream = client
+                    .table::<servicenow_client::users::User>()
+                    .list(options);
+                futures_util::pin_mut!(stream);
+                while let Some(u) = stream.try_next().await? {
+                    seen += usize::from(!u.user_name.is_empty());
+                }
+            }
+            (true, true) => {
+                let stream = client.table_as::<DisplayedUser>("sys_user")?.list(options);
+                futures_util::pin_mut!(stream);
+                while let Some(u) = stream.try_next().await? {
+                    seen += usize::from(!u.user_name.value.is_empty());
+                }
+            }
+            (false, _) => {
+                let stream = client.table_as::<JsonRecord>("sys_user")?.list(options);
+                futures_util::pin_mut!(stream);
+                while let Some(r) = stream.try_next().await? {
+                    seen += usize::from(!r.is_empty());
+                }
+            }
+        }
+        let wall = started.elapsed();
+        let peak = status_bytes("VmHWM:").saturating_sub(baseline);
+        println!("{seen} {:.0} {peak}", seen as f64 / wall.as_secs_f64());
+        Ok(())
+    }
+}
+
+/// Runs every page scenario: this process serves the pages, and a child
+/// process of its own streams them, so that the peak memory measured is the
+/// client's alone.
+async fn pages_case() -> Result<(), Box<dyn std::error::Error>> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    println!(
+        "\n# Stream {} sys_user records from a local server (no added latency). peak: the streaming process's resident growth; page: the largest page's bytes; wire: body bytes sent, over the uncompressed bytes",
+        pages::RECORDS
+    );
+    println!(
+        "| page size | shape | decode | encoding | records/s | peak | page | peak / page | wire |"
+    );
+    println!("|---:|---|---|---|---:|---:|---:|---:|---:|");
+    let me = std::env::current_exe()?;
+    let mib = |b: f64| b / (1024.0 * 1024.0);
+    for scenario in pages::Scenario::all() {
+        let pages = Arc::new(pages::Pages::build(scenario));
+        let wire = Arc::new(AtomicU64::new(0));
+        let url = pages::serve(pages.clone(), wire.clone()).await;
+        let out = tokio::process::Command::new(&me)
+            .arg("__page")
+            .arg(&url)
+            .args(scenario.args())
+            .output()
+            .await?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let figures: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let [records, rate, peak] = figures[..] else {
+            println!(
+                "  {scenario:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            continue;
+        };
+        let largest = pages.largest() as f64;
+        println!(
+            "| {} | {} | {} | {} | {:.0} | {:.1} MiB | {:.1} MiB | {:.1}× | {:.2} ({:.1} of {:.1} MiB) |",
+            scenario.page_size,
+            if scenario.display_all {
+                "display_value=all"
+            } else {
+                "plain"
+            },
+            if scenario.typed {
+                "typed"
+            } else {
+                "JsonRecord"
+            },
+            if scenario.gzip { "gzip" } else { "identity" },
+            rate,
+            mib(peak),
+            mib(largest),
+            peak / largest.max(1.0),
+            wire.load(Ordering::Relaxed) as f64 / pages.total().max(1) as f64,
+            mib(wire.load(Ordering::Relaxed) as f64),
+            mib(pages.total() as f64),
+        );
+        assert_eq!(records as usize, pages::RECORDS, "every record streamed");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("__page") {
+        let scenario = pages::Scenario::parse(&args[3..])
+            .ok_or("usage: bench __page URL SIZE all|plain typed|untyped gzip|identity")?;
+        return pages::stream(scenario, &args[2]).await;
+    }
     let case = std::env::args().nth(1);
     let run = |name: &str| case.as_deref().is_none_or(|c| c == name);
     println!(
@@ -340,6 +697,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if run("bulk") {
         bulk_case().await?;
+    }
+    if run("pages") {
+        pages_case().await?;
     }
     if run("stream") {
         stream_case().await?;

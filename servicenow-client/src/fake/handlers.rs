@@ -85,6 +85,9 @@ fn table_route(path: &str) -> Option<(String, Option<String>)> {
     Some((table, id))
 }
 
+/// The instance's session cookie.
+pub const SESSION_COOKIE: &str = "JSESSIONID";
+
 impl Respond for Responder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let received_at = Instant::now();
@@ -118,6 +121,26 @@ impl Respond for Responder {
             _ => handle(&mut state, request, endpoint, &origin),
         };
         let (reply, delay) = Fault::after_processing(fault.as_ref(), reply, delay);
+        // As the instance does: an authenticated request without the session
+        // cookie of an earlier answer opens a new session, and the answer says
+        // which; JSON is compressed when the client asks for it.
+        let mut reply = reply;
+        let has_session = header(request, "cookie").is_some_and(|c| {
+            c.split(';')
+                .any(|kv| kv.trim().starts_with(&format!("{SESSION_COOKIE}=")))
+        });
+        if header(request, "authorization").is_some() && !has_session && endpoint != Endpoint::Token
+        {
+            state.sessions += 1;
+            reply = reply.header(
+                "set-cookie",
+                format!(
+                    "{SESSION_COOKIE}=fake-session-{}; Path=/; HttpOnly; Secure",
+                    state.sessions
+                ),
+            );
+        }
+        let reply = reply.compressed_for(header(request, "accept-encoding"));
         state.log.push(LoggedRequest {
             method: request.method.to_string(),
             path,

@@ -137,6 +137,7 @@ mod state;
 
 pub use demo::{DEMO_GROUPS, DEMO_INCIDENTS, DEMO_USERS};
 pub use dictionary::{Column, ColumnType, SYSTEM_COLUMNS, TableSchema};
+pub use handlers::SESSION_COOKIE;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -743,6 +744,13 @@ impl FakeInstance {
             .iter()
             .filter(|r| r.is_round_trip())
             .count()
+    }
+
+    /// How many sessions the instance opened: one for every authenticated
+    /// request that did not carry the session cookie of an earlier answer (a
+    /// client that keeps cookies opens one per credential).
+    pub fn sessions_opened(&self) -> u64 {
+        lock(&self.state).sessions
     }
 
     /// How many table writes were received, directly or inside batches.

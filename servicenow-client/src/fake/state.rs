@@ -87,6 +87,9 @@ pub(crate) struct State {
     pub(crate) latency: Latency<Endpoint>,
     pub(crate) log: Vec<LoggedRequest<Endpoint>>,
     pub(crate) rng: StdRng,
+    /// Sessions opened: one for every authenticated request that carried no
+    /// session cookie of this instance.
+    pub(crate) sessions: u64,
 }
 
 impl State {
@@ -108,6 +111,7 @@ impl State {
             faults: FaultPlan::default(),
             latency: Latency::default(),
             log: Vec::new(),
+            sessions: 0,
             rng: StdRng::seed_from_u64(seed),
         }
     }
