@@ -2,8 +2,8 @@
 //!
 //! ```sh
 //! cargo run --release -p bp-servicenow --bin bench            # every case
-//! cargo run --release -p bp-servicenow --bin bench -- apply   # one case: apply, bulk, pages, stream
-//! BENCH_LATENCY_MS=20 BENCH_STREAM_MAX=1000000 cargo run --release -p bp-servicenow --bin bench
+//! cargo run --release -p bp-servicenow --bin bench -- apply   # one case: apply, bulk, pages
+//! BENCH_LATENCY_MS=20 cargo run --release -p bp-servicenow --bin bench
 //! ```
 //!
 //! Against the fakes on 127.0.0.1 with a fixed latency added to every answer
@@ -20,12 +20,8 @@ use brightpattern_client::fake::FakeTenant;
 use brightpattern_servicenow::{
     IntegrationSpec, ServiceNowLogin, Status, Workflow, WorkflowOptions,
 };
-use futures_util::TryStreamExt;
 use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance, sequential_round_trips};
 use servicenow_client::plugins::WaitOptions;
-use servicenow_client::query::Query;
-use servicenow_client::table::ListOptions;
-use servicenow_client::users::User;
 
 fn latency() -> Duration {
     let ms = std::env::var("BENCH_LATENCY_MS")
@@ -243,83 +239,6 @@ async fn bulk_case() -> Result<(), Box<dyn std::error::Error>> {
         "  speed-up: {:.1}x",
         naive_wall.as_secs_f64() / bulk_wall.as_secs_f64()
     );
-    Ok(())
-}
-
-/// Resident memory now, in KiB (Linux), or 0.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-async fn stream_case() -> Result<(), Box<dyn std::error::Error>> {
-    let max: usize = std::env::var("BENCH_STREAM_MAX")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    println!("\n# Stream sys_user at page size 1,000, no added latency");
-    println!(
-        "  (memory: resident growth while streaming, over the level before it, fake included)"
-    );
-    for count in [10_000usize, 100_000, 1_000_000]
-        .into_iter()
-        .filter(|c| *c <= max)
-    {
-        let sn = FakeInstance::builder().empty().start().await;
-        sn.add_user_with_password("admin", "pw");
-        sn.add_role("admin");
-        sn.declare_reference("sys_user_has_role", "user", "sys_user");
-        sn.declare_reference("sys_user_has_role", "role", "sys_user_role");
-        sn.grant_role_to_user("admin", "admin");
-        sn.insert_many(
-            "sys_user",
-            (0..count).map(|i| serde_json::json!({"user_name": format!("user.{i:07}"), "name": format!("User {i}"), "email": format!("user.{i}@example.com"), "active": "true"})),
-        );
-        let client = sn.client_as("admin", "pw");
-        let table = client.table::<User>();
-        // Warm the fake's sort for this query, so the figure is the client's.
-        let _ = table.first(Query::new()).await?;
-        let baseline = rss_kib();
-        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(baseline));
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let sampler = {
-            let (peak, done) = (peak.clone(), done.clone());
-            std::thread::spawn(move || {
-                while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    peak.fetch_max(rss_kib(), std::sync::atomic::Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            })
-        };
-        let started = Instant::now();
-        let mut seen = 0usize;
-        let stream = table.list(ListOptions::new(Query::new()).page_size(1000));
-        futures_util::pin_mut!(stream);
-        while let Some(user) = stream.try_next().await? {
-            seen += usize::from(!user.user_name.is_empty());
-        }
-        let wall = started.elapsed();
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = sampler.join();
-        let growth = peak
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .saturating_sub(baseline);
-        println!(
-            "{:>9} records  {:>9.0} records/s  {:>8.1} s  peak growth {:>7} KiB  (resident before: {} MiB)",
-            seen,
-            seen as f64 / wall.as_secs_f64(),
-            wall.as_secs_f64(),
-            growth,
-            baseline / 1024
-        );
-    }
     Ok(())
 }
 
@@ -700,9 +619,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if run("pages") {
         pages_case().await?;
-    }
-    if run("stream") {
-        stream_case().await?;
     }
     Ok(())
 }
