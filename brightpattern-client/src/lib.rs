@@ -13,7 +13,6 @@
 //! | [`integration_accounts`] | ServiceNow integration accounts (not in Bright Pattern's published API: call only on purpose): list, create, replace, delete, request refresh token, test connection |
 //! | [`agent_desktop`] | whether an Agent Desktop URL exists on the tenant (a GET without credentials) |
 //! | [`error`] | [`Error`] and how the tenant's sparse error bodies are read |
-//! | `fake` | (feature `fake`) a stateful fake tenant on 127.0.0.1 for tests |
 //!
 //! ```no_run
 //! use brightpattern_client::{ApiCredentials, Client, TenantUrl};
@@ -31,8 +30,6 @@ pub mod agent_desktop;
 pub mod client;
 pub mod credentials;
 pub mod error;
-#[cfg(feature = "fake")]
-pub mod fake;
 pub mod integration_accounts;
 pub mod teams;
 pub mod tenant;

@@ -16,7 +16,6 @@
 //! | [`auth`] | `client` | [`Authenticator`]: basic, bearer, and the OAuth [`TokenCache`] (single-flight renewal) |
 //! | [`oauth`] | `client` | [`TokenEndpoint`]: password, refresh-token and client-credentials grants through `oauth2` |
 //! | [`error`] | `client` | [`Error`]: what was asked, what came back; helpers such as [`Error::is_retryable`] |
-//! | [`fake`] | `fake` | faults, latency, request log and replies shared by the clients' fake services |
 //!
 //! Secrets are held in [`SecretString`] and never reach `Debug`, `Display`, logs or
 //! errors: credentials become header values marked sensitive, and bodies of
@@ -42,8 +41,6 @@ pub mod wire;
 pub mod auth;
 #[cfg(feature = "client")]
 pub mod error;
-#[cfg(feature = "fake")]
-pub mod fake;
 #[cfg(feature = "client")]
 pub mod oauth;
 #[cfg(feature = "client")]

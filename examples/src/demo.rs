@@ -2,12 +2,12 @@
 
 use std::error::Error;
 
-use brightpattern_client::fake::FakeTenant;
+use brightpattern_fake::FakeTenant;
 use brightpattern_servicenow::{
     Event, IntegrationSpec, ServiceNowLogin, Status, Workflow, WorkflowOptions,
 };
-use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
 use servicenow_client::plugins::WaitOptions;
+use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
 
 use crate::cli::EXIT_OK;
 use crate::output::Output;

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use brightpattern_client::fake::{API_LOGIN, API_SECRET, FakeTenant};
+use brightpattern_fake::{API_LOGIN, API_SECRET, FakeTenant};
 use servicenow_client::ExposeSecret;
-use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
+use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
 
 struct Run {
     code: i32,
@@ -265,7 +265,7 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
     assert!(
         !bp.requests()
             .iter()
-            .any(|r| r.endpoint == brightpattern_client::fake::Endpoint::IntegrationAccounts),
+            .any(|r| r.endpoint == brightpattern_fake::Endpoint::IntegrationAccounts),
         "{:#?}",
         bp.requests()
     );

@@ -55,9 +55,9 @@
 //! ```
 //! # #[tokio::main(flavor = "multi_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use brightpattern_client::fake::FakeTenant;
+//! use brightpattern_fake::FakeTenant;
 //! use brightpattern_servicenow::{IntegrationSpec, ServiceNowLogin, Workflow, WorkflowOptions};
-//! use servicenow_client::fake::{FakeInstance, ADMIN_PASSWORD, ADMIN_USER};
+//! use servicenow_fake::{FakeInstance, ADMIN_PASSWORD, ADMIN_USER};
 //! use servicenow_client::plugins::WaitOptions;
 //!
 //! let sn = FakeInstance::start().await;

@@ -15,9 +15,9 @@ use brightpattern_servicenow::{
 };
 use common::pair;
 use servicenow_client::JsonRecord;
-use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER};
 use servicenow_client::plugins::WaitOptions;
 use servicenow_client::wire::SysId;
+use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER};
 
 const PROPERTY: &str = "x_bp.agent_desktop.activity_history";
 

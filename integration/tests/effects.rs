@@ -10,9 +10,9 @@ use brightpattern_servicenow::{
 };
 use common::{Pair, pair};
 use servicenow_client::JsonRecord;
-use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER};
 use servicenow_client::plugins::WaitOptions;
 use servicenow_client::wire::SysId;
+use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER};
 
 const OAUTH_CHECK: &str = "OAuth application \"Bright Pattern\" works end to end";
 const CORS_CHECK: &str = "CORS preflight";
@@ -147,7 +147,7 @@ async fn apply_proves_what_it_wrote_and_verify_proves_it_again() {
         !p.bp
             .requests()
             .iter()
-            .any(|r| r.endpoint == brightpattern_client::fake::Endpoint::IntegrationAccounts)
+            .any(|r| r.endpoint == brightpattern_fake::Endpoint::IntegrationAccounts)
     );
 }
 

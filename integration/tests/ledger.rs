@@ -2,8 +2,8 @@
 #![allow(clippy::print_stdout)] // the tests print their counts
 
 use brightpattern_servicenow::ledger::{CHUNK_CHARS, Ledger, LedgerKey, LedgerStore};
-use servicenow_client::fake::{Endpoint, FakeInstance, Fault, FaultSchedule};
 use servicenow_client::wire::SysId;
+use servicenow_fake::{Endpoint, FakeInstance, Fault, FaultSchedule};
 
 fn key(names: &[&str]) -> LedgerKey {
     LedgerKey::new(

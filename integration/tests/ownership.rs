@@ -12,9 +12,9 @@ use brightpattern_servicenow::report::RemovalOutcome;
 use brightpattern_servicenow::{
     ApplyError, IntegrationSpec, ServiceNowLogin, Workflow, WorkflowError, WorkflowOptions,
 };
-use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance, Fault, FaultSchedule};
 use servicenow_client::plugins::{WaitOptions, ids};
 use servicenow_client::{JsonRecord, RetryPolicy};
+use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance, Fault, FaultSchedule};
 
 const ALLOW_LIST: &str = "glide.ui.concourse.onmessage_enforce_same_origin_whitelist";
 

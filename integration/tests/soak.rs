@@ -11,14 +11,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use brightpattern_client::fake::{Endpoint as BpEndpoint, FakeTenant};
+use brightpattern_fake::{Endpoint as BpEndpoint, FakeTenant};
 use brightpattern_servicenow::{IntegrationSpec, ServiceNowLogin, Workflow, WorkflowOptions};
 use futures_util::StreamExt;
-use servicenow_client::fake::{
-    ADMIN_PASSWORD, ADMIN_USER, Endpoint as SnEndpoint, FakeInstance, Fault, FaultSchedule,
-};
 use servicenow_client::plugins::WaitOptions;
 use servicenow_client::{Credentials, JsonRecord, OAuthClient, RetryPolicy};
+use servicenow_fake::{
+    ADMIN_PASSWORD, ADMIN_USER, Endpoint as SnEndpoint, FakeInstance, Fault, FaultSchedule,
+};
 
 const RUNS: u64 = 200;
 const CONCURRENT_RUNS: usize = 4;
@@ -157,25 +157,25 @@ async fn one_run(seed: u64) -> Tally {
         FaultSchedule::Nth(5 + seed % 30),
     );
     bp.inject_fault(
-        brightpattern_client::fake::Fault::RateLimited {
+        brightpattern_fake::Fault::RateLimited {
             retry_after: Some(0),
         },
-        brightpattern_client::fake::FaultSchedule::Random {
+        brightpattern_fake::FaultSchedule::Random {
             probability: 0.08,
             seed: seed * 16 + 5,
         },
     );
     bp.inject_fault(
-        brightpattern_client::fake::Fault::Unavailable,
-        brightpattern_client::fake::FaultSchedule::Random {
+        brightpattern_fake::Fault::Unavailable,
+        brightpattern_fake::FaultSchedule::Random {
             probability: 0.05,
             seed: seed * 16 + 6,
         },
     );
     bp.inject_fault_on(
         BpEndpoint::IntegrationAccounts,
-        brightpattern_client::fake::Fault::ExpiredToken,
-        brightpattern_client::fake::FaultSchedule::Nth(1 + seed % 3),
+        brightpattern_fake::Fault::ExpiredToken,
+        brightpattern_fake::FaultSchedule::Nth(1 + seed % 3),
     );
 
     let mut tally = Tally {

@@ -7,18 +7,18 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brightpattern_client::fake::Endpoint as BpEndpoint;
+use brightpattern_fake::Endpoint as BpEndpoint;
 use brightpattern_servicenow::report::{ManualValue, RemovalOutcome};
 use brightpattern_servicenow::{
     Action, Check, Event, IntegrationSpec, Outcome, ServiceNowLogin, Status, StepId, Workflow,
     WorkflowError, WorkflowOptions,
 };
 use servicenow_client::ExposeSecret;
-use servicenow_client::fake::{
-    ADMIN_PASSWORD, ADMIN_USER, Endpoint as SnEndpoint, FakeInstance, Fault, FaultSchedule,
-};
 use servicenow_client::plugins::{WaitOptions, ids};
 use servicenow_client::{JsonRecord, RetryPolicy};
+use servicenow_fake::{
+    ADMIN_PASSWORD, ADMIN_USER, Endpoint as SnEndpoint, FakeInstance, Fault, FaultSchedule,
+};
 
 /// The writes of the run's lease: its row inserted, then deleted.
 const LEASE_WRITES: usize = 2;
@@ -363,10 +363,10 @@ async fn a_rate_limit_storm_is_ridden_through() {
         FaultSchedule::EveryNth(7),
     );
     p.bp.inject_fault(
-        brightpattern_client::fake::Fault::RateLimited {
+        brightpattern_fake::Fault::RateLimited {
             retry_after: Some(0),
         },
-        brightpattern_client::fake::FaultSchedule::EveryNth(2),
+        brightpattern_fake::FaultSchedule::EveryNth(2),
     );
     let wf = workflow(&p);
     let first = wf.apply().await;
@@ -534,8 +534,8 @@ async fn an_expired_token_on_the_tenant_is_renewed() {
     let p = pair().await;
     p.bp.inject_fault_on(
         BpEndpoint::IntegrationAccounts,
-        brightpattern_client::fake::Fault::ExpiredToken,
-        brightpattern_client::fake::FaultSchedule::Nth(2),
+        brightpattern_fake::Fault::ExpiredToken,
+        brightpattern_fake::FaultSchedule::Nth(2),
     );
     let wf = workflow(&p);
     wf.apply().await.unwrap();
@@ -803,7 +803,7 @@ async fn secrets_appear_in_no_plan_report_event_or_error() {
         client_secret.as_str(),
         refresh.as_str(),
         ADMIN_PASSWORD,
-        brightpattern_client::fake::API_SECRET,
+        brightpattern_fake::API_SECRET,
     ] {
         assert!(!everything.contains(secret), "a secret leaked: {secret}");
     }

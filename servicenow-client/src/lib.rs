@@ -17,7 +17,6 @@
 //! | [`batch`] | the Batch API: many calls in one round trip |
 //! | [`wire`] | string booleans and numbers, [`Reference`](wire::Reference), [`SysId`](wire::SysId) |
 //! | [`error`] | [`Error`] and ServiceNow's error envelope |
-//! | `fake` | (feature `fake`) a stateful fake instance on 127.0.0.1 for tests |
 //!
 //! Typed resources, one module each, reached from the [`Client`]:
 //!
@@ -69,9 +68,6 @@ pub mod client;
 pub mod cors;
 pub mod credentials;
 pub mod error;
-#[cfg(feature = "fake")]
-#[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
-pub mod fake;
 pub mod instance;
 pub mod oauth;
 pub mod openframe;

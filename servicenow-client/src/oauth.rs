@@ -10,7 +10,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> servicenow_client::Result<()> {
-//! use servicenow_client::fake::{FakeInstance, ADMIN_USER, ADMIN_PASSWORD};
+//! use servicenow_fake::{FakeInstance, ADMIN_USER, ADMIN_PASSWORD};
 //! use servicenow_client::oauth::NewOAuthApplication;
 //!
 //! let sn = FakeInstance::start().await;

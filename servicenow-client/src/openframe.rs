@@ -8,7 +8,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> servicenow_client::Result<()> {
-//! use servicenow_client::fake::FakeInstance;
+//! use servicenow_fake::FakeInstance;
 //! use servicenow_client::openframe::OpenFrameFields;
 //!
 //! let sn = FakeInstance::start().await;

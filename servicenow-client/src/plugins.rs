@@ -3,7 +3,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> servicenow_client::Result<()> {
-//! use servicenow_client::fake::FakeInstance;
+//! use servicenow_fake::FakeInstance;
 //! use servicenow_client::plugins::{ids, PluginState, WaitOptions};
 //!
 //! let sn = FakeInstance::start().await;

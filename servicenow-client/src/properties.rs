@@ -9,7 +9,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> servicenow_client::Result<()> {
-//! use servicenow_client::fake::FakeInstance;
+//! use servicenow_fake::FakeInstance;
 //! use servicenow_client::properties::{Change, POST_MESSAGE_ALLOW_LIST};
 //!
 //! let sn = FakeInstance::start().await;

@@ -13,7 +13,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> servicenow_client::Result<()> {
-//! use servicenow_client::fake::FakeInstance;
+//! use servicenow_fake::FakeInstance;
 //! use servicenow_client::roles::{GrantOutcome, RevokeOutcome};
 //!
 //! let sn = FakeInstance::start().await;

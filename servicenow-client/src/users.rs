@@ -4,7 +4,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> servicenow_client::Result<()> {
-//! use servicenow_client::fake::FakeInstance;
+//! use servicenow_fake::FakeInstance;
 //!
 //! let sn = FakeInstance::start().await;
 //! sn.add_user("agent.1");

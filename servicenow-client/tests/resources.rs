@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use servicenow_client::cors::{CorsDomain, CorsMethods, CorsRuleSpec};
-use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, ActiveForm, FakeInstance};
 use servicenow_client::oauth::NewOAuthApplication;
 use servicenow_client::openframe::OpenFrameFields;
 use servicenow_client::plugins::{PluginState, ProgressStatus, WaitOptions, ids};
 use servicenow_client::properties::{Change, POST_MESSAGE_ALLOW_LIST};
 use servicenow_client::roles::{GrantOutcome, RevokeOutcome};
 use servicenow_client::{Error, ExposeSecret as _};
+use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER, ActiveForm, FakeInstance};
 
 const TENANT: &str = "https://example.brightpattern.com";
 

@@ -6,8 +6,8 @@
 
 #![allow(clippy::print_stdout)]
 
-use servicenow_client::fake::FakeInstance;
 use servicenow_client::plugins::{PluginState, WaitOptions, ids};
+use servicenow_fake::FakeInstance;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

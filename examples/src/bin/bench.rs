@@ -16,12 +16,12 @@
 
 use std::time::{Duration, Instant};
 
-use brightpattern_client::fake::FakeTenant;
+use brightpattern_fake::FakeTenant;
 use brightpattern_servicenow::{
     IntegrationSpec, ServiceNowLogin, Status, Workflow, WorkflowOptions,
 };
-use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance, sequential_round_trips};
 use servicenow_client::plugins::WaitOptions;
+use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance, sequential_round_trips};
 
 fn latency() -> Duration {
     let ms = std::env::var("BENCH_LATENCY_MS")

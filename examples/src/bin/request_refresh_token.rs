@@ -6,10 +6,10 @@
 
 #![allow(clippy::print_stdout)]
 
-use brightpattern_client::fake::FakeTenant;
 use brightpattern_client::integration_accounts::ServiceNowAccountSpec;
-use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
+use brightpattern_fake::FakeTenant;
 use servicenow_client::oauth::NewOAuthApplication;
+use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,8 +1,8 @@
 //! What the workflow tests share: a fake instance and a fake tenant, paired.
 #![allow(dead_code, unreachable_pub)]
 
-use brightpattern_client::fake::FakeTenant;
-use servicenow_client::fake::FakeInstance;
+use brightpattern_fake::FakeTenant;
+use servicenow_fake::FakeInstance;
 
 /// A fake instance and a fake tenant.
 pub struct Pair {

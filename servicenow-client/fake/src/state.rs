@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
-use bpsn_core::fake::{FaultPlan, Latency, LoggedRequest};
+use bpsn_fake::{FaultPlan, Latency, LoggedRequest};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::dictionary::{self, Column, ColumnType, Dictionary, SYSTEM_COLUMNS, TableSchema};
 use super::query::{self, ParsedQuery};
 use super::{ActiveForm, Endpoint};
-use crate::table::JsonRecord;
+use servicenow_client::JsonRecord;
 
 /// The property that makes a query with an invalid term return no rows.
 pub(crate) const INVALID_QUERY_NO_ROWS: &str = "glide.invalid_query.returns_no_rows";

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use brightpattern_client::agent_desktop::PageVerdict;
-use brightpattern_client::fake::{Endpoint, FakeTenant, Fault, FaultSchedule};
 use brightpattern_client::integration_accounts::{RefreshTokenState, ServiceNowAccountSpec};
 use brightpattern_client::users::{User, UserUpdate};
 use brightpattern_client::{Error, ExposeSecret, RetryPolicy, SecretString};
-use servicenow_client::fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
+use brightpattern_fake::{Endpoint, FakeTenant, Fault, FaultSchedule};
 use servicenow_client::oauth::NewOAuthApplication;
+use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
 
 async fn pair() -> (FakeInstance, FakeTenant, ServiceNowAccountSpec) {
     let sn = FakeInstance::start().await;

@@ -1,6 +1,7 @@
 //! The calls and answer shapes that the audited reference documents, against
 //! wiremock: the wire each call sends and the typed result or error it returns.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use base64::Engine as _;

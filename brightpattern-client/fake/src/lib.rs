@@ -14,7 +14,7 @@
 //! - **only when a test asks for them**
 //!   ([`set_integration_accounts_offered`](FakeTenant::set_integration_accounts_offered)),
 //!   ServiceNow integration accounts in the shape
-//!   [`integration_accounts`](crate::integration_accounts) assumes — Bright
+//!   [`integration_accounts`](brightpattern_client::integration_accounts) assumes — Bright
 //!   Pattern documents no such endpoint — and both actions: "request refresh
 //!   token" performs a real OAuth password grant against the account's ServiceNow
 //!   instance (`<url>/oauth_token.do`, or a token URL set with
@@ -30,7 +30,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> brightpattern_client::Result<()> {
-//! use brightpattern_client::fake::FakeTenant;
+//! use brightpattern_fake::FakeTenant;
 //!
 //! let bp = FakeTenant::start().await;
 //! let client = bp.client();
@@ -48,8 +48,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bpsn_core::fake::{FaultPlan, Latency, Reply};
 use bpsn_core::{Origin, RetryPolicy, TokenEndpoint, Transport};
+use bpsn_fake::{FaultPlan, Latency, Reply};
 use http::Method;
 use rand::Rng;
 use secrecy::SecretString;
@@ -57,11 +57,12 @@ use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-pub use bpsn_core::fake::{Fault, FaultSchedule};
+pub use bpsn_fake::{Fault, FaultSchedule};
 
-use crate::client::{Client, ClientBuilder};
-use crate::credentials::{ApiCredentials, TOKEN_PATH};
-use crate::tenant::TenantUrl;
+use brightpattern_client::ApiCredentials;
+use brightpattern_client::TenantUrl;
+use brightpattern_client::credentials::TOKEN_PATH;
+use brightpattern_client::{Client, ClientBuilder};
 
 /// The seeded API user's login.
 pub const API_LOGIN: &str = "api.admin";
@@ -92,7 +93,7 @@ pub enum Endpoint {
 }
 
 /// One request the fake received.
-pub type LoggedRequest = bpsn_core::fake::LoggedRequest<Endpoint>;
+pub type LoggedRequest = bpsn_fake::LoggedRequest<Endpoint>;
 
 /// An integration account as the fake stores it.
 #[derive(Clone)]

@@ -3,13 +3,13 @@
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
-use servicenow_client::fake::{
-    ADMIN_PASSWORD, ADMIN_USER, ActiveForm, Endpoint, FakeInstance, Fault, FaultSchedule,
-};
 use servicenow_client::query::Query;
 use servicenow_client::table::{DisplayValue, ListOptions};
 use servicenow_client::wire::SysId;
 use servicenow_client::{Client, Error, JsonRecord, OAuthClient, Request, RetryPolicy};
+use servicenow_fake::{
+    ADMIN_PASSWORD, ADMIN_USER, ActiveForm, Endpoint, FakeInstance, Fault, FaultSchedule,
+};
 
 fn fast() -> RetryPolicy {
     RetryPolicy::default()
@@ -637,7 +637,7 @@ async fn seed_data_is_there() {
     assert!(
         snapshot["sys_properties"]
             .iter()
-            .any(|p| p["name"] == servicenow_client::fake::ALLOW_LIST_PROPERTY && p["value"] == "")
+            .any(|p| p["name"] == servicenow_fake::ALLOW_LIST_PROPERTY && p["value"] == "")
     );
     assert_eq!(snapshot["v_plugin"].len(), 4);
 }

@@ -113,7 +113,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> servicenow_client::Result<()> {
-//! use servicenow_client::fake::FakeInstance;
+//! use servicenow_fake::FakeInstance;
 //! use servicenow_client::query::Query;
 //!
 //! let sn = FakeInstance::start().await;
@@ -148,12 +148,12 @@ use serde_json::Value;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer};
 
-use crate::client::{Client, ClientBuilder};
-use crate::credentials::{Credentials, OAuthClient};
-use crate::instance::InstanceUrl;
-use crate::table::JsonRecord;
-use crate::wire::SysId;
 use handlers::{Responder, lock};
+use servicenow_client::InstanceUrl;
+use servicenow_client::JsonRecord;
+use servicenow_client::wire::SysId;
+use servicenow_client::{Client, ClientBuilder};
+use servicenow_client::{Credentials, OAuthClient};
 use state::{State, field};
 
 /// The seeded administrator's user name.
@@ -227,10 +227,10 @@ pub enum ActiveForm {
     One,
 }
 
-pub use bpsn_core::fake::{Fault, FaultSchedule, sequential_round_trips};
+pub use bpsn_fake::{Fault, FaultSchedule, sequential_round_trips};
 
 /// One request the fake received (batch items are logged too, marked `via_batch`).
-pub type LoggedRequest = bpsn_core::fake::LoggedRequest<Endpoint>;
+pub type LoggedRequest = bpsn_fake::LoggedRequest<Endpoint>;
 
 /// Builds a [`FakeInstance`].
 #[derive(Debug, Clone)]
@@ -435,7 +435,7 @@ impl FakeInstance {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> servicenow_client::Result<()> {
-    /// use servicenow_client::fake::{Column, FakeInstance, TableSchema};
+    /// use servicenow_fake::{Column, FakeInstance, TableSchema};
     ///
     /// let sn = FakeInstance::start().await;
     /// sn.declare_table(

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use base64::Engine as _;
-use bpsn_core::fake::{Fault, LoggedRequest, Reply};
+use bpsn_fake::{Fault, LoggedRequest, Reply};
 use http::Method;
 use serde_json::{Value, json};
 use wiremock::{Request, Respond, ResponseTemplate};
@@ -12,7 +12,7 @@ use wiremock::{Request, Respond, ResponseTemplate};
 use super::dictionary::{self, Column, ColumnType};
 use super::state::{Columns, State, TokenInfo, field};
 use super::{ActiveForm, Endpoint};
-use crate::table::JsonRecord;
+use servicenow_client::JsonRecord;
 
 const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 

@@ -5,10 +5,10 @@
 
 use futures_util::TryStreamExt;
 use servicenow_client::JsonRecord;
-use servicenow_client::fake::{
+use servicenow_client::query::Query;
+use servicenow_fake::{
     ADMIN_PASSWORD, ADMIN_USER, Column, DEMO_INCIDENTS, DEMO_USERS, FakeInstance, TableSchema,
 };
-use servicenow_client::query::Query;
 
 struct Answer {
     status: u16,
