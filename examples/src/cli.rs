@@ -18,22 +18,22 @@ use servicenow_client::{Credentials, InstanceUrl, SecretString};
 use crate::output::{Output, Painter};
 
 /// Exit code: success.
-pub const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit code: a runtime failure (a request failed, a step failed).
-pub const EXIT_FAILURE: u8 = 1;
+pub(crate) const EXIT_FAILURE: u8 = 1;
 /// Exit code: a usage or configuration error.
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit code: verify (or apply's proofs) found a failure.
-pub const EXIT_PROBLEMS: u8 = 3;
+pub(crate) const EXIT_PROBLEMS: u8 = 3;
 /// Exit code: nothing failed, but something waits for a person (a manual step,
 /// or a check that cannot be proven from here).
-pub const EXIT_MANUAL: u8 = 4;
+pub(crate) const EXIT_MANUAL: u8 = 4;
 
 /// Exit code: another run holds the integration (nothing was written).
-pub const EXIT_HELD: u8 = 5;
+pub(crate) const EXIT_HELD: u8 = 5;
 
 /// The exit code of a run's status.
-pub fn exit_code(status: Status) -> u8 {
+pub(crate) fn exit_code(status: Status) -> u8 {
     match status {
         Status::Ok => EXIT_OK,
         Status::Pending => EXIT_MANUAL,
@@ -64,15 +64,15 @@ Start from examples/bp-servicenow.example.toml.";
 /// Sets up Bright Pattern Agent Desktop inside ServiceNow (OpenFrame), and proves it.
 #[derive(Debug, Parser)]
 #[command(name = "bp-servicenow", version, about, long_about = None, after_help = AFTER_HELP)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Show what apply would change (reads only).
     Plan(RunArgs),
     /// Make ServiceNow and Bright Pattern match the configuration.
@@ -90,45 +90,46 @@ pub enum Command {
     /// shown or is lost; the old one stops working).
     RotateSecret(WriteArgs),
     /// Run plan, apply, verify, apply again and teardown on built-in fakes.
+    #[cfg(feature = "demo")]
     Demo,
 }
 
 /// Options of the reading subcommands.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The configuration file (TOML).
     #[arg(long, short)]
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Print one JSON document on standard output instead of tables.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Show secrets in manual instructions (masked by default).
     #[arg(long)]
-    pub reveal_secrets: bool,
+    pub(crate) reveal_secrets: bool,
 }
 
 /// Options of the writing subcommands.
 #[derive(Debug, Args)]
-pub struct WriteArgs {
+pub(crate) struct WriteArgs {
     /// The common options.
     #[command(flatten)]
-    pub run: RunArgs,
+    pub(crate) run: RunArgs,
     /// Do not ask before writing.
     #[arg(long, short)]
-    pub yes: bool,
+    pub(crate) yes: bool,
     /// Take over the integration's lease even when another run holds it (after a
     /// run died); says whose it was.
     #[arg(long)]
-    pub break_lease: bool,
+    pub(crate) break_lease: bool,
 }
 
 /// A failure that ends the program with a given exit code.
 #[derive(Debug)]
-pub struct Exit {
+pub(crate) struct Exit {
     /// The exit code.
-    pub code: u8,
+    pub(crate) code: u8,
     /// What to print on standard error.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl Exit {
@@ -155,7 +156,7 @@ impl Exit {
 }
 
 /// The credentials, all from the environment.
-pub struct EnvCredentials {
+pub(crate) struct EnvCredentials {
     servicenow_user: String,
     servicenow_password: SecretString,
     integration: ServiceNowLogin,
@@ -175,7 +176,7 @@ impl EnvCredentials {
     /// `SERVICENOW_INTEGRATION_USERNAME` / `_PASSWORD` (default: the admin),
     /// `BRIGHTPATTERN_CLIENT_ID` and `BRIGHTPATTERN_CLIENT_SECRET`; a missing one is
     /// named.
-    pub fn from_env() -> Result<Self, Exit> {
+    pub(crate) fn from_env() -> Result<Self, Exit> {
         let servicenow_user = required("SERVICENOW_USERNAME")?;
         let servicenow_password = SecretString::from(required("SERVICENOW_PASSWORD")?);
         let integration = match std::env::var("SERVICENOW_INTEGRATION_USERNAME") {
@@ -207,7 +208,7 @@ impl EnvCredentials {
 }
 
 /// Reads and resolves a configuration file.
-pub fn load_spec(path: &PathBuf) -> Result<ResolvedSpec, Exit> {
+pub(crate) fn load_spec(path: &PathBuf) -> Result<ResolvedSpec, Exit> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Exit::usage(format!("cannot read {}: {e}", path.display())))?;
     let spec = IntegrationSpec::from_toml(&text)
@@ -217,7 +218,7 @@ pub fn load_spec(path: &PathBuf) -> Result<ResolvedSpec, Exit> {
 }
 
 /// Builds the workflow for a spec with the given credentials.
-pub fn build_workflow(
+pub(crate) fn build_workflow(
     spec: ResolvedSpec,
     credentials: EnvCredentials,
     options: WorkflowOptions,
@@ -311,6 +312,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
         Command::Teardown(w) => (Operation::Teardown, w.run, w.yes, w.break_lease),
         Command::Repair(w) => (Operation::Repair, w.run, w.yes, w.break_lease),
         Command::RotateSecret(w) => (Operation::RotateSecret, w.run, w.yes, w.break_lease),
+        #[cfg(feature = "demo")]
         Command::Demo => {
             return crate::demo::run(out)
                 .await
@@ -436,7 +438,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
 }
 
 /// The program.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -451,6 +453,7 @@ pub fn main() -> ExitCode {
         | Command::Teardown(w)
         | Command::Repair(w)
         | Command::RotateSecret(w) => w.run.json,
+        #[cfg(feature = "demo")]
         Command::Demo => false,
     };
     let out = Output::new(json, Painter::for_stdout());

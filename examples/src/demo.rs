@@ -13,7 +13,7 @@ use crate::cli::EXIT_OK;
 use crate::output::Output;
 
 /// The demo's configuration, for the two fakes' origins.
-pub fn demo_config(instance: &str, tenant: &str) -> String {
+pub(crate) fn demo_config(instance: &str, tenant: &str) -> String {
     format!(
         r#"# The same format as a real configuration file (see bp-servicenow.example.toml).
 [servicenow]
@@ -36,7 +36,7 @@ groups = ["Tier 1 Agents"]
 }
 
 /// Runs plan → apply → verify → apply again → teardown on fakes, narrating.
-pub async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
+pub(crate) async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
     out.heading(
         "Starting a fake ServiceNow instance and a fake Bright Pattern tenant on 127.0.0.1",
     );

@@ -10,21 +10,16 @@ use brightpattern_servicenow::{Action, ApplyReport, Outcome, Plan, VerifyReport}
 
 /// Adds colour when standard output is a terminal and `NO_COLOR` is not set.
 #[derive(Debug, Clone, Copy)]
-pub struct Painter {
+pub(crate) struct Painter {
     enabled: bool,
 }
 
 impl Painter {
     /// Colours when standard output is a terminal.
-    pub fn for_stdout() -> Self {
+    pub(crate) fn for_stdout() -> Self {
         Self {
             enabled: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         }
-    }
-
-    /// Never colours.
-    pub fn plain() -> Self {
-        Self { enabled: false }
     }
 
     fn paint(&self, text: &str, code: &str) -> String {
@@ -66,27 +61,22 @@ impl Painter {
     }
 
     /// Bold text.
-    pub fn bold(&self, text: &str) -> String {
+    pub(crate) fn bold(&self, text: &str) -> String {
         self.paint(text, "1")
     }
 }
 
 /// Where results go.
 #[derive(Debug, Clone, Copy)]
-pub struct Output {
+pub(crate) struct Output {
     json: bool,
     painter: Painter,
 }
 
 impl Output {
     /// JSON or tables.
-    pub fn new(json: bool, painter: Painter) -> Self {
+    pub(crate) fn new(json: bool, painter: Painter) -> Self {
         Self { json, painter }
-    }
-
-    /// The painter.
-    pub fn painter(&self) -> Painter {
-        self.painter
     }
 
     /// Prints `value` as JSON, with the secrets this run knows in clear when
@@ -109,7 +99,7 @@ impl Output {
     }
 
     /// Shows a plan.
-    pub fn plan(&self, plan: &Plan, reveal: bool) {
+    pub(crate) fn plan(&self, plan: &Plan, reveal: bool) {
         if self.json {
             return self.json_revealing(plan, reveal);
         }
@@ -139,7 +129,7 @@ impl Output {
     }
 
     /// Shows what apply did.
-    pub fn apply(&self, report: &ApplyReport, reveal: bool) {
+    pub(crate) fn apply(&self, report: &ApplyReport, reveal: bool) {
         if self.json {
             // The run's status travels with the report.
             let mut report = report.clone();
@@ -199,7 +189,7 @@ impl Output {
 
     /// Shows a health check: every check with its status (ok, pending or failed),
     /// then the checklist of each manual step.
-    pub fn verify(&self, report: &VerifyReport, reveal: bool) {
+    pub(crate) fn verify(&self, report: &VerifyReport, reveal: bool) {
         if self.json {
             return self.json_revealing(report, reveal);
         }
@@ -212,7 +202,7 @@ impl Output {
     }
 
     /// Shows a rotated secret: in clear, since showing it is the point.
-    pub fn rotation(&self, rotation: &SecretRotation) {
+    pub(crate) fn rotation(&self, rotation: &SecretRotation) {
         if self.json {
             return self.json_revealing(rotation, true);
         }
@@ -224,7 +214,7 @@ impl Output {
     }
 
     /// Shows what repair found.
-    pub fn repair(&self, report: &RepairReport) {
+    pub(crate) fn repair(&self, report: &RepairReport) {
         if self.json {
             return self.json(report);
         }
@@ -232,7 +222,7 @@ impl Output {
     }
 
     /// Shows what teardown did.
-    pub fn teardown(&self, report: &TeardownReport) {
+    pub(crate) fn teardown(&self, report: &TeardownReport) {
         if self.json {
             return self.json(report);
         }
@@ -240,14 +230,16 @@ impl Output {
     }
 
     /// A heading (demo narration; never in JSON mode).
-    pub fn heading(&self, text: &str) {
+    #[cfg(feature = "demo")]
+    pub(crate) fn heading(&self, text: &str) {
         if !self.json {
             println!("\n{}", self.painter.bold(&format!("== {text}")));
         }
     }
 
     /// A line of narration.
-    pub fn say(&self, text: &str) {
+    #[cfg(feature = "demo")]
+    pub(crate) fn say(&self, text: &str) {
         if !self.json {
             println!("{text}");
         }

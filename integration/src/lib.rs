@@ -125,3 +125,9 @@ pub use step::{
 pub use workflow::{
     ApplyError, StepRegistrationError, StepsFailed, Taken, Workflow, WorkflowBuilder, WorkflowError,
 };
+
+/// The workspace README's Rust examples, compiled and run as doctests so the
+/// README cannot drift from the API.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
