@@ -14,20 +14,50 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The longest body snippet quoted in an error, in characters.
 pub const SNIPPET_CHARS: usize = 256;
 
-/// What was asked: method, path (with query) and the number of attempts made.
+/// What was asked, of which host: method, host, path (with query) and the number
+/// of attempts made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestSummary {
     /// The HTTP method.
     pub method: http::Method,
+    /// The host (and port, when not the scheme's default) the request went to;
+    /// empty when it is not known.
+    pub host: String,
     /// The path and query of the request, relative to the service origin.
     pub path: String,
     /// How many times the request was sent (1 when it was not retried).
     pub attempts: u32,
 }
 
+impl RequestSummary {
+    /// A summary of a request to `origin` not sent through a transport (a
+    /// batch item, a step of a longer exchange).
+    pub fn new(method: http::Method, origin: &crate::Origin, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            host: host_of(origin),
+            path: path.into(),
+            attempts: 1,
+        }
+    }
+}
+
+/// `host[:port]` of an origin.
+pub(crate) fn host_of(origin: &crate::Origin) -> String {
+    let url = origin.url();
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        _ => String::new(),
+    }
+}
+
 impl fmt::Display for RequestSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.method, self.path)?;
+        if !self.host.is_empty() {
+            write!(f, " on {}", self.host)?;
+        }
         if self.attempts > 1 {
             write!(f, " ({} attempts)", self.attempts)?;
         }
@@ -456,6 +486,7 @@ mod tests {
     fn summary() -> RequestSummary {
         RequestSummary {
             method: http::Method::GET,
+            host: "dev12345.service-now.com".into(),
             path: "/api/now/table/sys_user".into(),
             attempts: 3,
         }
@@ -472,7 +503,7 @@ mod tests {
         }));
         assert_eq!(
             e.to_string(),
-            "GET /api/now/table/sys_user (3 attempts) answered HTTP 403: User Not Authorized (Required to provide Auth information)"
+            "GET /api/now/table/sys_user on dev12345.service-now.com (3 attempts) answered HTTP 403: User Not Authorized (Required to provide Auth information)"
         );
         assert!(e.is_forbidden());
         assert!(!e.is_retryable());

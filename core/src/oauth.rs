@@ -251,11 +251,11 @@ impl TokenEndpoint {
     }
 
     fn summary(&self) -> RequestSummary {
-        RequestSummary {
-            method: http::Method::POST,
-            path: self.path.clone(),
-            attempts: 1,
-        }
+        RequestSummary::new(
+            http::Method::POST,
+            self.transport.origin(),
+            self.path.clone(),
+        )
     }
 
     fn finish(

@@ -847,6 +847,7 @@ impl Transport {
             attempt += 1;
             let summary = RequestSummary {
                 method: request.method.clone(),
+                host: crate::error::host_of(&self.inner.origin),
                 path: path.clone(),
                 attempts: attempt,
             };

@@ -181,12 +181,8 @@ impl BatchItem {
         &self.url
     }
 
-    fn summary(&self) -> RequestSummary {
-        RequestSummary {
-            method: self.method.clone(),
-            path: self.url.clone(),
-            attempts: 1,
-        }
+    fn summary(&self, origin: &bpsn_core::Origin) -> RequestSummary {
+        RequestSummary::new(self.method.clone(), origin, self.url.clone())
     }
 
     fn wire(&self) -> WireRequest<'_> {
@@ -370,7 +366,8 @@ impl Client {
                         chunk.iter().map(|&i| (items[i].id.as_str(), i)).collect();
                     for serviced in answer.serviced_requests {
                         if let Some(&i) = by_id.get(serviced.id.as_str()) {
-                            results[i] = Some(item_result(&items[i], serviced));
+                            results[i] =
+                                Some(item_result(&items[i], serviced, self.instance().origin()));
                         }
                     }
                     for id in answer.unserviced_requests {
@@ -384,7 +381,7 @@ impl Client {
                     for &i in &chunk {
                         if results[i].is_none() {
                             results[i] = Some(Err(Error::Protocol {
-                                request: items[i].summary(),
+                                request: items[i].summary(self.instance().origin()),
                                 reason: format!(
                                     "batch `{batch_id}` answered neither serviced nor unserviced for item `{}`",
                                     items[i].id
@@ -514,13 +511,14 @@ pub fn lookup_rows<R: serde::de::DeserializeOwned>(response: &BatchResponse) -> 
 #[doc(hidden)]
 pub fn decode_answer_for_fuzzing(method: Method, url: &str, answer: &[u8]) -> usize {
     let item = BatchItem::new("fuzz", method, url);
+    let origin = bpsn_core::Origin::parse("https://fuzz.service-now.com").expect("static origin");
     let Ok(answer) = serde_json::from_slice::<WireAnswer>(answer) else {
         return 0;
     };
     answer
         .serviced_requests
         .into_iter()
-        .map(|s| item_result(&item, s))
+        .map(|s| item_result(&item, s, &origin))
         .filter(|r| {
             r.as_ref()
                 .is_ok_and(|r| r.records::<crate::JsonRecord>().is_ok())
@@ -529,8 +527,12 @@ pub fn decode_answer_for_fuzzing(method: Method, url: &str, answer: &[u8]) -> us
         + answer.unserviced_requests.len()
 }
 
-fn item_result(item: &BatchItem, serviced: WireServiced) -> Result<BatchResponse> {
-    let request = item.summary();
+fn item_result(
+    item: &BatchItem,
+    serviced: WireServiced,
+    origin: &bpsn_core::Origin,
+) -> Result<BatchResponse> {
+    let request = item.summary(origin);
     let body = BASE64.decode(serviced.body.as_bytes()).map_err(|e| {
         Error::Decode(Box::new(crate::error::DecodeError {
             request: request.clone(),

@@ -427,11 +427,11 @@ impl Client {
         let refresh_token = first.refresh_token.ok_or_else(|| RoundTripError {
             stage: RoundTripStage::PasswordGrant,
             source: crate::Error::Protocol {
-                request: bpsn_core::RequestSummary {
-                    method: http::Method::POST,
-                    path: crate::credentials::TOKEN_PATH.to_owned(),
-                    attempts: 1,
-                },
+                request: bpsn_core::RequestSummary::new(
+                    http::Method::POST,
+                    self.instance().origin(),
+                    crate::credentials::TOKEN_PATH,
+                ),
                 reason: "the password grant returned no refresh token".to_owned(),
             },
         })?;

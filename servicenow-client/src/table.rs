@@ -620,11 +620,11 @@ impl<R: DeserializeOwned + Send + 'static> Pager<R> {
         let limits = self.table.client.paging_limits();
         if self.pages >= limits.max_pages {
             return Err(Error::Protocol {
-                request: bpsn_core::RequestSummary {
-                    method: http::Method::GET,
-                    path: self.table.path(),
-                    attempts: 1,
-                },
+                request: bpsn_core::RequestSummary::new(
+                    http::Method::GET,
+                    self.table.client.instance().origin(),
+                    self.table.path(),
+                ),
                 reason: format!(
                     "stopped after {} pages (the client's limit, PagingLimits::max_pages): the server kept announcing more",
                     self.pages
