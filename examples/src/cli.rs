@@ -59,15 +59,29 @@ Exit codes:
     entering the new secret)
   5 another run holds the integration (nothing written; --break-lease if it is dead)
 
-Start from examples/bp-servicenow.example.toml.";
+Start with `bp-servicenow init`, which writes a commented bp-servicenow.toml
+(the same as examples/bp-servicenow.example.toml in the source).
+Logging: -v shows the libraries' warnings (retries), -vv progress, -vvv every
+request; RUST_LOG (for example RUST_LOG=servicenow_client=debug) overrides.";
 
-/// Sets up Bright Pattern Agent Desktop inside ServiceNow (OpenFrame), and proves it.
+/// The configuration file used when `--config` is not given.
+pub(crate) const DEFAULT_CONFIG: &str = "bp-servicenow.toml";
+
+/// The commented starter configuration `init` writes.
+const STARTER: &str = include_str!("../bp-servicenow.example.toml");
+
+/// Sets up Bright Pattern Agent Desktop inside ServiceNow (OpenFrame) and proves it
+/// works: plan, apply, verify, teardown.
 #[derive(Debug, Parser)]
-#[command(name = "bp-servicenow", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(name = "bp-servicenow", version, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// More log output on standard error: -v warnings (retries), -vv progress,
+    /// -vvv every request. RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
 }
 
 /// The subcommands.
@@ -92,13 +106,37 @@ pub(crate) enum Command {
     /// Run plan, apply, verify, apply again and teardown on built-in fakes.
     #[cfg(feature = "demo")]
     Demo,
+    /// Write a commented starter configuration (asks for the instance and the
+    /// tenant on a terminal; never overwrites).
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), for `man -l -`.
+    Man,
+}
+
+/// Options of `init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Where to write it.
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    pub(crate) config: PathBuf,
+    /// The ServiceNow instance: a name (dev12345) or an https origin.
+    #[arg(long)]
+    pub(crate) instance: Option<String>,
+    /// The Bright Pattern tenant: a name (example) or an https origin.
+    #[arg(long)]
+    pub(crate) tenant: Option<String>,
 }
 
 /// Options of the reading subcommands.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The configuration file (TOML).
-    #[arg(long, short)]
+    /// The configuration file (TOML); `bp-servicenow init` writes one.
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
     pub(crate) config: PathBuf,
     /// Print one JSON document on standard output instead of tables.
     #[arg(long)]
@@ -114,7 +152,8 @@ pub(crate) struct WriteArgs {
     /// The common options.
     #[command(flatten)]
     pub(crate) run: RunArgs,
-    /// Do not ask before writing.
+    /// Do not ask before writing (required when standard input is not a
+    /// terminal: scripts and CI must say so).
     #[arg(long, short)]
     pub(crate) yes: bool,
     /// Take over the integration's lease even when another run holds it (after a
@@ -164,25 +203,39 @@ pub(crate) struct EnvCredentials {
     oauth_client_secret: Option<SecretString>,
 }
 
-fn required(name: &str) -> Result<String, Exit> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => Ok(v),
-        _ => Err(Exit::usage(format!("missing environment variable {name}"))),
+/// The environment variables a run reads, checked together: every missing one
+/// is named in one error.
+struct Environment {
+    missing: Vec<&'static str>,
+}
+
+impl Environment {
+    fn required(&mut self, name: &'static str) -> String {
+        match std::env::var(name) {
+            Ok(v) if !v.is_empty() => v,
+            _ => {
+                self.missing.push(name);
+                String::new()
+            }
+        }
     }
 }
 
 impl EnvCredentials {
     /// Reads `SERVICENOW_USERNAME`, `SERVICENOW_PASSWORD`,
     /// `SERVICENOW_INTEGRATION_USERNAME` / `_PASSWORD` (default: the admin),
-    /// `BRIGHTPATTERN_CLIENT_ID` and `BRIGHTPATTERN_CLIENT_SECRET`; a missing one is
-    /// named.
+    /// `BRIGHTPATTERN_CLIENT_ID` and `BRIGHTPATTERN_CLIENT_SECRET`; every missing
+    /// one is named at once.
     pub(crate) fn from_env() -> Result<Self, Exit> {
-        let servicenow_user = required("SERVICENOW_USERNAME")?;
-        let servicenow_password = SecretString::from(required("SERVICENOW_PASSWORD")?);
+        let mut env = Environment {
+            missing: Vec::new(),
+        };
+        let servicenow_user = env.required("SERVICENOW_USERNAME");
+        let servicenow_password = SecretString::from(env.required("SERVICENOW_PASSWORD"));
         let integration = match std::env::var("SERVICENOW_INTEGRATION_USERNAME") {
             Ok(user) if !user.is_empty() => ServiceNowLogin {
                 username: user,
-                password: SecretString::from(required("SERVICENOW_INTEGRATION_PASSWORD")?),
+                password: SecretString::from(env.required("SERVICENOW_INTEGRATION_PASSWORD")),
             },
             _ => ServiceNowLogin {
                 username: servicenow_user.clone(),
@@ -190,9 +243,16 @@ impl EnvCredentials {
             },
         };
         let brightpattern = ApiCredentials::new(
-            required("BRIGHTPATTERN_CLIENT_ID")?,
-            required("BRIGHTPATTERN_CLIENT_SECRET")?,
+            env.required("BRIGHTPATTERN_CLIENT_ID"),
+            env.required("BRIGHTPATTERN_CLIENT_SECRET"),
         );
+        if !env.missing.is_empty() {
+            return Err(Exit::usage(format!(
+                "missing environment variable{} {} (see bp-servicenow --help)",
+                if env.missing.len() == 1 { "" } else { "s" },
+                env.missing.join(", ")
+            )));
+        }
         let oauth_client_secret = std::env::var(OAUTH_SECRET_VARIABLE)
             .ok()
             .filter(|v| !v.is_empty())
@@ -209,8 +269,16 @@ impl EnvCredentials {
 
 /// Reads and resolves a configuration file.
 pub(crate) fn load_spec(path: &PathBuf) -> Result<ResolvedSpec, Exit> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Exit::usage(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Exit::usage(if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "{} does not exist: write a starter configuration with `bp-servicenow init`, or pass --config",
+                path.display()
+            )
+        } else {
+            format!("cannot read {}: {e}", path.display())
+        })
+    })?;
     let spec = IntegrationSpec::from_toml(&text)
         .map_err(|e| Exit::usage(format!("{}: {e}", path.display())))?;
     spec.resolve()
@@ -318,7 +386,29 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                 .await
                 .map_err(|e| Exit::failure(e.to_string()));
         }
+        Command::Init(args) => return init(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "bp-servicenow",
+                &mut std::io::stdout(),
+            );
+            return Ok(EXIT_OK);
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(<Cli as clap::CommandFactory>::command());
+            page.render(&mut std::io::stdout())
+                .map_err(|e| Exit::failure(format!("cannot write the manual page: {e}")))?;
+            return Ok(EXIT_OK);
+        }
     };
+    let writes = operation != Operation::Plan && operation != Operation::Verify;
+    if writes && !yes && !std::io::stdin().is_terminal() {
+        return Err(Exit::usage(
+            "standard input is not a terminal, so there is no one to ask before writing: pass --yes to go ahead (nothing was written)",
+        ));
+    }
     let spec = load_spec(&args.config)?;
     let credentials = EnvCredentials::from_env()?;
     let mut options = WorkflowOptions {
@@ -328,14 +418,14 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
     options.lease.break_lease = break_lease;
     let interactive = !args.json && std::io::stderr().is_terminal();
     let workflow = build_workflow(spec, credentials, options, progress_handler(interactive))?;
-    let ask = !yes && std::io::stdin().is_terminal();
+    let ask = !yes;
     let reveal = args.reveal_secrets;
     match operation {
         Operation::Plan => {
             let plan = workflow
                 .plan()
                 .await
-                .map_err(|e| Exit::failure(e.to_string()))?;
+                .map_err(|e| Exit::failure(chain(&e)))?;
             out.plan(&plan, reveal);
             Ok(EXIT_OK)
         }
@@ -343,7 +433,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             let report = workflow
                 .verify()
                 .await
-                .map_err(|e| Exit::failure(e.to_string()))?;
+                .map_err(|e| Exit::failure(chain(&e)))?;
             out.verify(&report, reveal);
             Ok(exit_code(report.status))
         }
@@ -352,7 +442,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                 let plan = workflow
                     .plan()
                     .await
-                    .map_err(|e| Exit::failure(e.to_string()))?;
+                    .map_err(|e| Exit::failure(chain(&e)))?;
                 out.plan(&plan, reveal);
                 if !plan.has_changes() && !plan.steps.iter().any(|s| s.manual.is_some()) {
                     return Ok(EXIT_OK);
@@ -391,7 +481,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                         ApplyError::NotStarted(WorkflowError::Taken(_)) => {
                             Exit::usage(e.to_string())
                         }
-                        _ => Exit::failure(e.to_string()),
+                        _ => Exit::failure(chain(&e)),
                     })
                 }
             }
@@ -402,7 +492,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             }
             let report = workflow.teardown().await.map_err(|e| match e {
                 WorkflowError::Held(_) => Exit::held(format!("nothing was removed: {e}")),
-                e => Exit::failure(e.to_string()),
+                e => Exit::failure(chain(&e)),
             })?;
             out.teardown(&report);
             Ok(EXIT_OK)
@@ -417,7 +507,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             }
             let rotation = workflow.rotate_secret().await.map_err(|e| match e {
                 WorkflowError::Held(_) => Exit::held(format!("nothing was changed: {e}")),
-                e => Exit::failure(e.to_string()),
+                e => Exit::failure(chain(&e)),
             })?;
             out.rotation(&rotation);
             // A person must enter it now.
@@ -429,12 +519,112 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             }
             let report = workflow.repair().await.map_err(|e| match e {
                 WorkflowError::Held(_) => Exit::held(format!("nothing was changed: {e}")),
-                e => Exit::failure(e.to_string()),
+                e => Exit::failure(chain(&e)),
             })?;
             out.repair(&report);
             Ok(EXIT_OK)
         }
     }
+}
+
+/// An error with every cause under it, one per line (the host and the reason a
+/// connection failed are in the causes).
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(&format!("\n  caused by: {line}"));
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Writes the starter configuration, asking for what the flags do not give when
+/// a person is at the terminal; never overwrites.
+fn init(args: &InitArgs) -> Result<u8, Exit> {
+    if args.config.exists() {
+        return Err(Exit::usage(format!(
+            "{} exists already: bp-servicenow init never overwrites (remove it, or pass --config for another file)",
+            args.config.display()
+        )));
+    }
+    let terminal = std::io::stdin().is_terminal();
+    let ask = |what: &str, example: &str| -> Result<String, Exit> {
+        if !terminal {
+            return Err(Exit::usage(format!(
+                "pass --{what} (standard input is not a terminal to ask on)"
+            )));
+        }
+        eprint!("ServiceNow {what} (for example {example}): ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map_err(|e| Exit::usage(format!("cannot read the {what}: {e}")))?;
+        Ok(answer.trim().to_owned())
+    };
+    let instance = match &args.instance {
+        Some(i) => i.clone(),
+        None => ask("instance", "dev12345")?,
+    };
+    let tenant = match &args.tenant {
+        Some(t) => t.clone(),
+        None => ask("tenant", "example")?,
+    };
+    let text = STARTER
+        .replacen(
+            "instance = \"dev12345\"",
+            &format!("instance = {}", toml_string(&instance)),
+            1,
+        )
+        .replacen(
+            "tenant = \"example\"",
+            &format!("tenant = {}", toml_string(&tenant)),
+            1,
+        );
+    // Checked before it is written: a bad instance or tenant is said now.
+    IntegrationSpec::from_toml(&text)
+        .and_then(|spec| spec.resolve().map(|_| ()))
+        .map_err(|e| Exit::usage(format!("the configuration would not be valid: {e}")))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&args.config)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|e| Exit::usage(format!("cannot write {}: {e}", args.config.display())))?;
+    eprintln!(
+        "wrote {}: review the users and groups in [access], set the credentials in the environment (bp-servicenow --help), then run bp-servicenow plan",
+        args.config.display()
+    );
+    Ok(EXIT_OK)
+}
+
+/// A TOML basic string.
+fn toml_string(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+/// Sends the libraries' `tracing` output to standard error: `RUST_LOG` when set,
+/// else by the number of `-v`.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "error",
+        1 => "warn",
+        2 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .without_time()
+        .try_init();
 }
 
 /// The program.
@@ -447,8 +637,10 @@ pub(crate) fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    init_logging(cli.verbose);
     let json = match &cli.command {
         Command::Plan(a) | Command::Verify(a) => a.json,
+        Command::Init(_) | Command::Completions { .. } | Command::Man => false,
         Command::Apply(w)
         | Command::Teardown(w)
         | Command::Repair(w)

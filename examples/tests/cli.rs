@@ -126,7 +126,7 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
     assert_eq!(steps[5]["action"], "manual");
 
     // Written and proven, but a person must still create the account: exit 4.
-    let apply = run(&["apply", "--config", path, "--json"], &ENV);
+    let apply = run(&["apply", "--yes", "--config", path, "--json"], &ENV);
     assert_eq!(apply.code, 4, "{}", apply.stderr);
     let doc = json(&apply);
     let outcomes: Vec<&str> = doc["steps"]
@@ -198,7 +198,7 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
         "{doc}"
     );
 
-    let again = run(&["apply", "--config", path, "--json"], &ENV);
+    let again = run(&["apply", "--yes", "--config", path, "--json"], &ENV);
     assert_eq!(again.code, 4);
     let doc = json(&again);
     assert!(
@@ -257,7 +257,7 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
         human_plan.stdout
     );
 
-    let teardown = run(&["teardown", "--config", path, "--json"], &ENV);
+    let teardown = run(&["teardown", "--yes", "--config", path, "--json"], &ENV);
     assert_eq!(teardown.code, 0, "{}", teardown.stderr);
     assert!(json(&teardown)["steps"].as_array().unwrap().len() == 6);
 
@@ -293,7 +293,7 @@ async fn opted_in_to_the_assumed_endpoints_everything_is_ok_with_exit_0() {
     sn.add_user("agent.1");
     let path = config_file("assumed.toml", &assumed_config(&sn, &bp));
     let path = path.to_str().unwrap();
-    let apply = run(&["apply", "--config", path, "--json"], &ENV);
+    let apply = run(&["apply", "--yes", "--config", path, "--json"], &ENV);
     assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
     assert_eq!(json(&apply)["status"], "ok");
     let secret = sn.table("oauth_entity")[0]["client_secret"]
@@ -316,7 +316,10 @@ async fn apply_exits_3_when_what_it_wrote_does_not_work_and_names_the_cause() {
     // The hardening guide's advice: the password grant is off.
     sn.set_property("glide.oauth.inbound.ropc.grant_type.disabled", "true");
     let path = config_file("ropc.toml", &config(&sn, &bp));
-    let apply = run(&["apply", "--config", path.to_str().unwrap()], &ENV);
+    let apply = run(
+        &["apply", "--yes", "--config", path.to_str().unwrap()],
+        &ENV,
+    );
     assert_eq!(apply.code, 3, "{}\n{}", apply.stdout, apply.stderr);
     assert!(
         apply.stderr.contains("written, but not working")
@@ -335,7 +338,10 @@ async fn the_generated_secret_and_refresh_token_are_never_printed() {
     bp.set_integration_accounts_offered(true);
     sn.add_user("agent.1");
     let path = config_file("secrets.toml", &assumed_config(&sn, &bp));
-    let apply = run(&["apply", "--config", path.to_str().unwrap()], &ENV);
+    let apply = run(
+        &["apply", "--yes", "--config", path.to_str().unwrap()],
+        &ENV,
+    );
     assert_eq!(apply.code, 0, "{}", apply.stderr);
     let verify = run(
         &["verify", "--config", path.to_str().unwrap(), "--json"],
@@ -365,7 +371,10 @@ async fn apply_stops_at_the_manual_step_with_exit_code_4() {
     // Opted in to the assumed endpoints, but the tenant answers them the way it
     // answers any unknown endpoint (500, empty body): the step turns manual.
     let path = config_file("manual.toml", &assumed_config(&sn, &bp));
-    let apply = run(&["apply", "--config", path.to_str().unwrap()], &ENV);
+    let apply = run(
+        &["apply", "--yes", "--config", path.to_str().unwrap()],
+        &ENV,
+    );
     assert_eq!(apply.code, 4, "{}\n{}", apply.stdout, apply.stderr);
     assert!(
         apply.stdout.contains("answered HTTP 500"),
@@ -397,8 +406,10 @@ fn missing_credentials_and_bad_configs_are_usage_errors() {
     let missing = run(&["plan", "--config", path], &ENV[..1]);
     assert_eq!(missing.code, 2);
     assert!(
-        missing.stderr.contains("SERVICENOW_PASSWORD"),
-        "{}",
+        missing.stderr.contains(
+            "missing environment variables SERVICENOW_PASSWORD, BRIGHTPATTERN_CLIENT_ID, BRIGHTPATTERN_CLIENT_SECRET"
+        ),
+        "every missing variable at once: {}",
         missing.stderr
     );
 
@@ -423,7 +434,15 @@ fn missing_credentials_and_bad_configs_are_usage_errors() {
         invalid.stderr
     );
 
-    assert_eq!(run(&["plan"], &ENV).code, 2, "--config is required");
+    // Without --config: ./bp-servicenow.toml, and a hint at init when missing.
+    let default = run(&["plan"], &ENV);
+    assert_eq!(default.code, 2);
+    assert!(
+        default.stderr.contains("bp-servicenow.toml does not exist")
+            && default.stderr.contains("bp-servicenow init"),
+        "{}",
+        default.stderr
+    );
     assert_eq!(run(&["frobnicate"], &ENV).code, 2);
     assert_eq!(
         run(&["plan", "--config", "/no/such/file.toml"], &ENV).code,
@@ -639,4 +658,158 @@ async fn rotate_secret_shows_the_new_secret_and_reveal_reaches_json() {
     );
     assert!(revealed.stdout.contains(&after), "{}", revealed.stdout);
     assert_eq!(revealed.code, 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_writes_a_valid_starter_and_never_overwrites() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    let dir = std::env::temp_dir().join(format!("bp-servicenow-init-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bp-servicenow.toml");
+    let _ = std::fs::remove_file(&file);
+    let path = file.to_str().unwrap();
+
+    // Without a terminal, the flags must say what a person would be asked.
+    let no_flags = run(&["init", "--config", path], &[]);
+    assert_eq!(no_flags.code, 2, "{}", no_flags.stderr);
+    assert!(
+        no_flags.stderr.contains("--instance"),
+        "{}",
+        no_flags.stderr
+    );
+    assert!(!file.exists(), "nothing written");
+
+    let sn_url = sn.url().to_string();
+    let bp_url = bp.url().to_string();
+    let init = run(
+        &[
+            "init",
+            "--config",
+            path,
+            "--instance",
+            &sn_url,
+            "--tenant",
+            &bp_url,
+        ],
+        &[],
+    );
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("[openframe]") && text.contains('#'),
+        "commented"
+    );
+    // It is a configuration plan accepts.
+    let plan = run(&["plan", "--config", path, "--json"], &ENV);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(json(&plan)["steps"].as_array().is_some());
+
+    let again = run(
+        &[
+            "init",
+            "--config",
+            path,
+            "--instance",
+            "dev1",
+            "--tenant",
+            "example",
+        ],
+        &[],
+    );
+    assert_eq!(again.code, 2);
+    assert!(
+        again.stderr.contains("never overwrites"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_terminal_writing_needs_yes_and_nothing_is_written() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let file = config_file("noyes.toml", &config(&sn, &bp));
+    let path = file.to_str().unwrap();
+    for command in ["apply", "teardown", "repair", "rotate-secret"] {
+        let refused = run(&[command, "--config", path], &ENV);
+        assert_eq!(refused.code, 2, "{command}: {}", refused.stderr);
+        assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    }
+    assert!(
+        sn.requests().is_empty() && bp.requests().is_empty(),
+        "not even a read: refused before anything was sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_shows_the_libraries_retry_warnings() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    let file = config_file("verbose.toml", &config(&sn, &bp));
+    let path = file.to_str().unwrap();
+    sn.inject_fault(
+        servicenow_fake::Fault::RateLimited {
+            retry_after: Some(0),
+        },
+        servicenow_fake::FaultSchedule::Nth(1),
+    );
+    let quiet = run(&["plan", "--config", path], &ENV);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains("retrying"), "{}", quiet.stderr);
+    assert_eq!(sn.faults_injected(), 1, "the fault fired");
+    sn.inject_fault(
+        servicenow_fake::Fault::RateLimited {
+            retry_after: Some(0),
+        },
+        servicenow_fake::FaultSchedule::Nth(1),
+    );
+    let verbose = run(&["plan", "-v", "--config", path], &ENV);
+    assert_eq!(verbose.code, 0, "{}", verbose.stderr);
+    assert!(
+        verbose.stderr.contains("WARN") && verbose.stderr.contains("retrying"),
+        "{}",
+        verbose.stderr
+    );
+}
+
+#[test]
+fn an_unreachable_instance_is_named_with_the_cause() {
+    // Port 9 (discard) on the loopback: nothing listens, the connection is refused.
+    let file = config_file(
+        "unreachable.toml",
+        "[servicenow]\ninstance = \"http://127.0.0.1:9\"\n[brightpattern]\ntenant = \"http://127.0.0.1:9\"\n",
+    );
+    let failed = run(&["plan", "--config", file.to_str().unwrap()], &ENV);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("on 127.0.0.1:9") && failed.stderr.contains("caused by"),
+        "{}",
+        failed.stderr
+    );
+}
+
+#[test]
+fn completions_and_the_manual_page_are_printed() {
+    let bash = run(&["completions", "bash"], &[]);
+    assert_eq!(bash.code, 0);
+    assert!(bash.stdout.contains("complete -F") && bash.stdout.contains("rotate-secret"));
+    let man = run(&["man"], &[]);
+    assert_eq!(man.code, 0);
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH"),
+        "{}",
+        &man.stdout[..200.min(man.stdout.len())]
+    );
+    let help = run(&["--help"], &[]);
+    for needle in [
+        "plan, apply, verify, teardown",
+        "SERVICENOW_USERNAME",
+        "Exit codes:",
+        "bp-servicenow init",
+    ] {
+        assert!(help.stdout.contains(needle), "{needle}: {}", help.stdout);
+    }
 }
