@@ -48,6 +48,7 @@ impl fmt::Debug for ApiCredentials {
 
 /// How the token request names the tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TenantParameter {
     /// `scope=<tenant host>` (the current documentation; the default).
     #[default]

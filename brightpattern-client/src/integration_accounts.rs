@@ -132,6 +132,7 @@ impl IntegrationAccountPaths {
 
 /// Whether the account holds a refresh token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RefreshTokenState {
     /// None was requested yet (or it was cleared).
     Missing,

@@ -193,6 +193,32 @@ impl fmt::Display for DecodeError {
     }
 }
 
+/// Why a redirect answer was not followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedirectRefused {
+    /// The request was not a GET or HEAD: a body is never sent again elsewhere.
+    NotGetOrHead,
+    /// The location is on another origin.
+    OtherOrigin,
+    /// More redirects than the transport follows ([`MAX_REDIRECTS`](crate::transport::MAX_REDIRECTS)).
+    TooMany,
+}
+
+impl fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RedirectRefused::NotGetOrHead => {
+                "only GET and HEAD follow redirects, so the body is never sent again"
+            }
+            RedirectRefused::OtherOrigin => {
+                "redirects are followed only within the service's origin"
+            }
+            RedirectRefused::TooMany => "too many redirects",
+        })
+    }
+}
+
 /// Input rejected before any request was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {what}: {reason}")]
@@ -256,7 +282,7 @@ pub enum Error {
         /// query may carry tokens), or `(none)`.
         location: String,
         /// Why it was not followed.
-        reason: String,
+        reason: RedirectRefused,
     },
     /// A response body was larger than the client's limit; reading stopped at
     /// the limit.
@@ -276,9 +302,11 @@ pub enum Error {
     Transport {
         /// What was asked.
         request: RequestSummary,
-        /// The underlying error.
+        /// The underlying error (its causes say what broke: a refused
+        /// connection, a TLS failure, a reset), kept opaque so that the HTTP stack
+        /// is not part of this crate's API.
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The request, or the whole retry sequence, ran out of time.
     #[error("{request}: timed out after {elapsed:?}")]

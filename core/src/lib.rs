@@ -58,8 +58,8 @@ pub use auth::{
 };
 #[cfg(feature = "client")]
 pub use error::{
-    ApiError, AuthenticationError, DecodeError, Error, InvalidInput, RateLimited, RequestSummary,
-    Result,
+    ApiError, AuthenticationError, DecodeError, Error, InvalidInput, RateLimited, RedirectRefused,
+    RequestSummary, Result,
 };
 #[cfg(feature = "client")]
 pub use oauth::{LenientTokenResponse, TokenEndpoint};

@@ -303,14 +303,13 @@ impl Response {
 }
 
 /// The transport settings a client builder exposes: retries, timeouts, the
-/// `User-Agent` suffix, and an optional `reqwest` client of the caller's.
+/// `User-Agent` suffix, the body limit, compression and session cookies.
 #[derive(Clone, Debug)]
 pub struct TransportOptions {
     retry: RetryPolicy,
     timeout: Duration,
     connect_timeout: Duration,
     user_agent_suffix: Option<String>,
-    http: Option<reqwest::Client>,
     max_body_bytes: u64,
     compression: bool,
     session_cookies: bool,
@@ -326,7 +325,6 @@ impl Default for TransportOptions {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             user_agent_suffix: None,
-            http: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             compression: true,
             session_cookies: true,
@@ -356,15 +354,6 @@ impl TransportOptions {
     /// Appends a product token to the `User-Agent` (for example `my-service/1.2`).
     pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
         self.user_agent_suffix = Some(suffix.into());
-        self
-    }
-
-    /// Uses an existing `reqwest` client (for a custom proxy or root certificates).
-    /// Build it with `redirect(reqwest::redirect::Policy::none())`: the transport
-    /// follows redirects itself (GET and HEAD only, within the origin), and a
-    /// client that follows them on its own could send a body elsewhere.
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
         self
     }
 
@@ -409,7 +398,7 @@ impl TransportOptions {
             Some(suffix) => format!("{product} {suffix}"),
             None => product.to_owned(),
         };
-        let mut builder = Transport::builder(origin)
+        Transport::builder(origin)
             .service(service)
             .user_agent(user_agent)
             .retry_policy(self.retry.clone())
@@ -417,11 +406,7 @@ impl TransportOptions {
             .connect_timeout(self.connect_timeout)
             .max_body_bytes(self.max_body_bytes)
             .compression(self.compression)
-            .session_cookies(self.session_cookies);
-        if let Some(http) = &self.http {
-            builder = builder.http_client(http.clone());
-        }
-        builder
+            .session_cookies(self.session_cookies)
     }
 }
 
@@ -455,7 +440,6 @@ pub struct TransportBuilder {
     user_agent: String,
     error_parser: ErrorBodyParser,
     service: &'static str,
-    http: Option<reqwest::Client>,
     max_body_bytes: u64,
     compression: bool,
     session_cookies: bool,
@@ -522,16 +506,6 @@ impl TransportBuilder {
         self
     }
 
-    /// Uses an existing `reqwest` client (its own timeouts then apply, and
-    /// [`connect_timeout`](Self::connect_timeout) and
-    /// [`compression`](Self::compression) are ignored). Build it with
-    /// `redirect(reqwest::redirect::Policy::none())`: the transport follows
-    /// redirects itself.
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
-        self
-    }
-
     /// Sets the largest response body read (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub fn max_body_bytes(mut self, limit: u64) -> Self {
         self.max_body_bytes = limit;
@@ -552,18 +526,15 @@ impl TransportBuilder {
 
     /// Builds the transport.
     pub fn build(self) -> Result<Transport> {
-        let http = match self.http {
-            Some(client) => client,
-            None => crate::tls::select(reqwest::Client::builder())
-                .connect_timeout(self.connect_timeout)
-                // Redirects are the transport's own business (see `follow`).
-                .redirect(reqwest::redirect::Policy::none())
-                .gzip(self.compression)
-                .deflate(self.compression)
-                .brotli(self.compression)
-                .build()
-                .map_err(|e| InvalidInput::new("HTTP client configuration", e.to_string()))?,
-        };
+        let http = crate::tls::select(reqwest::Client::builder())
+            .connect_timeout(self.connect_timeout)
+            // Redirects are the transport's own business (see `follow`).
+            .redirect(reqwest::redirect::Policy::none())
+            .gzip(self.compression)
+            .deflate(self.compression)
+            .brotli(self.compression)
+            .build()
+            .map_err(|e| InvalidInput::new("HTTP client configuration", e.to_string()))?;
         let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
             InvalidInput::new("user agent", "holds characters a header cannot carry")
         })?;
@@ -714,7 +685,7 @@ impl fmt::Debug for Transport {
 }
 
 enum Attempt {
-    Done(Response),
+    Done(Box<Response>),
     Failed(reqwest::Error),
     /// The body went past the limit (reading stopped there).
     TooLarge {
@@ -755,7 +726,6 @@ impl Transport {
             user_agent: concat!("bpsn-core/", env!("CARGO_PKG_VERSION")).to_owned(),
             error_parser: no_error_body,
             service: "http",
-            http: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             compression: true,
             session_cookies: true,
@@ -895,11 +865,11 @@ impl Transport {
                     let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
                     let allowed = request.idempotent || status == StatusCode::TOO_MANY_REQUESTS;
                     if !(retryable && allowed) {
-                        return Ok(response);
+                        return Ok(*response);
                     }
                     let delay = policy.delay(attempt, Some(&response.headers));
                     if !self.can_retry(attempt, started, delay) {
-                        return Ok(response);
+                        return Ok(*response);
                     }
                     tracing::warn!(parent: &span, status = status.as_u16(), ?delay, "retrying");
                     delay
@@ -925,7 +895,7 @@ impl Transport {
                         } else {
                             Error::Transport {
                                 request: summary,
-                                source: error.without_url(),
+                                source: Box::new(error.without_url()),
                             }
                         });
                     }
@@ -1005,14 +975,14 @@ impl Transport {
         match read_body(response, self.inner.max_body_bytes).await {
             Ok(Ok(body)) => {
                 tracing::debug!(status = status.as_u16(), bytes = body.len(), "response");
-                Attempt::Done(Response {
+                Attempt::Done(Box::new(Response {
                     status,
                     headers,
                     body,
                     request: summary,
                     sensitive: request.is_sensitive(),
                     secrets: request.secrets(),
-                })
+                }))
             }
             Ok(Err(limit)) => Attempt::TooLarge { status, limit },
             Err(e) => Attempt::Failed(e),
@@ -1051,18 +1021,21 @@ impl Transport {
                 request: response.request.clone(),
                 status: response.status.as_u16(),
                 location: location_origin(&self.inner.origin, &response.headers),
-                reason: if response.request.method == Method::GET
-                    || response.request.method == Method::HEAD
+                reason: if response.request.method != Method::GET
+                    && response.request.method != Method::HEAD
                 {
-                    format!(
-                        "redirects are followed only within {} (and at most {MAX_REDIRECTS})",
-                        self.inner.origin
-                    )
+                    crate::error::RedirectRefused::NotGetOrHead
+                } else if follow(
+                    &response.request.method,
+                    self.inner.origin.url(),
+                    response.status,
+                    &response.headers,
+                )
+                .is_some()
+                {
+                    crate::error::RedirectRefused::TooMany
                 } else {
-                    format!(
-                        "a {} is never redirected: only GET and HEAD follow redirects",
-                        response.request.method
-                    )
+                    crate::error::RedirectRefused::OtherOrigin
                 },
             };
         }

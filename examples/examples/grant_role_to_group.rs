@@ -24,6 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             GrantOutcome::AlreadyGranted(id) => {
                 println!("attempt {attempt}: already granted ({id}); nothing written")
             }
+            other => println!("attempt {attempt}: {other:?}"),
         }
     }
     let status = roles.user_status("agent.1", "sn_openframe_user").await?;

@@ -37,7 +37,8 @@ pub(crate) fn exit_code(status: Status) -> u8 {
     match status {
         Status::Ok => EXIT_OK,
         Status::Pending => EXIT_MANUAL,
-        Status::Failed => EXIT_PROBLEMS,
+        // Failed, and anything a later version adds: never reported as ok.
+        _ => EXIT_PROBLEMS,
     }
 }
 
@@ -302,12 +303,8 @@ pub(crate) fn build_workflow(
         credentials.brightpattern,
     )
     .map_err(|e| Exit::usage(e.to_string()))?;
-    let options = WorkflowOptions {
-        oauth_client_secret: options
-            .oauth_client_secret
-            .or(credentials.oauth_client_secret),
-        ..options
-    };
+    let secret = options.oauth_client_secret.clone();
+    let options = options.oauth_client_secret(secret.or(credentials.oauth_client_secret));
     let mut builder = Workflow::builder(spec, sn, bp, credentials.integration).options(options);
     if let Some(handler) = events {
         builder = builder.on_event(move |e| handler(e));
@@ -411,11 +408,8 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
     }
     let spec = load_spec(&args.config)?;
     let credentials = EnvCredentials::from_env()?;
-    let mut options = WorkflowOptions {
-        reveal_secrets: args.reveal_secrets,
-        ..WorkflowOptions::default()
-    };
-    options.lease.break_lease = break_lease;
+    let mut options = WorkflowOptions::default().reveal_secrets(args.reveal_secrets);
+    options.lease = options.lease.break_lease(break_lease);
     let interactive = !args.json && std::io::stderr().is_terminal();
     let workflow = build_workflow(spec, credentials, options, progress_handler(interactive))?;
     let ask = !yes;

@@ -68,10 +68,7 @@ pub(crate) async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
             password: ADMIN_PASSWORD.into(),
         },
     )
-    .options(WorkflowOptions {
-        plugin_wait: WaitOptions::fast(),
-        ..WorkflowOptions::default()
-    })
+    .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
     .on_event(move |event| match event {
         Event::Progress {
             message, percent, ..

@@ -48,6 +48,7 @@ impl Painter {
             Outcome::Failed => self.paint(&text, "31"),
             Outcome::Manual | Outcome::Skipped => self.paint(&text, "35"),
             Outcome::Unchanged => self.paint(&text, "2"),
+            _ => text,
         }
     }
 
@@ -56,7 +57,7 @@ impl Painter {
         match status {
             Status::Ok => self.paint(label, "32"),
             Status::Pending => self.paint(label, "35"),
-            Status::Failed => self.paint(label, "31"),
+            _ => self.paint(label, "31"),
         }
     }
 

@@ -86,8 +86,9 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// How leases are taken.
+/// How leases are taken: start from [`LeaseOptions::default`] and set what differs.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LeaseOptions {
     /// How long a lease lasts unless renewed (default 10 minutes).
     pub ttl: Duration,
@@ -96,6 +97,26 @@ pub struct LeaseOptions {
     pub break_lease: bool,
     /// Who runs (default `user@host` from the environment).
     pub holder: String,
+}
+
+impl LeaseOptions {
+    /// Sets how long a lease lasts unless renewed.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Takes the lease over even when another run holds it.
+    pub fn break_lease(mut self, break_lease: bool) -> Self {
+        self.break_lease = break_lease;
+        self
+    }
+
+    /// Names who runs.
+    pub fn holder(mut self, holder: impl Into<String>) -> Self {
+        self.holder = holder.into();
+        self
+    }
 }
 
 impl Default for LeaseOptions {

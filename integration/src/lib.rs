@@ -79,7 +79,7 @@
 //!     bp.client(),
 //!     ServiceNowLogin { username: ADMIN_USER.into(), password: ADMIN_PASSWORD.into() },
 //! )
-//! .options(WorkflowOptions { plugin_wait: WaitOptions::fast(), ..WorkflowOptions::default() })
+//! .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
 //! .build();
 //!
 //! let plan = workflow.plan().await?;

@@ -68,6 +68,7 @@ impl Plan {
 /// How an applied step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// Its change was made.
     Done,
@@ -149,6 +150,7 @@ impl ApplyReport {
 /// How a check, a step or a whole run stands: three outcomes, not two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Status {
     /// Proven fine.
     Ok,
@@ -316,6 +318,7 @@ impl VerifyReport {
 /// What teardown did with one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RemovalOutcome {
     /// Removed.
     Removed,
@@ -547,6 +550,7 @@ impl fmt::Display for RepairReport {
 
 /// A value to enter by hand.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum ManualValue {
     /// Plain text.
     Text(String),

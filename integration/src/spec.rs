@@ -160,6 +160,7 @@ fn default_height() -> u32 {
 
 /// `[openframe] order`: a number, or `"first"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OrderSetting {
     /// Exactly this order.
     Fixed(i64),
@@ -320,6 +321,7 @@ pub struct IntegrationAccountSection {
 /// `[integration_account] api`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AccountApi {
     /// A person creates the account; plan, apply and verify give the checklist.
     #[default]
@@ -376,6 +378,7 @@ impl Default for IntegrationAccountSection {
 
 /// A spec that could not be read or is not valid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpecError {
     /// The TOML could not be parsed, or holds an unknown key (named in the message).
     #[error("invalid configuration: {0}")]

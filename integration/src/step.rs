@@ -72,6 +72,7 @@ impl fmt::Display for StepId {
 /// What a step will do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Action {
     /// Create what is missing.
     Create,
@@ -204,8 +205,18 @@ pub(crate) struct GeneratedSecret {
     pub(crate) secret: SecretString,
 }
 
-/// Knobs of a run.
+/// Knobs of a run: start from [`WorkflowOptions::default`] and set what differs.
+///
+/// ```
+/// use brightpattern_servicenow::WorkflowOptions;
+/// use servicenow_client::plugins::WaitOptions;
+/// let options = WorkflowOptions::default()
+///     .plugin_wait(WaitOptions::fast())
+///     .reveal_secrets(true);
+/// assert!(options.reveal_secrets);
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct WorkflowOptions {
     /// How plugin activations are awaited.
     pub plugin_wait: servicenow_client::plugins::WaitOptions,
@@ -217,6 +228,32 @@ pub struct WorkflowOptions {
     pub oauth_client_secret: Option<SecretString>,
     /// How apply and teardown take the integration's lease.
     pub lease: crate::lease::LeaseOptions,
+}
+
+impl WorkflowOptions {
+    /// Sets how plugin activations are awaited.
+    pub fn plugin_wait(mut self, wait: servicenow_client::plugins::WaitOptions) -> Self {
+        self.plugin_wait = wait;
+        self
+    }
+
+    /// Shows secrets in manual instructions.
+    pub fn reveal_secrets(mut self, reveal: bool) -> Self {
+        self.reveal_secrets = reveal;
+        self
+    }
+
+    /// Gives the OAuth application's client secret, when known (or `None`).
+    pub fn oauth_client_secret(mut self, secret: impl Into<Option<SecretString>>) -> Self {
+        self.oauth_client_secret = secret.into();
+        self
+    }
+
+    /// Sets how the lease is taken.
+    pub fn lease(mut self, lease: crate::lease::LeaseOptions) -> Self {
+        self.lease = lease;
+        self
+    }
 }
 
 /// A record read once per run and shared by the steps that observe it (a read

@@ -144,10 +144,7 @@ fn builder(p: &common::Pair) -> brightpattern_servicenow::workflow::WorkflowBuil
             password: ADMIN_PASSWORD.into(),
         },
     )
-    .options(WorkflowOptions {
-        plugin_wait: WaitOptions::fast(),
-        ..WorkflowOptions::default()
-    })
+    .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
 }
 
 #[tokio::test]

@@ -41,11 +41,11 @@ fn workflow(p: &Pair, extra: &str, secret: Option<String>) -> Workflow {
             password: ADMIN_PASSWORD.into(),
         },
     )
-    .options(WorkflowOptions {
-        plugin_wait: WaitOptions::fast(),
-        oauth_client_secret: secret.map(Into::into),
-        ..WorkflowOptions::default()
-    })
+    .options(
+        WorkflowOptions::default()
+            .plugin_wait(WaitOptions::fast())
+            .oauth_client_secret(secret.map(Into::into)),
+    )
     .build()
 }
 

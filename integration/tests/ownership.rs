@@ -31,11 +31,8 @@ fn workflow_with(p: &Pair, spec_text: &str, retry: RetryPolicy, break_lease: boo
         .unwrap()
         .resolve()
         .unwrap();
-    let mut options = WorkflowOptions {
-        plugin_wait: WaitOptions::fast(),
-        ..WorkflowOptions::default()
-    };
-    options.lease.break_lease = break_lease;
+    let mut options = WorkflowOptions::default().plugin_wait(WaitOptions::fast());
+    options.lease = options.lease.break_lease(break_lease);
     Workflow::builder(
         spec,
         p.sn.client_builder_as_admin()
@@ -608,10 +605,7 @@ async fn a_held_lease_is_renewed_while_its_run_lives_and_expires_when_it_dies() 
     use brightpattern_servicenow::lease::{Lease, LeaseOptions};
     let p = pair().await;
     let client = p.sn.client_as_admin();
-    let options = LeaseOptions {
-        ttl: std::time::Duration::from_millis(600),
-        ..LeaseOptions::default()
-    };
+    let options = LeaseOptions::default().ttl(std::time::Duration::from_millis(600));
     let held = Lease::acquire(&client, "bp_servicenow.t.k.", "apply", &options)
         .await
         .unwrap()

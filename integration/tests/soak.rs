@@ -128,10 +128,7 @@ async fn one_run(seed: u64) -> Tally {
             password: ADMIN_PASSWORD.into(),
         },
     )
-    .options(WorkflowOptions {
-        plugin_wait: WaitOptions::fast(),
-        ..WorkflowOptions::default()
-    })
+    .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
     .build();
 
     let random = |k: u64, probability: f64| FaultSchedule::Random {
@@ -194,11 +191,8 @@ async fn one_run(seed: u64) -> Tally {
                 // The first run ended but could not give its lease back under the
                 // faults: the operator breaks it, as documented.
                 tally.broken_leases = 1;
-                let mut options = WorkflowOptions {
-                    plugin_wait: WaitOptions::fast(),
-                    ..WorkflowOptions::default()
-                };
-                options.lease.break_lease = true;
+                let mut options = WorkflowOptions::default().plugin_wait(WaitOptions::fast());
+                options.lease = options.lease.break_lease(true);
                 again = Workflow::builder(
                     retry_spec,
                     sn_client.clone(),

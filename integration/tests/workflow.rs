@@ -80,10 +80,7 @@ fn workflow_with(p: &Pair, spec: &str, password: &str) -> Workflow {
             password: password.to_owned().into(),
         },
     )
-    .options(WorkflowOptions {
-        plugin_wait: WaitOptions::fast(),
-        ..WorkflowOptions::default()
-    })
+    .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
     .build()
 }
 
@@ -111,11 +108,11 @@ fn with_known_secret(p: &Pair) -> Workflow {
             password: ADMIN_PASSWORD.into(),
         },
     )
-    .options(WorkflowOptions {
-        plugin_wait: WaitOptions::fast(),
-        oauth_client_secret: Some(secret.into()),
-        ..WorkflowOptions::default()
-    })
+    .options(
+        WorkflowOptions::default()
+            .plugin_wait(WaitOptions::fast())
+            .oauth_client_secret(secrecy::SecretString::from(secret)),
+    )
     .build()
 }
 
@@ -444,10 +441,7 @@ async fn a_timeout_after_a_create_is_recovered_without_duplicates() {
             password: ADMIN_PASSWORD.into(),
         },
     )
-    .options(WorkflowOptions {
-        plugin_wait: WaitOptions::fast(),
-        ..WorkflowOptions::default()
-    })
+    .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
     .build();
     for _ in 0..3 {
         if wf.apply().await.is_ok() {
@@ -758,10 +752,7 @@ async fn secrets_appear_in_no_plan_report_event_or_error() {
             password: ADMIN_PASSWORD.into(),
         },
     )
-    .options(WorkflowOptions {
-        plugin_wait: WaitOptions::fast(),
-        ..WorkflowOptions::default()
-    })
+    .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
     .on_event(move |e| sink.lock().unwrap().push(e.clone()))
     .build();
     let plan = wf.plan().await.unwrap();

@@ -196,7 +196,7 @@ impl ClientBuilder {
     }
 
     /// Sets every transport setting at once (timeouts, retries, `User-Agent`
-    /// suffix, a `reqwest` client of your own).
+    /// suffix, body limit, compression, session cookies).
     pub fn transport_options(mut self, options: TransportOptions) -> Self {
         self.options = options;
         self

@@ -98,6 +98,7 @@ pub fn parse_active(raw: &str) -> Option<bool> {
 
 /// A plugin's state on the instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PluginState {
     /// Installed and active.
     Active,
@@ -109,6 +110,7 @@ pub enum PluginState {
 
 /// The state of a CI/CD operation (`result.status`, sent as a string).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProgressStatus {
     /// `"0"`
     Pending,
@@ -219,8 +221,10 @@ struct ProgressLink {
     id: String,
 }
 
-/// How to wait for an activation: a deadline and a polling backoff.
+/// How to wait for an activation: a deadline and a polling backoff. Start from
+/// [`WaitOptions::default`] (or [`fast`](WaitOptions::fast)) and set what differs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WaitOptions {
     /// Give up after this long (default 30 minutes: since Tokyo, activations queue
     /// behind an instance lock).
@@ -242,6 +246,24 @@ impl Default for WaitOptions {
 }
 
 impl WaitOptions {
+    /// Sets the deadline.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sets the first polling interval.
+    pub fn initial_interval(mut self, interval: Duration) -> Self {
+        self.initial_interval = interval;
+        self
+    }
+
+    /// Sets the longest polling interval.
+    pub fn max_interval(mut self, interval: Duration) -> Self {
+        self.max_interval = interval;
+        self
+    }
+
     /// Fast polling for tests and local fakes.
     pub fn fast() -> Self {
         Self {

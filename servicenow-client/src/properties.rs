@@ -59,6 +59,7 @@ impl Record for SystemProperty {
 
 /// What a write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Change {
     /// The value was already as asked: nothing was written.
     Unchanged,

@@ -89,6 +89,7 @@ impl Record for GroupRoleGrant {
 
 /// What a grant did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GrantOutcome {
     /// A grant was created.
     Created(SysId),
@@ -107,6 +108,7 @@ impl GrantOutcome {
 
 /// What a revocation did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RevokeOutcome {
     /// The direct grant was deleted.
     Revoked(SysId),

@@ -65,6 +65,7 @@ pub type JsonRecord = serde_json::Map<String, serde_json::Value>;
 /// size) + 1` pages when the server gives a total, and fails on a page that
 /// repeats a record already seen or on more records than the total announced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PagingLimits {
     /// The most pages one list reads (default 10 000: ten million records at
     /// the largest page size).
@@ -73,6 +74,20 @@ pub struct PagingLimits {
     /// 5). ServiceNow applies `sysparm_limit` before ACLs, so a page can be empty
     /// while more remain; a server that keeps answering empty pages is stopped.
     pub max_empty_pages_in_a_row: u32,
+}
+
+impl PagingLimits {
+    /// Sets the most pages one list reads.
+    pub fn max_pages(mut self, pages: u64) -> Self {
+        self.max_pages = pages;
+        self
+    }
+
+    /// Sets the most empty pages in a row followed by a next page.
+    pub fn max_empty_pages_in_a_row(mut self, pages: u32) -> Self {
+        self.max_empty_pages_in_a_row = pages;
+        self
+    }
 }
 
 impl Default for PagingLimits {
@@ -86,6 +101,7 @@ impl Default for PagingLimits {
 
 /// How reference and choice fields are rendered (`sysparm_display_value`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DisplayValue {
     /// Stored values (the default): references are sys_ids.
     #[default]

@@ -186,10 +186,7 @@ async fn without_a_total_paging_stops_at_the_configured_cap() {
         })
         .mount(&server)
         .await;
-    let limits = PagingLimits {
-        max_pages: 3,
-        ..PagingLimits::default()
-    };
+    let limits = PagingLimits::default().max_pages(3);
     let err = list(&client(&server, limits)).await.unwrap_err();
     assert!(
         err.to_string()

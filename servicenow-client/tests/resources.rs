@@ -113,10 +113,7 @@ async fn plugin_failures_deadlines_and_missing_rights_are_typed_errors() {
     );
 
     sn.set_activation_polls(1_000);
-    let options = WaitOptions {
-        deadline: Duration::from_millis(80),
-        ..WaitOptions::fast()
-    };
+    let options = WaitOptions::fast().deadline(Duration::from_millis(80));
     let err = plugins
         .activate(ids::CUSTOMER_SERVICE)
         .await

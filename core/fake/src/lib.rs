@@ -55,6 +55,7 @@ impl Fault {
 
 /// When a fault fires.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum FaultSchedule {
     /// On every n-th matching request.
     EveryNth(u64),

@@ -120,14 +120,14 @@ async fn workflow_case() -> Result<(), Box<dyn std::error::Error>> {
             password: ADMIN_PASSWORD.into(),
         },
     )
-    .options(WorkflowOptions {
-        plugin_wait: WaitOptions {
-            deadline: Duration::from_secs(60),
-            initial_interval: Duration::from_millis(1),
-            max_interval: Duration::from_millis(1),
-        },
-        ..WorkflowOptions::default()
-    })
+    .options(
+        WorkflowOptions::default().plugin_wait(
+            WaitOptions::default()
+                .deadline(Duration::from_secs(60))
+                .initial_interval(Duration::from_millis(1))
+                .max_interval(Duration::from_millis(1)),
+        ),
+    )
     .build();
     sn.set_latency(latency);
     bp.set_latency(latency);

@@ -51,6 +51,7 @@ pub struct OpenFrameState {
 
 /// Whose a record with the configured name is, by the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Ownership {
     /// There is none.
     Absent,

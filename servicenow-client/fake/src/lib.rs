@@ -217,6 +217,7 @@ pub enum Endpoint {
 
 /// How `v_plugin.active` is written; all three have been seen on real instances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ActiveForm {
     /// `"active"` / `"inactive"` (the default).
     #[default]
