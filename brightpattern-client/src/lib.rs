@@ -1,4 +1,6 @@
-//! A typed async client for a Bright Pattern Contact Center tenant.
+#![doc = include_str!("../README.md")]
+//!
+//! # Guide
 //!
 //! It shares its transport, retry policy, error type, OAuth token cache and secret
 //! handling with `servicenow-client`, through `bpsn-core`.

@@ -1,4 +1,6 @@
-//! What the bp-servicenow crates share.
+#![doc = include_str!("../README.md")]
+//!
+//! # Guide
 //!
 //! Both clients talk to one origin over HTTPS with JSON, both need the same retry
 //! behaviour, the same typed errors and the same care with secrets, and both get

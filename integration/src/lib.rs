@@ -1,6 +1,7 @@
-//! The whole Bright Pattern ↔ ServiceNow OpenFrame setup as a declarative,
-//! idempotent workflow: **plan** what would change, **apply** it, **verify** the
-//! result, and **teardown** exactly what was created.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+//!
+//! # Guide
 //!
 //! | module | what it holds |
 //! |---|---|

@@ -1,5 +1,7 @@
-//! The OpenFrame configuration model for embedding Bright Pattern Agent Desktop in
-//! ServiceNow: values and their validation, no HTTP.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+//!
+//! # Guide
 //!
 //! | module | what it holds |
 //! |---|---|

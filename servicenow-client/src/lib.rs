@@ -1,4 +1,7 @@
-//! A typed async client for a ServiceNow instance's REST APIs.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+//!
+//! # Guide
 //!
 //! Built for services that automate instance configuration: every value ServiceNow
 //! sends as a string is decoded, every query is checked before it is sent, every

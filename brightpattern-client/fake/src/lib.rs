@@ -1,4 +1,7 @@
-//! A stateful fake Bright Pattern tenant on 127.0.0.1, for tests (feature `fake`).
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+//!
+//! # Guide
 //!
 //! [`FakeTenant`] serves, on a local wiremock server:
 //!

@@ -1,7 +1,7 @@
-//! Pieces shared by the fake ServiceNow instance (`servicenow-fake`) and the
-//! fake Bright Pattern tenant (`brightpattern-fake`): injected faults on a
-//! schedule, added latency, a request log, and answers built before they become
-//! wiremock templates (compressed when the client asks, as the platforms do).
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+//!
+//! # Guide
 //!
 //! Each fake names its own endpoints with a small `Copy` enum `E`; everything here
 //! is generic over it.

@@ -1,4 +1,7 @@
-//! A stateful fake ServiceNow instance on 127.0.0.1, for tests (feature `fake`).
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+//!
+//! # Guide
 //!
 //! [`FakeInstance`] runs an in-memory instance on a local
 //! [wiremock](https://docs.rs/wiremock) server. Point a real [`Client`] at it and
