@@ -55,6 +55,12 @@ fn waves(steps: &[Arc<dyn DynStep>]) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// What a step gives [`Workflow::by_waves`]: its plan (for the steps after it)
+/// and a value.
+type StepFuture<'a, T> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(PlannedStep, T), StepError>> + Send + 'a>,
+>;
+
 /// A failure of plan, verify or teardown.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -513,32 +519,47 @@ impl Workflow {
         }
     }
 
-    /// What apply would change. Reads only.
-    pub async fn plan(&self) -> Result<Plan, WorkflowError> {
-        let loaded = self.load_ledger(false).await?;
-        let mut steps = Vec::new();
-        let mut upstream = Upstream::default();
+    /// Runs `run` for every step, wave by wave (the steps of a wave
+    /// concurrently), each seeing in its [`Upstream`] the plans of the waves
+    /// before it; returns what each gave, in wave order.
+    async fn by_waves<T>(
+        &self,
+        mut upstream: Upstream,
+        run: impl for<'a> Fn(&'a dyn DynStep, &'a Context, &'a Upstream) -> StepFuture<'a, T>,
+    ) -> Result<Vec<T>, WorkflowError> {
+        let mut out = Vec::new();
         for wave in &self.waves {
-            let planned = futures_util::future::join_all(wave.iter().map(|&i| {
-                let step = self.steps[i].clone();
-                let ctx = self.ctx.clone();
-                let upstream = &upstream;
+            let results = futures_util::future::join_all(wave.iter().map(|&i| {
+                let step = &self.steps[i];
+                let running = run(step.as_ref(), &self.ctx, &upstream);
                 async move {
-                    step.plan(&ctx, upstream)
-                        .await
-                        .map_err(|source| WorkflowError::Step {
-                            step: step.id(),
-                            source,
-                        })
+                    running.await.map_err(|source| WorkflowError::Step {
+                        step: step.id(),
+                        source,
+                    })
                 }
             }))
             .await;
-            for p in planned {
-                let p = p?;
-                steps.push(p.clone());
-                upstream.add_plan(p);
+            for result in results {
+                let (planned, value) = result?;
+                upstream.add_plan(planned);
+                out.push(value);
             }
         }
+        Ok(out)
+    }
+
+    /// What apply would change. Reads only.
+    pub async fn plan(&self) -> Result<Plan, WorkflowError> {
+        let loaded = self.load_ledger(false).await?;
+        let steps = self
+            .by_waves(Upstream::default(), |step, ctx, upstream| {
+                Box::pin(async move {
+                    let planned = step.plan(ctx, upstream).await?;
+                    Ok((planned.clone(), planned))
+                })
+            })
+            .await?;
         let mut notes = Vec::new();
         if let Err(corrupt) = &loaded.ledger {
             notes.push(format!(
@@ -700,33 +721,17 @@ impl Workflow {
                 "run `bp-servicenow repair`",
             ));
         }
-        // Wave by wave, as plan: a step's plan may depend on the ones before it.
-        let mut upstream = self
+        // Wave by wave, as plan: a step's plan may depend on the ones before it;
+        // what this workflow's applies handed on (a generated secret) is known.
+        let handed_on = self
             .handed_on
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        for wave in &self.waves {
-            let results = futures_util::future::join_all(wave.iter().map(|&i| {
-                let step = self.steps[i].clone();
-                let ctx = self.ctx.clone();
-                let upstream = &upstream;
-                async move {
-                    step.verify(&ctx, upstream)
-                        .await
-                        .map_err(|source| WorkflowError::Step {
-                            step: step.id(),
-                            source,
-                        })
-                }
-            }))
-            .await;
-            for r in results {
-                let (planned, step_checks) = r?;
-                checks.extend(step_checks);
-                upstream.add_plan(planned);
-            }
-        }
+        let per_step = self
+            .by_waves(handed_on, |step, ctx, upstream| step.verify(ctx, upstream))
+            .await?;
+        checks.extend(per_step.into_iter().flatten());
         Ok(VerifyReport::new(checks))
     }
 
