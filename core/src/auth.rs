@@ -10,27 +10,42 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use crate::error::{InvalidInput, Result};
 
-/// An `Authorization` header value, marked sensitive, with the generation of the
-/// token it came from. Its `Debug` never shows the value.
+/// A credential header (`Authorization`, or an API key's own header) with its
+/// value marked sensitive, and the generation of the token it came from. Its
+/// `Debug` never shows the value.
 #[derive(Clone)]
 pub struct Credential {
+    name: HeaderName,
     header: HeaderValue,
     generation: u64,
 }
 
 impl Credential {
     fn new(value: &str, generation: u64) -> Result<Self> {
+        Self::named(http::header::AUTHORIZATION, value, generation)
+    }
+
+    fn named(name: HeaderName, value: &str, generation: u64) -> Result<Self> {
         let mut header = HeaderValue::from_str(value).map_err(|_| {
             InvalidInput::new("credential", "holds characters an HTTP header cannot carry")
         })?;
         header.set_sensitive(true);
-        Ok(Self { header, generation })
+        Ok(Self {
+            name,
+            header,
+            generation,
+        })
+    }
+
+    /// The header it is sent in (`Authorization` unless an API key names another).
+    pub fn header_name(&self) -> &HeaderName {
+        &self.name
     }
 
     /// The header value (marked sensitive, so `http` and `reqwest` never print it).
@@ -104,6 +119,38 @@ impl fmt::Debug for BasicAuth {
 
 #[async_trait]
 impl Authenticator for BasicAuth {
+    async fn credential(&self) -> Result<Option<Credential>> {
+        Ok(Some(self.credential.clone()))
+    }
+
+    async fn rejected(&self, _sent: &Credential) -> bool {
+        false
+    }
+}
+
+/// An API key sent in a header of its own (ServiceNow: `x-sn-apikey`), never
+/// renewed.
+pub struct ApiKeyAuth {
+    credential: Credential,
+}
+
+impl ApiKeyAuth {
+    /// Sends `key` in the header `name`.
+    pub fn new(name: HeaderName, key: &SecretString) -> Result<Self> {
+        Ok(Self {
+            credential: Credential::named(name, key.expose_secret(), 0)?,
+        })
+    }
+}
+
+impl fmt::Debug for ApiKeyAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKeyAuth({}: [redacted])", self.credential.name)
+    }
+}
+
+#[async_trait]
+impl Authenticator for ApiKeyAuth {
     async fn credential(&self) -> Result<Option<Credential>> {
         Ok(Some(self.credential.clone()))
     }

@@ -56,7 +56,8 @@ pub use origin::{BRIGHT_PATTERN_DOMAIN, Origin, OriginError, SERVICE_NOW_DOMAIN}
 
 #[cfg(feature = "client")]
 pub use auth::{
-    Anonymous, Authenticator, BasicAuth, BearerAuth, Credential, Token, TokenCache, TokenSource,
+    Anonymous, ApiKeyAuth, Authenticator, BasicAuth, BearerAuth, Credential, Token, TokenCache,
+    TokenSource,
 };
 #[cfg(feature = "client")]
 pub use error::{

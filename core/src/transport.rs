@@ -938,7 +938,7 @@ impl Transport {
             }
             if let Some(credential) = credential {
                 builder = builder.header(
-                    http::header::AUTHORIZATION,
+                    credential.header_name().clone(),
                     credential.header_value().clone(),
                 );
             }

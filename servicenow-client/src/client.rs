@@ -64,6 +64,7 @@ struct ClientInner {
     paging: PagingLimits,
     batch: BatchOptions,
     username: Option<String>,
+    method: &'static str,
 }
 
 impl fmt::Debug for Client {
@@ -100,6 +101,12 @@ impl Client {
         &self.inner.instance
     }
 
+    /// What kind of credentials the client uses (`basic`, `OAuth client
+    /// credentials`, `API key`, …), for people; never a secret.
+    pub fn credentials_method(&self) -> &'static str {
+        self.inner.method
+    }
+
     /// The user name of the credentials, when they name one.
     pub fn username(&self) -> Option<&str> {
         self.inner.username.as_deref()
@@ -119,6 +126,7 @@ impl Client {
                 paging: self.inner.paging,
                 batch: self.inner.batch.clone(),
                 username: credentials.username().map(str::to_owned),
+                method: credentials.method(),
             }),
         })
     }
@@ -272,6 +280,7 @@ impl ClientBuilder {
                 paging: self.paging,
                 batch: self.batch,
                 username: self.credentials.username().map(str::to_owned),
+                method: self.credentials.method(),
             }),
         })
     }

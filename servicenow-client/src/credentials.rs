@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bpsn_core::{
-    Authenticator, BasicAuth, BearerAuth, Token, TokenCache, TokenEndpoint, TokenSource, Transport,
+    ApiKeyAuth, Authenticator, BasicAuth, BearerAuth, Token, TokenCache, TokenEndpoint,
+    TokenSource, Transport,
 };
 use secrecy::SecretString;
 
@@ -84,7 +85,29 @@ pub enum Credentials {
     },
     /// A bearer token obtained elsewhere (never renewed).
     Bearer(SecretString),
+    /// OAuth client-credentials grant: the application acts as its own user,
+    /// with no user's password (Washington DC and later, when the instance sets
+    /// [`CLIENT_CREDENTIALS_PROPERTY`] to true). Tokens are cached and a new one
+    /// is asked for when they expire or are refused.
+    OAuthClientCredentials {
+        /// The registered OAuth client.
+        client: OAuthClient,
+    },
+    /// A REST API key (Washington and later, plugin `com.glide.tokenbased_auth`),
+    /// sent in the [`API_KEY_HEADER`] header; the key's record names the user it
+    /// acts as. Never renewed.
+    ApiKey(SecretString),
 }
+
+/// The header a REST API key travels in.
+pub const API_KEY_HEADER: &str = "x-sn-apikey";
+
+/// The system property that must be true for the client-credentials grant.
+pub const CLIENT_CREDENTIALS_PROPERTY: &str =
+    "glide.oauth.inbound.client.credential.grant_type.enabled";
+
+/// What a refused client-credentials grant usually means.
+pub const CLIENT_CREDENTIALS_HINT: &str = "the instance refuses the client-credentials grant unless the system property glide.oauth.inbound.client.credential.grant_type.enabled is true (Washington DC and later) and the OAuth application names the user it acts as; also check the client id and secret and that the application is active";
 
 impl Credentials {
     /// Basic authentication.
@@ -124,6 +147,29 @@ impl Credentials {
         Credentials::Bearer(token.into())
     }
 
+    /// OAuth client-credentials grant.
+    pub fn oauth_client_credentials(client: OAuthClient) -> Self {
+        Credentials::OAuthClientCredentials { client }
+    }
+
+    /// A REST API key.
+    pub fn api_key(key: impl Into<SecretString>) -> Self {
+        Credentials::ApiKey(key.into())
+    }
+
+    /// What kind of credential this is, for people (`basic`, `oauth password
+    /// grant`, …); never a secret.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Credentials::Basic { .. } => "basic",
+            Credentials::OAuthPassword { .. } => "OAuth password grant",
+            Credentials::OAuthRefreshToken { .. } => "OAuth refresh token",
+            Credentials::Bearer(_) => "bearer token",
+            Credentials::OAuthClientCredentials { .. } => "OAuth client credentials",
+            Credentials::ApiKey(_) => "API key",
+        }
+    }
+
     /// The user name, for credentials that name one.
     pub fn username(&self) -> Option<&str> {
         match self {
@@ -140,6 +186,15 @@ impl Credentials {
                 Arc::new(BasicAuth::new(username, password)?)
             }
             Credentials::Bearer(token) => Arc::new(BearerAuth::new(token)?),
+            Credentials::ApiKey(key) => Arc::new(ApiKeyAuth::new(
+                http::HeaderName::from_static(API_KEY_HEADER),
+                key,
+            )?),
+            Credentials::OAuthClientCredentials { client } => {
+                Arc::new(TokenCache::new(ClientCredentialsGrant {
+                    endpoint: token_endpoint(transport, client)?,
+                }))
+            }
             Credentials::OAuthPassword {
                 client,
                 username,
@@ -180,6 +235,35 @@ pub(crate) fn explain_token_error(error: Error) -> Error {
             Error::Authentication(e)
         }
         other => other,
+    }
+}
+
+/// The client-credentials grant against `/oauth_token.do`.
+struct ClientCredentialsGrant {
+    endpoint: TokenEndpoint,
+}
+
+impl fmt::Debug for ClientCredentialsGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentialsGrant")
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TokenSource for ClientCredentialsGrant {
+    async fn fetch_token(&self) -> Result<Token> {
+        self.endpoint
+            .client_credentials(&[], &[])
+            .await
+            .map_err(|error| match error {
+                Error::Authentication(mut e) if e.hint.is_none() => {
+                    e.hint = Some(CLIENT_CREDENTIALS_HINT.to_owned());
+                    Error::Authentication(e)
+                }
+                other => other,
+            })
     }
 }
 

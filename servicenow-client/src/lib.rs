@@ -86,7 +86,7 @@ pub use bpsn_core::{
     ExposeSecret, Request, Response, RetryPolicy, SecretString, Token, Transport, TransportOptions,
 };
 pub use client::{Client, ClientBuilder};
-pub use credentials::{Credentials, OAuthClient};
+pub use credentials::{API_KEY_HEADER, CLIENT_CREDENTIALS_PROPERTY, Credentials, OAuthClient};
 pub use error::{Error, Result};
 pub use instance::InstanceUrl;
 pub use table::{JsonRecord, PagingLimits, Record, Table};

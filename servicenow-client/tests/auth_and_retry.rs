@@ -520,3 +520,83 @@ async fn a_redirected_token_request_sends_nothing_elsewhere_and_is_not_followed(
         }
     }
 }
+
+#[tokio::test]
+async fn the_client_credentials_grant_is_form_encoded_and_its_token_used() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth_token.do"))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
+        .and(FormBody(vec![
+            ("grant_type", "client_credentials".into()),
+            ("client_id", "cid".into()),
+            ("client_secret", CLIENT_SECRET.into()),
+        ]))
+        .respond_with(token_body("cc-1"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/now/table/sys_user"))
+        .and(header("authorization", "Bearer cc-1"))
+        .respond_with(ok_list())
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = Client::builder(
+        instance(&server),
+        Credentials::oauth_client_credentials(OAuthClient::new("cid", CLIENT_SECRET.into())),
+    )
+    .retry_policy(fast_retries())
+    .build()
+    .unwrap();
+    assert_eq!(client.credentials_method(), "OAuth client credentials");
+    lookup(&client).await.unwrap();
+    lookup(&client).await.unwrap();
+    assert!(!format!("{client:?}").contains(CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn a_refused_client_credentials_grant_names_the_property() {
+    let server = MockServer::start().await;
+    Mock::given(path("/oauth_token.do"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "error": "access_denied", "error_description": "access_denied"
+        })))
+        .mount(&server)
+        .await;
+    let client = Client::builder(
+        instance(&server),
+        Credentials::oauth_client_credentials(OAuthClient::new("cid", CLIENT_SECRET.into())),
+    )
+    .retry_policy(fast_retries())
+    .build()
+    .unwrap();
+    let err = lookup(&client).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("glide.oauth.inbound.client.credential.grant_type.enabled"),
+        "{text}"
+    );
+    assert!(!text.contains(CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn an_api_key_travels_in_its_own_header_and_never_in_authorization() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/now/table/sys_user"))
+        .and(header("x-sn-apikey", "key-never-shown"))
+        .respond_with(ok_list())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = Client::builder(instance(&server), Credentials::api_key("key-never-shown"))
+        .retry_policy(fast_retries())
+        .build()
+        .unwrap();
+    lookup(&client).await.unwrap();
+    let sent = &server.received_requests().await.unwrap()[0];
+    assert!(sent.headers.get("authorization").is_none());
+    assert!(!format!("{client:?}").contains("key-never-shown"));
+}

@@ -18,6 +18,8 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::
 
 /// The property that disables the OAuth password grant.
 const ROPC_DISABLED: &str = "glide.oauth.inbound.ropc.grant_type.disabled";
+/// Off unless set to true (Washington DC and later).
+const CLIENT_CREDENTIALS_ENABLED: &str = "glide.oauth.inbound.client.credential.grant_type.enabled";
 /// The property without which inbound OAuth is refused altogether.
 const OAUTH_ACTIVE: &str = "com.snc.platform.security.oauth.is.active";
 
@@ -241,6 +243,12 @@ fn bearer(request: &Request) -> Option<String> {
 
 /// Who is calling: the user name, or the 401 to answer.
 fn authenticate(state: &State, request: &Request) -> Result<String, Reply> {
+    if let Some(key) = header(request, "x-sn-apikey") {
+        return match state.api_keys.get(key) {
+            Some(user) if user_active(state, user) => Ok(user.clone()),
+            _ => Err(unauthenticated()),
+        };
+    }
     let Some(value) = request
         .headers
         .get(http::header::AUTHORIZATION)
@@ -915,6 +923,32 @@ fn token(state: &mut State, request: &Request) -> Reply {
                 return access_denied();
             };
             if owner != client_id || !user_active(state, &user) {
+                return access_denied();
+            }
+            let access = state.new_secret(40);
+            state.tokens.insert(
+                access.clone(),
+                TokenInfo {
+                    user_name: user,
+                    client_id,
+                    expires_at: Instant::now() + lifetime,
+                },
+            );
+            Reply::json(
+                200,
+                &json!({
+                    "access_token": access, "scope": "useraccount",
+                    "token_type": "Bearer", "expires_in": lifetime.as_secs()
+                }),
+            )
+        }
+        "client_credentials" => {
+            let Some(user) = state.client_credentials_users.get(&client_id).cloned() else {
+                return access_denied();
+            };
+            if state.property(CLIENT_CREDENTIALS_ENABLED) != Some("true")
+                || !user_active(state, &user)
+            {
                 return access_denied();
             }
             let access = state.new_secret(40);

@@ -486,6 +486,26 @@ impl FakeInstance {
         self.add_user_with_password(user_name, &format!("{user_name}-password"))
     }
 
+    /// Creates a REST API key acting as `user_name` (what an administrator does
+    /// under System Web Services > API Access Policies > REST API Key) and returns
+    /// it; requests carrying it in `x-sn-apikey` act as that user.
+    pub fn add_api_key(&self, user_name: &str) -> String {
+        let mut state = lock(&self.state);
+        let key = state.new_secret(32);
+        state.api_keys.insert(key.clone(), user_name.to_owned());
+        key
+    }
+
+    /// Names the user the OAuth application `client_id`'s client-credentials
+    /// tokens act as. The grant still needs the system property
+    /// `glide.oauth.inbound.client.credential.grant_type.enabled` set to true, as
+    /// on the platform (it is off by default).
+    pub fn set_client_credentials_user(&self, client_id: &str, user_name: &str) {
+        lock(&self.state)
+            .client_credentials_users
+            .insert(client_id.to_owned(), user_name.to_owned());
+    }
+
     /// Adds an active user with a password.
     pub fn add_user_with_password(&self, user_name: &str, password: &str) -> SysId {
         let id = self.insert(

@@ -90,6 +90,11 @@ pub(crate) struct State {
     /// Sessions opened: one for every authenticated request that carried no
     /// session cookie of this instance.
     pub(crate) sessions: u64,
+    /// REST API keys: key → the user it acts as.
+    pub(crate) api_keys: HashMap<String, String>,
+    /// OAuth applications allowed the client-credentials grant: client id → the
+    /// user their tokens act as.
+    pub(crate) client_credentials_users: HashMap<String, String>,
 }
 
 impl State {
@@ -112,6 +117,8 @@ impl State {
             latency: Latency::default(),
             log: Vec::new(),
             sessions: 0,
+            api_keys: HashMap::new(),
+            client_credentials_users: HashMap::new(),
             rng: StdRng::seed_from_u64(seed),
         }
     }

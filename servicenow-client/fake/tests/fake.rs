@@ -765,3 +765,76 @@ async fn inbound_oauth_off_or_a_supplied_sys_id_ignored_as_the_platform_may() {
         .unwrap();
     assert_ne!(row["sys_id"], wanted.as_str());
 }
+
+#[tokio::test]
+async fn client_credentials_need_the_property_and_an_application_user() {
+    use servicenow_client::{CLIENT_CREDENTIALS_PROPERTY, Credentials, OAuthClient};
+    let sn = FakeInstance::start().await;
+    sn.add_user("integration.bot");
+    sn.register_oauth_client("Automation", "auto-id", "auto-secret-value");
+    sn.set_client_credentials_user("auto-id", "integration.bot");
+    let client = servicenow_client::Client::builder(
+        sn.url(),
+        Credentials::oauth_client_credentials(OAuthClient::new(
+            "auto-id",
+            "auto-secret-value".into(),
+        )),
+    )
+    .build()
+    .unwrap();
+    // Off by default, as on the platform: the error names the property.
+    let err = client
+        .users()
+        .get_by_user_name("integration.bot")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(CLIENT_CREDENTIALS_PROPERTY),
+        "{err}"
+    );
+    sn.set_property(CLIENT_CREDENTIALS_PROPERTY, "true");
+    let client = servicenow_client::Client::builder(
+        sn.url(),
+        Credentials::oauth_client_credentials(OAuthClient::new(
+            "auto-id",
+            "auto-secret-value".into(),
+        )),
+    )
+    .build()
+    .unwrap();
+    assert!(
+        client
+            .users()
+            .get_by_user_name("integration.bot")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn an_api_key_acts_as_its_user_and_a_wrong_one_is_a_401() {
+    use servicenow_client::Credentials;
+    let sn = FakeInstance::start().await;
+    sn.add_user("integration.bot");
+    let key = sn.add_api_key("integration.bot");
+    let good = servicenow_client::Client::builder(sn.url(), Credentials::api_key(key))
+        .build()
+        .unwrap();
+    assert!(
+        good.users()
+            .get_by_user_name("integration.bot")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let bad = servicenow_client::Client::builder(sn.url(), Credentials::api_key("not-a-key"))
+        .build()
+        .unwrap();
+    let err = bad
+        .users()
+        .get_by_user_name("integration.bot")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+}
