@@ -136,6 +136,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every request through `proxy` instead of what `HTTPS_PROXY`,
+    /// `HTTP_PROXY` and `NO_PROXY` say (honoured by default). A proxy's own
+    /// refusal is [`Error::ProxyAuthentication`](crate::Error::ProxyAuthentication).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use brightpattern_client::Proxy;
+    /// let proxy = Proxy::new("http://proxy.corp.example:3128")?
+    ///     .with_credentials("svc-bp", std::env::var("PROXY_PASSWORD").unwrap_or_default().into());
+    /// let builder = brightpattern_client::Client::builder(brightpattern_client::TenantUrl::parse("example")?, brightpattern_client::ApiCredentials::new("api.admin", "secret")).proxy(proxy);
+    /// # let _ = builder; Ok(()) }
+    /// ```
+    pub fn proxy(mut self, proxy: bpsn_core::Proxy) -> Self {
+        self.options = self.options.proxy(proxy);
+        self
+    }
+
     /// Sets every transport setting at once.
     pub fn transport_options(mut self, options: TransportOptions) -> Self {
         self.options = options;

@@ -38,7 +38,7 @@ pub mod tenant;
 pub mod users;
 
 pub use bpsn_core::{
-    ExposeSecret, Origin, Request, Response, RetryPolicy, SecretString, TransportOptions,
+    ExposeSecret, Origin, Proxy, Request, Response, RetryPolicy, SecretString, TransportOptions,
 };
 pub use client::{Client, ClientBuilder};
 pub use credentials::{ApiCredentials, TenantParameter};

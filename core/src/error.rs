@@ -297,6 +297,18 @@ pub enum Error {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// The proxy between the client and the service refused the request (HTTP
+    /// 407, or a refused `CONNECT`): its credentials are missing or wrong. The
+    /// service was not reached.
+    #[error(
+        "{request}: the proxy {proxy} refused it (proxy authentication required): give the proxy's user name and password, or check them; the service was not reached"
+    )]
+    ProxyAuthentication {
+        /// What was asked.
+        request: RequestSummary,
+        /// The proxy (`host:port`), or where it came from.
+        proxy: String,
+    },
     /// The connection failed or broke.
     #[error("{request}: connection failed: {source}")]
     Transport {
@@ -432,6 +444,7 @@ impl Error {
             Error::EndpointUnavailable { request, .. }
             | Error::Redirected { request, .. }
             | Error::BodyTooLarge { request, .. }
+            | Error::ProxyAuthentication { request, .. }
             | Error::Transport { request, .. }
             | Error::Timeout { request, .. }
             | Error::Protocol { request, .. }

@@ -46,6 +46,8 @@ pub mod error;
 #[cfg(feature = "client")]
 pub mod oauth;
 #[cfg(feature = "client")]
+pub mod proxy;
+#[cfg(feature = "client")]
 pub mod retry;
 #[cfg(feature = "client")]
 pub mod tls;
@@ -66,6 +68,8 @@ pub use error::{
 };
 #[cfg(feature = "client")]
 pub use oauth::{LenientTokenResponse, TokenEndpoint};
+#[cfg(feature = "client")]
+pub use proxy::Proxy;
 #[cfg(feature = "client")]
 pub use retry::RetryPolicy;
 #[cfg(feature = "client")]

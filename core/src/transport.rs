@@ -313,6 +313,7 @@ pub struct TransportOptions {
     max_body_bytes: u64,
     compression: bool,
     session_cookies: bool,
+    proxy: Option<crate::Proxy>,
 }
 
 /// The default limit of a response body: 64 MiB.
@@ -328,11 +329,19 @@ impl Default for TransportOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             compression: true,
             session_cookies: true,
+            proxy: None,
         }
     }
 }
 
 impl TransportOptions {
+    /// Sends every request through `proxy` (instead of what `HTTPS_PROXY`,
+    /// `HTTP_PROXY` and `NO_PROXY` say, which are honoured otherwise).
+    pub fn proxy(mut self, proxy: crate::Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// Sets the retry policy (see [`RetryPolicy`] for what is retried).
     pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
@@ -407,6 +416,7 @@ impl TransportOptions {
             .max_body_bytes(self.max_body_bytes)
             .compression(self.compression)
             .session_cookies(self.session_cookies)
+            .proxy(self.proxy.clone())
     }
 }
 
@@ -443,6 +453,7 @@ pub struct TransportBuilder {
     max_body_bytes: u64,
     compression: bool,
     session_cookies: bool,
+    proxy: Option<crate::Proxy>,
 }
 
 impl fmt::Debug for TransportBuilder {
@@ -458,11 +469,19 @@ impl fmt::Debug for TransportBuilder {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("compression", &self.compression)
             .field("session_cookies", &self.session_cookies)
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
 
 impl TransportBuilder {
+    /// Sends every request through `proxy` (`None`: what the environment's
+    /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` say).
+    pub fn proxy(mut self, proxy: Option<crate::Proxy>) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
     /// Sets how requests are authenticated (anonymous by default).
     pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
         self.authenticator = authenticator;
@@ -526,7 +545,11 @@ impl TransportBuilder {
 
     /// Builds the transport.
     pub fn build(self) -> Result<Transport> {
-        let http = crate::tls::select(reqwest::Client::builder())
+        let mut http = crate::tls::select(reqwest::Client::builder());
+        if let Some(proxy) = &self.proxy {
+            http = http.proxy(proxy.to_reqwest()?);
+        }
+        let http = http
             .connect_timeout(self.connect_timeout)
             // Redirects are the transport's own business (see `follow`).
             .redirect(reqwest::redirect::Policy::none())
@@ -549,12 +572,27 @@ impl TransportBuilder {
                 error_parser: self.error_parser,
                 service: self.service,
                 counters: Arc::new(Counters::default()),
+                proxy: self.proxy.as_ref().map(crate::Proxy::host),
                 max_body_bytes: self.max_body_bytes,
                 cookies: self.session_cookies.then(SessionCookies::new_shared),
                 session_cookies: self.session_cookies,
             }),
         })
     }
+}
+
+/// Whether a connection failed because the proxy refused the tunnel for want of
+/// credentials (a 407 answer to `CONNECT`).
+fn refused_by_proxy(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        let text = e.to_string().to_ascii_lowercase();
+        if text.contains("proxy auth") || text.contains("407") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The most redirects followed for one request.
@@ -658,6 +696,8 @@ struct Inner {
     error_parser: ErrorBodyParser,
     service: &'static str,
     counters: Arc<Counters>,
+    /// The configured proxy's `host:port`, for errors.
+    proxy: Option<String>,
     max_body_bytes: u64,
     /// The session cookies of this transport's credential (none for anonymous
     /// transports, or when switched off).
@@ -729,6 +769,7 @@ impl Transport {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             compression: true,
             session_cookies: true,
+            proxy: None,
         }
     }
 
@@ -772,6 +813,7 @@ impl Transport {
                 error_parser: self.inner.error_parser,
                 service: self.inner.service,
                 counters: self.inner.counters.clone(),
+                proxy: self.inner.proxy.clone(),
                 max_body_bytes: self.inner.max_body_bytes,
                 cookies,
                 session_cookies: self.inner.session_cookies,
@@ -881,6 +923,13 @@ impl Transport {
                         limit,
                     });
                 }
+                Attempt::Failed(error) if refused_by_proxy(&error) => {
+                    // The proxy wants credentials: asking again will not help.
+                    return Err(Error::ProxyAuthentication {
+                        request: summary,
+                        proxy: self.proxy_name(),
+                    });
+                }
                 Attempt::Failed(error) => {
                     // A refused connection never reached the service: safe for any
                     // method. Anything later may have been applied.
@@ -909,6 +958,14 @@ impl Transport {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tokio::time::sleep(retry_reason).await;
         }
+    }
+
+    /// The proxy in use, for errors: the configured one, or the environment's.
+    fn proxy_name(&self) -> String {
+        self.inner
+            .proxy
+            .clone()
+            .unwrap_or_else(|| "named by HTTPS_PROXY / HTTP_PROXY / ALL_PROXY".to_owned())
     }
 
     fn can_retry(&self, attempt: u32, started: Instant, delay: Duration) -> bool {
@@ -1037,6 +1094,12 @@ impl Transport {
                 } else {
                     crate::error::RedirectRefused::OtherOrigin
                 },
+            };
+        }
+        if response.status == StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+            return Error::ProxyAuthentication {
+                request: response.request.clone(),
+                proxy: self.proxy_name(),
             };
         }
         let mut parsed = (self.inner.error_parser)(&response.body);

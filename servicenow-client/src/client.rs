@@ -203,6 +203,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every request through `proxy` instead of what `HTTPS_PROXY`,
+    /// `HTTP_PROXY` and `NO_PROXY` say (honoured by default). A proxy's own
+    /// refusal is [`Error::ProxyAuthentication`](crate::Error::ProxyAuthentication).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use servicenow_client::Proxy;
+    /// let proxy = Proxy::new("http://proxy.corp.example:3128")?
+    ///     .with_credentials("svc-bp", std::env::var("PROXY_PASSWORD").unwrap_or_default().into());
+    /// let builder = servicenow_client::Client::builder(servicenow_client::InstanceUrl::parse("dev12345")?, servicenow_client::Credentials::basic("admin", "pw")).proxy(proxy);
+    /// # let _ = builder; Ok(()) }
+    /// ```
+    pub fn proxy(mut self, proxy: bpsn_core::Proxy) -> Self {
+        self.options = self.options.proxy(proxy);
+        self
+    }
+
     /// Sets every transport setting at once (timeouts, retries, `User-Agent`
     /// suffix, body limit, compression, session cookies).
     pub fn transport_options(mut self, options: TransportOptions) -> Self {
