@@ -82,6 +82,17 @@ impl Proxy {
     }
 }
 
+impl PartialEq for Proxy {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+            && self.username == other.username
+            && self.password.as_ref().map(ExposeSecret::expose_secret)
+                == other.password.as_ref().map(ExposeSecret::expose_secret)
+    }
+}
+
+impl Eq for Proxy {}
+
 impl fmt::Debug for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Proxy")

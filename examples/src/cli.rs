@@ -7,13 +7,14 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use brightpattern_client::{ApiCredentials, TenantUrl};
+use brightpattern_servicenow::spec::AuthMethod;
 use brightpattern_servicenow::steps::oauth_endpoint::SECRET_VARIABLE as OAUTH_SECRET_VARIABLE;
 use brightpattern_servicenow::{
     ApplyError, Event, EventHandler, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Status,
     Workflow, WorkflowError, WorkflowOptions,
 };
 use clap::{Args, Parser, Subcommand};
-use servicenow_client::{Credentials, InstanceUrl, SecretString};
+use servicenow_client::{Credentials, InstanceUrl, OAuthClient, SecretString};
 
 use crate::output::{Output, Painter};
 
@@ -46,9 +47,16 @@ pub(crate) fn exit_code(status: Status) -> u8 {
 const AFTER_HELP: &str = "\
 Environment:
   SERVICENOW_USERNAME, SERVICENOW_PASSWORD      the ServiceNow administrator who configures
-  SERVICENOW_INTEGRATION_USERNAME, _PASSWORD    the user Bright Pattern acts as (default: the admin)
+                                                ([servicenow.auth] method = basic or password)
+  SERVICENOW_CLIENT_SECRET                      the OAuth client secret (method = password or
+                                                client_credentials; client_id in the file)
+  SERVICENOW_API_KEY                            a REST API key (method = api_key)
+  SERVICENOW_INTEGRATION_USERNAME, _PASSWORD    the user Bright Pattern acts as (default: the admin;
+                                                required with client_credentials and api_key)
   BRIGHTPATTERN_CLIENT_ID, _CLIENT_SECRET       a Bright Pattern API user
   SERVICENOW_OAUTH_CLIENT_SECRET                optional: lets verify prove the OAuth client end to end
+  PROXY_PASSWORD                                the password of [network] proxy_username
+  HTTPS_PROXY, HTTP_PROXY, NO_PROXY             honoured unless [network] proxy is set
 
 Exit codes:
   0 ok
@@ -197,11 +205,11 @@ impl Exit {
 
 /// The credentials, all from the environment.
 pub(crate) struct EnvCredentials {
-    servicenow_user: String,
-    servicenow_password: SecretString,
+    servicenow: Credentials,
     integration: ServiceNowLogin,
     brightpattern: ApiCredentials,
     oauth_client_secret: Option<SecretString>,
+    proxy_password: Option<SecretString>,
 }
 
 /// The environment variables a run reads, checked together: every missing one
@@ -220,50 +228,107 @@ impl Environment {
             }
         }
     }
+
+    fn optional(name: &str) -> Option<SecretString> {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from)
+    }
 }
 
 impl EnvCredentials {
-    /// Reads `SERVICENOW_USERNAME`, `SERVICENOW_PASSWORD`,
-    /// `SERVICENOW_INTEGRATION_USERNAME` / `_PASSWORD` (default: the admin),
-    /// `BRIGHTPATTERN_CLIENT_ID` and `BRIGHTPATTERN_CLIENT_SECRET`; every missing
-    /// one is named at once.
-    pub(crate) fn from_env() -> Result<Self, Exit> {
+    /// Reads what the spec's authentication method needs — `SERVICENOW_USERNAME`
+    /// and `SERVICENOW_PASSWORD` (basic, password grant), `SERVICENOW_CLIENT_SECRET`
+    /// (password grant, client credentials), `SERVICENOW_API_KEY` — and
+    /// `SERVICENOW_INTEGRATION_USERNAME` / `_PASSWORD` (default: the admin; required
+    /// when the admin has no password), `BRIGHTPATTERN_CLIENT_ID`,
+    /// `BRIGHTPATTERN_CLIENT_SECRET`, and `PROXY_PASSWORD` with a proxy user.
+    /// Every missing one is named at once.
+    pub(crate) fn from_env(spec: &ResolvedSpec) -> Result<Self, Exit> {
         let mut env = Environment {
             missing: Vec::new(),
         };
-        let servicenow_user = env.required("SERVICENOW_USERNAME");
-        let servicenow_password = SecretString::from(env.required("SERVICENOW_PASSWORD"));
-        let integration = match std::env::var("SERVICENOW_INTEGRATION_USERNAME") {
-            Ok(user) if !user.is_empty() => ServiceNowLogin {
+        let admin_login = |env: &mut Environment| {
+            let user = env.required("SERVICENOW_USERNAME");
+            let password = SecretString::from(env.required("SERVICENOW_PASSWORD"));
+            (user, password)
+        };
+        let (servicenow, admin) = match &spec.auth {
+            AuthMethod::Password { client_id } => {
+                let (user, password) = admin_login(&mut env);
+                let secret = SecretString::from(env.required("SERVICENOW_CLIENT_SECRET"));
+                (
+                    Credentials::oauth_password(
+                        OAuthClient::new(client_id.clone(), secret),
+                        user.clone(),
+                        password.clone(),
+                    ),
+                    Some((user, password)),
+                )
+            }
+            AuthMethod::ClientCredentials { client_id } => {
+                let secret = SecretString::from(env.required("SERVICENOW_CLIENT_SECRET"));
+                (
+                    Credentials::oauth_client_credentials(OAuthClient::new(
+                        client_id.clone(),
+                        secret,
+                    )),
+                    None,
+                )
+            }
+            AuthMethod::ApiKey => (
+                Credentials::api_key(env.required("SERVICENOW_API_KEY")),
+                None,
+            ),
+            // Basic, and anything a later version adds.
+            _ => {
+                let (user, password) = admin_login(&mut env);
+                (
+                    Credentials::basic(user.clone(), password.clone()),
+                    Some((user, password)),
+                )
+            }
+        };
+        let integration = match (std::env::var("SERVICENOW_INTEGRATION_USERNAME"), admin) {
+            (Ok(user), _) if !user.is_empty() => ServiceNowLogin {
                 username: user,
                 password: SecretString::from(env.required("SERVICENOW_INTEGRATION_PASSWORD")),
             },
-            _ => ServiceNowLogin {
-                username: servicenow_user.clone(),
-                password: servicenow_password.clone(),
-            },
+            (_, Some((username, password))) => ServiceNowLogin { username, password },
+            (_, None) => {
+                // Without an admin password, the integration user must be named.
+                env.required("SERVICENOW_INTEGRATION_USERNAME");
+                env.required("SERVICENOW_INTEGRATION_PASSWORD");
+                ServiceNowLogin {
+                    username: String::new(),
+                    password: SecretString::from(String::new()),
+                }
+            }
         };
         let brightpattern = ApiCredentials::new(
             env.required("BRIGHTPATTERN_CLIENT_ID"),
             env.required("BRIGHTPATTERN_CLIENT_SECRET"),
         );
+        let proxy_password = if spec.proxy_username.is_some() {
+            Some(SecretString::from(env.required("PROXY_PASSWORD")))
+        } else {
+            None
+        };
         if !env.missing.is_empty() {
             return Err(Exit::usage(format!(
-                "missing environment variable{} {} (see bp-servicenow --help)",
+                "missing environment variable{} {} (ServiceNow authentication: {}; see bp-servicenow --help)",
                 if env.missing.len() == 1 { "" } else { "s" },
-                env.missing.join(", ")
+                env.missing.join(", "),
+                spec.auth.describe()
             )));
         }
-        let oauth_client_secret = std::env::var(OAUTH_SECRET_VARIABLE)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(SecretString::from);
         Ok(Self {
-            servicenow_user,
-            servicenow_password,
+            servicenow,
             integration,
             brightpattern,
-            oauth_client_secret,
+            oauth_client_secret: Environment::optional(OAUTH_SECRET_VARIABLE),
+            proxy_password,
         })
     }
 }
@@ -293,16 +358,26 @@ pub(crate) fn build_workflow(
     options: WorkflowOptions,
     events: Option<EventHandler>,
 ) -> Result<Workflow, Exit> {
-    let sn = servicenow_client::Client::new(
+    let proxy = spec.proxy.clone().map(|proxy| {
+        match (&spec.proxy_username, credentials.proxy_password.clone()) {
+            (Some(user), Some(password)) => proxy.with_credentials(user.clone(), password),
+            _ => proxy,
+        }
+    });
+    let mut sn = servicenow_client::Client::builder(
         InstanceUrl::clone(&spec.instance),
-        Credentials::basic(credentials.servicenow_user, credentials.servicenow_password),
-    )
-    .map_err(|e| Exit::usage(e.to_string()))?;
-    let bp = brightpattern_client::Client::new(
+        credentials.servicenow,
+    );
+    let mut bp = brightpattern_client::Client::builder(
         TenantUrl::clone(&spec.tenant),
         credentials.brightpattern,
-    )
-    .map_err(|e| Exit::usage(e.to_string()))?;
+    );
+    if let Some(proxy) = proxy {
+        sn = sn.proxy(proxy.clone());
+        bp = bp.proxy(proxy);
+    }
+    let sn = sn.build().map_err(|e| Exit::usage(e.to_string()))?;
+    let bp = bp.build().map_err(|e| Exit::usage(e.to_string()))?;
     let secret = options.oauth_client_secret.clone();
     let options = options.oauth_client_secret(secret.or(credentials.oauth_client_secret));
     let mut builder = Workflow::builder(spec, sn, bp, credentials.integration).options(options);
@@ -407,7 +482,12 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
         ));
     }
     let spec = load_spec(&args.config)?;
-    let credentials = EnvCredentials::from_env()?;
+    let credentials = EnvCredentials::from_env(&spec)?;
+    let auth = format!(
+        "ServiceNow {} as {}",
+        spec.instance.as_str(),
+        spec.auth.describe()
+    );
     let mut options = WorkflowOptions::default().reveal_secrets(args.reveal_secrets);
     options.lease = options.lease.break_lease(break_lease);
     let interactive = !args.json && std::io::stderr().is_terminal();
@@ -420,7 +500,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                 .plan()
                 .await
                 .map_err(|e| Exit::failure(chain(&e)))?;
-            out.plan(&plan, reveal);
+            out.plan(&plan, reveal, &auth);
             Ok(EXIT_OK)
         }
         Operation::Verify => {
@@ -428,7 +508,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                 .verify()
                 .await
                 .map_err(|e| Exit::failure(chain(&e)))?;
-            out.verify(&report, reveal);
+            out.verify(&report, reveal, &auth);
             Ok(exit_code(report.status))
         }
         Operation::Apply => {
@@ -437,7 +517,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                     .plan()
                     .await
                     .map_err(|e| Exit::failure(chain(&e)))?;
-                out.plan(&plan, reveal);
+                out.plan(&plan, reveal, &auth);
                 if !plan.has_changes() && !plan.steps.iter().any(|s| s.manual.is_some()) {
                     return Ok(EXIT_OK);
                 }

@@ -79,7 +79,8 @@ pub(crate) async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
     .build();
 
     out.heading("1. plan: what apply would change (reads only)");
-    out.plan(&workflow.plan().await?, false);
+    let auth = format!("ServiceNow {} as basic ({ADMIN_USER})", sn.url());
+    out.plan(&workflow.plan().await?, false, &auth);
 
     out.heading("2. apply");
     let report = workflow.apply().await?;
@@ -87,7 +88,7 @@ pub(crate) async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
 
     out.heading("3. verify: every record read back, every effect proven");
     let health = workflow.verify().await?;
-    out.verify(&health, false);
+    out.verify(&health, false, &auth);
     out.say(&format!(
         "{} checks proved by effect (OAuth round trip, CORS preflight, Agent Desktop page, the configuration each agent gets); the integration account waits for a person, so verify exits 4 until it is made.",
         health.checks.iter().filter(|c| c.effect && c.is_ok()).count()

@@ -92,6 +92,25 @@ impl Output {
         }
     }
 
+    /// Prints `value` as JSON with an `auth` field saying how the tool
+    /// authenticates.
+    fn json_with_auth<T: serde::Serialize + RevealSecrets + Clone>(
+        &self,
+        value: &T,
+        reveal: bool,
+        auth: &str,
+    ) {
+        let mut value = value.clone();
+        if reveal {
+            value.reveal_secrets();
+        }
+        let mut json = serde_json::to_value(&value).unwrap_or_default();
+        if let Some(map) = json.as_object_mut() {
+            map.insert("auth".into(), serde_json::json!(auth));
+        }
+        self.json(&json);
+    }
+
     fn json<T: serde::Serialize>(&self, value: &T) {
         println!(
             "{}",
@@ -99,11 +118,13 @@ impl Output {
         );
     }
 
-    /// Shows a plan.
-    pub(crate) fn plan(&self, plan: &Plan, reveal: bool) {
+    /// Shows a plan, under a line saying how the tool authenticates (`auth`,
+    /// never a secret; a field `auth` in JSON).
+    pub(crate) fn plan(&self, plan: &Plan, reveal: bool, auth: &str) {
         if self.json {
-            return self.json_revealing(plan, reveal);
+            return self.json_with_auth(plan, reveal, auth);
         }
+        println!("{auth}");
         println!("{:<20} {:<10} RESOURCE", "STEP", "ACTION");
         for s in &plan.steps {
             println!(
@@ -190,10 +211,11 @@ impl Output {
 
     /// Shows a health check: every check with its status (ok, pending or failed),
     /// then the checklist of each manual step.
-    pub(crate) fn verify(&self, report: &VerifyReport, reveal: bool) {
+    pub(crate) fn verify(&self, report: &VerifyReport, reveal: bool, auth: &str) {
         if self.json {
-            return self.json_revealing(report, reveal);
+            return self.json_with_auth(report, reveal, auth);
         }
+        println!("{auth}");
         self.checks(&report.checks);
         for m in report.manual_steps() {
             println!();

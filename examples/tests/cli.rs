@@ -246,8 +246,16 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
 
     let human_plan = run(&["plan", "--config", path], &ENV);
     assert_eq!(human_plan.code, 0);
+    let mut lines = human_plan.stdout.lines();
     assert!(
-        human_plan.stdout.starts_with("STEP"),
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with("ServiceNow ") && l.ends_with(" as basic")),
+        "the method in use comes first: {}",
+        human_plan.stdout
+    );
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("STEP")),
         "{}",
         human_plan.stdout
     );
@@ -812,4 +820,75 @@ fn completions_and_the_manual_page_are_printed() {
     ] {
         assert!(help.stdout.contains(needle), "{needle}: {}", help.stdout);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_credentials_and_api_keys_from_the_spec_and_the_environment() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    sn.add_user_with_password("integration.bot", "bot-password-never-shown");
+    sn.grant_role_to_user("integration.bot", "admin");
+    sn.register_oauth_client("Automation", "auto-id", "auto-secret-never-shown");
+    sn.set_client_credentials_user("auto-id", "integration.bot");
+    sn.set_property(
+        "glide.oauth.inbound.client.credential.grant_type.enabled",
+        "true",
+    );
+    let key = sn.add_api_key("integration.bot");
+    let base = config(&sn, &bp);
+    let with_auth =
+        |auth: &str| base.replacen("[brightpattern]", &format!("{auth}\n[brightpattern]"), 1);
+    let bp_env = [
+        ("BRIGHTPATTERN_CLIENT_ID", API_LOGIN),
+        ("BRIGHTPATTERN_CLIENT_SECRET", API_SECRET),
+        ("SERVICENOW_INTEGRATION_USERNAME", "integration.bot"),
+        (
+            "SERVICENOW_INTEGRATION_PASSWORD",
+            "bot-password-never-shown",
+        ),
+    ];
+
+    let cc = config_file(
+        "cc.toml",
+        &with_auth("[servicenow.auth]\nmethod = \"client_credentials\"\nclient_id = \"auto-id\""),
+    );
+    // Every missing variable at once, with the method named.
+    let missing = run(&["plan", "--config", cc.to_str().unwrap()], &[]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("SERVICENOW_CLIENT_SECRET")
+            && missing.stderr.contains("SERVICENOW_INTEGRATION_USERNAME")
+            && missing.stderr.contains("OAuth client credentials"),
+        "{}",
+        missing.stderr
+    );
+    let mut env = bp_env.to_vec();
+    env.push(("SERVICENOW_CLIENT_SECRET", "auto-secret-never-shown"));
+    let plan = run(&["plan", "--config", cc.to_str().unwrap(), "--json"], &env);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert_eq!(
+        json(&plan)["auth"],
+        format!(
+            "ServiceNow {} as OAuth client credentials (client id auto-id)",
+            sn.url().as_str()
+        )
+    );
+
+    let api = config_file(
+        "api.toml",
+        &with_auth("[servicenow.auth]\nmethod = \"api_key\""),
+    );
+    let mut env = bp_env.to_vec();
+    env.push(("SERVICENOW_API_KEY", &key));
+    let plan = run(&["plan", "--config", api.to_str().unwrap()], &env);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout
+            .starts_with(&format!("ServiceNow {} as REST API key", sn.url().as_str()))
+    );
+    assert_no_secrets(
+        &[&plan, &missing],
+        &[&key, "auto-secret-never-shown", "bot-password-never-shown"],
+    );
 }

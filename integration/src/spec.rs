@@ -65,6 +65,9 @@ pub struct IntegrationSpec {
     /// The Bright Pattern integration account.
     #[serde(default)]
     pub integration_account: IntegrationAccountSection,
+    /// How to reach both platforms (a proxy).
+    #[serde(default, skip_serializing_if = "NetworkSection::is_default")]
+    pub network: NetworkSection,
 }
 
 /// `[servicenow]`
@@ -73,6 +76,80 @@ pub struct IntegrationSpec {
 pub struct ServiceNowSection {
     /// A bare instance name (`dev12345`) or a full https origin.
     pub instance: String,
+    /// How the administrator authenticates (`[servicenow.auth]`; basic by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSection>,
+}
+
+/// `[servicenow.auth]`: how the administrator who configures authenticates. The
+/// secrets never go in the file: they come from the environment (see
+/// [`AuthMethod`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// `basic` (the default), `password` (OAuth password grant),
+    /// `client_credentials` (OAuth, no user password) or `api_key`.
+    pub method: String,
+    /// The OAuth application's client id, for `password` and `client_credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// How the administrator authenticates, resolved from `[servicenow.auth]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// Basic: `SERVICENOW_USERNAME`, `SERVICENOW_PASSWORD`.
+    Basic,
+    /// OAuth password grant: the user's name and password as for basic, and
+    /// `SERVICENOW_CLIENT_SECRET`.
+    Password {
+        /// The OAuth client id.
+        client_id: String,
+    },
+    /// OAuth client credentials: `SERVICENOW_CLIENT_SECRET` (the application
+    /// acts as its own user).
+    ClientCredentials {
+        /// The OAuth client id.
+        client_id: String,
+    },
+    /// A REST API key: `SERVICENOW_API_KEY`.
+    ApiKey,
+}
+
+impl AuthMethod {
+    /// For people: `basic`, `OAuth password grant (client id …)`, …
+    pub fn describe(&self) -> String {
+        match self {
+            AuthMethod::Basic => "basic".to_owned(),
+            AuthMethod::Password { client_id } => {
+                format!("OAuth password grant (client id {client_id})")
+            }
+            AuthMethod::ClientCredentials { client_id } => {
+                format!("OAuth client credentials (client id {client_id})")
+            }
+            AuthMethod::ApiKey => "REST API key".to_owned(),
+        }
+    }
+}
+
+/// `[network]`: how both platforms are reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// A proxy for every request (`http://proxy.example.com:3128`); without it,
+    /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// The proxy's user name; its password comes from `PROXY_PASSWORD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_username: Option<String>,
+}
+
+impl NetworkSection {
+    fn is_default(&self) -> bool {
+        self == &NetworkSection::default()
+    }
 }
 
 /// `[brightpattern]`
@@ -432,6 +509,12 @@ pub struct ResolvedSpec {
     pub oauth: OAuthSection,
     /// The integration account settings.
     pub integration_account: IntegrationAccountSection,
+    /// How the administrator authenticates to ServiceNow.
+    pub auth: AuthMethod,
+    /// The proxy, when the spec names one (checked).
+    pub proxy: Option<servicenow_client::Proxy>,
+    /// The proxy's user name, when given.
+    pub proxy_username: Option<String>,
 }
 
 /// The role the integration grants.
@@ -451,6 +534,46 @@ impl IntegrationSpec {
     /// Checks every value and resolves the spec; reports every problem at once.
     pub fn resolve(&self) -> Result<ResolvedSpec, SpecError> {
         let mut problems = Vec::new();
+        let auth = match &self.servicenow.auth {
+            None => Some(AuthMethod::Basic),
+            Some(a) => {
+                let mut client_id = || match &a.client_id {
+                    Some(id) if !id.trim().is_empty() => Some(id.trim().to_owned()),
+                    _ => {
+                        problems.push(format!(
+                            "servicenow.auth.client_id: method {:?} needs the OAuth application's client id",
+                            a.method
+                        ));
+                        None
+                    }
+                };
+                match a.method.as_str() {
+                    "basic" => Some(AuthMethod::Basic),
+                    "password" => client_id().map(|client_id| AuthMethod::Password { client_id }),
+                    "client_credentials" => {
+                        client_id().map(|client_id| AuthMethod::ClientCredentials { client_id })
+                    }
+                    "api_key" => Some(AuthMethod::ApiKey),
+                    "jwt" => {
+                        problems.push("servicenow.auth.method: \"jwt\" (JWT bearer) is not supported by this version; use \"client_credentials\", \"api_key\", \"password\" or \"basic\"".to_owned());
+                        None
+                    }
+                    other => {
+                        problems.push(format!(
+                            "servicenow.auth.method: {other:?} is not one of \"basic\", \"password\", \"client_credentials\", \"api_key\""
+                        ));
+                        None
+                    }
+                }
+            }
+        };
+        let proxy = match &self.network.proxy {
+            None => None,
+            Some(url) => servicenow_client::Proxy::new(url)
+                .map_err(|e| problems.push(format!("network.proxy: {}", e.reason)))
+                .ok(),
+        };
+
         let instance = InstanceUrl::parse(&self.servicenow.instance)
             .map_err(|e| problems.push(format!("servicenow.instance: {e}")))
             .ok();
@@ -534,8 +657,8 @@ impl IntegrationSpec {
             }
             s
         });
-        match (instance, tenant, settings, cors_domain) {
-            (Some(instance), Some(tenant), Some(openframe), Some(cors_domain))
+        match (instance, tenant, settings, cors_domain, auth) {
+            (Some(instance), Some(tenant), Some(openframe), Some(cors_domain), Some(auth))
                 if problems.is_empty() =>
             {
                 Ok(ResolvedSpec {
@@ -551,6 +674,9 @@ impl IntegrationSpec {
                     cors_domain,
                     oauth: self.oauth.clone(),
                     integration_account: self.integration_account.clone(),
+                    auth,
+                    proxy,
+                    proxy_username: self.network.proxy_username.clone(),
                 })
             }
             _ => Err(SpecError::Invalid(SpecProblems(problems))),
@@ -649,6 +775,51 @@ mod tests {
                 "{path}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn the_auth_method_and_the_proxy_are_read_and_checked() {
+        let r = IntegrationSpec::from_toml(MINIMAL)
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(r.auth, AuthMethod::Basic);
+        let spec = IntegrationSpec::from_toml(
+            "[servicenow]\ninstance = \"dev1\"\n[servicenow.auth]\nmethod = \"client_credentials\"\nclient_id = \"abc\"\n[brightpattern]\ntenant = \"example\"\n[network]\nproxy = \"http://proxy.corp:3128\"\nproxy_username = \"svc\"\n",
+        )
+        .unwrap();
+        let r = spec.resolve().unwrap();
+        assert_eq!(
+            r.auth,
+            AuthMethod::ClientCredentials {
+                client_id: "abc".into()
+            }
+        );
+        assert_eq!(r.proxy.unwrap().host(), "proxy.corp:3128");
+        assert_eq!(IntegrationSpec::from_toml(&spec.to_toml()).unwrap(), spec);
+        for (auth, problem) in [
+            (
+                "method = \"password\"",
+                "needs the OAuth application's client id",
+            ),
+            ("method = \"jwt\"", "not supported by this version"),
+            ("method = \"kerberos\"", "is not one of"),
+        ] {
+            let err = IntegrationSpec::from_toml(&format!(
+                "[servicenow]\ninstance = \"dev1\"\n[servicenow.auth]\n{auth}\n[brightpattern]\ntenant = \"example\"\n"
+            ))
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+            assert!(err.to_string().contains(problem), "{auth}: {err}");
+        }
+        let err = IntegrationSpec::from_toml(&format!(
+            "{MINIMAL}[network]\nproxy = \"http://u:p@proxy:3128\"\n"
+        ))
+        .unwrap()
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("network.proxy"), "{err}");
     }
 
     #[test]
