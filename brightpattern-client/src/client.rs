@@ -153,6 +153,39 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the root certificates of a PEM bundle as well as the platform's
+    /// ([`RootCertificates::added`](crate::RootCertificates::added)) or instead of
+    /// them ([`RootCertificates::only`](crate::RootCertificates::only)). A
+    /// handshake that fails is [`Error::Tls`](crate::Error::Tls), saying whether
+    /// the certificate was unknown, expired or for another name.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pem = std::fs::read("/etc/ssl/company-root.pem")?;
+    /// let builder = brightpattern_client::Client::builder(brightpattern_client::TenantUrl::parse("example")?, brightpattern_client::ApiCredentials::new("api.admin", "secret"))
+    ///     .root_certificates(brightpattern_client::RootCertificates::added(&pem)?);
+    /// # let _ = builder; Ok(()) }
+    /// ```
+    pub fn root_certificates(mut self, roots: bpsn_core::RootCertificates) -> Self {
+        self.options = self.options.root_certificates(roots);
+        self
+    }
+
+    /// Presents a client certificate when the server asks (mutual TLS), with any
+    /// credential kind.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pem = std::fs::read_to_string("client.pem")? + &std::fs::read_to_string("client.key")?;
+    /// let builder = brightpattern_client::Client::builder(brightpattern_client::TenantUrl::parse("example")?, brightpattern_client::ApiCredentials::new("api.admin", "secret"))
+    ///     .client_identity(brightpattern_client::ClientIdentity::from_pem(pem.into())?);
+    /// # let _ = builder; Ok(()) }
+    /// ```
+    pub fn client_identity(mut self, identity: bpsn_core::ClientIdentity) -> Self {
+        self.options = self.options.client_identity(identity);
+        self
+    }
+
     /// Sets every transport setting at once.
     pub fn transport_options(mut self, options: TransportOptions) -> Self {
         self.options = options;

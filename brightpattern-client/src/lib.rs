@@ -38,7 +38,8 @@ pub mod tenant;
 pub mod users;
 
 pub use bpsn_core::{
-    ExposeSecret, Origin, Proxy, Request, Response, RetryPolicy, SecretString, TransportOptions,
+    ClientIdentity, ExposeSecret, Origin, Proxy, Request, Response, RetryPolicy, RootCertificates,
+    SecretString, TlsProblem, TransportOptions,
 };
 pub use client::{Client, ClientBuilder};
 pub use credentials::{ApiCredentials, TenantParameter};

@@ -309,6 +309,18 @@ pub enum Error {
         /// The proxy (`host:port`), or where it came from.
         proxy: String,
     },
+    /// The TLS handshake failed for a known reason (an unknown root, an expired
+    /// certificate, another name, a client certificate wanted).
+    #[error("{request}: TLS failed: {problem}")]
+    Tls {
+        /// What was asked.
+        request: RequestSummary,
+        /// Why.
+        problem: crate::tls::TlsProblem,
+        /// What the TLS library said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The connection failed or broke.
     #[error("{request}: connection failed: {source}")]
     Transport {
@@ -445,6 +457,7 @@ impl Error {
             | Error::Redirected { request, .. }
             | Error::BodyTooLarge { request, .. }
             | Error::ProxyAuthentication { request, .. }
+            | Error::Tls { request, .. }
             | Error::Transport { request, .. }
             | Error::Timeout { request, .. }
             | Error::Protocol { request, .. }

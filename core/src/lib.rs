@@ -75,6 +75,8 @@ pub use retry::RetryPolicy;
 #[cfg(feature = "client")]
 pub use secrecy::{ExposeSecret, SecretString};
 #[cfg(feature = "client")]
+pub use tls::{ClientIdentity, RootCertificates, TlsProblem};
+#[cfg(feature = "client")]
 pub use transport::{
     ErrorBody, ErrorBodyParser, Request, Response, Transport, TransportBuilder, TransportOptions,
     TransportStats,

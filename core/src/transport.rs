@@ -314,6 +314,7 @@ pub struct TransportOptions {
     compression: bool,
     session_cookies: bool,
     proxy: Option<crate::Proxy>,
+    tls: crate::tls::TlsSettings,
 }
 
 /// The default limit of a response body: 64 MiB.
@@ -330,11 +331,24 @@ impl Default for TransportOptions {
             compression: true,
             session_cookies: true,
             proxy: None,
+            tls: crate::tls::TlsSettings::default(),
         }
     }
 }
 
 impl TransportOptions {
+    /// Trusts these root certificates as well as (or instead of) the platform's.
+    pub fn root_certificates(mut self, roots: crate::RootCertificates) -> Self {
+        self.tls.roots = Some(roots);
+        self
+    }
+
+    /// Presents this client certificate when the server asks (mutual TLS).
+    pub fn client_identity(mut self, identity: crate::ClientIdentity) -> Self {
+        self.tls.identity = Some(identity);
+        self
+    }
+
     /// Sends every request through `proxy` (instead of what `HTTPS_PROXY`,
     /// `HTTP_PROXY` and `NO_PROXY` say, which are honoured otherwise).
     pub fn proxy(mut self, proxy: crate::Proxy) -> Self {
@@ -417,6 +431,7 @@ impl TransportOptions {
             .compression(self.compression)
             .session_cookies(self.session_cookies)
             .proxy(self.proxy.clone())
+            .tls(self.tls.clone())
     }
 }
 
@@ -454,6 +469,7 @@ pub struct TransportBuilder {
     compression: bool,
     session_cookies: bool,
     proxy: Option<crate::Proxy>,
+    tls: crate::tls::TlsSettings,
 }
 
 impl fmt::Debug for TransportBuilder {
@@ -470,11 +486,30 @@ impl fmt::Debug for TransportBuilder {
             .field("compression", &self.compression)
             .field("session_cookies", &self.session_cookies)
             .field("proxy", &self.proxy)
+            .field("tls", &self.tls)
             .finish()
     }
 }
 
 impl TransportBuilder {
+    /// Sets the root certificates and the client certificate.
+    pub(crate) fn tls(mut self, tls: crate::tls::TlsSettings) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Trusts these root certificates as well as (or instead of) the platform's.
+    pub fn root_certificates(mut self, roots: crate::RootCertificates) -> Self {
+        self.tls.roots = Some(roots);
+        self
+    }
+
+    /// Presents this client certificate when the server asks (mutual TLS).
+    pub fn client_identity(mut self, identity: crate::ClientIdentity) -> Self {
+        self.tls.identity = Some(identity);
+        self
+    }
+
     /// Sends every request through `proxy` (`None`: what the environment's
     /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` say).
     pub fn proxy(mut self, proxy: Option<crate::Proxy>) -> Self {
@@ -545,7 +580,9 @@ impl TransportBuilder {
 
     /// Builds the transport.
     pub fn build(self) -> Result<Transport> {
-        let mut http = crate::tls::select(reqwest::Client::builder());
+        let mut http = self
+            .tls
+            .apply(crate::tls::select(reqwest::Client::builder()))?;
         if let Some(proxy) = &self.proxy {
             http = http.proxy(proxy.to_reqwest()?);
         }
@@ -770,6 +807,7 @@ impl Transport {
             compression: true,
             session_cookies: true,
             proxy: None,
+            tls: crate::tls::TlsSettings::default(),
         }
     }
 
@@ -928,6 +966,14 @@ impl Transport {
                     return Err(Error::ProxyAuthentication {
                         request: summary,
                         proxy: self.proxy_name(),
+                    });
+                }
+                Attempt::Failed(error) if crate::tls::problem_of(&error).is_some() => {
+                    // A handshake failure does not heal by asking again.
+                    return Err(Error::Tls {
+                        request: summary,
+                        problem: crate::tls::problem_of(&error).unwrap_or(crate::TlsProblem::Other),
+                        source: Box::new(error.without_url()),
                     });
                 }
                 Attempt::Failed(error) => {

@@ -83,8 +83,8 @@ pub mod users;
 pub mod wire;
 
 pub use bpsn_core::{
-    ExposeSecret, Proxy, Request, Response, RetryPolicy, SecretString, Token, Transport,
-    TransportOptions,
+    ClientIdentity, ExposeSecret, Proxy, Request, Response, RetryPolicy, RootCertificates,
+    SecretString, TlsProblem, Token, Transport, TransportOptions,
 };
 pub use client::{Client, ClientBuilder};
 pub use credentials::{API_KEY_HEADER, CLIENT_CREDENTIALS_PROPERTY, Credentials, OAuthClient};
