@@ -376,6 +376,20 @@ pub(crate) fn build_workflow(
         sn = sn.proxy(proxy.clone());
         bp = bp.proxy(proxy);
     }
+    let (roots, identity) = tls_files("servicenow.tls", &spec.servicenow_tls)?;
+    if let Some(roots) = roots {
+        sn = sn.root_certificates(roots);
+    }
+    if let Some(identity) = identity {
+        sn = sn.client_identity(identity);
+    }
+    let (roots, identity) = tls_files("brightpattern.tls", &spec.brightpattern_tls)?;
+    if let Some(roots) = roots {
+        bp = bp.root_certificates(roots);
+    }
+    if let Some(identity) = identity {
+        bp = bp.client_identity(identity);
+    }
     let sn = sn.build().map_err(|e| Exit::usage(e.to_string()))?;
     let bp = bp.build().map_err(|e| Exit::usage(e.to_string()))?;
     let secret = options.oauth_client_secret.clone();
@@ -385,6 +399,53 @@ pub(crate) fn build_workflow(
         builder = builder.on_event(move |e| handler(e));
     }
     Ok(builder.build())
+}
+
+/// Reads the TLS files a spec section names: root certificates, and a client
+/// certificate with its key. A file that cannot be read or parsed is a usage
+/// error naming it (never its contents).
+fn tls_files(
+    section: &str,
+    tls: &brightpattern_servicenow::spec::TlsSection,
+) -> Result<
+    (
+        Option<servicenow_client::RootCertificates>,
+        Option<servicenow_client::ClientIdentity>,
+    ),
+    Exit,
+> {
+    let read = |key: &str, path: &str| {
+        std::fs::read(path)
+            .map_err(|e| Exit::usage(format!("{section}.{key}: cannot read {path}: {e}")))
+    };
+    let roots =
+        match &tls.root_certificates {
+            Some(path) => {
+                let pem = read("root_certificates", path)?;
+                let roots = if tls.roots_only {
+                    servicenow_client::RootCertificates::only(&pem)
+                } else {
+                    servicenow_client::RootCertificates::added(&pem)
+                };
+                Some(roots.map_err(|e| {
+                    Exit::usage(format!("{section}.root_certificates ({path}): {e}"))
+                })?)
+            }
+            None => None,
+        };
+    let identity = match (&tls.client_cert, &tls.client_key) {
+        (Some(cert), Some(key)) => {
+            let mut pem = String::from_utf8_lossy(&read("client_cert", cert)?).into_owned();
+            pem.push('\n');
+            pem.push_str(&String::from_utf8_lossy(&read("client_key", key)?));
+            Some(
+                servicenow_client::ClientIdentity::from_pem(pem.into())
+                    .map_err(|e| Exit::usage(format!("{section}.client_cert / client_key: {e}")))?,
+            )
+        }
+        _ => None,
+    };
+    Ok((roots, identity))
 }
 
 /// Shows plugin activation progress on standard error when it is a terminal.

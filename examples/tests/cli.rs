@@ -892,3 +892,19 @@ async fn client_credentials_and_api_keys_from_the_spec_and_the_environment() {
         &[&key, "auto-secret-never-shown", "bot-password-never-shown"],
     );
 }
+
+#[test]
+fn a_tls_file_that_cannot_be_read_is_a_usage_error_naming_it() {
+    let file = config_file(
+        "tls.toml",
+        "[servicenow]\ninstance = \"dev1\"\n[servicenow.tls]\nroot_certificates = \"/no/such/corp-root.pem\"\n[brightpattern]\ntenant = \"example\"\n",
+    );
+    let run = run(&["plan", "--config", file.to_str().unwrap()], &ENV);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("servicenow.tls.root_certificates: cannot read /no/such/corp-root.pem"),
+        "{}",
+        run.stderr
+    );
+}

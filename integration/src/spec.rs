@@ -79,6 +79,9 @@ pub struct ServiceNowSection {
     /// How the administrator authenticates (`[servicenow.auth]`; basic by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSection>,
+    /// TLS settings for the instance (`[servicenow.tls]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSection>,
 }
 
 /// `[servicenow.auth]`: how the administrator who configures authenticates. The
@@ -158,6 +161,28 @@ impl NetworkSection {
 pub struct BrightPatternSection {
     /// A bare tenant name (`example`) or a full https origin.
     pub tenant: String,
+    /// TLS settings for the tenant (`[brightpattern.tls]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSection>,
+}
+
+/// `[servicenow.tls]` / `[brightpattern.tls]`: files the tool reads (paths
+/// relative to the working directory).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// A PEM bundle of root certificates to trust as well as the platform's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_certificates: Option<String>,
+    /// Trust only `root_certificates`, not the platform's roots.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub roots_only: bool,
+    /// A client certificate (PEM) for mutual TLS; needs `client_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<String>,
+    /// The client certificate's private key (PEM, PKCS#8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
 }
 
 /// `[plugins]`
@@ -515,6 +540,10 @@ pub struct ResolvedSpec {
     pub proxy: Option<servicenow_client::Proxy>,
     /// The proxy's user name, when given.
     pub proxy_username: Option<String>,
+    /// TLS files for the instance.
+    pub servicenow_tls: TlsSection,
+    /// TLS files for the tenant.
+    pub brightpattern_tls: TlsSection,
 }
 
 /// The role the integration grants.
@@ -567,6 +596,22 @@ impl IntegrationSpec {
                 }
             }
         };
+        for (section, tls) in [
+            ("servicenow.tls", &self.servicenow.tls),
+            ("brightpattern.tls", &self.brightpattern.tls),
+        ] {
+            let Some(tls) = tls else { continue };
+            if tls.client_cert.is_some() != tls.client_key.is_some() {
+                problems.push(format!(
+                    "{section}: client_cert and client_key go together (a certificate and its key)"
+                ));
+            }
+            if tls.roots_only && tls.root_certificates.is_none() {
+                problems.push(format!(
+                    "{section}: roots_only needs root_certificates (otherwise nothing would be trusted)"
+                ));
+            }
+        }
         let proxy = match &self.network.proxy {
             None => None,
             Some(url) => servicenow_client::Proxy::new(url)
@@ -677,6 +722,8 @@ impl IntegrationSpec {
                     auth,
                     proxy,
                     proxy_username: self.network.proxy_username.clone(),
+                    servicenow_tls: self.servicenow.tls.clone().unwrap_or_default(),
+                    brightpattern_tls: self.brightpattern.tls.clone().unwrap_or_default(),
                 })
             }
             _ => Err(SpecError::Invalid(SpecProblems(problems))),
@@ -820,6 +867,30 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(err.to_string().contains("network.proxy"), "{err}");
+    }
+
+    #[test]
+    fn tls_files_are_named_in_pairs() {
+        let spec = IntegrationSpec::from_toml(
+            "[servicenow]\ninstance = \"dev1\"\n[servicenow.tls]\nroot_certificates = \"corp.pem\"\nclient_cert = \"me.pem\"\nclient_key = \"me.key\"\n[brightpattern]\ntenant = \"example\"\n[brightpattern.tls]\nroot_certificates = \"corp.pem\"\nroots_only = true\n",
+        )
+        .unwrap();
+        let r = spec.resolve().unwrap();
+        assert_eq!(r.servicenow_tls.client_key.as_deref(), Some("me.key"));
+        assert!(r.brightpattern_tls.roots_only);
+        assert_eq!(IntegrationSpec::from_toml(&spec.to_toml()).unwrap(), spec);
+        let err = IntegrationSpec::from_toml(
+            "[servicenow]\ninstance = \"dev1\"\n[servicenow.tls]\nclient_cert = \"me.pem\"\n[brightpattern]\ntenant = \"example\"\n[brightpattern.tls]\nroots_only = true\n",
+        )
+        .unwrap()
+        .resolve()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("client_cert and client_key go together"),
+            "{err}"
+        );
+        assert!(err.contains("roots_only needs root_certificates"), "{err}");
     }
 
     #[test]
