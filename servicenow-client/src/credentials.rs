@@ -93,10 +93,99 @@ pub enum Credentials {
         /// The registered OAuth client.
         client: OAuthClient,
     },
+    /// OAuth JWT bearer grant (`urn:ietf:params:oauth:grant-type:jwt-bearer`):
+    /// the client signs a short-lived assertion (RS256, its key id in the
+    /// header; issuer and audience the client id, subject the user) with a
+    /// private key whose public half the instance's JWT verifier holds. A new
+    /// assertion is signed for every token.
+    OAuthJwtBearer {
+        /// The registered OAuth client.
+        client: OAuthClient,
+        /// The signing key.
+        key: JwtSigningKey,
+        /// The user the tokens act as (`sub`).
+        subject: String,
+    },
     /// A REST API key (Washington and later, plugin `com.glide.tokenbased_auth`),
     /// sent in the [`API_KEY_HEADER`] header; the key's record names the user it
     /// acts as. Never renewed.
     ApiKey(SecretString),
+}
+
+/// The grant type of the JWT bearer grant.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// How long a signed assertion is valid.
+pub const JWT_ASSERTION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// An RSA private key (PEM) that signs JWT assertions, with the key id the
+/// instance's verifier knows it by. The key never reaches `Debug`, logs or
+/// errors.
+#[derive(Clone)]
+pub struct JwtSigningKey {
+    pem: SecretString,
+    key_id: String,
+}
+
+impl JwtSigningKey {
+    /// A PEM RSA private key (PKCS#1 or PKCS#8) and its key id; checked here.
+    pub fn from_pem(pem: SecretString, key_id: impl Into<String>) -> Result<Self> {
+        use secrecy::ExposeSecret as _;
+        jsonwebtoken::EncodingKey::from_rsa_pem(pem.expose_secret().as_bytes()).map_err(|_| {
+            crate::error::InvalidInput::new("JWT signing key", "needs an RSA private key in PEM")
+        })?;
+        Ok(Self {
+            pem,
+            key_id: key_id.into(),
+        })
+    }
+
+    /// The key id (`kid`).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Signs an assertion for `client_id` acting as `subject`, valid for
+    /// [`JWT_ASSERTION_LIFETIME`].
+    fn sign(&self, client_id: &str, subject: &str) -> Result<SecretString> {
+        use secrecy::ExposeSecret as _;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let claims = serde_json::json!({
+            "iss": client_id,
+            "sub": subject,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + JWT_ASSERTION_LIFETIME.as_secs(),
+            "jti": format!("{:032x}", rand::random::<u128>()),
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(self.key_id.clone());
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(self.pem.expose_secret().as_bytes())
+            .map_err(|_| {
+                crate::error::InvalidInput::new(
+                    "JWT signing key",
+                    "needs an RSA private key in PEM",
+                )
+            })?;
+        jsonwebtoken::encode(&header, &claims, &key)
+            .map(SecretString::from)
+            .map_err(|e| {
+                crate::error::InvalidInput::new("JWT assertion", format!("cannot be signed: {e}"))
+                    .into()
+            })
+    }
+}
+
+impl fmt::Debug for JwtSigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtSigningKey")
+            .field("key_id", &self.key_id)
+            .field("pem", &"[REDACTED]")
+            .finish()
+    }
 }
 
 /// The header a REST API key travels in.
@@ -152,6 +241,19 @@ impl Credentials {
         Credentials::OAuthClientCredentials { client }
     }
 
+    /// OAuth JWT bearer grant, acting as `subject`.
+    pub fn oauth_jwt_bearer(
+        client: OAuthClient,
+        key: JwtSigningKey,
+        subject: impl Into<String>,
+    ) -> Self {
+        Credentials::OAuthJwtBearer {
+            client,
+            key,
+            subject: subject.into(),
+        }
+    }
+
     /// A REST API key.
     pub fn api_key(key: impl Into<SecretString>) -> Self {
         Credentials::ApiKey(key.into())
@@ -167,6 +269,7 @@ impl Credentials {
             Credentials::Bearer(_) => "bearer token",
             Credentials::OAuthClientCredentials { .. } => "OAuth client credentials",
             Credentials::ApiKey(_) => "API key",
+            Credentials::OAuthJwtBearer { .. } => "OAuth JWT bearer",
         }
     }
 
@@ -190,6 +293,16 @@ impl Credentials {
                 http::HeaderName::from_static(API_KEY_HEADER),
                 key,
             )?),
+            Credentials::OAuthJwtBearer {
+                client,
+                key,
+                subject,
+            } => Arc::new(TokenCache::new(JwtBearerGrant {
+                endpoint: token_endpoint(transport, client)?,
+                client_id: client.client_id.clone(),
+                key: key.clone(),
+                subject: subject.clone(),
+            })),
             Credentials::OAuthClientCredentials { client } => {
                 Arc::new(TokenCache::new(ClientCredentialsGrant {
                     endpoint: token_endpoint(transport, client)?,
@@ -235,6 +348,45 @@ pub(crate) fn explain_token_error(error: Error) -> Error {
             Error::Authentication(e)
         }
         other => other,
+    }
+}
+
+/// The JWT bearer grant against `/oauth_token.do`: a fresh assertion for every
+/// token.
+struct JwtBearerGrant {
+    endpoint: TokenEndpoint,
+    client_id: String,
+    key: JwtSigningKey,
+    subject: String,
+}
+
+impl fmt::Debug for JwtBearerGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtBearerGrant")
+            .field("endpoint", &self.endpoint)
+            .field("key", &self.key)
+            .field("subject", &self.subject)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TokenSource for JwtBearerGrant {
+    async fn fetch_token(&self) -> Result<Token> {
+        let assertion = self.key.sign(&self.client_id, &self.subject)?;
+        self.endpoint
+            .assertion(JWT_BEARER_GRANT, &assertion)
+            .await
+            .map_err(|error| match error {
+                Error::Authentication(mut e) if e.hint.is_none() => {
+                    e.hint = Some(format!(
+                        "the instance refused the JWT bearer grant: check that its JWT verifier for this OAuth application holds the public key with id {:?}, that the user {:?} exists and is active, and the client secret",
+                        self.key.key_id, self.subject
+                    ));
+                    Error::Authentication(e)
+                }
+                other => other,
+            })
     }
 }
 

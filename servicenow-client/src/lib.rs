@@ -87,7 +87,10 @@ pub use bpsn_core::{
     SecretString, TlsProblem, Token, Transport, TransportOptions,
 };
 pub use client::{Client, ClientBuilder};
-pub use credentials::{API_KEY_HEADER, CLIENT_CREDENTIALS_PROPERTY, Credentials, OAuthClient};
+pub use credentials::{
+    API_KEY_HEADER, CLIENT_CREDENTIALS_PROPERTY, Credentials, JWT_BEARER_GRANT, JwtSigningKey,
+    OAuthClient,
+};
 pub use error::{Error, Result};
 pub use instance::InstanceUrl;
 pub use table::{JsonRecord, PagingLimits, Record, Table};

@@ -600,3 +600,81 @@ async fn an_api_key_travels_in_its_own_header_and_never_in_authorization() {
     assert!(sent.headers.get("authorization").is_none());
     assert!(!format!("{client:?}").contains("key-never-shown"));
 }
+
+/// Matches a JWT bearer grant whose assertion names `kid` and acts as `sub`.
+struct JwtGrant {
+    kid: &'static str,
+    sub: &'static str,
+}
+
+impl wiremock::Match for JwtGrant {
+    fn matches(&self, request: &Request) -> bool {
+        use base64::Engine as _;
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(&request.body)
+                .into_owned()
+                .collect();
+        let Some(assertion) = form.get("assertion") else {
+            return false;
+        };
+        let part = |i: usize| -> serde_json::Value {
+            let text = assertion.split('.').nth(i).unwrap_or_default();
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default()
+        };
+        let (header, claims) = (part(0), part(1));
+        form.get("grant_type").map(String::as_str)
+            == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+            && form.get("client_id").map(String::as_str) == Some("cid")
+            && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET)
+            && header["alg"] == "RS256"
+            && header["kid"] == self.kid
+            && claims["sub"] == self.sub
+            && claims["iss"] == "cid"
+            && claims["aud"] == "cid"
+            && claims["exp"].as_u64().unwrap_or(0) > claims["iat"].as_u64().unwrap_or(u64::MAX)
+    }
+}
+
+#[tokio::test]
+async fn the_jwt_bearer_grant_sends_a_signed_assertion_and_uses_its_token() {
+    use servicenow_client::JwtSigningKey;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth_token.do"))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
+        .and(JwtGrant {
+            kid: "bp-key-1",
+            sub: "integration.bot",
+        })
+        .respond_with(token_body("jwt-1"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/now/table/sys_user"))
+        .and(header("authorization", "Bearer jwt-1"))
+        .respond_with(ok_list())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pem = include_str!("jwt/signing.key");
+    let key = JwtSigningKey::from_pem(pem.to_owned().into(), "bp-key-1").unwrap();
+    assert!(!format!("{key:?}").contains("PRIVATE"));
+    let client = Client::builder(
+        instance(&server),
+        Credentials::oauth_jwt_bearer(
+            OAuthClient::new("cid", CLIENT_SECRET.into()),
+            key,
+            "integration.bot",
+        ),
+    )
+    .retry_policy(fast_retries())
+    .build()
+    .unwrap();
+    lookup(&client).await.unwrap();
+    assert!(JwtSigningKey::from_pem("not a key".to_owned().into(), "k").is_err());
+}

@@ -942,6 +942,27 @@ fn token(state: &mut State, request: &Request) -> Reply {
                 }),
             )
         }
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+            let Some(user) = verify_assertion(state, &client_id, get("assertion")) else {
+                return access_denied();
+            };
+            let access = state.new_secret(40);
+            state.tokens.insert(
+                access.clone(),
+                TokenInfo {
+                    user_name: user,
+                    client_id,
+                    expires_at: Instant::now() + lifetime,
+                },
+            );
+            Reply::json(
+                200,
+                &json!({
+                    "access_token": access, "scope": "useraccount",
+                    "token_type": "Bearer", "expires_in": lifetime.as_secs()
+                }),
+            )
+        }
         "client_credentials" => {
             let Some(user) = state.client_credentials_users.get(&client_id).cloned() else {
                 return access_denied();
@@ -970,6 +991,23 @@ fn token(state: &mut State, request: &Request) -> Reply {
         }
         _ => access_denied(),
     }
+}
+
+/// The user a JWT assertion acts as, when it verifies: RS256 with a key the
+/// application's verifier holds (by `kid`), not expired, issuer and audience
+/// the client id, and its subject an active user.
+fn verify_assertion(state: &State, client_id: &str, assertion: &str) -> Option<String> {
+    let header = jsonwebtoken::decode_header(assertion).ok()?;
+    let kid = header.kid?;
+    let pem = state.jwt_keys.get(&(client_id.to_owned(), kid))?;
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).ok()?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[client_id]);
+    validation.set_issuer(&[client_id]);
+    validation.set_required_spec_claims(&["exp", "sub", "aud", "iss"]);
+    let data = jsonwebtoken::decode::<Value>(assertion, &key, &validation).ok()?;
+    let user = data.claims.get("sub")?.as_str()?.to_owned();
+    user_active(state, &user).then_some(user)
 }
 
 fn batch(state: &mut State, call: &Call<'_>, body: &[u8]) -> Reply {

@@ -506,6 +506,17 @@ impl FakeInstance {
             .insert(client_id.to_owned(), user_name.to_owned());
     }
 
+    /// Gives the OAuth application `client_id` a JWT verifier key: assertions
+    /// signed (RS256) by its private half, with `key_id` as `kid`, issuer and
+    /// audience the client id, are accepted by the JWT bearer grant for their
+    /// subject (an active user).
+    pub fn register_jwt_key(&self, client_id: &str, key_id: &str, public_pem: &str) {
+        lock(&self.state).jwt_keys.insert(
+            (client_id.to_owned(), key_id.to_owned()),
+            public_pem.to_owned(),
+        );
+    }
+
     /// Adds an active user with a password.
     pub fn add_user_with_password(&self, user_name: &str, password: &str) -> SysId {
         let id = self.insert(

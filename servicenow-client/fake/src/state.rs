@@ -95,6 +95,8 @@ pub(crate) struct State {
     /// OAuth applications allowed the client-credentials grant: client id → the
     /// user their tokens act as.
     pub(crate) client_credentials_users: HashMap<String, String>,
+    /// JWT verifier keys: (client id, key id) → public key (PEM).
+    pub(crate) jwt_keys: HashMap<(String, String), String>,
 }
 
 impl State {
@@ -119,6 +121,7 @@ impl State {
             sessions: 0,
             api_keys: HashMap::new(),
             client_credentials_users: HashMap::new(),
+            jwt_keys: HashMap::new(),
             rng: StdRng::seed_from_u64(seed),
         }
     }

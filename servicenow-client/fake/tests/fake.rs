@@ -838,3 +838,50 @@ async fn an_api_key_acts_as_its_user_and_a_wrong_one_is_a_401() {
         .unwrap_err();
     assert_eq!(err.status(), Some(401), "{err}");
 }
+
+#[tokio::test]
+async fn the_jwt_bearer_grant_is_verified_with_the_registered_key() {
+    use servicenow_client::{Credentials, JwtSigningKey, OAuthClient};
+    let sn = FakeInstance::start().await;
+    sn.add_user("integration.bot");
+    sn.register_oauth_client("Automation", "jwt-id", "jwt-secret-value");
+    sn.register_jwt_key(
+        "jwt-id",
+        "bp-key-1",
+        include_str!("../../tests/jwt/signing.pub"),
+    );
+    let client = |pem: &str, kid: &str| {
+        servicenow_client::Client::builder(
+            sn.url(),
+            Credentials::oauth_jwt_bearer(
+                OAuthClient::new("jwt-id", "jwt-secret-value".into()),
+                JwtSigningKey::from_pem(pem.to_owned().into(), kid).unwrap(),
+                "integration.bot",
+            ),
+        )
+        .build()
+        .unwrap()
+    };
+    let signed = client(include_str!("../../tests/jwt/signing.key"), "bp-key-1");
+    assert!(
+        signed
+            .users()
+            .get_by_user_name("integration.bot")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Another key under the same id, and the right key under an unknown id.
+    for (pem, kid) in [
+        (include_str!("../../tests/jwt/other.key"), "bp-key-1"),
+        (include_str!("../../tests/jwt/signing.key"), "bp-key-2"),
+    ] {
+        let err = client(pem, kid)
+            .users()
+            .get_by_user_name("integration.bot")
+            .await
+            .unwrap_err();
+        assert!(err.is_authentication(), "{err}");
+        assert!(err.to_string().contains("JWT verifier"), "{err}");
+    }
+}
