@@ -48,11 +48,11 @@ const AFTER_HELP: &str = "\
 Environment:
   SERVICENOW_USERNAME, SERVICENOW_PASSWORD      the ServiceNow administrator who configures
                                                 ([servicenow.auth] method = basic or password)
-  SERVICENOW_CLIENT_SECRET                      the OAuth client secret (method = password or
-                                                client_credentials; client_id in the file)
+  SERVICENOW_CLIENT_SECRET                      the OAuth client secret (method = password,
+                                                client_credentials or jwt; client_id in the file)
   SERVICENOW_API_KEY                            a REST API key (method = api_key)
   SERVICENOW_INTEGRATION_USERNAME, _PASSWORD    the user Bright Pattern acts as (default: the admin;
-                                                required with client_credentials and api_key)
+                                                required with client_credentials, jwt and api_key)
   BRIGHTPATTERN_CLIENT_ID, _CLIENT_SECRET       a Bright Pattern API user
   SERVICENOW_OAUTH_CLIENT_SECRET                optional: lets verify prove the OAuth client end to end
   PROXY_PASSWORD                                the password of [network] proxy_username
@@ -281,6 +281,31 @@ impl EnvCredentials {
                 Credentials::api_key(env.required("SERVICENOW_API_KEY")),
                 None,
             ),
+            AuthMethod::Jwt {
+                client_id,
+                key_file,
+                key_id,
+                subject,
+            } => {
+                let secret = SecretString::from(env.required("SERVICENOW_CLIENT_SECRET"));
+                let pem = std::fs::read_to_string(key_file).map_err(|e| {
+                    Exit::usage(format!(
+                        "servicenow.auth.key_file: cannot read {key_file}: {e}"
+                    ))
+                })?;
+                let key = servicenow_client::JwtSigningKey::from_pem(pem.into(), key_id.clone())
+                    .map_err(|e| {
+                        Exit::usage(format!("servicenow.auth.key_file ({key_file}): {e}"))
+                    })?;
+                (
+                    Credentials::oauth_jwt_bearer(
+                        OAuthClient::new(client_id.clone(), secret),
+                        key,
+                        subject.clone(),
+                    ),
+                    None,
+                )
+            }
             // Basic, and anything a later version adds.
             _ => {
                 let (user, password) = admin_login(&mut env);

@@ -891,6 +891,34 @@ async fn client_credentials_and_api_keys_from_the_spec_and_the_environment() {
         &[&plan, &missing],
         &[&key, "auto-secret-never-shown", "bot-password-never-shown"],
     );
+
+    // JWT bearer: the key file signs, the instance verifies with its public half.
+    let keys = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../servicenow-client/tests/jwt/"
+    );
+    sn.register_jwt_key(
+        "auto-id",
+        "bp-key-1",
+        &std::fs::read_to_string(format!("{keys}signing.pub")).unwrap(),
+    );
+    let jwt = config_file(
+        "jwt.toml",
+        &with_auth(&format!(
+            "[servicenow.auth]\nmethod = \"jwt\"\nclient_id = \"auto-id\"\nkey_file = \"{keys}signing.key\"\nkey_id = \"bp-key-1\"\nsubject = \"integration.bot\""
+        )),
+    );
+    let mut env = bp_env.to_vec();
+    env.push(("SERVICENOW_CLIENT_SECRET", "auto-secret-never-shown"));
+    let plan = run(&["plan", "--config", jwt.to_str().unwrap()], &env);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.lines().next().is_some_and(|l| l
+            .contains("OAuth JWT bearer (client id auto-id, key bp-key-1, as integration.bot)")),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("PRIVATE KEY") && !plan.stderr.contains("PRIVATE KEY"));
 }
 
 #[test]

@@ -91,11 +91,22 @@ pub struct ServiceNowSection {
 #[serde(deny_unknown_fields)]
 pub struct AuthSection {
     /// `basic` (the default), `password` (OAuth password grant),
-    /// `client_credentials` (OAuth, no user password) or `api_key`.
+    /// `client_credentials` (OAuth, no user password), `jwt` (OAuth JWT bearer)
+    /// or `api_key`.
     pub method: String,
-    /// The OAuth application's client id, for `password` and `client_credentials`.
+    /// The OAuth application's client id, for `password`, `client_credentials`
+    /// and `jwt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// For `jwt`: the RSA private key file (PEM) that signs assertions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    /// For `jwt`: the key id the instance's JWT verifier knows the key by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// For `jwt`: the user the tokens act as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// How the administrator authenticates, resolved from `[servicenow.auth]`.
@@ -118,6 +129,18 @@ pub enum AuthMethod {
     },
     /// A REST API key: `SERVICENOW_API_KEY`.
     ApiKey,
+    /// OAuth JWT bearer: an assertion signed with the key in `key_file`, and
+    /// `SERVICENOW_CLIENT_SECRET`.
+    Jwt {
+        /// The OAuth client id.
+        client_id: String,
+        /// The private key file (PEM).
+        key_file: String,
+        /// The key id.
+        key_id: String,
+        /// The user the tokens act as.
+        subject: String,
+    },
 }
 
 impl AuthMethod {
@@ -132,6 +155,12 @@ impl AuthMethod {
                 format!("OAuth client credentials (client id {client_id})")
             }
             AuthMethod::ApiKey => "REST API key".to_owned(),
+            AuthMethod::Jwt {
+                client_id,
+                key_id,
+                subject,
+                ..
+            } => format!("OAuth JWT bearer (client id {client_id}, key {key_id}, as {subject})"),
         }
     }
 }
@@ -584,12 +613,34 @@ impl IntegrationSpec {
                     }
                     "api_key" => Some(AuthMethod::ApiKey),
                     "jwt" => {
-                        problems.push("servicenow.auth.method: \"jwt\" (JWT bearer) is not supported by this version; use \"client_credentials\", \"api_key\", \"password\" or \"basic\"".to_owned());
-                        None
+                        let client_id = client_id();
+                        let mut field = |name: &str, value: &Option<String>| match value {
+                            Some(v) if !v.trim().is_empty() => Some(v.trim().to_owned()),
+                            _ => {
+                                problems.push(format!(
+                                    "servicenow.auth.{name}: method \"jwt\" needs it"
+                                ));
+                                None
+                            }
+                        };
+                        let key_file = field("key_file", &a.key_file);
+                        let key_id = field("key_id", &a.key_id);
+                        let subject = field("subject", &a.subject);
+                        match (client_id, key_file, key_id, subject) {
+                            (Some(client_id), Some(key_file), Some(key_id), Some(subject)) => {
+                                Some(AuthMethod::Jwt {
+                                    client_id,
+                                    key_file,
+                                    key_id,
+                                    subject,
+                                })
+                            }
+                            _ => None,
+                        }
                     }
                     other => {
                         problems.push(format!(
-                            "servicenow.auth.method: {other:?} is not one of \"basic\", \"password\", \"client_credentials\", \"api_key\""
+                            "servicenow.auth.method: {other:?} is not one of \"basic\", \"password\", \"client_credentials\", \"jwt\", \"api_key\""
                         ));
                         None
                     }
@@ -849,7 +900,10 @@ mod tests {
                 "method = \"password\"",
                 "needs the OAuth application's client id",
             ),
-            ("method = \"jwt\"", "not supported by this version"),
+            (
+                "method = \"jwt\"\nclient_id = \"a\"",
+                "servicenow.auth.key_file: method \"jwt\" needs it",
+            ),
             ("method = \"kerberos\"", "is not one of"),
         ] {
             let err = IntegrationSpec::from_toml(&format!(
