@@ -63,6 +63,14 @@ impl RootCertificates {
                 "the PEM bundle holds no certificate",
             ));
         }
+        // Parsing PEM checks only the armour: a TLS configuration with them
+        // checks each certificate.
+        select(reqwest::Client::builder())
+            .tls_certs_only(certs.clone())
+            .build()
+            .map_err(|e| {
+                InvalidInput::new("root certificates", format!("not usable as roots: {e}"))
+            })?;
         Ok(Self {
             pem: pem.to_vec(),
             only,
