@@ -68,6 +68,26 @@ pub struct IntegrationSpec {
     /// How to reach both platforms (a proxy).
     #[serde(default, skip_serializing_if = "NetworkSection::is_default")]
     pub network: NetworkSection,
+    /// Extra system properties to keep (`[[properties]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<PropertyEntry>,
+}
+
+/// One `[[properties]]` entry: a system property kept at `value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PropertyEntry {
+    /// The property name (`glide.…`, `x_vendor.…`).
+    pub name: String,
+    /// The value to keep.
+    pub value: String,
+    /// The type for a property created here (`string`, `true | false`,
+    /// `integer`); an existing property's own type is checked instead.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub property_type: Option<String>,
+    /// The description for a property created here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// `[servicenow]`
@@ -573,6 +593,8 @@ pub struct ResolvedSpec {
     pub servicenow_tls: TlsSection,
     /// TLS files for the tenant.
     pub brightpattern_tls: TlsSection,
+    /// Extra system properties to keep.
+    pub properties: Vec<PropertyEntry>,
 }
 
 /// The role the integration grants.
@@ -661,6 +683,30 @@ impl IntegrationSpec {
                 problems.push(format!(
                     "{section}: roots_only needs root_certificates (otherwise nothing would be trusted)"
                 ));
+            }
+        }
+        let mut seen_properties = std::collections::HashSet::new();
+        for p in &self.properties {
+            let valid_name = !p.name.is_empty()
+                && p.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !valid_name {
+                problems.push(format!("properties: {:?} is not a property name", p.name));
+            } else if !seen_properties.insert(p.name.clone()) {
+                problems.push(format!("properties: {:?} is listed twice", p.name));
+            }
+            if let Some(kind) = &p.property_type {
+                match kind.as_str() {
+                    "string" | "true | false" | "integer" => {}
+                    other => problems.push(format!(
+                        "properties: {}: type {other:?} is not \"string\", \"true | false\" or \"integer\"",
+                        p.name
+                    )),
+                }
+                if let Some(why) = crate::steps::properties::misfit_of(kind, &p.value) {
+                    problems.push(format!("properties: {}: {why}", p.name));
+                }
             }
         }
         let proxy = match &self.network.proxy {
@@ -775,6 +821,7 @@ impl IntegrationSpec {
                     proxy_username: self.network.proxy_username.clone(),
                     servicenow_tls: self.servicenow.tls.clone().unwrap_or_default(),
                     brightpattern_tls: self.brightpattern.tls.clone().unwrap_or_default(),
+                    properties: self.properties.clone(),
                 })
             }
             _ => Err(SpecError::Invalid(SpecProblems(problems))),

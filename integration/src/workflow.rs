@@ -389,6 +389,10 @@ impl Workflow {
         brightpattern: brightpattern_client::Client,
         integration_user: ServiceNowLogin,
     ) -> WorkflowBuilder {
+        let mut steps = all_steps();
+        if !spec.properties.is_empty() {
+            steps.push(Arc::new(crate::steps::properties::PropertiesStep));
+        }
         WorkflowBuilder {
             spec,
             servicenow,
@@ -396,7 +400,7 @@ impl Workflow {
             integration_user,
             options: WorkflowOptions::default(),
             events: None,
-            steps: all_steps(),
+            steps,
         }
     }
 

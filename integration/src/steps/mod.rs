@@ -6,3 +6,4 @@ pub mod integration_account;
 pub mod oauth_endpoint;
 pub mod openframe;
 pub mod plugins;
+pub mod properties;

@@ -1,0 +1,273 @@
+//! Extra system properties (`[[properties]]`): kept at the configured value —
+//! created when missing (and deleted by teardown), or adopted when present (the
+//! previous value recorded first, and put back by teardown). A value the
+//! instance's type of the property cannot hold (`true | false`, `integer`) is
+//! refused before anything is written. This is how an administrator following
+//! the vendor's 5.8 procedure supplies its properties, which the SDK cannot know.
+
+use async_trait::async_trait;
+use servicenow_client::properties::SystemProperty;
+use servicenow_client::wire::SysId;
+
+use crate::report::{Check, Removal, RemovalOutcome};
+use crate::spec::PropertyEntry;
+use crate::step::{
+    Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream,
+};
+
+/// The step's id.
+pub const ID: &str = "properties";
+
+/// Keeps the `[[properties]]` of the spec.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PropertiesStep;
+
+/// Each configured property and the record with its name, if any.
+#[derive(Debug, Clone)]
+pub struct PropertiesState {
+    found: Vec<(PropertyEntry, Option<SystemProperty>)>,
+    ledger: Section,
+}
+
+/// What the ledger keeps: properties created (name → sys_id) and adopted
+/// (name → sys_id and previous value).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Section {
+    #[serde(default)]
+    created: std::collections::BTreeMap<String, SysId>,
+    #[serde(default)]
+    adopted: std::collections::BTreeMap<String, (SysId, String)>,
+}
+
+async fn section(ctx: &Context) -> Section {
+    ctx.step_ledger(&StepId::custom(ID))
+        .await
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
+}
+
+/// Why `value` does not fit a property of type `property_type`, if it does not.
+pub(crate) fn misfit_of(property_type: &str, value: &str) -> Option<String> {
+    misfit(property_type, value)
+}
+
+/// Why `value` does not fit the property's type on the instance, if it does not.
+fn misfit(property_type: &str, value: &str) -> Option<String> {
+    match property_type.trim() {
+        "true | false" | "boolean" if !matches!(value, "true" | "false") => {
+            Some(format!("{value:?} is not true or false"))
+        }
+        "integer" if value.trim().parse::<i64>().is_err() => {
+            Some(format!("{value:?} is not an integer"))
+        }
+        _ => None,
+    }
+}
+
+/// The configured properties whose value the instance's type refuses.
+fn misfits(state: &PropertiesState) -> Vec<String> {
+    state
+        .found
+        .iter()
+        .filter_map(|(entry, record)| {
+            let kind = record
+                .as_ref()
+                .map(|r| r.property_type.as_str())
+                .or(entry.property_type.as_deref())?;
+            misfit(kind, &entry.value).map(|why| format!("{} ({kind}): {why}", entry.name))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Step for PropertiesStep {
+    type State = PropertiesState;
+
+    fn id(&self) -> StepId {
+        StepId::custom(ID)
+    }
+
+    fn depends_on(&self) -> Vec<StepId> {
+        vec![StepId::PLUGINS]
+    }
+
+    fn resource(&self, ctx: &Context) -> String {
+        format!("{} system properties", ctx.spec.properties.len())
+    }
+
+    async fn observe(&self, ctx: &Context) -> StepResult<PropertiesState> {
+        let properties = ctx.servicenow.properties();
+        let found = futures_util::future::try_join_all(ctx.spec.properties.iter().map(|entry| {
+            let properties = properties.clone();
+            async move {
+                let record = properties.get(&entry.name).await?;
+                Ok::<_, servicenow_client::Error>((entry.clone(), record))
+            }
+        }))
+        .await?;
+        Ok(PropertiesState {
+            found,
+            ledger: section(ctx).await,
+        })
+    }
+
+    fn change(&self, _ctx: &Context, state: &PropertiesState, _upstream: &Upstream) -> Change {
+        let mut changes = Vec::new();
+        let mut creates = false;
+        let mut adopts = false;
+        for (entry, record) in &state.found {
+            match record {
+                None => {
+                    creates = true;
+                    changes.push(FieldChange::new(&entry.name, None, &entry.value));
+                }
+                Some(r) if r.value != entry.value => {
+                    adopts |= !state.ledger.created.contains_key(&entry.name)
+                        && !state.ledger.adopted.contains_key(&entry.name);
+                    changes.push(FieldChange::new(
+                        &entry.name,
+                        Some(r.value.clone()),
+                        &entry.value,
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let mut change = match (changes.is_empty(), adopts, creates) {
+            (true, _, _) => Change::unchanged(),
+            (false, true, _) => Change::of(Action::Adopt, changes),
+            (false, false, true) => Change::of(Action::Create, changes),
+            (false, false, false) => Change::of(Action::Update, changes),
+        };
+        change.warnings.extend(
+            misfits(state)
+                .into_iter()
+                .map(|m| format!("the instance's type refuses it: {m}")),
+        );
+        if adopts {
+            change.warnings.push(
+                "adopting existing properties: their previous values are recorded, and teardown restores them".to_owned(),
+            );
+        }
+        change
+    }
+
+    async fn apply(
+        &self,
+        ctx: &Context,
+        state: PropertiesState,
+        _change: &Change,
+        _upstream: &Upstream,
+    ) -> StepResult<Applied> {
+        let refused = misfits(&state);
+        if !refused.is_empty() {
+            return Err(StepError::Rejected {
+                what: "setting system properties".into(),
+                reason: refused.join("; "),
+                hint: "fix the values in [[properties]]; nothing was written".into(),
+            });
+        }
+        let id = StepId::custom(ID);
+        let table = ctx.servicenow.table::<SystemProperty>();
+        let mut ledger = state.ledger.clone();
+        let mut done = Vec::new();
+        for (entry, record) in &state.found {
+            match record {
+                None => {
+                    let sys_id = SysId::generate();
+                    ledger.created.insert(entry.name.clone(), sys_id.clone());
+                    ctx.reserve_step(&id, serde_json::to_value(&ledger).unwrap_or_default())
+                        .await?;
+                    let mut body = serde_json::json!({
+                        "name": entry.name,
+                        "value": entry.value,
+                        "type": entry.property_type.as_deref().unwrap_or("string"),
+                    });
+                    if let Some(description) = &entry.description {
+                        body["description"] = serde_json::json!(description);
+                    }
+                    let created = table.create_with_id(&sys_id, &body).await?;
+                    ledger.created.insert(entry.name.clone(), created.sys_id);
+                    done.push(format!("created {}", entry.name));
+                }
+                Some(r) if r.value != entry.value => {
+                    if !ledger.created.contains_key(&entry.name) {
+                        ledger
+                            .adopted
+                            .entry(entry.name.clone())
+                            .or_insert_with(|| (r.sys_id.clone(), r.value.clone()));
+                    }
+                    ctx.reserve_step(&id, serde_json::to_value(&ledger).unwrap_or_default())
+                        .await?;
+                    table
+                        .update(&r.sys_id, &serde_json::json!({ "value": entry.value }))
+                        .await?;
+                    done.push(format!("set {}", entry.name));
+                }
+                Some(_) => {}
+            }
+        }
+        ctx.record_step(&id, Some(serde_json::to_value(&ledger).unwrap_or_default()))
+            .await;
+        Ok(Applied::new(done.join("; ")))
+    }
+
+    fn findings(&self, _ctx: &Context, state: &PropertiesState) -> Vec<Check> {
+        misfits(state)
+            .into_iter()
+            .map(|m| {
+                Check::fail(
+                    "system property value fits its type",
+                    m,
+                    "fix the value in [[properties]]",
+                )
+            })
+            .collect()
+    }
+
+    /// Deletes the properties it created (when the record still has the recorded
+    /// sys_id and name) and puts back the previous values of those it adopted.
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
+        let ledger = section(ctx).await;
+        let properties = ctx.servicenow.properties();
+        let table = ctx.servicenow.table::<SystemProperty>();
+        let mut removals = Vec::new();
+        for (name, sys_id) in &ledger.created {
+            let resource = format!("system property {name}");
+            removals.push(match properties.get(name).await? {
+                Some(p) if &p.sys_id == sys_id => {
+                    table.delete(sys_id).await?;
+                    Removal::new(
+                        resource,
+                        RemovalOutcome::Removed,
+                        format!("created by bp-servicenow ({sys_id})"),
+                    )
+                }
+                Some(p) => Removal::new(
+                    resource,
+                    RemovalOutcome::LeftAlone,
+                    format!("the ledger names {sys_id}, the property is {}", p.sys_id),
+                ),
+                None => Removal::new(resource, RemovalOutcome::AlreadyGone, "no longer exists"),
+            });
+        }
+        for (name, (sys_id, previous)) in &ledger.adopted {
+            let resource = format!("system property {name}");
+            removals.push(match properties.get(name).await? {
+                Some(p) if &p.sys_id == sys_id => {
+                    table
+                        .update(sys_id, &serde_json::json!({ "value": previous }))
+                        .await?;
+                    Removal::new(
+                        resource,
+                        RemovalOutcome::Restored,
+                        format!("value put back to {previous:?}"),
+                    )
+                }
+                _ => Removal::new(resource, RemovalOutcome::AlreadyGone, "no longer exists"),
+            });
+        }
+        ctx.record_step(&StepId::custom(ID), None).await;
+        Ok(removals)
+    }
+}
