@@ -882,7 +882,6 @@ fn token(state: &mut State, request: &Request) -> Reply {
     if !client_ok || state.property(OAUTH_ACTIVE) == Some("false") {
         return access_denied();
     }
-    let lifetime = state.config.token_lifetime;
     match get("grant_type") {
         "password" => {
             let user = get("username").to_owned();
@@ -896,26 +895,7 @@ fn token(state: &mut State, request: &Request) -> Reply {
             {
                 return access_denied();
             }
-            let access = state.new_secret(40);
-            let refresh = state.new_secret(40);
-            state.tokens.insert(
-                access.clone(),
-                TokenInfo {
-                    user_name: user.clone(),
-                    client_id: client_id.clone(),
-                    expires_at: Instant::now() + lifetime,
-                },
-            );
-            state
-                .refresh_tokens
-                .insert(refresh.clone(), (user, client_id));
-            Reply::json(
-                200,
-                &json!({
-                    "access_token": access, "refresh_token": refresh, "scope": "useraccount",
-                    "token_type": "Bearer", "expires_in": lifetime.as_secs()
-                }),
-            )
+            issue_token(state, user, client_id, true)
         }
         "refresh_token" => {
             let Some((user, owner)) = state.refresh_tokens.get(get("refresh_token")).cloned()
@@ -925,43 +905,13 @@ fn token(state: &mut State, request: &Request) -> Reply {
             if owner != client_id || !user_active(state, &user) {
                 return access_denied();
             }
-            let access = state.new_secret(40);
-            state.tokens.insert(
-                access.clone(),
-                TokenInfo {
-                    user_name: user,
-                    client_id,
-                    expires_at: Instant::now() + lifetime,
-                },
-            );
-            Reply::json(
-                200,
-                &json!({
-                    "access_token": access, "scope": "useraccount",
-                    "token_type": "Bearer", "expires_in": lifetime.as_secs()
-                }),
-            )
+            issue_token(state, user, client_id, false)
         }
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
-            let Some(user) = verify_assertion(state, &client_id, get("assertion")) else {
-                return access_denied();
-            };
-            let access = state.new_secret(40);
-            state.tokens.insert(
-                access.clone(),
-                TokenInfo {
-                    user_name: user,
-                    client_id,
-                    expires_at: Instant::now() + lifetime,
-                },
-            );
-            Reply::json(
-                200,
-                &json!({
-                    "access_token": access, "scope": "useraccount",
-                    "token_type": "Bearer", "expires_in": lifetime.as_secs()
-                }),
-            )
+            match verify_assertion(state, &client_id, get("assertion")) {
+                Some(user) => issue_token(state, user, client_id, false),
+                None => access_denied(),
+            }
         }
         "client_credentials" => {
             let Some(user) = state.client_credentials_users.get(&client_id).cloned() else {
@@ -972,25 +922,37 @@ fn token(state: &mut State, request: &Request) -> Reply {
             {
                 return access_denied();
             }
-            let access = state.new_secret(40);
-            state.tokens.insert(
-                access.clone(),
-                TokenInfo {
-                    user_name: user,
-                    client_id,
-                    expires_at: Instant::now() + lifetime,
-                },
-            );
-            Reply::json(
-                200,
-                &json!({
-                    "access_token": access, "scope": "useraccount",
-                    "token_type": "Bearer", "expires_in": lifetime.as_secs()
-                }),
-            )
+            issue_token(state, user, client_id, false)
         }
         _ => access_denied(),
     }
+}
+
+/// A new access token for `user` through `client_id` (and, for the password
+/// grant, a refresh token), answered as the token endpoint does.
+fn issue_token(state: &mut State, user: String, client_id: String, with_refresh: bool) -> Reply {
+    let lifetime = state.config.token_lifetime;
+    let access = state.new_secret(40);
+    state.tokens.insert(
+        access.clone(),
+        TokenInfo {
+            user_name: user.clone(),
+            client_id: client_id.clone(),
+            expires_at: Instant::now() + lifetime,
+        },
+    );
+    let mut answer = json!({
+        "access_token": access, "scope": "useraccount",
+        "token_type": "Bearer", "expires_in": lifetime.as_secs()
+    });
+    if with_refresh {
+        let refresh = state.new_secret(40);
+        state
+            .refresh_tokens
+            .insert(refresh.clone(), (user, client_id));
+        answer["refresh_token"] = json!(refresh);
+    }
+    Reply::json(200, &answer)
 }
 
 /// The user a JWT assertion acts as, when it verifies: RS256 with a key the
