@@ -310,6 +310,17 @@ pub struct TransportOptions {
     timeout: Duration,
     connect_timeout: Duration,
     user_agent_suffix: Option<String>,
+    connection: Connection,
+}
+
+/// The default limit of a response body: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How the connection to the service is made and read: the body limit,
+/// compression, session cookies, a proxy, TLS roots and identity. Held by
+/// [`TransportOptions`] and [`TransportBuilder`] alike, its defaults set here once.
+#[derive(Clone, Debug)]
+struct Connection {
     max_body_bytes: u64,
     compression: bool,
     session_cookies: bool,
@@ -317,16 +328,9 @@ pub struct TransportOptions {
     tls: crate::tls::TlsSettings,
 }
 
-/// The default limit of a response body: 64 MiB.
-pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
-
-impl Default for TransportOptions {
+impl Default for Connection {
     fn default() -> Self {
         Self {
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
-            user_agent_suffix: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             compression: true,
             session_cookies: true,
@@ -336,23 +340,35 @@ impl Default for TransportOptions {
     }
 }
 
+impl Default for TransportOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            user_agent_suffix: None,
+            connection: Connection::default(),
+        }
+    }
+}
+
 impl TransportOptions {
     /// Trusts these root certificates as well as (or instead of) the platform's.
     pub fn root_certificates(mut self, roots: crate::RootCertificates) -> Self {
-        self.tls.roots = Some(roots);
+        self.connection.tls.roots = Some(roots);
         self
     }
 
     /// Presents this client certificate when the server asks (mutual TLS).
     pub fn client_identity(mut self, identity: crate::ClientIdentity) -> Self {
-        self.tls.identity = Some(identity);
+        self.connection.tls.identity = Some(identity);
         self
     }
 
     /// Sends every request through `proxy` (instead of what `HTTPS_PROXY`,
     /// `HTTP_PROXY` and `NO_PROXY` say, which are honoured otherwise).
     pub fn proxy(mut self, proxy: crate::Proxy) -> Self {
-        self.proxy = Some(proxy);
+        self.connection.proxy = Some(proxy);
         self
     }
 
@@ -384,14 +400,14 @@ impl TransportOptions {
     /// 64 MiB, counted after decompression): a longer one stops reading at the
     /// limit with [`Error::BodyTooLarge`].
     pub fn max_body_bytes(mut self, limit: u64) -> Self {
-        self.max_body_bytes = limit;
+        self.connection.max_body_bytes = limit;
         self
     }
 
     /// Asks for compressed answers (`Accept-Encoding: gzip, deflate, br`) and
     /// decompresses them (on by default).
     pub fn compression(mut self, on: bool) -> Self {
-        self.compression = on;
+        self.connection.compression = on;
         self
     }
 
@@ -400,7 +416,7 @@ impl TransportOptions {
     /// for every Basic-auth request. They are dropped on a 401, before the
     /// credential is renewed, and never sent by token requests.
     pub fn session_cookies(mut self, on: bool) -> Self {
-        self.session_cookies = on;
+        self.connection.session_cookies = on;
         self
     }
 
@@ -427,11 +443,7 @@ impl TransportOptions {
             .retry_policy(self.retry.clone())
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
-            .max_body_bytes(self.max_body_bytes)
-            .compression(self.compression)
-            .session_cookies(self.session_cookies)
-            .proxy(self.proxy.clone())
-            .tls(self.tls.clone())
+            .connection(self.connection.clone())
     }
 }
 
@@ -465,11 +477,7 @@ pub struct TransportBuilder {
     user_agent: String,
     error_parser: ErrorBodyParser,
     service: &'static str,
-    max_body_bytes: u64,
-    compression: bool,
-    session_cookies: bool,
-    proxy: Option<crate::Proxy>,
-    tls: crate::tls::TlsSettings,
+    connection: Connection,
 }
 
 impl fmt::Debug for TransportBuilder {
@@ -482,38 +490,34 @@ impl fmt::Debug for TransportBuilder {
             .field("timeout", &self.timeout)
             .field("user_agent", &self.user_agent)
             .field("service", &self.service)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("compression", &self.compression)
-            .field("session_cookies", &self.session_cookies)
-            .field("proxy", &self.proxy)
-            .field("tls", &self.tls)
+            .field("connection", &self.connection)
             .finish()
     }
 }
 
 impl TransportBuilder {
-    /// Sets the root certificates and the client certificate.
-    pub(crate) fn tls(mut self, tls: crate::tls::TlsSettings) -> Self {
-        self.tls = tls;
+    /// Sets every connection setting at once.
+    fn connection(mut self, connection: Connection) -> Self {
+        self.connection = connection;
         self
     }
 
     /// Trusts these root certificates as well as (or instead of) the platform's.
     pub fn root_certificates(mut self, roots: crate::RootCertificates) -> Self {
-        self.tls.roots = Some(roots);
+        self.connection.tls.roots = Some(roots);
         self
     }
 
     /// Presents this client certificate when the server asks (mutual TLS).
     pub fn client_identity(mut self, identity: crate::ClientIdentity) -> Self {
-        self.tls.identity = Some(identity);
+        self.connection.tls.identity = Some(identity);
         self
     }
 
     /// Sends every request through `proxy` (`None`: what the environment's
     /// `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` say).
     pub fn proxy(mut self, proxy: Option<crate::Proxy>) -> Self {
-        self.proxy = proxy;
+        self.connection.proxy = proxy;
         self
     }
 
@@ -562,37 +566,38 @@ impl TransportBuilder {
 
     /// Sets the largest response body read (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub fn max_body_bytes(mut self, limit: u64) -> Self {
-        self.max_body_bytes = limit;
+        self.connection.max_body_bytes = limit;
         self
     }
 
     /// Asks for and decompresses gzip, deflate and brotli answers (default on).
     pub fn compression(mut self, on: bool) -> Self {
-        self.compression = on;
+        self.connection.compression = on;
         self
     }
 
     /// Keeps and sends back the service's session cookies (default on).
     pub fn session_cookies(mut self, on: bool) -> Self {
-        self.session_cookies = on;
+        self.connection.session_cookies = on;
         self
     }
 
     /// Builds the transport.
     pub fn build(self) -> Result<Transport> {
-        let mut http = self
+        let connection = self.connection;
+        let mut http = connection
             .tls
             .apply(crate::tls::select(reqwest::Client::builder()))?;
-        if let Some(proxy) = &self.proxy {
+        if let Some(proxy) = &connection.proxy {
             http = http.proxy(proxy.to_reqwest()?);
         }
         let http = http
             .connect_timeout(self.connect_timeout)
             // Redirects are the transport's own business (see `follow`).
             .redirect(reqwest::redirect::Policy::none())
-            .gzip(self.compression)
-            .deflate(self.compression)
-            .brotli(self.compression)
+            .gzip(connection.compression)
+            .deflate(connection.compression)
+            .brotli(connection.compression)
             .build()
             .map_err(|e| InvalidInput::new("HTTP client configuration", e.to_string()))?;
         let user_agent = HeaderValue::from_str(&self.user_agent).map_err(|_| {
@@ -609,10 +614,10 @@ impl TransportBuilder {
                 error_parser: self.error_parser,
                 service: self.service,
                 counters: Arc::new(Counters::default()),
-                proxy: self.proxy.as_ref().map(crate::Proxy::host),
-                max_body_bytes: self.max_body_bytes,
-                cookies: self.session_cookies.then(SessionCookies::new_shared),
-                session_cookies: self.session_cookies,
+                proxy: connection.proxy.as_ref().map(crate::Proxy::host),
+                max_body_bytes: connection.max_body_bytes,
+                cookies: connection.session_cookies.then(SessionCookies::new_shared),
+                session_cookies: connection.session_cookies,
             }),
         })
     }
@@ -803,11 +808,7 @@ impl Transport {
             user_agent: concat!("bpsn-core/", env!("CARGO_PKG_VERSION")).to_owned(),
             error_parser: no_error_body,
             service: "http",
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            compression: true,
-            session_cookies: true,
-            proxy: None,
-            tls: crate::tls::TlsSettings::default(),
+            connection: Connection::default(),
         }
     }
 
