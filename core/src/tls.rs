@@ -33,9 +33,8 @@ pub const BACKEND: &str = if cfg!(feature = "rustls") {
 /// ```
 #[derive(Clone)]
 pub struct RootCertificates {
-    pem: Vec<u8>,
+    certs: Vec<reqwest::Certificate>,
     only: bool,
-    count: usize,
 }
 
 impl RootCertificates {
@@ -71,15 +70,11 @@ impl RootCertificates {
             .map_err(|e| {
                 InvalidInput::new("root certificates", format!("not usable as roots: {e}"))
             })?;
-        Ok(Self {
-            pem: pem.to_vec(),
-            only,
-            count: certs.len(),
-        })
+        Ok(Self { certs, only })
     }
 
     fn apply(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
-        let certs = reqwest::Certificate::from_pem_bundle(&self.pem).unwrap_or_default();
+        let certs = self.certs.clone();
         if self.only {
             builder.tls_certs_only(certs)
         } else {
@@ -91,7 +86,7 @@ impl RootCertificates {
 impl fmt::Debug for RootCertificates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RootCertificates")
-            .field("certificates", &self.count)
+            .field("certificates", &self.certs.len())
             .field("only", &self.only)
             .finish()
     }
