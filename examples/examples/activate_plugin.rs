@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Already active: no activation request is sent.
     println!(
         "again, already active: {}",
-        plugins.activate(ids::OPENFRAME).await?.is_already_active()
+        plugins.activate(ids::OPENFRAME).await?.is_unnecessary()
     );
     Ok(())
 }

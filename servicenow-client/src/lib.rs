@@ -66,7 +66,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod applications;
 pub mod batch;
+pub mod cicd;
 pub mod client;
 pub mod cors;
 pub mod credentials;
@@ -77,6 +79,7 @@ pub mod openframe;
 pub mod plugins;
 pub mod properties;
 pub mod query;
+pub mod release;
 pub mod roles;
 pub mod table;
 pub mod users;

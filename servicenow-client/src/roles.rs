@@ -225,6 +225,49 @@ impl Roles {
             .eq("inherited", "false")
     }
 
+    /// Which of `roles` the user holds, directly or through a group (the
+    /// platform lists both in `sys_user_has_role`; grants in a state other than
+    /// `active` do not count), in the order asked. Roles the instance does not
+    /// have are not held. Two requests after the user is found; an unknown user
+    /// is [`Error::MissingRecord`].
+    pub async fn held_by(&self, user_name: &str, roles: &[&str]) -> Result<Vec<String>> {
+        let user = self.require_user(user_name).await?;
+        if roles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let known: Vec<Role> = self
+            .roles
+            .list(Query::new().is_in("name", roles.iter().copied()))
+            .try_collect()
+            .await?;
+        if known.is_empty() {
+            return Ok(Vec::new());
+        }
+        let grants: Vec<UserRoleGrant> = self
+            .user_grants
+            .list(
+                Query::new()
+                    .eq("user", user.sys_id.as_str())
+                    .is_in("role", known.iter().map(|r| r.sys_id.as_str())),
+            )
+            .try_collect()
+            .await?;
+        let active = |g: &&UserRoleGrant| g.state.is_empty() || g.state == "active";
+        Ok(roles
+            .iter()
+            .filter(|name| {
+                known.iter().any(|role| {
+                    &role.name == *name
+                        && grants
+                            .iter()
+                            .filter(active)
+                            .any(|g| g.role.sys_id() == Some(role.sys_id.as_str()))
+                })
+            })
+            .map(|name| (*name).to_owned())
+            .collect())
+    }
+
     /// How a user holds a role: directly, through groups, or not at all.
     pub async fn user_status(&self, user_name: &str, role: &str) -> Result<UserRoleStatus> {
         let (user, role) =

@@ -35,7 +35,7 @@ async fn plugins_activate_once_and_report_progress() {
         );
 
         let activation = plugins.activate(ids::OPENFRAME).await.unwrap();
-        assert!(!activation.is_already_active());
+        assert!(!activation.is_unnecessary());
         let mut seen = Vec::new();
         let done = activation
             .wait(&WaitOptions::fast(), |p| {
@@ -60,7 +60,7 @@ async fn plugins_activate_once_and_report_progress() {
 
         sn.clear_requests();
         let again = plugins.activate(ids::OPENFRAME).await.unwrap();
-        assert!(again.is_already_active());
+        assert!(again.is_unnecessary());
         assert!(
             again
                 .wait(&WaitOptions::fast(), |_| {})

@@ -284,6 +284,18 @@ pub(crate) fn builtin() -> Vec<TableSchema> {
             .column(Column::string("read_roles"))
             .column(Column::string("write_roles"))
             .display("name"),
+        TableSchema::new("sys_store_app")
+            .column(Column::string("scope"))
+            .column(Column::string("name"))
+            .column(Column::string("version"))
+            .column(Column::boolean("active").default_value("true"))
+            .display("name"),
+        TableSchema::new("sys_app")
+            .column(Column::string("scope"))
+            .column(Column::string("name"))
+            .column(Column::string("version"))
+            .column(Column::boolean("active").default_value("true"))
+            .display("name"),
         TableSchema::new("v_plugin")
             .column(Column::string("id"))
             .column(Column::string("name"))

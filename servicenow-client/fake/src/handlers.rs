@@ -380,7 +380,7 @@ fn route(
         );
     }
     if let Some(rest) = path.strip_prefix("/api/sn_cicd/") {
-        return cicd(state, call, method, rest);
+        return cicd(state, call, method, rest, &params);
     }
     for (prefix, what) in [
         ("/api/now/attachment", "the Attachment API"),
@@ -694,7 +694,46 @@ fn render(
     Ordered(out)
 }
 
-fn cicd(state: &mut State, call: &Call<'_>, method: &Method, rest: &str) -> Reply {
+/// A refused CI/CD request: the text inside `result`, as the platform sends it.
+fn cicd_refusal(status: u16, error: &str) -> Reply {
+    Reply::json(
+        status,
+        &json!({"result": {
+            "status": "3", "status_label": "Failed", "status_message": "Failed",
+            "status_detail": "", "error": error, "percent_complete": 0
+        }}),
+    )
+}
+
+/// Starts a CI/CD operation and answers with its progress link.
+fn start_operation(state: &mut State, call: &Call<'_>, operation: super::state::Operation) -> Reply {
+    let progress_id = state.new_sys_id();
+    state.activations.insert(
+        progress_id.clone(),
+        super::state::Activation {
+            operation,
+            polls: 0,
+            finished: false,
+        },
+    );
+    let url = format!("{}/api/sn_cicd/progress/{progress_id}", call.origin);
+    Reply::json(
+        200,
+        &json!({"result": {
+            "links": {"progress": {"id": progress_id, "url": url}},
+            "status": "0", "status_label": "Pending", "status_message": "",
+            "status_detail": "", "error": "", "percent_complete": 0
+        }}),
+    )
+}
+
+fn cicd(
+    state: &mut State,
+    call: &Call<'_>,
+    method: &Method,
+    rest: &str,
+    params: &[(String, String)],
+) -> Reply {
     let caller = call.caller;
     if !state.config.cicd_active {
         return error_reply(
@@ -724,24 +763,27 @@ fn cicd(state: &mut State, call: &Call<'_>, method: &Method, rest: &str) -> Repl
                     "No plugin with this id exists",
                 );
             }
-            let progress_id = state.new_sys_id();
-            state.activations.insert(
-                progress_id.clone(),
-                super::state::Activation {
-                    plugin_id: id,
-                    polls: 0,
-                    finished: false,
-                },
-            );
-            let url = format!("{}/api/sn_cicd/progress/{progress_id}", call.origin);
-            Reply::json(
-                200,
-                &json!({"result": {
-                    "links": {"progress": {"id": progress_id, "url": url}},
-                    "status": "0", "status_label": "Pending", "status_message": "",
-                    "status_detail": "", "error": "", "percent_complete": 0
-                }}),
-            )
+            start_operation(state, call, super::state::Operation::Activate(id))
+        }
+        (Method::POST, ["app_repo", "install"]) => {
+            let scope = param(params, "scope").unwrap_or_default().to_owned();
+            let Some((_, versions)) = state.repository.get(&scope) else {
+                return cicd_refusal(
+                    400,
+                    &format!("No application with scope {scope} in the application repository"),
+                );
+            };
+            let version = match param(params, "version") {
+                Some(v) if versions.iter().any(|o| o == v) => v.to_owned(),
+                Some(v) => {
+                    return cicd_refusal(
+                        400,
+                        &format!("Version {v} of {scope} is not in the application repository"),
+                    );
+                }
+                None => versions.last().cloned().unwrap_or_default(),
+            };
+            start_operation(state, call, super::state::Operation::Install(scope, version))
         }
         (Method::GET, ["progress", id]) => progress(state, id),
         _ => error_reply(400, "Requested URI does not represent any resource", rest),
@@ -754,8 +796,12 @@ fn progress(state: &mut State, id: &str) -> Reply {
         return error_reply(404, "Progress record not found", id);
     };
     activation.polls += 1;
-    let plugin_id = activation.plugin_id.clone();
-    if state.queued_plugins.contains(&plugin_id) {
+    let subject = activation.operation.subject().to_owned();
+    let install = match &activation.operation {
+        super::state::Operation::Install(scope, version) => Some((scope.clone(), version.clone())),
+        super::state::Operation::Activate(_) => None,
+    };
+    if state.queued.contains(&subject) {
         return Reply::json(
             200,
             &json!({"result": {
@@ -775,11 +821,16 @@ fn progress(state: &mut State, id: &str) -> Reply {
         return Reply::json(
             200,
             &json!({"result": {
-                "status": "1", "status_label": "Running", "status_message": "Activating plugin",
+                "status": "1", "status_label": "Running",
+                "status_message": if install.is_some() { "Installing application" } else { "Activating plugin" },
                 "status_detail": "", "error": "", "percent_complete": percent
             }}),
         );
     }
+    if let Some((scope, version)) = install {
+        return finish_install(state, &scope, &version, newly_done);
+    }
+    let plugin_id = subject;
     if let Some(detail) = state.failing_plugins.get(&plugin_id).cloned() {
         return Reply::json(
             200,
@@ -823,6 +874,53 @@ fn progress(state: &mut State, id: &str) -> Reply {
         &json!({"result": {
             "status": "2", "status_label": "Successful",
             "status_message": format!("Plugin {plugin_id} activated"),
+            "status_detail": "", "error": "", "percent_complete": 100
+        }}),
+    )
+}
+
+/// The end of an application install: refused when the instance is not
+/// entitled; else the application is recorded in `sys_store_app` at the version.
+fn finish_install(state: &mut State, scope: &str, version: &str, newly_done: bool) -> Reply {
+    let name = state
+        .repository
+        .get(scope)
+        .map(|(name, _)| name.clone())
+        .unwrap_or_default();
+    if !state.config.store_entitled {
+        return Reply::json(
+            200,
+            &json!({"result": {
+                "status": "3", "status_label": "Failed", "status_message": "Failed",
+                "status_detail": "",
+                "error": format!("The instance is not entitled to the application {name} ({scope}). Request an entitlement for this instance in the ServiceNow Store."),
+                "percent_complete": 100
+            }}),
+        );
+    }
+    if newly_done {
+        let mut fields = JsonRecord::new();
+        for (k, v) in [("scope", scope), ("name", &name), ("version", version), ("active", "true")] {
+            fields.insert(k.into(), Value::String(v.to_owned()));
+        }
+        match state
+            .find_by("sys_store_app", "scope", scope)
+            .and_then(|r| field(r, "sys_id"))
+            .map(str::to_owned)
+        {
+            Some(id) => {
+                state.update("sys_store_app", &id, &fields, "system");
+            }
+            None => {
+                state.insert_row("sys_store_app", &fields, "system", Columns::Strict);
+            }
+        }
+    }
+    Reply::json(
+        200,
+        &json!({"result": {
+            "status": "2", "status_label": "Successful",
+            "status_message": format!("Application {scope} {version} installed"),
             "status_detail": "", "error": "", "percent_complete": 100
         }}),
     )

@@ -53,6 +53,15 @@
 //!   [value form](FakeInstance::set_plugin_active_form) asked for; a plugin can be
 //!   [set to fail](FakeInstance::fail_plugin_activation); callers without `admin` or
 //!   `sn_cicd.sys_ci_automation` get 403.
+//! - **CI/CD application install** (`POST /api/sn_cicd/app_repo/install?scope=&version=`)
+//!   of the applications [offered](FakeInstance::offer_application) in its
+//!   repository, with the same progress model; done, the application is a
+//!   `sys_store_app` row at the version. An unknown scope or version is refused
+//!   at the start (400, the text in `result.error`); an instance
+//!   [not entitled](FakeInstance::set_store_entitlement) fails the install with
+//!   its message. `sys_app` (the instance's own applications) exists, empty.
+//! - **Build properties** naming the release (`glide.buildname`, `glide.war`;
+//!   [`DEFAULT_RELEASE`], changed with [`set_release`](FakeInstance::set_release)).
 //! - **`/oauth_token.do`**: password and refresh-token grants for clients
 //!   registered in `oauth_entity` (through the Table API or
 //!   [`register_oauth_client`](FakeInstance::register_oauth_client)), form-encoded
@@ -182,6 +191,14 @@ pub const SEEDED_ROLES: [&str; 5] = [
     "sn_openframe_user",
     "sn_openframe_api_user",
 ];
+
+/// The release a fake instance starts at: its `glide.buildname` and `glide.war`
+/// build properties (Washington DC Patch 4, the release the 5.19 vendor guide
+/// was tested with).
+pub const DEFAULT_RELEASE: (&str, &str) = (
+    "Washington DC",
+    "glide-washingtondc-12-20-2023__patch4-04-17-2024_05-02-2024_1042.zip",
+);
 
 /// The reference columns declared at start (table, column, referenced table).
 pub const SEEDED_REFERENCES: [(&str, &str, &str); 7] = [
@@ -351,6 +368,7 @@ impl FakeInstance {
             }),
         );
         self.set_property(ALLOW_LIST_PROPERTY, "");
+        self.set_release(DEFAULT_RELEASE.0, DEFAULT_RELEASE.1);
     }
 
     /// The instance URL (`http://127.0.0.1:<port>`).
@@ -718,15 +736,46 @@ impl FakeInstance {
     pub fn allow_plugin_activation(&self, plugin_id: &str) {
         let mut state = lock(&self.state);
         state.failing_plugins.remove(plugin_id);
-        state.queued_plugins.remove(plugin_id);
+        state.queued.remove(plugin_id);
     }
 
     /// Makes activations of `plugin_id` stay queued (`Pending`) for ever, as an
     /// operation waiting behind an instance lock does (Tokyo and later).
     pub fn queue_plugin_activation(&self, plugin_id: &str) {
-        lock(&self.state)
-            .queued_plugins
-            .insert(plugin_id.to_owned());
+        lock(&self.state).queued.insert(plugin_id.to_owned());
+    }
+
+    /// Offers an application in the instance's application repository (the
+    /// Store applications it can install through `/api/sn_cicd/app_repo/install`),
+    /// at `version` besides any offered before (the last one offered is the
+    /// latest).
+    pub fn offer_application(&self, scope: &str, name: &str, version: &str) {
+        let mut state = lock(&self.state);
+        let entry = state
+            .repository
+            .entry(scope.to_owned())
+            .or_insert_with(|| (name.to_owned(), Vec::new()));
+        entry.0 = name.to_owned();
+        entry.1.push(version.to_owned());
+    }
+
+    /// Whether the instance is entitled to the Store applications it is offered
+    /// (default yes); not entitled, an install fails with the instance's message.
+    pub fn set_store_entitlement(&self, entitled: bool) {
+        lock(&self.state).config.store_entitled = entitled;
+    }
+
+    /// Makes installs of the application `scope` stay queued (`Pending`) for ever.
+    pub fn queue_application_install(&self, scope: &str) {
+        lock(&self.state).queued.insert(scope.to_owned());
+    }
+
+    /// Sets the build properties that name the release: `glide.buildname`
+    /// (`Tokyo`) and `glide.war` (`glide-tokyo-07-08-2022__patch4-….zip`); empty
+    /// strings make the release unknown. The default is [`DEFAULT_RELEASE`].
+    pub fn set_release(&self, build_name: &str, war: &str) {
+        self.set_property("glide.buildname", build_name);
+        self.set_property("glide.war", war);
     }
 
     /// Turns the CI/CD API on or off; off, every `/api/sn_cicd/` path answers 405,

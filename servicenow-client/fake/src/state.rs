@@ -23,8 +23,26 @@ pub(crate) struct TokenInfo {
     pub(crate) expires_at: Instant,
 }
 
+/// What a CI/CD operation does.
+pub(crate) enum Operation {
+    /// Activates a plugin (its id).
+    Activate(String),
+    /// Installs an application: scope, version.
+    Install(String, String),
+}
+
+impl Operation {
+    /// The plugin id or the application scope.
+    pub(crate) fn subject(&self) -> &str {
+        match self {
+            Operation::Activate(id) => id,
+            Operation::Install(scope, _) => scope,
+        }
+    }
+}
+
 pub(crate) struct Activation {
-    pub(crate) plugin_id: String,
+    pub(crate) operation: Operation,
     pub(crate) polls: u32,
     pub(crate) finished: bool,
 }
@@ -47,6 +65,8 @@ pub(crate) struct Config {
     pub(crate) ignore_supplied_sys_ids: bool,
     /// Whether the CI/CD API is active (405 on every `/api/sn_cicd/` path when not).
     pub(crate) cicd_active: bool,
+    /// Whether the instance is entitled to the Store applications offered.
+    pub(crate) store_entitled: bool,
 }
 
 impl Default for Config {
@@ -59,6 +79,7 @@ impl Default for Config {
             batch_service_limit: None,
             ignore_supplied_sys_ids: false,
             cicd_active: true,
+            store_entitled: true,
         }
     }
 }
@@ -80,8 +101,11 @@ pub(crate) struct State {
     pub(crate) refresh_tokens: HashMap<String, (String, String)>,
     pub(crate) activations: HashMap<String, Activation>,
     pub(crate) failing_plugins: HashMap<String, String>,
-    /// Plugins whose activations stay queued (Pending) for ever.
-    pub(crate) queued_plugins: std::collections::HashSet<String>,
+    /// Plugins (ids) and applications (scopes) whose CI/CD operations stay
+    /// queued (Pending) for ever.
+    pub(crate) queued: std::collections::HashSet<String>,
+    /// The application repository: scope → (name, versions offered).
+    pub(crate) repository: BTreeMap<String, (String, Vec<String>)>,
     pub(crate) config: Config,
     pub(crate) faults: FaultPlan<Endpoint>,
     pub(crate) latency: Latency<Endpoint>,
@@ -113,7 +137,8 @@ impl State {
             refresh_tokens: HashMap::new(),
             activations: HashMap::new(),
             failing_plugins: HashMap::new(),
-            queued_plugins: Default::default(),
+            queued: Default::default(),
+            repository: BTreeMap::new(),
             config: Config::default(),
             faults: FaultPlan::default(),
             latency: Latency::default(),
