@@ -245,10 +245,7 @@ impl Applications {
     pub async fn install(&self, request: &InstallRequest) -> Result<CicdOperation> {
         if let Some(installed) = self.installed(&request.scope).await? {
             if request.is_satisfied_by(&installed) {
-                return Ok(CicdOperation::unnecessary(
-                    &self.client,
-                    operation(request),
-                ));
+                return Ok(CicdOperation::unnecessary(&self.client, operation(request)));
             }
         }
         self.start_install(request).await
@@ -256,7 +253,8 @@ impl Applications {
 
     /// Starts installing without looking first.
     pub async fn start_install(&self, request: &InstallRequest) -> Result<CicdOperation> {
-        let mut http = Request::post("/api/sn_cicd/app_repo/install").query("scope", &request.scope);
+        let mut http =
+            Request::post("/api/sn_cicd/app_repo/install").query("scope", &request.scope);
         if let Some(version) = &request.version {
             http = http.query("version", version);
         }

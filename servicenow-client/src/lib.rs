@@ -18,6 +18,7 @@
 //! | [`table`] | the Table API over any table: [`Record`], [`Table`], paging [`Stream`](futures_util::Stream)s |
 //! | [`query`] | the encoded-query builder, [`Query`](query::Query) |
 //! | [`batch`] | the Batch API: many calls in one round trip |
+//! | [`cicd`] | CI/CD operations and waiting for them: [`CicdOperation`](cicd::CicdOperation), [`WaitOptions`](cicd::WaitOptions) |
 //! | [`wire`] | string booleans and numbers, [`Reference`](wire::Reference), [`SysId`](wire::SysId) |
 //! | [`error`] | [`Error`] and ServiceNow's error envelope |
 //!
@@ -26,6 +27,8 @@
 //! | module | table | reached by |
 //! |---|---|---|
 //! | [`plugins`] | `v_plugin`, CI/CD API | [`Client::plugins`] |
+//! | [`applications`] | `sys_store_app`, `sys_app`, CI/CD application install | [`Client::applications`] |
+//! | [`release`] | the build properties naming the release | [`Client::release`] |
 //! | [`properties`] | `sys_properties` | [`Client::properties`] |
 //! | [`openframe`] | `sn_openframe_configuration` | [`Client::openframe_configurations`] |
 //! | [`users`] | `sys_user`, `sys_user_group`, `sys_user_grmember` | [`Client::users`], [`Client::groups`] |

@@ -36,9 +36,7 @@ use crate::error::{InvalidInput, Result};
 use crate::query::Query;
 use crate::table::{Record, Table};
 
-pub use crate::cicd::{
-    CICD_INACTIVE_HINT, CicdOperation, Progress, ProgressStatus, WaitOptions,
-};
+pub use crate::cicd::{CICD_INACTIVE_HINT, CicdOperation, Progress, ProgressStatus, WaitOptions};
 
 /// A plugin's activation: a [`CicdOperation`].
 pub type Activation = CicdOperation;

@@ -248,7 +248,11 @@ mod tests {
         assert_eq!((r.family, r.patch), (Some(Family::Zurich), None));
         let r = Release::from_properties([("glide.buildname", "Australia")]);
         assert_eq!(r.family, Some(Family::Other("Australia".into())));
-        assert_eq!(r.at_least(Family::Tokyo), None, "an unknown family is not guessed");
+        assert_eq!(
+            r.at_least(Family::Tokyo),
+            None,
+            "an unknown family is not guessed"
+        );
         let r = Release::from_properties([("glide.war", "build.zip")]);
         assert!(!r.is_known());
         assert_eq!(

@@ -635,3 +635,57 @@ async fn oauth_applications_keep_their_secret_write_only() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)));
 }
+
+#[tokio::test]
+async fn the_fake_installs_offered_applications_and_refuses_without_entitlement() {
+    use servicenow_client::applications::InstallRequest;
+    let sn = FakeInstance::start().await;
+    sn.offer_application("x_bp_omni", "Omnichannel", "2.0.0");
+    sn.offer_application("x_bp_omni", "Omnichannel", "2.1.0");
+    let apps = sn.client_as_admin().applications();
+    let request = InstallRequest::new("x_bp_omni").unwrap();
+
+    sn.set_store_entitlement(false);
+    let err = apps
+        .install(&request)
+        .await
+        .unwrap()
+        .wait(&WaitOptions::fast(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not entitled"), "{err}");
+    assert!(apps.installed("x_bp_omni").await.unwrap().is_none());
+
+    sn.set_store_entitlement(true);
+    apps.install(&request)
+        .await
+        .unwrap()
+        .wait(&WaitOptions::fast(), |_| {})
+        .await
+        .unwrap();
+    // Without a version, the latest offered.
+    assert_eq!(
+        apps.installed("x_bp_omni").await.unwrap().unwrap().version,
+        "2.1.0"
+    );
+    let unknown = apps
+        .install(&InstallRequest::new("x_other").unwrap())
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("x_other"), "{unknown}");
+
+    sn.queue_application_install("x_bp_omni");
+    let queued = apps
+        .start_install(&request.version("2.0.0").unwrap())
+        .await
+        .unwrap()
+        .wait(
+            &WaitOptions::fast().deadline(std::time::Duration::from_millis(50)),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(queued, Error::StillQueued { .. }), "{queued:?}");
+    let release = sn.client_as_admin().release().await.unwrap();
+    assert_eq!(release.to_string(), "Washington DC Patch 4");
+}

@@ -706,7 +706,11 @@ fn cicd_refusal(status: u16, error: &str) -> Reply {
 }
 
 /// Starts a CI/CD operation and answers with its progress link.
-fn start_operation(state: &mut State, call: &Call<'_>, operation: super::state::Operation) -> Reply {
+fn start_operation(
+    state: &mut State,
+    call: &Call<'_>,
+    operation: super::state::Operation,
+) -> Reply {
     let progress_id = state.new_sys_id();
     state.activations.insert(
         progress_id.clone(),
@@ -783,7 +787,11 @@ fn cicd(
                 }
                 None => versions.last().cloned().unwrap_or_default(),
             };
-            start_operation(state, call, super::state::Operation::Install(scope, version))
+            start_operation(
+                state,
+                call,
+                super::state::Operation::Install(scope, version),
+            )
         }
         (Method::GET, ["progress", id]) => progress(state, id),
         _ => error_reply(400, "Requested URI does not represent any resource", rest),
@@ -900,7 +908,12 @@ fn finish_install(state: &mut State, scope: &str, version: &str, newly_done: boo
     }
     if newly_done {
         let mut fields = JsonRecord::new();
-        for (k, v) in [("scope", scope), ("name", &name), ("version", version), ("active", "true")] {
+        for (k, v) in [
+            ("scope", scope),
+            ("name", &name),
+            ("version", version),
+            ("active", "true"),
+        ] {
             fields.insert(k.into(), Value::String(v.to_owned()));
         }
         match state
