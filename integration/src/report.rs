@@ -49,6 +49,9 @@ pub struct Plan {
     /// integration with this tenant).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The instance's release, read at the start of the plan.
+    #[serde(default)]
+    pub release: servicenow_client::release::Release,
 }
 
 impl Plan {

@@ -71,6 +71,23 @@ pub struct IntegrationSpec {
     /// Extra system properties to keep (`[[properties]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub properties: Vec<PropertyEntry>,
+    /// A Store application to install (`[store_app]`, the 5.19 procedure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_app: Option<StoreAppSection>,
+}
+
+/// `[store_app]`: a ServiceNow Store application installed through the CI/CD
+/// application repository (never uninstalled). Neither the scope nor the version
+/// is built in: take them from the vendor's guide and the Store listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreAppSection {
+    /// The application's scope (`x_vendor_app`).
+    pub scope: String,
+    /// The version to install; without it, any installed version is kept and a
+    /// missing application gets the repository's latest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// One `[[properties]]` entry: a system property kept at `value`.
@@ -595,6 +612,8 @@ pub struct ResolvedSpec {
     pub brightpattern_tls: TlsSection,
     /// Extra system properties to keep.
     pub properties: Vec<PropertyEntry>,
+    /// The Store application to install, checked.
+    pub store_app: Option<servicenow_client::applications::InstallRequest>,
 }
 
 /// The role the integration grants.
@@ -709,6 +728,18 @@ impl IntegrationSpec {
                 }
             }
         }
+        let store_app = self.store_app.as_ref().and_then(|app| {
+            let request = servicenow_client::applications::InstallRequest::new(&app.scope)
+                .map_err(|e| problems.push(format!("store_app.scope: {}", e.reason)))
+                .ok()?;
+            match &app.version {
+                Some(v) => request
+                    .version(v)
+                    .map_err(|e| problems.push(format!("store_app.version: {}", e.reason)))
+                    .ok(),
+                None => Some(request),
+            }
+        });
         let proxy = match &self.network.proxy {
             None => None,
             Some(url) => servicenow_client::Proxy::new(url)
@@ -822,6 +853,7 @@ impl IntegrationSpec {
                     servicenow_tls: self.servicenow.tls.clone().unwrap_or_default(),
                     brightpattern_tls: self.brightpattern.tls.clone().unwrap_or_default(),
                     properties: self.properties.clone(),
+                    store_app,
                 })
             }
             _ => Err(SpecError::Invalid(SpecProblems(problems))),

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Serialize;
+use servicenow_client::release::{Family, Release};
 use servicenow_client::{Error, Result};
 use tokio::sync::Mutex;
 
@@ -324,6 +325,9 @@ pub struct Context {
     pub(crate) oauth_applications: Memo<Named<servicenow_client::oauth::OAuthApplication>>,
     /// The postMessage allow-list value (read with the ledger).
     pub(crate) allow_list: Memo<Option<String>>,
+    /// The instance's release, read with the ledger at the start of every
+    /// operation.
+    pub(crate) release: StdMutex<Release>,
 }
 
 impl fmt::Debug for Context {
@@ -438,6 +442,16 @@ impl Context {
                 })
             })
             .await
+    }
+
+    /// The instance's release, read from its build properties at the start of
+    /// the operation (with the ledger, in the same request). Unknown when no
+    /// build property names it: a step that depends on it says so.
+    pub fn release(&self) -> Release {
+        self.release
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The postMessage allow-list value, read once per run.
@@ -712,6 +726,19 @@ pub trait Step: Send + Sync {
     /// What the step manages, for people (`CORS rule "Bright Pattern"`).
     fn resource(&self, ctx: &Context) -> String;
 
+    /// What the ServiceNow administrator must hold for this step to write: each
+    /// [`RoleNeed`] is met by any one of its roles. Apply and teardown check every
+    /// registered step's needs before anything is written. None by default.
+    fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
+        Vec::new()
+    }
+
+    /// The oldest release the step works on, and why; apply refuses before
+    /// anything is written when the instance is older. None by default.
+    fn minimum_release(&self, _ctx: &Context) -> Option<(Family, String)> {
+        None
+    }
+
     /// Reads the current state. Sends no write.
     async fn observe(&self, ctx: &Context) -> StepResult<Self::State>;
 
@@ -822,12 +849,39 @@ pub(crate) fn plan_checks(planned: &PlannedStep) -> Vec<Check> {
     }
 }
 
+/// Roles of which the ServiceNow administrator must hold at least one, and
+/// what for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoleNeed {
+    /// Any one of these will do (`admin` covers every need).
+    pub any_of: Vec<String>,
+    /// What needs it (`the OAuth application registry`).
+    pub purpose: String,
+}
+
+impl RoleNeed {
+    /// A need met by any one of `roles`.
+    pub fn any_of(roles: &[&str], purpose: impl Into<String>) -> Self {
+        Self {
+            any_of: roles.iter().map(|r| (*r).to_owned()).collect(),
+            purpose: purpose.into(),
+        }
+    }
+
+    /// `admin`, for writing the named tables (their ACLs ask for it).
+    pub fn admin(purpose: impl Into<String>) -> Self {
+        Self::any_of(&["admin"], purpose)
+    }
+}
+
 /// The object-safe face of a [`Step`], used by the workflow.
 #[async_trait]
 pub(crate) trait DynStep: Send + Sync {
     fn id(&self) -> StepId;
     fn depends_on(&self) -> Vec<StepId>;
     fn resource(&self, ctx: &Context) -> String;
+    fn required_roles(&self, ctx: &Context) -> Vec<RoleNeed>;
+    fn minimum_release(&self, ctx: &Context) -> Option<(Family, String)>;
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep>;
     /// Applies the step; a failure keeps the change it was making, when known.
     async fn apply(
@@ -859,6 +913,14 @@ impl<S: Step> DynStep for S {
 
     fn resource(&self, ctx: &Context) -> String {
         Step::resource(self, ctx)
+    }
+
+    fn required_roles(&self, ctx: &Context) -> Vec<RoleNeed> {
+        Step::required_roles(self, ctx)
+    }
+
+    fn minimum_release(&self, ctx: &Context) -> Option<(Family, String)> {
+        Step::minimum_release(self, ctx)
     }
 
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep> {

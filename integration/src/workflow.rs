@@ -20,9 +20,10 @@ use crate::report::{
 };
 use crate::spec::ResolvedSpec;
 use crate::step::{
-    Action, Change, Context, DynStep, ServiceNowLogin, Step, StepError, StepFailure, StepId,
-    Upstream, WorkflowOptions, all_steps,
+    Action, Change, Context, DynStep, RoleNeed, ServiceNowLogin, Step, StepError, StepFailure,
+    StepId, Upstream, WorkflowOptions, all_steps,
 };
+use servicenow_client::release::Family;
 
 /// Why a step could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +88,68 @@ pub enum WorkflowError {
     /// integration: nothing was written.
     #[error("{}", taken_text(.0))]
     Taken(Vec<Taken>),
+    /// The administrator lacks roles the steps need, or the instance is too old
+    /// for a step: nothing was written (every problem is named).
+    #[error("{}", preflight_text(.0))]
+    Preflight(Vec<PreflightProblem>),
+}
+
+/// Why a writing operation refused to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PreflightProblem {
+    /// The ServiceNow administrator holds none of the roles of each of these needs.
+    MissingRoles {
+        /// The administrator's user name.
+        user: String,
+        /// Every need not met.
+        unmet: Vec<RoleNeed>,
+    },
+    /// The instance's release is older than a step needs.
+    ReleaseTooOld {
+        /// The step.
+        step: StepId,
+        /// The instance's release.
+        release: String,
+        /// The oldest release the step works on.
+        minimum: Family,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for PreflightProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PreflightProblem::MissingRoles { user, unmet } => {
+                write!(f, "the ServiceNow user {user} lacks roles:")?;
+                for need in unmet {
+                    write!(f, "\n    - {} (for {})", need.any_of.join(" or "), need.purpose)?;
+                }
+                write!(
+                    f,
+                    "\n    grant them (User Administration > Users > {user} > Roles), or configure an administrator who holds them"
+                )
+            }
+            PreflightProblem::ReleaseTooOld {
+                step,
+                release,
+                minimum,
+                reason,
+            } => write!(
+                f,
+                "step {step} needs ServiceNow {minimum} or later ({reason}); the instance runs {release}: upgrade it, or remove the step from the spec"
+            ),
+        }
+    }
+}
+
+fn preflight_text(problems: &[PreflightProblem]) -> String {
+    let mut out = "nothing was written; before writing, these were found:".to_owned();
+    for p in problems {
+        out.push_str(&format!("\n  - {p}"));
+    }
+    out
 }
 
 /// A record with a configured name that this integration does not own.
@@ -352,6 +415,7 @@ impl WorkflowBuilder {
                 events: self.events,
                 oauth_applications: crate::step::Memo::new(),
                 allow_list: crate::step::Memo::new(),
+                release: StdMutex::new(Default::default()),
             }),
             waves: waves(&self.steps),
             steps: self.steps,
@@ -393,6 +457,9 @@ impl Workflow {
         if !spec.properties.is_empty() {
             steps.push(Arc::new(crate::steps::properties::PropertiesStep));
         }
+        if spec.store_app.is_some() {
+            steps.push(Arc::new(crate::steps::store_app::StoreAppStep));
+        }
         WorkflowBuilder {
             spec,
             servicenow,
@@ -422,12 +489,25 @@ impl Workflow {
     /// the last operation read. A corrupt ledger is an error only when `writing`.
     async fn load_ledger(&self, writing: bool) -> Result<Loaded, WorkflowError> {
         use servicenow_client::properties::POST_MESSAGE_ALLOW_LIST;
+        use servicenow_client::release::{BUILD_PROPERTIES, Release};
+        let mut also = vec![POST_MESSAGE_ALLOW_LIST];
+        also.extend(BUILD_PROPERTIES);
         let loaded = self
             .ctx
             .ledger_store
-            .load_with(&[POST_MESSAGE_ALLOW_LIST])
+            .load_with(&also)
             .await
             .map_err(WorkflowError::Ledger)?;
+        *self
+            .ctx
+            .release
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Release::from_properties(
+            loaded
+                .properties
+                .iter()
+                .map(|p| (p.name.as_str(), p.value.as_str())),
+        );
         let ledger = match (&loaded.ledger, writing) {
             (Ok(ledger), _) => ledger.clone(),
             (Err(corrupt), true) => return Err(corrupt.clone().into()),
@@ -482,6 +562,105 @@ impl Workflow {
             }
         }
         Ok(taken)
+    }
+
+    /// Checks, before anything is written, that the administrator holds what
+    /// every step needs (and what the ledger and lease need), and — when
+    /// `releases` — that the instance is recent enough for every step. Every
+    /// problem is named at once. Credentials that name no user (client
+    /// credentials, an API key) cannot be checked: a warning says so.
+    pub async fn preflight(&self, releases: bool) -> Result<Vec<PreflightProblem>, WorkflowError> {
+        let ctx = &self.ctx;
+        let mut problems = Vec::new();
+        let mut needs = vec![RoleNeed::admin(
+            "the ledger and the lease, kept in system properties",
+        )];
+        for step in &self.steps {
+            for need in step.required_roles(ctx) {
+                match needs.iter_mut().find(|n| n.any_of == need.any_of) {
+                    Some(n) if !n.purpose.contains(&need.purpose) => {
+                        n.purpose = format!("{}, {}", n.purpose, need.purpose);
+                    }
+                    Some(_) => {}
+                    None => needs.push(need),
+                }
+            }
+        }
+        let minimums: Vec<(StepId, Family, String)> = if releases {
+            self.steps
+                .iter()
+                .filter_map(|s| s.minimum_release(ctx).map(|(f, why)| (s.id(), f, why)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let user = ctx.servicenow.username().map(str::to_owned);
+        let roles: Vec<&str> = {
+            let mut all: Vec<&str> = needs
+                .iter()
+                .flat_map(|n| n.any_of.iter().map(String::as_str))
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        let held = async {
+            match &user {
+                Some(user) => ctx.servicenow.roles().held_by(user, &roles).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let release = async {
+            if minimums.is_empty() {
+                Ok(None)
+            } else {
+                ctx.servicenow.release().await.map(Some)
+            }
+        };
+        let (held, release) =
+            futures_util::try_join!(held, release).map_err(WorkflowError::Ledger)?;
+        match (user, held) {
+            (Some(user), Some(held)) => {
+                let unmet: Vec<RoleNeed> = needs
+                    .into_iter()
+                    .filter(|n| !n.any_of.iter().any(|r| held.contains(r)))
+                    .collect();
+                if !unmet.is_empty() {
+                    problems.push(PreflightProblem::MissingRoles { user, unmet });
+                }
+            }
+            _ => ctx.emit(Event::Warning {
+                step: StepId::PLUGINS,
+                message: format!(
+                    "the administrator's roles were not checked: {} credentials name no user (the instance's answers will tell)",
+                    ctx.servicenow.credentials_method()
+                ),
+            }),
+        }
+        if let Some(release) = release {
+            *ctx.release.lock().unwrap_or_else(|p| p.into_inner()) = release.clone();
+            for (step, minimum, reason) in minimums {
+                if release.at_least(minimum.clone()) == Some(false) {
+                    problems.push(PreflightProblem::ReleaseTooOld {
+                        step,
+                        release: release.to_string(),
+                        minimum,
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Runs [`preflight`](Self::preflight) and fails on any problem.
+    async fn require_preflight(&self, releases: bool) -> Result<(), WorkflowError> {
+        let problems = self.preflight(releases).await?;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(WorkflowError::Preflight(problems))
+        }
     }
 
     /// Runs a writing operation under the integration's lease, giving it back
@@ -575,7 +754,21 @@ impl Workflow {
                 "another integration with this tenant has a ledger ({other}*): a spec with other names is a new integration, and that one is left as it is"
             ));
         }
-        Ok(Plan { steps, notes })
+        let release = self.ctx.release();
+        if !release.is_known() {
+            notes.push(format!(
+                "the instance's release is unknown (none of {} names it): checks that depend on it are not made",
+                servicenow_client::release::BUILD_PROPERTIES.join(", ")
+            ));
+        }
+        for problem in self.preflight(true).await? {
+            notes.push(format!("apply would refuse: {problem}"));
+        }
+        Ok(Plan {
+            steps,
+            notes,
+            release,
+        })
     }
 
     /// Makes the instance and tenant match the spec, step by step; each step
@@ -585,6 +778,7 @@ impl Workflow {
     /// [`ApplyError::NotStarted`] with [`WorkflowError::Held`], and nothing is
     /// written), and gives it back at the end.
     pub async fn apply(&self) -> Result<ApplyReport, ApplyError> {
+        self.require_preflight(true).await?;
         self.holding_lease("apply", self.apply_holding()).await
     }
 
@@ -747,6 +941,7 @@ impl Workflow {
     /// the lease, as apply does. The integration account keeps the old secret
     /// until a person enters the new one (the checklist says how).
     pub async fn rotate_secret(&self) -> Result<SecretRotation, WorkflowError> {
+        self.require_preflight(false).await?;
         self.holding_lease("rotate-secret", self.rotate_secret_holding())
             .await
     }
@@ -959,6 +1154,7 @@ impl Workflow {
     ///
     /// Takes the integration's lease first, as apply does.
     pub async fn teardown(&self) -> Result<TeardownReport, WorkflowError> {
+        self.require_preflight(false).await?;
         self.holding_lease("teardown", self.teardown_holding())
             .await
     }

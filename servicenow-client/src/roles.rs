@@ -228,18 +228,19 @@ impl Roles {
     /// Which of `roles` the user holds, directly or through a group (the
     /// platform lists both in `sys_user_has_role`; grants in a state other than
     /// `active` do not count), in the order asked. Roles the instance does not
-    /// have are not held. Two requests after the user is found; an unknown user
+    /// have are not held. Two round trips (the user and the roles are read at once); an unknown user
     /// is [`Error::MissingRecord`].
     pub async fn held_by(&self, user_name: &str, roles: &[&str]) -> Result<Vec<String>> {
-        let user = self.require_user(user_name).await?;
         if roles.is_empty() {
+            self.require_user(user_name).await?;
             return Ok(Vec::new());
         }
-        let known: Vec<Role> = self
-            .roles
-            .list(Query::new().is_in("name", roles.iter().copied()))
-            .try_collect()
-            .await?;
+        let (user, known) = futures_util::try_join!(
+            self.require_user(user_name),
+            self.roles
+                .list(Query::new().is_in("name", roles.iter().copied()))
+                .try_collect::<Vec<Role>>()
+        )?;
         if known.is_empty() {
             return Ok(Vec::new());
         }

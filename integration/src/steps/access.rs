@@ -12,8 +12,7 @@ use servicenow_client::wire::SysId;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::OPENFRAME_ROLE;
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream,
-};
+    Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream, RoleNeed};
 
 /// Step 3.
 #[derive(Debug, Clone, Copy, Default)]
@@ -88,6 +87,10 @@ impl Step for AccessStep {
 
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
+    }
+
+    fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
+        vec![RoleNeed::admin("granting sn_openframe_user (sys_user_has_role, sys_group_has_role)")]
     }
 
     fn resource(&self, ctx: &Context) -> String {

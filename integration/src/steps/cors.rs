@@ -10,8 +10,7 @@ use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
     Action, Applied, Change, Context, FieldChange, Step, StepId, StepResult, Upstream,
-    duplicates_check, duplicates_text, pick,
-};
+    duplicates_check, duplicates_text, pick, RoleNeed};
 use crate::steps::openframe::Ownership;
 
 /// The header the seed procedure sets on the rule.
@@ -111,6 +110,10 @@ impl Step for CorsStep {
 
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
+    }
+
+    fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
+        vec![RoleNeed::admin("the CORS rule (sys_cors_rule)")]
     }
 
     fn resource(&self, ctx: &Context) -> String {

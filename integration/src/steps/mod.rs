@@ -7,3 +7,4 @@ pub mod oauth_endpoint;
 pub mod openframe;
 pub mod plugins;
 pub mod properties;
+pub mod store_app;

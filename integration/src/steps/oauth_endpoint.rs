@@ -11,8 +11,7 @@ use servicenow_client::wire::SysId;
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
     Action, Applied, Change, Context, FieldChange, GeneratedSecret, Named, Step, StepError, StepId,
-    StepResult, Upstream, duplicates_check, duplicates_text,
-};
+    StepResult, Upstream, duplicates_check, duplicates_text, RoleNeed};
 
 /// Step 5.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,6 +40,10 @@ impl Step for OAuthEndpointStep {
 
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
+    }
+
+    fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
+        vec![RoleNeed::any_of(&["admin", "oauth_admin"], "the OAuth application registry (oauth_entity)")]
     }
 
     fn resource(&self, ctx: &Context) -> String {
@@ -114,6 +117,9 @@ impl Step for OAuthEndpointStep {
             change
                 .warnings
                 .push(duplicates_text("OAuth application", &o.name, duplicates));
+        }
+        if let Some(note) = registry_deprecation(&ctx.release()) {
+            change.warnings.push(note);
         }
         change
     }
@@ -405,4 +411,16 @@ pub(crate) async fn secret_for(
             secret,
         }),
     ))
+}
+
+/// What plan says when the release deprecates the registry type the procedure
+/// uses (`oauth_entity` with `type=client`, deprecated from Zurich in favour of
+/// the Machine Identity Console).
+pub fn registry_deprecation(release: &servicenow_client::release::Release) -> Option<String> {
+    use servicenow_client::release::Family;
+    (release.at_least(Family::Zurich) == Some(true)).then(|| {
+        format!(
+            "the OAuth registry type used here (\"OAuth API endpoint for external clients\", type=client) is deprecated on {release} in favour of the Machine Identity Console; whether the password grant keeps working on it is not documented, so verify proves it with a token grant"
+        )
+    })
 }

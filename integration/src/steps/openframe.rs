@@ -27,7 +27,7 @@ use servicenow_client::JsonRecord;
 use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::OrderSetting;
-use crate::step::{Action, Applied, StepResult, Upstream, duplicates_check, duplicates_text};
+use crate::step::{Action, Applied, StepResult, Upstream, duplicates_check, duplicates_text, RoleNeed};
 use crate::step::{Change, Context, FieldChange, Step, StepId};
 
 /// Steps 2 and 7.
@@ -199,6 +199,10 @@ impl Step for OpenFrameStep {
 
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
+    }
+
+    fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
+        vec![RoleNeed::admin("the OpenFrame configuration and the postMessage allow-list")]
     }
 
     fn resource(&self, ctx: &Context) -> String {

@@ -5,14 +5,14 @@
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
-use servicenow_client::plugins::Plugin;
+use servicenow_client::plugins::{Plugin, ids};
+use servicenow_client::release::Family;
 use servicenow_client::query::Query;
 
 use crate::events::Event;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, Step, StepId, StepResult, Upstream,
-};
+    Action, Applied, Change, Context, FieldChange, Step, StepId, StepResult, Upstream, RoleNeed};
 
 /// Step 1.
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,6 +48,10 @@ impl Step for PluginsStep {
         StepId::PLUGINS
     }
 
+    fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
+        vec![RoleNeed::any_of(&["admin", "sn_cicd.sys_ci_automation"], "activating plugins (CI/CD API)")]
+    }
+
     fn resource(&self, ctx: &Context) -> String {
         format!("plugins {}", ctx.spec.plugins.join(", "))
     }
@@ -71,7 +75,7 @@ impl Step for PluginsStep {
         })
     }
 
-    fn change(&self, _ctx: &Context, state: &PluginsState, _upstream: &Upstream) -> Change {
+    fn change(&self, ctx: &Context, state: &PluginsState, _upstream: &Upstream) -> Change {
         let changes: Vec<FieldChange> = state
             .inactive()
             .map(|id| FieldChange::new(id, Some("inactive".into()), "active"))
@@ -85,6 +89,15 @@ impl Step for PluginsStep {
             .missing()
             .map(|id| format!("plugin {id} is not installed on this instance; install it (System Definition > Plugins) and apply again"))
             .collect();
+        let release = ctx.release();
+        if ctx.spec.plugins.iter().any(|p| p == ids::CTI_SOFTPHONE)
+            && release.at_least(Family::Zurich) == Some(true)
+        {
+            change.warnings.push(format!(
+                "CTI Softphone ({}) is no longer deployed on new instances from Zurich (this one runs {release}): an instance set up on Zurich or later may not offer it; Agent Desktop works without it",
+                ids::CTI_SOFTPHONE
+            ));
+        }
         change
     }
 

@@ -12,8 +12,7 @@ use servicenow_client::wire::SysId;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::PropertyEntry;
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream,
-};
+    Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream, RoleNeed};
 
 /// The step's id.
 pub const ID: &str = "properties";
@@ -89,6 +88,10 @@ impl Step for PropertiesStep {
 
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
+    }
+
+    fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
+        vec![RoleNeed::admin("system properties (sys_properties)")]
     }
 
     fn resource(&self, ctx: &Context) -> String {
