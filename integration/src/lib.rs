@@ -120,11 +120,12 @@ pub use report::{
 };
 pub use spec::{IntegrationSpec, ResolvedSpec, SpecError};
 pub use step::{
-    Action, Applied, Change, Context, FieldChange, Named, ServiceNowLogin, Step, StepError, StepId,
-    StepResult, Upstream, WorkflowOptions,
+    Action, Applied, Change, Context, FieldChange, Named, RoleNeed, ServiceNowLogin, Step,
+    StepError, StepId, StepResult, Upstream, WorkflowOptions,
 };
 pub use workflow::{
-    ApplyError, StepRegistrationError, StepsFailed, Taken, Workflow, WorkflowBuilder, WorkflowError,
+    ApplyError, PreflightProblem, StepRegistrationError, StepsFailed, Taken, Workflow,
+    WorkflowBuilder, WorkflowError,
 };
 
 /// The workspace README's Rust examples, compiled and run as doctests so the

@@ -124,7 +124,12 @@ impl fmt::Display for PreflightProblem {
             PreflightProblem::MissingRoles { user, unmet } => {
                 write!(f, "the ServiceNow user {user} lacks roles:")?;
                 for need in unmet {
-                    write!(f, "\n    - {} (for {})", need.any_of.join(" or "), need.purpose)?;
+                    write!(
+                        f,
+                        "\n    - {} (for {})",
+                        need.any_of.join(" or "),
+                        need.purpose
+                    )?;
                 }
                 write!(
                     f,
@@ -498,11 +503,7 @@ impl Workflow {
             .load_with(&also)
             .await
             .map_err(WorkflowError::Ledger)?;
-        *self
-            .ctx
-            .release
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Release::from_properties(
+        *self.ctx.release.lock().unwrap_or_else(|p| p.into_inner()) = Release::from_properties(
             loaded
                 .properties
                 .iter()

@@ -12,7 +12,9 @@ use servicenow_client::wire::SysId;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::OPENFRAME_ROLE;
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream, RoleNeed};
+    Action, Applied, Change, Context, FieldChange, RoleNeed, Step, StepError, StepId, StepResult,
+    Upstream,
+};
 
 /// Step 3.
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,7 +92,9 @@ impl Step for AccessStep {
     }
 
     fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
-        vec![RoleNeed::admin("granting sn_openframe_user (sys_user_has_role, sys_group_has_role)")]
+        vec![RoleNeed::admin(
+            "granting sn_openframe_user (sys_user_has_role, sys_group_has_role)",
+        )]
     }
 
     fn resource(&self, ctx: &Context) -> String {

@@ -9,8 +9,9 @@ use servicenow_client::wire::SysId;
 use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, Step, StepId, StepResult, Upstream,
-    duplicates_check, duplicates_text, pick, RoleNeed};
+    Action, Applied, Change, Context, FieldChange, RoleNeed, Step, StepId, StepResult, Upstream,
+    duplicates_check, duplicates_text, pick,
+};
 use crate::steps::openframe::Ownership;
 
 /// The header the seed procedure sets on the rule.

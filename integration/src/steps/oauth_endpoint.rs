@@ -10,8 +10,9 @@ use servicenow_client::wire::SysId;
 
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, GeneratedSecret, Named, Step, StepError, StepId,
-    StepResult, Upstream, duplicates_check, duplicates_text, RoleNeed};
+    Action, Applied, Change, Context, FieldChange, GeneratedSecret, Named, RoleNeed, Step,
+    StepError, StepId, StepResult, Upstream, duplicates_check, duplicates_text,
+};
 
 /// Step 5.
 #[derive(Debug, Clone, Copy, Default)]
@@ -43,7 +44,10 @@ impl Step for OAuthEndpointStep {
     }
 
     fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
-        vec![RoleNeed::any_of(&["admin", "oauth_admin"], "the OAuth application registry (oauth_entity)")]
+        vec![RoleNeed::any_of(
+            &["admin", "oauth_admin"],
+            "the OAuth application registry (oauth_entity)",
+        )]
     }
 
     fn resource(&self, ctx: &Context) -> String {

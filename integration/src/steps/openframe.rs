@@ -27,7 +27,9 @@ use servicenow_client::JsonRecord;
 use crate::ledger::Adopted;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::OrderSetting;
-use crate::step::{Action, Applied, StepResult, Upstream, duplicates_check, duplicates_text, RoleNeed};
+use crate::step::{
+    Action, Applied, RoleNeed, StepResult, Upstream, duplicates_check, duplicates_text,
+};
 use crate::step::{Change, Context, FieldChange, Step, StepId};
 
 /// Steps 2 and 7.
@@ -202,7 +204,9 @@ impl Step for OpenFrameStep {
     }
 
     fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
-        vec![RoleNeed::admin("the OpenFrame configuration and the postMessage allow-list")]
+        vec![RoleNeed::admin(
+            "the OpenFrame configuration and the postMessage allow-list",
+        )]
     }
 
     fn resource(&self, ctx: &Context) -> String {

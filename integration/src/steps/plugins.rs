@@ -6,13 +6,14 @@
 use async_trait::async_trait;
 use futures_util::TryStreamExt as _;
 use servicenow_client::plugins::{Plugin, ids};
-use servicenow_client::release::Family;
 use servicenow_client::query::Query;
+use servicenow_client::release::Family;
 
 use crate::events::Event;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, Step, StepId, StepResult, Upstream, RoleNeed};
+    Action, Applied, Change, Context, FieldChange, RoleNeed, Step, StepId, StepResult, Upstream,
+};
 
 /// Step 1.
 #[derive(Debug, Clone, Copy, Default)]
@@ -49,7 +50,10 @@ impl Step for PluginsStep {
     }
 
     fn required_roles(&self, _ctx: &Context) -> Vec<RoleNeed> {
-        vec![RoleNeed::any_of(&["admin", "sn_cicd.sys_ci_automation"], "activating plugins (CI/CD API)")]
+        vec![RoleNeed::any_of(
+            &["admin", "sn_cicd.sys_ci_automation"],
+            "activating plugins (CI/CD API)",
+        )]
     }
 
     fn resource(&self, ctx: &Context) -> String {

@@ -12,7 +12,9 @@ use servicenow_client::wire::SysId;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::PropertyEntry;
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream, RoleNeed};
+    Action, Applied, Change, Context, FieldChange, RoleNeed, Step, StepError, StepId, StepResult,
+    Upstream,
+};
 
 /// The step's id.
 pub const ID: &str = "properties";

@@ -23,3 +23,40 @@ pub async fn pair() -> Pair {
         bp: FakeTenant::start().await,
     }
 }
+
+/// A workflow for the pair: the spec's `[servicenow]` and `[brightpattern]`
+/// sections pointing at the fakes, then `extra` (more TOML); the admin
+/// configures, with fast plugin polling.
+pub fn workflow(p: &Pair, extra: &str) -> brightpattern_servicenow::Workflow {
+    workflow_as(p, extra, p.sn.client_as_admin())
+}
+
+/// As [`workflow`], configuring with `servicenow` instead of the admin.
+pub fn workflow_as(
+    p: &Pair,
+    extra: &str,
+    servicenow: servicenow_client::Client,
+) -> brightpattern_servicenow::Workflow {
+    use brightpattern_servicenow::{IntegrationSpec, ServiceNowLogin, Workflow, WorkflowOptions};
+    let spec = IntegrationSpec::from_toml(&format!(
+        "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n{extra}",
+        p.sn.url(),
+        p.bp.url()
+    ))
+    .unwrap()
+    .resolve()
+    .unwrap();
+    Workflow::builder(
+        spec,
+        servicenow,
+        p.bp.client(),
+        ServiceNowLogin {
+            username: servicenow_fake::ADMIN_USER.into(),
+            password: servicenow_fake::ADMIN_PASSWORD.into(),
+        },
+    )
+    .options(
+        WorkflowOptions::default().plugin_wait(servicenow_client::plugins::WaitOptions::fast()),
+    )
+    .build()
+}
