@@ -42,6 +42,8 @@ pub mod wire;
 #[cfg(feature = "client")]
 pub mod auth;
 #[cfg(feature = "client")]
+pub mod budget;
+#[cfg(feature = "client")]
 pub mod error;
 #[cfg(feature = "client")]
 pub mod oauth;
@@ -61,6 +63,8 @@ pub use auth::{
     Anonymous, ApiKeyAuth, Authenticator, BasicAuth, BearerAuth, Credential, Token, TokenCache,
     TokenSource,
 };
+#[cfg(feature = "client")]
+pub use budget::{BudgetStats, RequestBudget};
 #[cfg(feature = "client")]
 pub use error::{
     ApiError, AuthenticationError, DecodeError, Error, InvalidInput, RateLimited, RedirectRefused,

@@ -326,6 +326,7 @@ struct Connection {
     session_cookies: bool,
     proxy: Option<crate::Proxy>,
     tls: crate::tls::TlsSettings,
+    budget: Option<crate::RequestBudget>,
 }
 
 impl Default for Connection {
@@ -336,6 +337,7 @@ impl Default for Connection {
             session_cookies: true,
             proxy: None,
             tls: crate::tls::TlsSettings::default(),
+            budget: None,
         }
     }
 }
@@ -393,6 +395,13 @@ impl TransportOptions {
     /// Appends a product token to the `User-Agent` (for example `my-service/1.2`).
     pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
         self.user_agent_suffix = Some(suffix.into());
+        self
+    }
+
+    /// Shares `budget` with every other client holding it: each attempt waits
+    /// for its turn (none by default).
+    pub fn request_budget(mut self, budget: crate::RequestBudget) -> Self {
+        self.connection.budget = Some(budget);
         self
     }
 
@@ -564,6 +573,13 @@ impl TransportBuilder {
         self
     }
 
+    /// Shares `budget` with every other client holding it: each attempt waits
+    /// for its turn (none by default).
+    pub fn request_budget(mut self, budget: crate::RequestBudget) -> Self {
+        self.connection.budget = Some(budget);
+        self
+    }
+
     /// Sets the largest response body read (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub fn max_body_bytes(mut self, limit: u64) -> Self {
         self.connection.max_body_bytes = limit;
@@ -618,6 +634,7 @@ impl TransportBuilder {
                 max_body_bytes: connection.max_body_bytes,
                 cookies: connection.session_cookies.then(SessionCookies::new_shared),
                 session_cookies: connection.session_cookies,
+                budget: connection.budget,
             }),
         })
     }
@@ -745,6 +762,8 @@ struct Inner {
     /// transports, or when switched off).
     cookies: Option<Arc<SessionCookies>>,
     session_cookies: bool,
+    /// The requests-per-second budget shared with other clients, if any.
+    budget: Option<crate::RequestBudget>,
 }
 
 /// Sends requests to one service origin, with authentication, retries and typed
@@ -856,6 +875,7 @@ impl Transport {
                 max_body_bytes: self.inner.max_body_bytes,
                 cookies,
                 session_cookies: self.inner.session_cookies,
+                budget: self.inner.budget.clone(),
             }),
         }
     }
@@ -1030,6 +1050,9 @@ impl Transport {
         let mut url = url.clone();
         let mut hops = 0;
         let response = loop {
+            if let Some(budget) = &self.inner.budget {
+                budget.acquire().await;
+            }
             let mut builder = self
                 .inner
                 .http

@@ -61,8 +61,9 @@ Environment:
 Exit codes:
   0 ok
   1 runtime failure
-  2 usage or configuration error, or a record with a configured name is not ours
-    (adopt it or rename it); nothing written
+  2 usage or configuration error, a record with a configured name is not ours
+    (adopt it or rename it), or the preflight found the admin lacking roles or
+    the instance too old for a step; nothing written
   3 verify (or apply's proofs) found a failure
   4 nothing failed, but something waits for a person (after rotate-secret:
     entering the new secret)
@@ -638,9 +639,9 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                     }
                     Err(match &e {
                         _ if e.held().is_some() => Exit::held(e.to_string()),
-                        ApplyError::NotStarted(WorkflowError::Taken(_)) => {
-                            Exit::usage(e.to_string())
-                        }
+                        ApplyError::NotStarted(
+                            WorkflowError::Taken(_) | WorkflowError::Preflight(_),
+                        ) => Exit::usage(e.to_string()),
                         _ => Exit::failure(chain(&e)),
                     })
                 }
@@ -652,6 +653,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             }
             let report = workflow.teardown().await.map_err(|e| match e {
                 WorkflowError::Held(_) => Exit::held(format!("nothing was removed: {e}")),
+                WorkflowError::Preflight(_) => Exit::usage(e.to_string()),
                 e => Exit::failure(chain(&e)),
             })?;
             out.teardown(&report);
@@ -667,6 +669,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             }
             let rotation = workflow.rotate_secret().await.map_err(|e| match e {
                 WorkflowError::Held(_) => Exit::held(format!("nothing was changed: {e}")),
+                WorkflowError::Preflight(_) => Exit::usage(e.to_string()),
                 e => Exit::failure(chain(&e)),
             })?;
             out.rotation(&rotation);

@@ -125,6 +125,10 @@ impl Output {
             return self.json_with_auth(plan, reveal, auth);
         }
         println!("{auth}");
+        println!("ServiceNow release: {}", plan.release);
+        for note in &plan.notes {
+            println!("note: {note}");
+        }
         println!("{:<20} {:<10} RESOURCE", "STEP", "ACTION");
         for s in &plan.steps {
             println!(

@@ -691,6 +691,7 @@ fn changes_text(changes: &[FieldChange]) -> String {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "ServiceNow release: {}", self.release)?;
         for note in &self.notes {
             writeln!(f, "note: {note}")?;
         }

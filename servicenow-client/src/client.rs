@@ -295,6 +295,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Shares a requests-per-second budget with every other client holding it
+    /// (for many integrations on one instance: see [`bpsn_core::budget`]).
+    pub fn request_budget(mut self, budget: bpsn_core::RequestBudget) -> Self {
+        self.options = self.options.request_budget(budget);
+        self
+    }
+
     /// Sets how batches are split and sent.
     pub fn batch_options(mut self, batch: BatchOptions) -> Self {
         self.batch = batch;

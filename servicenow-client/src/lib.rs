@@ -89,8 +89,8 @@ pub mod users;
 pub mod wire;
 
 pub use bpsn_core::{
-    ClientIdentity, ExposeSecret, Proxy, Request, Response, RetryPolicy, RootCertificates,
-    SecretString, TlsProblem, Token, Transport, TransportOptions,
+    ClientIdentity, ExposeSecret, Proxy, Request, RequestBudget, Response, RetryPolicy,
+    RootCertificates, SecretString, TlsProblem, Token, Transport, TransportOptions,
 };
 pub use client::{Client, ClientBuilder};
 pub use credentials::{

@@ -271,3 +271,30 @@ async fn held_roles_are_read_from_the_user_and_the_grants() {
         .unwrap();
     assert_eq!(held, vec!["sn_cicd.sys_ci_automation".to_owned()]);
 }
+
+#[tokio::test]
+async fn clients_sharing_a_budget_take_turns() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/now/table/sys_properties"))
+        .respond_with(list(serde_json::json!([])))
+        .expect(4)
+        .mount(&server)
+        .await;
+    let budget = servicenow_client::RequestBudget::per_second(1000);
+    let build = || {
+        servicenow_client::Client::builder(
+            common::instance(&server),
+            servicenow_client::Credentials::basic("admin", common::PASSWORD),
+        )
+        .request_budget(budget.clone())
+        .build()
+        .unwrap()
+    };
+    let (a, b) = (build(), build());
+    for client in [&a, &b, &a, &b] {
+        client.release().await.unwrap();
+    }
+    // Every attempt of both clients went through the one budget.
+    assert_eq!(budget.stats().acquired, 4);
+}
