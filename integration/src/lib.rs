@@ -105,6 +105,7 @@
 //! ```
 
 pub mod events;
+pub mod fleet;
 pub mod lease;
 pub mod ledger;
 pub mod report;

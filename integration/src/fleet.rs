@@ -1,0 +1,605 @@
+//! Many integrations at once: one spec template, many (instance, tenant, names)
+//! rows, run with bounded concurrency; one report with each row's outcome.
+//!
+//! Partners and managed service providers set the integration up for many
+//! customer instances. An [`Inventory`] names the rows; [`Inventory::row_spec`]
+//! turns the template into each row's spec; the caller builds each row's
+//! [`Workflow`] (with its credentials, and the instance's shared
+//! [`RequestBudget`](servicenow_client::RequestBudget) so that rows on one
+//! instance stay under its rate limits) and hands them to [`run_fleet`] as an
+//! iterator, which is pulled lazily as slots free up. A row's failure never
+//! stops the others.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use brightpattern_servicenow::fleet::{FleetMember, FleetOperation, FleetOptions, run_fleet};
+//!
+//! // A row that could not be built (say, its credentials are missing) is
+//! // reported, not fatal.
+//! let members = vec![FleetMember::not_started("acme", "missing ACME_SERVICENOW_PASSWORD")];
+//! let report = run_fleet(members, FleetOperation::Verify, &FleetOptions::default()).await;
+//! assert_eq!(report.rows.len(), 1);
+//! assert_eq!(report.summary(), brightpattern_servicenow::fleet::FleetSummary::AnyFailed);
+//! # }
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Instant;
+
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+use crate::report::Status;
+use crate::spec::{IntegrationSpec, ResolvedSpec, SpecError, SpecProblems};
+use crate::workflow::{ApplyError, Workflow, WorkflowError};
+
+/// The default number of rows run at once.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
+/// An inventory file: the template, the knobs and the rows.
+///
+/// ```toml
+/// template = "bp-servicenow.toml"   # relative to the inventory file
+/// concurrency = 4                   # rows at once (default 4)
+/// requests_per_second = 10          # per ServiceNow instance (default 10)
+///
+/// [[row]]
+/// name = "acme"
+/// instance = "acme"                 # a name or an https origin
+/// tenant = "acme"
+/// env_prefix = "ACME_"              # ACME_SERVICENOW_USERNAME, ...
+///
+/// [[row]]
+/// name = "globex"
+/// instance = "https://itsm.globex.example"
+/// tenant = "globex"
+/// credentials_file = "secrets/globex.env"   # KEY=VALUE lines
+/// names = { openframe = "Globex Agent Desktop", integration_account = "Globex" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// The spec template (a `bp-servicenow.toml`), relative to the inventory.
+    pub template: String,
+    /// Rows run at once (default [`DEFAULT_CONCURRENCY`]).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Requests per second to each ServiceNow instance, shared by its rows
+    /// (default 10).
+    #[serde(default = "default_requests_per_second")]
+    pub requests_per_second: u32,
+    /// The rows.
+    #[serde(default, rename = "row")]
+    pub rows: Vec<InventoryRow>,
+}
+
+fn default_concurrency() -> usize {
+    DEFAULT_CONCURRENCY
+}
+
+fn default_requests_per_second() -> u32 {
+    10
+}
+
+/// One integration of the fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryRow {
+    /// The row's name in reports (unique; a-z, 0-9, `-`, `_`).
+    pub name: String,
+    /// The ServiceNow instance (replaces the template's).
+    pub instance: String,
+    /// The Bright Pattern tenant (replaces the template's).
+    pub tenant: String,
+    /// The names of what the integration creates, where they differ from the template's.
+    #[serde(default)]
+    pub names: RowNames,
+    /// The prefix of the row's environment variables (`ACME_` reads
+    /// `ACME_SERVICENOW_USERNAME`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_prefix: Option<String>,
+    /// A file of `KEY=VALUE` lines holding the row's credentials (the same
+    /// variable names, without prefix), relative to the inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+}
+
+/// A row's names, each replacing the template's when given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowNames {
+    /// `[openframe] name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openframe: Option<String>,
+    /// `[cors] name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<String>,
+    /// `[oauth] name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<String>,
+    /// `[integration_account] name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_account: Option<String>,
+}
+
+impl Inventory {
+    /// Reads an inventory; an unknown key, no rows, a repeated or odd row name,
+    /// a row with both an environment prefix and a credentials file, or a
+    /// concurrency of 0 is an error naming every problem.
+    pub fn from_toml(text: &str) -> Result<Self, SpecError> {
+        let inventory: Inventory =
+            toml::from_str(text).map_err(|e| SpecError::Parse(e.to_string().trim().to_owned()))?;
+        let mut problems = Vec::new();
+        if inventory.rows.is_empty() {
+            problems.push("the inventory has no [[row]]".to_owned());
+        }
+        if inventory.concurrency == 0 {
+            problems.push("concurrency: must be at least 1".to_owned());
+        }
+        if inventory.requests_per_second == 0 {
+            problems.push("requests_per_second: must be at least 1".to_owned());
+        }
+        let mut seen = HashSet::new();
+        for row in &inventory.rows {
+            let valid = !row.name.is_empty()
+                && row.name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_')
+                });
+            if !valid {
+                problems.push(format!(
+                    "row {:?}: a row name is made of a-z, 0-9, - and _",
+                    row.name
+                ));
+            } else if !seen.insert(row.name.clone()) {
+                problems.push(format!("row {:?}: listed twice", row.name));
+            }
+            if row.env_prefix.is_some() && row.credentials_file.is_some() {
+                problems.push(format!(
+                    "row {:?}: give env_prefix or credentials_file, not both",
+                    row.name
+                ));
+            }
+            if let Some(prefix) = &row.env_prefix {
+                if !prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    problems.push(format!(
+                        "row {:?}: env_prefix {prefix:?} is made of A-Z, 0-9 and _",
+                        row.name
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(inventory)
+        } else {
+            Err(SpecError::Invalid(SpecProblems(problems)))
+        }
+    }
+
+    /// The row's spec: the template with the row's instance, tenant and names.
+    pub fn row_spec(
+        template: &IntegrationSpec,
+        row: &InventoryRow,
+    ) -> Result<ResolvedSpec, SpecError> {
+        let mut spec = template.clone();
+        spec.servicenow.instance = row.instance.clone();
+        spec.brightpattern.tenant = row.tenant.clone();
+        let names = &row.names;
+        if let Some(n) = &names.openframe {
+            spec.openframe.name = n.clone();
+        }
+        if let Some(n) = &names.cors {
+            spec.cors.name = n.clone();
+        }
+        if let Some(n) = &names.oauth {
+            spec.oauth.name = n.clone();
+        }
+        if let Some(n) = &names.integration_account {
+            spec.integration_account.name = n.clone();
+        }
+        spec.resolve()
+    }
+}
+
+/// What the fleet runs on every row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FleetOperation {
+    /// Read only: what apply would change.
+    Plan,
+    /// Make every row match its spec.
+    Apply,
+    /// Check every row, proving effects.
+    Verify,
+}
+
+impl fmt::Display for FleetOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FleetOperation::Plan => "plan",
+            FleetOperation::Apply => "apply",
+            FleetOperation::Verify => "verify",
+        })
+    }
+}
+
+/// Knobs of a fleet run: start from [`FleetOptions::default`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FleetOptions {
+    /// Rows run at once (default [`DEFAULT_CONCURRENCY`]; at least 1).
+    pub concurrency: usize,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+impl FleetOptions {
+    /// Sets how many rows run at once.
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+}
+
+/// One row handed to [`run_fleet`]: its workflow, or why it could not be built.
+#[derive(Debug)]
+pub struct FleetMember {
+    name: String,
+    workflow: Result<Workflow, String>,
+}
+
+impl FleetMember {
+    /// A row with its workflow.
+    pub fn new(name: impl Into<String>, workflow: Workflow) -> Self {
+        Self {
+            name: name.into(),
+            workflow: Ok(workflow),
+        }
+    }
+
+    /// A row that could not be built (a bad spec, missing credentials): reported
+    /// as not started.
+    pub fn not_started(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            workflow: Err(reason.into()),
+        }
+    }
+}
+
+/// How a row ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RowOutcome {
+    /// Nothing to do, or done and proven.
+    Ok,
+    /// Plan only: apply would change something.
+    Changes,
+    /// Waits for a person (a manual step, something not provable from here).
+    Pending,
+    /// Another run holds the integration; nothing was written.
+    Locked,
+    /// Failed: a step, a proof, the preflight, or a request.
+    Failed,
+    /// Could not be started (its spec or credentials); nothing was sent.
+    NotStarted,
+}
+
+impl fmt::Display for RowOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RowOutcome::Ok => "ok",
+            RowOutcome::Changes => "changes",
+            RowOutcome::Pending => "pending",
+            RowOutcome::Locked => "locked",
+            RowOutcome::Failed => "failed",
+            RowOutcome::NotStarted => "not started",
+        })
+    }
+}
+
+/// What one row did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetRow {
+    /// The row's name.
+    pub name: String,
+    /// Its instance, when the row was built.
+    pub instance: Option<String>,
+    /// Its tenant, when the row was built.
+    pub tenant: Option<String>,
+    /// How it ended.
+    pub outcome: RowOutcome,
+    /// Why, in words (an error's whole text; the table shows its first line).
+    pub summary: String,
+    /// When it started, in ms from the fleet's start.
+    pub started_ms: u64,
+    /// When it ended, in ms from the fleet's start.
+    pub finished_ms: u64,
+    /// The operation's own report (plan, apply or verify; secrets masked), when
+    /// there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
+}
+
+/// What the whole fleet comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FleetSummary {
+    /// Every row is ok (or, for plan, has changes to make).
+    AllOk,
+    /// A row failed or could not start.
+    AnyFailed,
+    /// No row failed, and another run holds a row's integration.
+    AnyLocked,
+    /// No row failed or is locked, and a row waits for a person.
+    AnyPending,
+}
+
+/// The fleet's report: every row, in inventory order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetReport {
+    /// What was run.
+    pub operation: FleetOperation,
+    /// Rows run at once.
+    pub concurrency: usize,
+    /// The whole run's wall time, in ms.
+    pub wall_ms: u64,
+    /// Every row, in the order given.
+    pub rows: Vec<FleetRow>,
+}
+
+impl FleetReport {
+    /// What the fleet comes to: failed (or not started) over locked over
+    /// pending over ok.
+    pub fn summary(&self) -> FleetSummary {
+        let any = |o: &[RowOutcome]| self.rows.iter().any(|r| o.contains(&r.outcome));
+        if any(&[RowOutcome::Failed, RowOutcome::NotStarted]) {
+            FleetSummary::AnyFailed
+        } else if any(&[RowOutcome::Locked]) {
+            FleetSummary::AnyLocked
+        } else if any(&[RowOutcome::Pending]) {
+            FleetSummary::AnyPending
+        } else {
+            FleetSummary::AllOk
+        }
+    }
+
+    /// How many rows ended each way.
+    pub fn count(&self, outcome: RowOutcome) -> usize {
+        self.rows.iter().filter(|r| r.outcome == outcome).count()
+    }
+
+    /// The most rows that were running at the same moment.
+    pub fn max_in_flight(&self) -> usize {
+        let mut edges: Vec<(u64, i32)> = self
+            .rows
+            .iter()
+            .filter(|r| r.outcome != RowOutcome::NotStarted)
+            .flat_map(|r| [(r.started_ms, 1), (r.finished_ms, -1)])
+            .collect();
+        // Ends before starts at the same instant.
+        edges.sort();
+        let (mut now, mut most) = (0i32, 0i32);
+        for (_, step) in edges {
+            now += step;
+            most = most.max(now);
+        }
+        most as usize
+    }
+}
+
+impl fmt::Display for FleetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<16} {:<11} {:>7}  {:<40} SUMMARY",
+            "ROW", "OUTCOME", "SECONDS", "INSTANCE"
+        )?;
+        for r in &self.rows {
+            let mut lines = r.summary.lines();
+            let first = lines.next().unwrap_or_default();
+            writeln!(
+                f,
+                "{:<16} {:<11} {:>7.1}  {:<40} {first}{}",
+                r.name,
+                r.outcome.to_string(),
+                (r.finished_ms.saturating_sub(r.started_ms)) as f64 / 1000.0,
+                r.instance.as_deref().unwrap_or("-"),
+                if lines.next().is_some() { " (…)" } else { "" }
+            )?;
+        }
+        let counts: Vec<String> = [
+            RowOutcome::Ok,
+            RowOutcome::Changes,
+            RowOutcome::Pending,
+            RowOutcome::Locked,
+            RowOutcome::Failed,
+            RowOutcome::NotStarted,
+        ]
+        .into_iter()
+        .filter(|o| self.count(*o) > 0)
+        .map(|o| format!("{} {o}", self.count(o)))
+        .collect();
+        write!(
+            f,
+            "{} {} rows in {:.1} s, {} at once: {}",
+            self.operation,
+            self.rows.len(),
+            self.wall_ms as f64 / 1000.0,
+            self.concurrency,
+            counts.join(", ")
+        )
+    }
+}
+
+/// Runs `operation` on every member, `options.concurrency` at a time, pulling
+/// members from the iterator only as slots free up (so workflows can be built
+/// lazily). Never fails: each row's failure is in its row.
+pub async fn run_fleet<I>(
+    members: I,
+    operation: FleetOperation,
+    options: &FleetOptions,
+) -> FleetReport
+where
+    I: IntoIterator<Item = FleetMember>,
+{
+    let started = Instant::now();
+    let concurrency = options.concurrency.max(1);
+    let mut rows: Vec<(usize, FleetRow)> = futures_util::stream::iter(
+        members.into_iter().enumerate(),
+    )
+    .map(|(index, member)| async move { (index, run_member(member, operation, started).await) })
+    .buffer_unordered(concurrency)
+    .collect()
+    .await;
+    rows.sort_by_key(|(i, _)| *i);
+    FleetReport {
+        operation,
+        concurrency,
+        wall_ms: started.elapsed().as_millis() as u64,
+        rows: rows.into_iter().map(|(_, r)| r).collect(),
+    }
+}
+
+fn ms_since(started: Instant) -> u64 {
+    started.elapsed().as_millis() as u64
+}
+
+async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Instant) -> FleetRow {
+    let started_ms = ms_since(fleet);
+    let workflow = match member.workflow {
+        Ok(w) => w,
+        Err(reason) => {
+            return FleetRow {
+                name: member.name,
+                instance: None,
+                tenant: None,
+                outcome: RowOutcome::NotStarted,
+                summary: reason,
+                started_ms,
+                finished_ms: started_ms,
+                report: None,
+            };
+        }
+    };
+    let spec = &workflow.context().spec;
+    let (instance, tenant) = (
+        spec.instance.as_str().to_owned(),
+        spec.tenant.as_str().to_owned(),
+    );
+    let (outcome, summary, report) = match operation {
+        FleetOperation::Plan => match workflow.plan().await {
+            Ok(plan) => {
+                let changing = plan
+                    .steps
+                    .iter()
+                    .filter(|s| {
+                        matches!(
+                            s.action,
+                            crate::Action::Create | crate::Action::Update | crate::Action::Adopt
+                        )
+                    })
+                    .map(|s| s.step.to_string())
+                    .collect::<Vec<_>>();
+                let refused = plan.steps.iter().any(|s| s.action == crate::Action::Refuse)
+                    || plan
+                        .notes
+                        .iter()
+                        .any(|n| n.starts_with("apply would refuse"));
+                let (outcome, summary) = if refused {
+                    (
+                        RowOutcome::Failed,
+                        "apply would refuse (see the row's notes and steps)".to_owned(),
+                    )
+                } else if changing.is_empty() {
+                    (RowOutcome::Ok, format!("no changes ({})", plan.release))
+                } else {
+                    (
+                        RowOutcome::Changes,
+                        format!("would change {} ({})", changing.join(", "), plan.release),
+                    )
+                };
+                (outcome, summary, serde_json::to_value(&plan).ok())
+            }
+            Err(e) => (RowOutcome::Failed, e.to_string(), None),
+        },
+        FleetOperation::Apply => match workflow.apply().await {
+            Ok(report) => {
+                let status = report.status();
+                let done = report
+                    .steps
+                    .iter()
+                    .filter(|s| s.outcome == crate::Outcome::Done)
+                    .count();
+                (
+                    status_outcome(status),
+                    match status {
+                        Status::Ok => format!("applied: {done} step(s) changed"),
+                        Status::Pending => {
+                            format!("applied ({done} changed); waits for a person")
+                        }
+                        _ => "written, but a proof failed".to_owned(),
+                    },
+                    serde_json::to_value(&report).ok(),
+                )
+            }
+            Err(e) => {
+                let outcome = if e.held().is_some() {
+                    RowOutcome::Locked
+                } else {
+                    RowOutcome::Failed
+                };
+                let summary = match &e {
+                    ApplyError::NotStarted(WorkflowError::Preflight(_)) => {
+                        format!("preflight: {e}")
+                    }
+                    _ => e.to_string(),
+                };
+                (
+                    outcome,
+                    summary,
+                    e.report().and_then(|r| serde_json::to_value(r).ok()),
+                )
+            }
+        },
+        FleetOperation::Verify => match workflow.verify().await {
+            Ok(report) => (
+                status_outcome(report.status),
+                report.summary(),
+                serde_json::to_value(&report).ok(),
+            ),
+            Err(e) => (RowOutcome::Failed, e.to_string(), None),
+        },
+    };
+    FleetRow {
+        name: member.name,
+        instance: Some(instance),
+        tenant: Some(tenant),
+        outcome,
+        summary,
+        started_ms,
+        finished_ms: ms_since(fleet),
+        report,
+    }
+}
+
+fn status_outcome(status: Status) -> RowOutcome {
+    match status {
+        Status::Ok => RowOutcome::Ok,
+        Status::Pending => RowOutcome::Pending,
+        _ => RowOutcome::Failed,
+    }
+}

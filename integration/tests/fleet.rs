@@ -1,0 +1,171 @@
+//! Fleets: 50 fake pairs, 4 in flight, one failing and one locked — the report
+//! and what it comes to; and the inventory's checks.
+
+mod common;
+
+use brightpattern_servicenow::fleet::{
+    FleetMember, FleetOperation, FleetOptions, FleetSummary, Inventory, RowOutcome, run_fleet,
+};
+use brightpattern_servicenow::lease::Lease;
+use brightpattern_servicenow::{IntegrationSpec, LeaseOptions};
+use common::{Pair, pair, workflow};
+
+const ROWS: usize = 50;
+const FAILING: usize = 7;
+const LOCKED: usize = 31;
+const SPEC: &str = "[access]\nusers = [\"agent.1\"]\n[integration_account]\napi = \"assumed\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_pairs_four_at_a_time_one_failing_one_locked() {
+    let mut pairs: Vec<Pair> = Vec::with_capacity(ROWS);
+    for _ in 0..ROWS {
+        let p = pair().await;
+        p.bp.set_integration_accounts_offered(true);
+        pairs.push(p);
+    }
+    pairs[FAILING].sn.fail_plugin_activation(
+        "com.sn_openframe",
+        "Dependency com.glide.ui.concourse could not be loaded",
+    );
+    // Another run holds row LOCKED's integration.
+    let held = workflow(&pairs[LOCKED], SPEC);
+    let prefix = held.context().ledger_key().prefix();
+    let lease = Lease::acquire(
+        &pairs[LOCKED].sn.client_as_admin(),
+        &prefix,
+        "apply",
+        &LeaseOptions::default(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let members = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| FleetMember::new(format!("row-{i:02}"), workflow(p, SPEC)));
+    let options = FleetOptions::default();
+    assert_eq!(options.concurrency, 4);
+    let report = run_fleet(members, FleetOperation::Apply, &options).await;
+
+    assert_eq!(report.rows.len(), ROWS);
+    assert_eq!(report.rows[FAILING].outcome, RowOutcome::Failed, "{report}");
+    assert!(
+        report.rows[FAILING].summary.contains("could not be loaded"),
+        "{}",
+        report.rows[FAILING].summary
+    );
+    assert_eq!(report.rows[LOCKED].outcome, RowOutcome::Locked, "{report}");
+    assert_eq!(report.count(RowOutcome::Ok), ROWS - 2, "{report}");
+    // Inventory order, whatever order they finished in.
+    assert!(
+        report
+            .rows
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.name == format!("row-{i:02}"))
+    );
+    assert_eq!(report.summary(), FleetSummary::AnyFailed);
+    assert!(report.max_in_flight() <= 4, "{}", report.max_in_flight());
+    assert!(report.max_in_flight() >= 2, "rows ran concurrently");
+    // The failing row's failure stopped no other: every other row's records exist.
+    for (i, p) in pairs.iter().enumerate() {
+        let configs = p.sn.table("sn_openframe_configuration").len();
+        let want = usize::from(i != FAILING && i != LOCKED);
+        assert_eq!(configs, want, "row {i}");
+    }
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["rows"][LOCKED]["outcome"], "locked");
+    assert_eq!(json["rows"][0]["report"]["steps"][0]["step"], "plugins");
+
+    // Once the failing row is mended and the lease given back, the fleet is ok;
+    // verify agrees.
+    pairs[FAILING]
+        .sn
+        .allow_plugin_activation("com.sn_openframe");
+    lease.release().await.unwrap();
+    let members = pairs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i == FAILING)
+        .map(|(i, p)| FleetMember::new(format!("row-{i:02}"), workflow(p, SPEC)));
+    let again = run_fleet(members, FleetOperation::Apply, &options).await;
+    assert_eq!(again.summary(), FleetSummary::AllOk, "{again}");
+    // A hundred mock servers are dropped off the runtime's threads (each drop
+    // blocks on its server's state).
+    tokio::task::spawn_blocking(move || drop(pairs))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_row_that_cannot_start_is_reported_and_the_others_run() {
+    let p = pair().await;
+    p.bp.set_integration_accounts_offered(true);
+    let members = vec![
+        FleetMember::not_started("broken", "missing BROKEN_SERVICENOW_PASSWORD"),
+        FleetMember::new("fine", workflow(&p, SPEC)),
+    ];
+    let report = run_fleet(members, FleetOperation::Plan, &FleetOptions::default()).await;
+    assert_eq!(report.rows[0].outcome, RowOutcome::NotStarted);
+    assert_eq!(report.rows[1].outcome, RowOutcome::Changes, "{report}");
+    assert_eq!(report.summary(), FleetSummary::AnyFailed);
+    let text = report.to_string();
+    assert!(
+        text.contains("missing BROKEN_SERVICENOW_PASSWORD"),
+        "{text}"
+    );
+    assert!(text.contains("1 changes, 1 not started"), "{text}");
+}
+
+#[test]
+fn inventories_are_checked_and_rows_fill_the_template() {
+    let inventory = Inventory::from_toml(
+        "template = \"bp-servicenow.toml\"\n\
+         [[row]]\nname = \"acme\"\ninstance = \"acme\"\ntenant = \"acme\"\nenv_prefix = \"ACME_\"\n\
+         [[row]]\nname = \"globex\"\ninstance = \"https://itsm.globex.example\"\ntenant = \"globex\"\n\
+         names = { openframe = \"Globex Desktop\", integration_account = \"Globex\" }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        (inventory.concurrency, inventory.requests_per_second),
+        (4, 10)
+    );
+    let template = IntegrationSpec::from_toml(
+        "[servicenow]\ninstance = \"template\"\n[brightpattern]\ntenant = \"template\"\n",
+    )
+    .unwrap();
+    let spec = Inventory::row_spec(&template, &inventory.rows[1]).unwrap();
+    assert_eq!(spec.instance.as_str(), "https://itsm.globex.example");
+    assert_eq!(spec.tenant.as_str(), "https://globex.brightpattern.com");
+    assert_eq!(spec.openframe.name, "Globex Desktop");
+    assert_eq!(spec.integration_account.name, "Globex");
+    assert_eq!(spec.cors_name, template.cors.name);
+
+    let err = Inventory::from_toml(
+        "template = \"t.toml\"\nconcurrency = 0\n\
+         [[row]]\nname = \"Acme\"\ninstance = \"a\"\ntenant = \"a\"\n\
+         [[row]]\nname = \"b\"\ninstance = \"b\"\ntenant = \"b\"\nenv_prefix = \"B_\"\ncredentials_file = \"b.env\"\n\
+         [[row]]\nname = \"b\"\ninstance = \"b\"\ntenant = \"b\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    for want in ["concurrency", "\"Acme\"", "not both", "listed twice"] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    assert!(
+        Inventory::from_toml("template = \"t.toml\"\n").is_err(),
+        "no rows"
+    );
+}
+
+/// The fleet's future can be spawned.
+#[allow(dead_code)]
+fn the_fleet_future_is_send(members: Vec<FleetMember>) {
+    fn send<T: Send>(_: T) {}
+    send(run_fleet(
+        members,
+        FleetOperation::Verify,
+        &FleetOptions::default(),
+    ));
+}
