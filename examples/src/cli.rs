@@ -57,6 +57,8 @@ Environment:
   SERVICENOW_OAUTH_CLIENT_SECRET                optional: lets verify prove the OAuth client end to end
   PROXY_PASSWORD                                the password of [network] proxy_username
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY             honoured unless [network] proxy is set
+  `fleet` rows read the same names after their env_prefix (ACME_SERVICENOW_USERNAME),
+  or from their credentials_file (KEY=VALUE lines)
 
 Exit codes:
   0 ok
@@ -68,6 +70,8 @@ Exit codes:
   4 nothing failed, but something waits for a person (after rotate-secret:
     entering the new secret)
   5 another run holds the integration (nothing written; --break-lease if it is dead)
+  fleet: 0 every row ok, 3 any failed or not started, else 5 any locked, else 4 any
+    waiting for a person
 
 Start with `bp-servicenow init`, which writes a commented bp-servicenow.toml
 (the same as examples/bp-servicenow.example.toml in the source).
@@ -116,6 +120,10 @@ pub(crate) enum Command {
     /// Run plan, apply, verify, apply again and teardown on built-in fakes.
     #[cfg(feature = "demo")]
     Demo,
+    /// Run plan, apply or verify on every row of an inventory (one spec template,
+    /// many instances and tenants), a few at a time; exit 0 all ok, 3 any failed,
+    /// 5 any locked, 4 any waiting for a person.
+    Fleet(crate::fleet::FleetArgs),
     /// Write a commented starter configuration (asks for the instance and the
     /// tenant on a terminal; never overwrites).
     Init(InitArgs),
@@ -182,14 +190,14 @@ pub(crate) struct Exit {
 }
 
 impl Exit {
-    fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self {
             code: EXIT_USAGE,
             message: message.into(),
         }
     }
 
-    fn failure(message: impl Into<String>) -> Self {
+    pub(crate) fn failure(message: impl Into<String>) -> Self {
         Self {
             code: EXIT_FAILURE,
             message: message.into(),
@@ -213,28 +221,107 @@ pub(crate) struct EnvCredentials {
     proxy_password: Option<SecretString>,
 }
 
-/// The environment variables a run reads, checked together: every missing one
-/// is named in one error.
-struct Environment {
-    missing: Vec<&'static str>,
+/// Where a run's credentials come from: the process environment (optionally
+/// under a prefix, for a fleet row), or a file of `KEY=VALUE` lines. The
+/// variables are checked together: every missing one is named in one error.
+pub(crate) struct Environment {
+    source: Source,
+    missing: Vec<String>,
+}
+
+enum Source {
+    /// Environment variables, each name after this prefix.
+    Variables(String),
+    /// The values of a credentials file (and its path, for errors).
+    File(
+        std::path::PathBuf,
+        std::collections::HashMap<String, String>,
+    ),
 }
 
 impl Environment {
+    /// The process environment, unprefixed.
+    pub(crate) fn process() -> Self {
+        Self::prefixed("")
+    }
+
+    /// The process environment, each name after `prefix` (`ACME_`).
+    pub(crate) fn prefixed(prefix: &str) -> Self {
+        Self {
+            source: Source::Variables(prefix.to_owned()),
+            missing: Vec::new(),
+        }
+    }
+
+    /// A file of `KEY=VALUE` lines (blank lines and `#` comments skipped;
+    /// values may be quoted).
+    pub(crate) fn file(path: &std::path::Path) -> Result<Self, Exit> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Exit::usage(format!(
+                "cannot read credentials file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let mut values = std::collections::HashMap::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(Exit::usage(format!(
+                    "{} line {}: not KEY=VALUE",
+                    path.display(),
+                    number + 1
+                )));
+            };
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            values.insert(key.trim().to_owned(), value.to_owned());
+        }
+        Ok(Self {
+            source: Source::File(path.to_owned(), values),
+            missing: Vec::new(),
+        })
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
+        match &self.source {
+            Source::Variables(prefix) => std::env::var(format!("{prefix}{name}")).ok(),
+            Source::File(_, values) => values.get(name).cloned(),
+        }
+        .filter(|v| !v.is_empty())
+    }
+
     fn required(&mut self, name: &'static str) -> String {
-        match std::env::var(name) {
-            Ok(v) if !v.is_empty() => v,
-            _ => {
-                self.missing.push(name);
+        match self.value(name) {
+            Some(v) => v,
+            None => {
+                let shown = match &self.source {
+                    Source::Variables(prefix) => format!("{prefix}{name}"),
+                    Source::File(..) => name.to_owned(),
+                };
+                self.missing.push(shown);
                 String::new()
             }
         }
     }
 
-    fn optional(name: &str) -> Option<SecretString> {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(SecretString::from)
+    fn optional(&self, name: &str) -> Option<SecretString> {
+        self.value(name).map(SecretString::from)
+    }
+
+    fn where_missing(&self) -> String {
+        match &self.source {
+            Source::Variables(_) => format!(
+                "missing environment variable{}",
+                if self.missing.len() == 1 { "" } else { "s" }
+            ),
+            Source::File(path, _) => format!("{} lacks", path.display()),
+        }
     }
 }
 
@@ -247,9 +334,11 @@ impl EnvCredentials {
     /// `BRIGHTPATTERN_CLIENT_SECRET`, and `PROXY_PASSWORD` with a proxy user.
     /// Every missing one is named at once.
     pub(crate) fn from_env(spec: &ResolvedSpec) -> Result<Self, Exit> {
-        let mut env = Environment {
-            missing: Vec::new(),
-        };
+        Self::from(spec, Environment::process())
+    }
+
+    /// As [`from_env`](Self::from_env), reading from `env`.
+    pub(crate) fn from(spec: &ResolvedSpec, mut env: Environment) -> Result<Self, Exit> {
         let admin_login = |env: &mut Environment| {
             let user = env.required("SERVICENOW_USERNAME");
             let password = SecretString::from(env.required("SERVICENOW_PASSWORD"));
@@ -316,8 +405,8 @@ impl EnvCredentials {
                 )
             }
         };
-        let integration = match (std::env::var("SERVICENOW_INTEGRATION_USERNAME"), admin) {
-            (Ok(user), _) if !user.is_empty() => ServiceNowLogin {
+        let integration = match (env.value("SERVICENOW_INTEGRATION_USERNAME"), admin) {
+            (Some(user), _) => ServiceNowLogin {
                 username: user,
                 password: SecretString::from(env.required("SERVICENOW_INTEGRATION_PASSWORD")),
             },
@@ -343,8 +432,8 @@ impl EnvCredentials {
         };
         if !env.missing.is_empty() {
             return Err(Exit::usage(format!(
-                "missing environment variable{} {} (ServiceNow authentication: {}; see bp-servicenow --help)",
-                if env.missing.len() == 1 { "" } else { "s" },
+                "{} {} (ServiceNow authentication: {}; see bp-servicenow --help)",
+                env.where_missing(),
                 env.missing.join(", "),
                 spec.auth.describe()
             )));
@@ -353,7 +442,7 @@ impl EnvCredentials {
             servicenow,
             integration,
             brightpattern,
-            oauth_client_secret: Environment::optional(OAUTH_SECRET_VARIABLE),
+            oauth_client_secret: env.optional(OAUTH_SECRET_VARIABLE),
             proxy_password,
         })
     }
@@ -383,6 +472,7 @@ pub(crate) fn build_workflow(
     credentials: EnvCredentials,
     options: WorkflowOptions,
     events: Option<EventHandler>,
+    budget: Option<servicenow_client::RequestBudget>,
 ) -> Result<Workflow, Exit> {
     let proxy = spec.proxy.clone().map(|proxy| {
         match (&spec.proxy_username, credentials.proxy_password.clone()) {
@@ -398,6 +488,9 @@ pub(crate) fn build_workflow(
         TenantUrl::clone(&spec.tenant),
         credentials.brightpattern,
     );
+    if let Some(budget) = budget {
+        sn = sn.request_budget(budget);
+    }
     if let Some(proxy) = proxy {
         sn = sn.proxy(proxy.clone());
         bp = bp.proxy(proxy);
@@ -509,7 +602,7 @@ fn progress_handler(enabled: bool) -> Option<EventHandler> {
     }))
 }
 
-fn confirm(question: &str) -> bool {
+pub(crate) fn confirm(question: &str) -> bool {
     eprint!("{question} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
@@ -546,6 +639,7 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                 .map_err(|e| Exit::failure(e.to_string()));
         }
         Command::Init(args) => return init(&args),
+        Command::Fleet(args) => return crate::fleet::run(args, out).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -578,7 +672,13 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
     let mut options = WorkflowOptions::default().reveal_secrets(args.reveal_secrets);
     options.lease = options.lease.break_lease(break_lease);
     let interactive = !args.json && std::io::stderr().is_terminal();
-    let workflow = build_workflow(spec, credentials, options, progress_handler(interactive))?;
+    let workflow = build_workflow(
+        spec,
+        credentials,
+        options,
+        progress_handler(interactive),
+        None,
+    )?;
     let ask = !yes;
     let reveal = args.reveal_secrets;
     match operation {
@@ -804,6 +904,7 @@ pub(crate) fn main() -> ExitCode {
     let json = match &cli.command {
         Command::Plan(a) | Command::Verify(a) => a.json,
         Command::Init(_) | Command::Completions { .. } | Command::Man => false,
+        Command::Fleet(f) => f.json,
         Command::Apply(w)
         | Command::Teardown(w)
         | Command::Repair(w)

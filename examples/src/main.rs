@@ -14,6 +14,7 @@
 mod cli;
 #[cfg(feature = "demo")]
 mod demo;
+mod fleet;
 mod output;
 
 fn main() -> std::process::ExitCode {

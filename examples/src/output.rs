@@ -154,6 +154,14 @@ impl Output {
         }
     }
 
+    /// Shows a fleet's report: a table (or JSON) of every row.
+    pub(crate) fn fleet(&self, report: &brightpattern_servicenow::fleet::FleetReport) {
+        if self.json {
+            return self.json(report);
+        }
+        println!("{report}");
+    }
+
     /// Shows what apply did.
     pub(crate) fn apply(&self, report: &ApplyReport, reveal: bool) {
         if self.json {

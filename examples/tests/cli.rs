@@ -936,3 +936,121 @@ fn a_tls_file_that_cannot_be_read_is_a_usage_error_naming_it() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_runs_every_row_and_its_exit_code_sums_them_up() {
+    let mut pairs = Vec::new();
+    for _ in 0..3 {
+        let sn = FakeInstance::start().await;
+        let bp = FakeTenant::start().await;
+        bp.set_integration_accounts_offered(true);
+        sn.add_user("agent.1");
+        pairs.push((sn, bp));
+    }
+    let template = config_file(
+        "fleet-template.toml",
+        "[servicenow]\ninstance = \"template\"\n[brightpattern]\ntenant = \"template\"\n[access]\nusers = [\"agent.1\"]\n[integration_account]\napi = \"assumed\"\n",
+    );
+    // Row b reads a credentials file; row c's variables are missing.
+    let creds = config_file(
+        "fleet-b.env",
+        &format!(
+            "# row b\nSERVICENOW_USERNAME={ADMIN_USER}\nSERVICENOW_PASSWORD=\"{ADMIN_PASSWORD}\"\nBRIGHTPATTERN_CLIENT_ID={API_LOGIN}\nBRIGHTPATTERN_CLIENT_SECRET={API_SECRET}\n"
+        ),
+    );
+    let mut inventory = format!(
+        "template = \"{}\"\nconcurrency = 2\n",
+        template.file_name().unwrap().to_str().unwrap()
+    );
+    for (name, (sn, bp)) in ["a", "b", "c"].iter().zip(&pairs) {
+        let source = match *name {
+            "b" => format!(
+                "credentials_file = \"{}\"",
+                creds.file_name().unwrap().to_str().unwrap()
+            ),
+            other => format!("env_prefix = \"{}_\"", other.to_uppercase()),
+        };
+        inventory.push_str(&format!(
+            "[[row]]\nname = \"{name}\"\ninstance = \"{}\"\ntenant = \"{}\"\n{source}\n",
+            sn.url(),
+            bp.url()
+        ));
+    }
+    let inventory = config_file("fleet.toml", &inventory);
+    let inventory = inventory.to_str().unwrap();
+    let a_env: Vec<(String, &str)> = ENV.iter().map(|(k, v)| (format!("A_{k}"), *v)).collect();
+    let a_env: Vec<(&str, &str)> = a_env.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+
+    let plan = run(
+        &["fleet", "plan", "--inventory", inventory, "--json"],
+        &a_env,
+    );
+    assert_eq!(plan.code, 3, "{}\n{}", plan.stdout, plan.stderr);
+    let doc = json(&plan);
+    assert_eq!(doc["operation"], "plan");
+    assert_eq!(doc["rows"][0]["outcome"], "changes");
+    assert_eq!(doc["rows"][1]["outcome"], "changes");
+    assert_eq!(doc["rows"][2]["outcome"], "not_started");
+    assert!(
+        doc["rows"][2]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("C_SERVICENOW_PASSWORD"),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["rows"][0]["report"]["release"]["family"],
+        "WashingtonDc"
+    );
+
+    // Writing without a terminal needs --yes; nothing is written.
+    let refused = run(&["fleet", "apply", "--inventory", inventory], &a_env);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(pairs[0].0.table("sn_openframe_configuration").is_empty());
+
+    let mut env = a_env.clone();
+    let c_env: Vec<(String, &str)> = ENV.iter().map(|(k, v)| (format!("C_{k}"), *v)).collect();
+    env.extend(c_env.iter().map(|(k, v)| (k.as_str(), *v)));
+    let apply = run(&["fleet", "apply", "--inventory", inventory, "--yes"], &env);
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(apply.stdout.contains("apply 3 rows"), "{}", apply.stdout);
+    for (sn, _) in &pairs {
+        assert_eq!(sn.table("sn_openframe_configuration").len(), 1);
+    }
+    let plan = run(&["fleet", "plan", "--inventory", inventory], &env);
+    assert_eq!(plan.code, 0, "{}", plan.stdout);
+    assert!(plan.stdout.contains("3 ok"), "{}", plan.stdout);
+    assert_no_secrets(&[&plan, &apply], &[ADMIN_PASSWORD, API_SECRET]);
+    tokio::task::spawn_blocking(move || drop(pairs))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_shows_the_release_and_a_preflight_refusal_is_exit_2() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    sn.add_user_with_password("ops", "ops-password-never-shown");
+    let path = config_file("release.toml", &config(&sn, &bp));
+    let path = path.to_str().unwrap();
+    let plan = run(&["plan", "--config", path], &ENV);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("ServiceNow release: Washington DC Patch 4"),
+        "{}",
+        plan.stdout
+    );
+    let mut env = ENV.to_vec();
+    env[0] = ("SERVICENOW_USERNAME", "ops");
+    env[1] = ("SERVICENOW_PASSWORD", "ops-password-never-shown");
+    let apply = run(&["apply", "--config", path, "--yes"], &env);
+    assert_eq!(apply.code, 2, "{}\n{}", apply.stdout, apply.stderr);
+    assert!(
+        apply.stderr.contains("ops lacks roles") && apply.stderr.contains("admin or oauth_admin"),
+        "{}",
+        apply.stderr
+    );
+    assert!(sn.table("sn_openframe_configuration").is_empty());
+}

@@ -1,0 +1,147 @@
+//! `bp-servicenow fleet plan|apply|verify --inventory FILE`: one spec template,
+//! many (instance, tenant, names) rows, run a few at a time with a request
+//! budget per instance; one report, and an exit code that sums it up.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use brightpattern_servicenow::IntegrationSpec;
+use brightpattern_servicenow::WorkflowOptions;
+use brightpattern_servicenow::fleet::{
+    FleetMember, FleetOperation, FleetOptions, FleetSummary, Inventory, InventoryRow, run_fleet,
+};
+use clap::{Args, ValueEnum};
+use servicenow_client::RequestBudget;
+
+use crate::cli::{
+    EXIT_HELD, EXIT_MANUAL, EXIT_OK, EXIT_PROBLEMS, EnvCredentials, Environment, Exit,
+    build_workflow,
+};
+use crate::output::Output;
+
+/// Options of `fleet`.
+#[derive(Debug, Args)]
+pub(crate) struct FleetArgs {
+    /// What to run on every row.
+    pub(crate) operation: FleetCommand,
+    /// The inventory (TOML): the spec template and the rows.
+    #[arg(long, short)]
+    pub(crate) inventory: PathBuf,
+    /// Rows run at once (default: the inventory's, else 4).
+    #[arg(long)]
+    pub(crate) concurrency: Option<usize>,
+    /// Print one JSON document on standard output instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Do not ask before applying (required when standard input is not a terminal).
+    #[arg(long, short)]
+    pub(crate) yes: bool,
+}
+
+/// The operation a fleet runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FleetCommand {
+    /// What apply would change, row by row (reads only).
+    Plan,
+    /// Make every row match its spec.
+    Apply,
+    /// Check every row and prove it by effect.
+    Verify,
+}
+
+/// The exit code of a fleet: 0 all ok, 3 any failed (or could not start), 5 any
+/// locked by another run, 4 any waiting for a person — in that order.
+pub(crate) fn exit_code(summary: FleetSummary) -> u8 {
+    match summary {
+        FleetSummary::AllOk => EXIT_OK,
+        FleetSummary::AnyLocked => EXIT_HELD,
+        FleetSummary::AnyPending => EXIT_MANUAL,
+        // Failed, and anything a later version adds: never reported as ok.
+        _ => EXIT_PROBLEMS,
+    }
+}
+
+fn read(path: &Path, what: &str) -> Result<String, Exit> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Exit::usage(format!("cannot read the {what} {}: {e}", path.display())))
+}
+
+/// Runs a fleet.
+pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
+    let inventory = Inventory::from_toml(&read(&args.inventory, "inventory")?)
+        .map_err(|e| Exit::usage(format!("{}: {e}", args.inventory.display())))?;
+    let base = args
+        .inventory
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let template_path = base.join(&inventory.template);
+    let template = IntegrationSpec::from_toml(&read(&template_path, "template")?)
+        .map_err(|e| Exit::usage(format!("{}: {e}", template_path.display())))?;
+    let operation = match args.operation {
+        FleetCommand::Plan => FleetOperation::Plan,
+        FleetCommand::Apply => FleetOperation::Apply,
+        FleetCommand::Verify => FleetOperation::Verify,
+    };
+    if operation == FleetOperation::Apply && !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Exit::usage(
+                "standard input is not a terminal, so there is no one to ask before writing: pass --yes to go ahead (nothing was written)",
+            ));
+        }
+        if !crate::cli::confirm(&format!("Apply to {} integrations?", inventory.rows.len())) {
+            return Err(Exit::failure("not applied"));
+        }
+    }
+    let concurrency = args.concurrency.unwrap_or(inventory.concurrency).max(1);
+    // One budget per instance, shared by its rows.
+    let mut budgets: HashMap<String, RequestBudget> = HashMap::new();
+    let rate = inventory.requests_per_second;
+    let members = inventory.rows.iter().map(|row| {
+        member(row, &template, &base, |instance| {
+            budgets
+                .entry(instance.to_owned())
+                .or_insert_with(|| RequestBudget::per_second(rate).with_burst(rate))
+                .clone()
+        })
+    });
+    let report = run_fleet(
+        members,
+        operation,
+        &FleetOptions::default().concurrency(concurrency),
+    )
+    .await;
+    out.fleet(&report);
+    Ok(exit_code(report.summary()))
+}
+
+/// Builds one row's workflow, or says why it cannot be.
+fn member(
+    row: &InventoryRow,
+    template: &IntegrationSpec,
+    base: &Path,
+    budget_for: impl FnOnce(&str) -> RequestBudget,
+) -> FleetMember {
+    let built = (|| {
+        let spec = Inventory::row_spec(template, row).map_err(|e| Exit::usage(e.to_string()))?;
+        let env = match (&row.env_prefix, &row.credentials_file) {
+            (_, Some(file)) => Environment::file(&base.join(file))?,
+            (Some(prefix), None) => Environment::prefixed(prefix),
+            (None, None) => Environment::process(),
+        };
+        let credentials = EnvCredentials::from(&spec, env)?;
+        let budget = budget_for(spec.instance.as_str());
+        build_workflow(
+            spec,
+            credentials,
+            WorkflowOptions::default(),
+            None,
+            Some(budget),
+        )
+    })();
+    match built {
+        Ok(workflow) => FleetMember::new(&row.name, workflow),
+        Err(exit) => FleetMember::not_started(&row.name, exit.message),
+    }
+}
