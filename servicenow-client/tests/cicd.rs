@@ -250,7 +250,7 @@ async fn held_roles_are_read_from_the_user_and_the_grants() {
         .and(path("/api/now/table/sys_user_has_role"))
         .and(query_param_contains(
             "sysparm_query",
-            &format!("user={SYS_ID}^roleIN{ROLE_ADMIN},{ROLE_CICD}"),
+            format!("user={SYS_ID}^roleIN{ROLE_ADMIN},{ROLE_CICD}"),
         ))
         .respond_with(list(serde_json::json!([
             // Inherited through a group: held.

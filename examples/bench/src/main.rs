@@ -1,9 +1,9 @@
 //! Benchmarks: prints figures, asserts nothing.
 //!
 //! ```sh
-//! cargo run --release -p bp-servicenow --bin bench            # every case
-//! cargo run --release -p bp-servicenow --bin bench -- apply   # one case: apply, bulk, pages
-//! BENCH_LATENCY_MS=20 cargo run --release -p bp-servicenow --bin bench
+//! cargo run --release -p bp-servicenow-bench --bin bench            # every case
+//! cargo run --release -p bp-servicenow-bench --bin bench -- apply   # one case: apply, bulk, pages, fleet
+//! BENCH_LATENCY_MS=20 cargo run --release -p bp-servicenow-bench --bin bench
 //! ```
 //!
 //! Against the fakes on 127.0.0.1 with a fixed latency added to every answer
@@ -620,5 +620,105 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if run("pages") {
         pages_case().await?;
     }
+    if run("fleet") {
+        fleet_case().await?;
+    }
+    Ok(())
+}
+
+/// A fresh pair with `latency` on every answer, and its workflow (assumed
+/// integration-account endpoints, so a run ends ok).
+async fn fleet_pair(
+    latency: Duration,
+) -> Result<(FakeInstance, FakeTenant, Workflow), Box<dyn std::error::Error>> {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    bp.set_integration_accounts_offered(true);
+    sn.add_user("agent.1");
+    let spec = format!(
+        "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n[access]\nusers = [\"agent.1\"]\n[integration_account]\napi = \"assumed\"\n",
+        sn.url(),
+        bp.url()
+    );
+    let workflow = Workflow::builder(
+        IntegrationSpec::from_toml(&spec)?.resolve()?,
+        sn.client_as_admin(),
+        bp.client(),
+        ServiceNowLogin {
+            username: ADMIN_USER.into(),
+            password: ADMIN_PASSWORD.into(),
+        },
+    )
+    .options(
+        WorkflowOptions::default().plugin_wait(
+            WaitOptions::default()
+                .initial_interval(Duration::from_millis(1))
+                .max_interval(Duration::from_millis(1)),
+        ),
+    )
+    .build();
+    sn.set_latency(latency);
+    bp.set_latency(latency);
+    Ok((sn, bp, workflow))
+}
+
+/// A fleet's wall time against the sum of the same applies run one by one.
+async fn fleet_case() -> Result<(), Box<dyn std::error::Error>> {
+    use brightpattern_servicenow::fleet::{
+        FleetMember, FleetOperation, FleetOptions, RowOutcome, run_fleet,
+    };
+    let latency = latency();
+    let rows: usize = std::env::var("BENCH_FLEET_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    println!(
+        "\n# Fleet: {rows} fresh pairs, apply, {} ms per answer",
+        latency.as_millis()
+    );
+    let mut single_sum = Duration::ZERO;
+    let mut single_pairs = Vec::new();
+    for _ in 0..rows {
+        let (sn, bp, workflow) = fleet_pair(latency).await?;
+        let started = Instant::now();
+        let report = workflow.apply().await?;
+        single_sum += started.elapsed();
+        if report.status() != Status::Ok {
+            println!("a single run ended {:?}", report.status());
+        }
+        single_pairs.push((sn, bp));
+    }
+    println!(
+        "{:<34} {rows:>4} runs  {:>9.1} ms summed  {:>7.1} ms each",
+        "one at a time",
+        single_sum.as_secs_f64() * 1000.0,
+        single_sum.as_secs_f64() * 1000.0 / rows as f64
+    );
+    for concurrency in [1, 4, 8] {
+        let mut pairs = Vec::new();
+        let mut members = Vec::new();
+        for i in 0..rows {
+            let (sn, bp, workflow) = fleet_pair(latency).await?;
+            members.push(FleetMember::new(format!("row-{i}"), workflow));
+            pairs.push((sn, bp));
+        }
+        let report = run_fleet(
+            members,
+            FleetOperation::Apply,
+            &FleetOptions::default().concurrency(concurrency),
+        )
+        .await;
+        let wall = Duration::from_millis(report.wall_ms);
+        println!(
+            "{:<34} {rows:>4} rows  {:>9.1} ms wall  {:>4.1}x faster than one at a time  {} ok, at most {} in flight",
+            format!("fleet, {concurrency} at once"),
+            wall.as_secs_f64() * 1000.0,
+            single_sum.as_secs_f64() / wall.as_secs_f64().max(f64::EPSILON),
+            report.count(RowOutcome::Ok),
+            report.max_in_flight()
+        );
+        tokio::task::spawn_blocking(move || drop(pairs)).await?;
+    }
+    tokio::task::spawn_blocking(move || drop(single_pairs)).await?;
     Ok(())
 }
