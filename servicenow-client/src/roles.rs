@@ -34,7 +34,7 @@ use crate::batch::BatchItem;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::query::{Query, lookups};
-use crate::table::{Record, Table};
+use crate::table::{ListOptions, Record, Table};
 use crate::users::{Group, User};
 use crate::wire::{Reference, SysId, string_bool};
 
@@ -228,41 +228,42 @@ impl Roles {
     /// Which of `roles` the user holds, directly or through a group (the
     /// platform lists both in `sys_user_has_role`; grants in a state other than
     /// `active` do not count), in the order asked. Roles the instance does not
-    /// have are not held. Two round trips (the user and the roles are read at once); an unknown user
-    /// is [`Error::MissingRecord`].
+    /// have are not held; an unknown user is [`Error::MissingRecord`]. One round
+    /// trip: the user and their grants (walking `user.user_name` and `role.name`)
+    /// are read at once, and each grant's user is checked again on this side, so
+    /// an instance that ignored the walked term could not make a role look held.
     pub async fn held_by(&self, user_name: &str, roles: &[&str]) -> Result<Vec<String>> {
-        if roles.is_empty() {
-            self.require_user(user_name).await?;
-            return Ok(Vec::new());
-        }
-        let (user, known) = futures_util::try_join!(
-            self.require_user(user_name),
-            self.roles
-                .list(Query::new().is_in("name", roles.iter().copied()))
-                .try_collect::<Vec<Role>>()
-        )?;
-        if known.is_empty() {
-            return Ok(Vec::new());
-        }
-        let grants: Vec<UserRoleGrant> = self
-            .user_grants
-            .list(
-                Query::new()
-                    .eq("user", user.sys_id.as_str())
-                    .is_in("role", known.iter().map(|r| r.sys_id.as_str())),
-            )
-            .try_collect()
-            .await?;
-        let active = |g: &&UserRoleGrant| g.state.is_empty() || g.state == "active";
+        let grants = async {
+            if roles.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.client
+                .table_json(UserRoleGrant::TABLE)?
+                .list(
+                    ListOptions::new(
+                        Query::new()
+                            .eq("user.user_name", user_name)
+                            .is_in("role.name", roles.iter().copied()),
+                    )
+                    .fields(["user.user_name", "role.name", "state"]),
+                )
+                .try_collect::<Vec<_>>()
+                .await
+        };
+        let (_, grants) = futures_util::try_join!(self.require_user(user_name), grants)?;
+        let text = |row: &crate::JsonRecord, field: &str| {
+            row.get(field)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         Ok(roles
             .iter()
             .filter(|name| {
-                known.iter().any(|role| {
-                    &role.name == *name
-                        && grants
-                            .iter()
-                            .filter(active)
-                            .any(|g| g.role.sys_id() == Some(role.sys_id.as_str()))
+                grants.iter().any(|g| {
+                    text(g, "user.user_name").eq_ignore_ascii_case(user_name)
+                        && text(g, "role.name") == **name
+                        && matches!(text(g, "state").as_str(), "" | "active")
                 })
             })
             .map(|name| (*name).to_owned())

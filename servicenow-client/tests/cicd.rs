@@ -13,8 +13,6 @@ use wiremock::matchers::{body_string, header, method, path, query_param, query_p
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PROGRESS: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
-const ROLE_ADMIN: &str = "11111111111111111111111111111111";
-const ROLE_CICD: &str = "22222222222222222222222222222222";
 
 fn empty_list() -> ResponseTemplate {
     list(serde_json::json!([]))
@@ -222,7 +220,7 @@ async fn the_release_is_read_from_the_build_properties_in_one_request() {
 }
 
 #[tokio::test]
-async fn held_roles_are_read_from_the_user_and_the_grants() {
+async fn held_roles_are_read_from_the_user_and_the_grants_in_one_round_trip() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/api/now/table/sys_user"))
@@ -234,29 +232,23 @@ async fn held_roles_are_read_from_the_user_and_the_grants() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path("/api/now/table/sys_user_role"))
-        .and(query_param_contains(
-            "sysparm_query",
-            "nameINadmin,sn_cicd.sys_ci_automation,oauth_admin",
-        ))
-        .respond_with(list(serde_json::json!([
-            {"sys_id": ROLE_ADMIN, "name": "admin"},
-            {"sys_id": ROLE_CICD, "name": "sn_cicd.sys_ci_automation"}
-        ])))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
         .and(path("/api/now/table/sys_user_has_role"))
         .and(query_param_contains(
             "sysparm_query",
-            format!("user={SYS_ID}^roleIN{ROLE_ADMIN},{ROLE_CICD}"),
+            "user.user_name=ops^role.nameINadmin,sn_cicd.sys_ci_automation,oauth_admin",
         ))
+        .and(query_param(
+            "sysparm_fields",
+            "user.user_name,role.name,state",
+        ))
+        .and(header("authorization", basic_header().as_str()))
         .respond_with(list(serde_json::json!([
             // Inherited through a group: held.
-            {"sys_id": "33333333333333333333333333333333", "user": SYS_ID, "role": ROLE_CICD, "inherited": "true", "state": "active"},
+            {"user.user_name": "ops", "role.name": "sn_cicd.sys_ci_automation", "state": "active"},
             // A grant that is not active does not count.
-            {"sys_id": "44444444444444444444444444444444", "user": SYS_ID, "role": ROLE_ADMIN, "inherited": "false", "state": "pending"}
+            {"user.user_name": "ops", "role.name": "admin", "state": "pending"},
+            // Another user's grant (had the instance ignored the walked term) does not count.
+            {"user.user_name": "bob", "role.name": "oauth_admin", "state": "active"}
         ])))
         .expect(1)
         .mount(&server)
@@ -270,6 +262,19 @@ async fn held_roles_are_read_from_the_user_and_the_grants() {
         .await
         .unwrap();
     assert_eq!(held, vec!["sn_cicd.sys_ci_automation".to_owned()]);
+
+    // An unknown user is an error, not "holds nothing".
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(empty_list())
+        .mount(&server)
+        .await;
+    let err = basic_client(&server)
+        .roles()
+        .held_by("ghost", &["admin"])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingRecord { .. }), "{err:?}");
 }
 
 #[tokio::test]
