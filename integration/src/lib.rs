@@ -7,8 +7,9 @@
 //! |---|---|
 //! | [`spec`] | [`IntegrationSpec`]: what should exist, from TOML, validated all at once |
 //! | [`step`] | the one [`Step`] trait (observe, change, apply, findings, prove, undo), [`Upstream`], [`Applied`], [`StepError`] and the shared [`Context`] |
-//! | [`steps`] | one module per step: plugins, OpenFrame, access, CORS, OAuth endpoint, integration account |
-//! | [`workflow`] | [`Workflow`]: registered steps, dependency waves, the lease, ledger saves, failure reports; [`WorkflowBuilder::step`] adds a step of your own |
+//! | [`steps`] | one module per step: plugins, OpenFrame, access, CORS, OAuth endpoint, integration account; and, when the spec names them, extra system properties and a Store application |
+//! | [`workflow`] | [`Workflow`]: registered steps, dependency waves, the preflight of the admin's roles and the instance's release, the lease, ledger saves, failure reports; [`WorkflowBuilder::step`] adds a step of your own |
+//! | [`fleet`] | many integrations at once: an [`Inventory`](fleet::Inventory) of rows over one template, [`run_fleet`](fleet::run_fleet) with bounded concurrency, one report |
 //! | [`report`] | [`Plan`], [`ApplyReport`], [`VerifyReport`], [`TeardownReport`]: JSON and text, no secrets; every check and run is ok, pending or failed ([`Status`]) |
 //! | [`events`] | progress [`Event`]s for a command-line tool to render |
 //! | [`ledger`] | what the workflow created or adopted, kept crash-atomically on the instance under the integration's own key |
@@ -25,7 +26,14 @@
 //! 6. Bright Pattern integration account, refresh token, connection test — a
 //!    manual checklist by default (Bright Pattern documents no API for it), or
 //!    `brightpattern_client::integration_accounts` when the spec opts in;
-//! 7. the widget size — part of step 2.
+//! 7. the widget size — part of step 2;
+//! - extra system properties (`[[properties]]`, the 5.8 procedure) — `servicenow_client::properties`;
+//! - a Store application (`[store_app]`, the 5.19 procedure) — `servicenow_client::applications` (CI/CD API).
+//!
+//! Every operation reads the instance's release (`servicenow_client::release`)
+//! with the ledger; steps use it ([`Context::release`]) to warn (CTI Softphone
+//! from Zurich, the deprecated OAuth registry type) or to refuse (the Store
+//! application before Tokyo, in the [preflight](Workflow::preflight)).
 //!
 //! # Verify: the plan is empty, then proven by effect
 //!
