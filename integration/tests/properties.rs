@@ -110,6 +110,29 @@ async fn a_value_the_instance_s_type_refuses_is_refused_before_writing() {
         "{err}"
     );
     assert_eq!(value(&p, "glide.ui.max_widgets").as_deref(), Some("3"));
+
+    // A choice list's choices (`Label=value` or bare values) are checked too.
+    p.sn.insert(
+        "sys_properties",
+        serde_json::json!({"name": "x_bp.theme", "value": "light", "type": "choicelist", "choices": "Light=light,Dark=dark"}),
+    );
+    let wf = workflow(
+        &p,
+        "[[properties]]\nname = \"x_bp.theme\"\nvalue = \"purple\"\n",
+    );
+    let err = wf.apply().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"purple\" is not one of its choices (Light=light,Dark=dark)"),
+        "{err}"
+    );
+    assert_eq!(value(&p, "x_bp.theme").as_deref(), Some("light"));
+    let wf = workflow(
+        &p,
+        "[[properties]]\nname = \"x_bp.theme\"\nvalue = \"dark\"\n",
+    );
+    wf.apply().await.unwrap();
+    assert_eq!(value(&p, "x_bp.theme").as_deref(), Some("dark"));
     // And a spec that says the type itself is refused before any request.
     let err = IntegrationSpec::from_toml(
         "[servicenow]\ninstance = \"dev1\"\n[brightpattern]\ntenant = \"example\"\n[[properties]]\nname = \"a.b\"\nvalue = \"yes\"\ntype = \"true | false\"\n",

@@ -51,6 +51,10 @@ pub struct SystemProperty {
     /// The description.
     #[serde(default)]
     pub description: String,
+    /// For a choice list, its choices as the instance keeps them (read only;
+    /// the format is not documented: commonly `a,b` or `Label=value` items).
+    #[serde(default, skip_serializing)]
+    pub choices: String,
 }
 
 impl Record for SystemProperty {
