@@ -8,31 +8,9 @@ use brightpattern_servicenow::report::RemovalOutcome;
 use brightpattern_servicenow::{
     Action, IntegrationSpec, ServiceNowLogin, StepId, Workflow, WorkflowOptions,
 };
-use common::{Pair, pair};
+use common::{Pair, pair, workflow};
 use servicenow_client::plugins::WaitOptions;
 use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER};
-
-fn workflow(p: &Pair, properties: &str) -> Workflow {
-    let spec = IntegrationSpec::from_toml(&format!(
-        "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n{properties}",
-        p.sn.url(),
-        p.bp.url()
-    ))
-    .unwrap()
-    .resolve()
-    .unwrap();
-    Workflow::builder(
-        spec,
-        p.sn.client_as_admin(),
-        p.bp.client(),
-        ServiceNowLogin {
-            username: ADMIN_USER.into(),
-            password: ADMIN_PASSWORD.into(),
-        },
-    )
-    .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
-    .build()
-}
 
 fn value(p: &Pair, name: &str) -> Option<String> {
     p.sn.table("sys_properties")

@@ -183,11 +183,10 @@ impl InstallRequest {
 
 /// Checks an application scope.
 pub fn check_scope(scope: &str) -> Result<(), InvalidInput> {
-    let valid = scope.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
-        && scope.len() <= 40
-        && scope
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    // A table name's characters, starting with a letter.
+    let valid = crate::query::check_table(scope).is_ok()
+        && scope.as_bytes()[0].is_ascii_lowercase()
+        && scope.len() <= 40;
     if valid {
         Ok(())
     } else {

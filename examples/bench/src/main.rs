@@ -110,25 +110,12 @@ async fn workflow_case() -> Result<(), Box<dyn std::error::Error>> {
         users,
         groups
     );
-    let spec = IntegrationSpec::from_toml(&spec)?.resolve()?;
-    let workflow = Workflow::builder(
-        spec,
-        sn.client_as_admin(),
-        bp.client(),
-        ServiceNowLogin {
-            username: ADMIN_USER.into(),
-            password: ADMIN_PASSWORD.into(),
-        },
-    )
-    .options(
-        WorkflowOptions::default().plugin_wait(
-            WaitOptions::default()
-                .deadline(Duration::from_secs(60))
-                .initial_interval(Duration::from_millis(1))
-                .max_interval(Duration::from_millis(1)),
-        ),
-    )
-    .build();
+    let workflow = admin_workflow(
+        &spec,
+        &sn,
+        &bp,
+        WaitOptions::default().deadline(Duration::from_secs(60)),
+    )?;
     sn.set_latency(latency);
     bp.set_latency(latency);
 
@@ -626,6 +613,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The workflow of `spec` configured by the fake's admin, polling plugin
+/// activations every millisecond (`wait` gives the deadline).
+fn admin_workflow(
+    spec: &str,
+    sn: &FakeInstance,
+    bp: &FakeTenant,
+    wait: WaitOptions,
+) -> Result<Workflow, Box<dyn std::error::Error>> {
+    Ok(Workflow::builder(
+        IntegrationSpec::from_toml(spec)?.resolve()?,
+        sn.client_as_admin(),
+        bp.client(),
+        ServiceNowLogin {
+            username: ADMIN_USER.into(),
+            password: ADMIN_PASSWORD.into(),
+        },
+    )
+    .options(
+        WorkflowOptions::default().plugin_wait(
+            wait.initial_interval(Duration::from_millis(1))
+                .max_interval(Duration::from_millis(1)),
+        ),
+    )
+    .build())
+}
+
 /// A fresh pair with `latency` on every answer, and its workflow (assumed
 /// integration-account endpoints, so a run ends ok).
 async fn fleet_pair(
@@ -640,23 +653,7 @@ async fn fleet_pair(
         sn.url(),
         bp.url()
     );
-    let workflow = Workflow::builder(
-        IntegrationSpec::from_toml(&spec)?.resolve()?,
-        sn.client_as_admin(),
-        bp.client(),
-        ServiceNowLogin {
-            username: ADMIN_USER.into(),
-            password: ADMIN_PASSWORD.into(),
-        },
-    )
-    .options(
-        WorkflowOptions::default().plugin_wait(
-            WaitOptions::default()
-                .initial_interval(Duration::from_millis(1))
-                .max_interval(Duration::from_millis(1)),
-        ),
-    )
-    .build();
+    let workflow = admin_workflow(&spec, &sn, &bp, WaitOptions::default())?;
     sn.set_latency(latency);
     bp.set_latency(latency);
     Ok((sn, bp, workflow))
