@@ -5,12 +5,8 @@
 mod common;
 
 use brightpattern_servicenow::report::RemovalOutcome;
-use brightpattern_servicenow::{
-    Action, IntegrationSpec, ServiceNowLogin, StepId, Workflow, WorkflowOptions,
-};
+use brightpattern_servicenow::{Action, IntegrationSpec, StepId};
 use common::{Pair, pair, workflow};
-use servicenow_client::plugins::WaitOptions;
-use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER};
 
 fn value(p: &Pair, name: &str) -> Option<String> {
     p.sn.table("sys_properties")
