@@ -254,6 +254,12 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
         "the method in use comes first: {}",
         human_plan.stdout
     );
+    assert_eq!(
+        lines.next(),
+        Some("ServiceNow release: Washington DC Patch 4"),
+        "then the instance's release: {}",
+        human_plan.stdout
+    );
     assert!(
         lines.next().is_some_and(|l| l.starts_with("STEP")),
         "{}",
