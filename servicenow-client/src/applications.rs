@@ -25,8 +25,8 @@
 //! ```
 //!
 //! Installing a Store application needs the instance to be entitled to it; the
-//! instance's refusal comes back as [`Error::OperationFailed`] (or, when the
-//! start itself is refused, [`Error::Api`]) quoting its message. There is no
+//! instance's refusal comes back as [`Error::OperationFailed`](crate::Error::OperationFailed) (or, when the
+//! start itself is refused, [`Error::Api`](crate::Error::Api)) quoting its message. There is no
 //! uninstall here.
 
 use serde::Deserialize;
