@@ -92,6 +92,12 @@ pub enum WorkflowError {
     /// for a step: nothing was written (every problem is named).
     #[error("{}", preflight_text(.0))]
     Preflight(Vec<PreflightProblem>),
+    /// The preflight's reads (the administrator's roles, the release) failed:
+    /// nothing was written.
+    #[error(
+        "nothing was written: the preflight could not read the administrator's roles or the release: {0}"
+    )]
+    PreflightRead(#[source] Error),
 }
 
 /// Why a writing operation refused to start.
@@ -104,6 +110,12 @@ pub enum PreflightProblem {
         user: String,
         /// Every need not met.
         unmet: Vec<RoleNeed>,
+    },
+    /// The configured administrator is not a `sys_user` the instance shows, so
+    /// its roles cannot be checked.
+    UnknownUser {
+        /// The user name the credentials carry.
+        user: String,
     },
     /// The instance's release is older than a step needs.
     ReleaseTooOld {
@@ -136,6 +148,10 @@ impl fmt::Display for PreflightProblem {
                     "\n    grant them (User Administration > Users > {user} > Roles), or configure an administrator who holds them"
                 )
             }
+            PreflightProblem::UnknownUser { user } => write!(
+                f,
+                "the ServiceNow user {user} of the credentials is not in sys_user (or hidden from it), so its roles cannot be checked: configure the administrator's own user name"
+            ),
             PreflightProblem::ReleaseTooOld {
                 step,
                 release,
@@ -618,8 +634,15 @@ impl Workflow {
                 ctx.servicenow.release().await.map(Some)
             }
         };
-        let (held, release) =
-            futures_util::try_join!(held, release).map_err(WorkflowError::Ledger)?;
+        let (held, release) = futures_util::join!(held, release);
+        let release = release.map_err(WorkflowError::PreflightRead)?;
+        let held = match (held, &user) {
+            (Err(Error::MissingRecord { .. }), Some(user)) => {
+                problems.push(PreflightProblem::UnknownUser { user: user.clone() });
+                None
+            }
+            (held, _) => held.map_err(WorkflowError::PreflightRead)?,
+        };
         match (user, held) {
             (Some(user), Some(held)) => {
                 let unmet: Vec<RoleNeed> = needs
@@ -630,7 +653,8 @@ impl Workflow {
                     problems.push(PreflightProblem::MissingRoles { user, unmet });
                 }
             }
-            _ => ctx.emit(Event::Warning {
+            (Some(_), None) => {}
+            (None, _) => ctx.emit(Event::Warning {
                 step: StepId::PLUGINS,
                 message: format!(
                     "the administrator's roles were not checked: {} credentials name no user (the instance's answers will tell)",
