@@ -37,6 +37,9 @@ pub(crate) struct FleetArgs {
     /// Do not ask before applying (required when standard input is not a terminal).
     #[arg(long, short)]
     pub(crate) yes: bool,
+    /// Run only this row (repeatable; for example the rows that failed last time).
+    #[arg(long = "row", value_name = "NAME")]
+    pub(crate) rows: Vec<String>,
 }
 
 /// The operation a fleet runs.
@@ -76,6 +79,24 @@ pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    let unknown: Vec<&str> = args
+        .rows
+        .iter()
+        .filter(|name| !inventory.rows.iter().any(|r| &&r.name == name))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Exit::usage(format!(
+            "{}: no row named {} (nothing was run)",
+            args.inventory.display(),
+            unknown.join(", ")
+        )));
+    }
+    let chosen: Vec<&InventoryRow> = inventory
+        .rows
+        .iter()
+        .filter(|r| args.rows.is_empty() || args.rows.contains(&r.name))
+        .collect();
     let template_path = base.join(&inventory.template);
     let template = IntegrationSpec::from_toml(&read(&template_path, "template")?)
         .map_err(|e| Exit::usage(format!("{}: {e}", template_path.display())))?;
@@ -98,7 +119,7 @@ pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
     // One budget per instance, shared by its rows.
     let mut budgets: HashMap<String, RequestBudget> = HashMap::new();
     let rate = inventory.requests_per_second;
-    let members = inventory.rows.iter().map(|row| {
+    let members = chosen.iter().map(|row| {
         member(row, &template, &base, |instance| {
             budgets
                 .entry(instance.to_owned())
@@ -106,12 +127,22 @@ pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
                 .clone()
         })
     });
-    let report = run_fleet(
-        members,
-        operation,
-        &FleetOptions::default().concurrency(concurrency),
-    )
-    .await;
+    let mut options = FleetOptions::default().concurrency(concurrency);
+    if !args.json && std::io::stderr().is_terminal() {
+        // One line per row as it finishes, on standard error.
+        let total = chosen.len();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        options = options.on_row(move |row| {
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            eprintln!(
+                "[{n}/{total}] {} {}: {}",
+                row.name,
+                row.outcome,
+                row.summary.lines().next().unwrap_or_default()
+            );
+        });
+    }
+    let report = run_fleet(members, operation, &options).await;
     out.fleet(&report);
     Ok(exit_code(report.summary()))
 }

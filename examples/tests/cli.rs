@@ -1009,6 +1009,32 @@ async fn a_fleet_runs_every_row_and_its_exit_code_sums_them_up() {
         "WashingtonDc"
     );
 
+    // Only the rows named; a name the inventory lacks is a usage error.
+    let only_a = run(
+        &[
+            "fleet",
+            "plan",
+            "--inventory",
+            inventory,
+            "--row",
+            "a",
+            "--json",
+        ],
+        &a_env,
+    );
+    assert_eq!(only_a.code, 0, "{}\n{}", only_a.stdout, only_a.stderr);
+    assert_eq!(json(&only_a)["rows"].as_array().unwrap().len(), 1);
+    let unknown = run(
+        &["fleet", "plan", "--inventory", inventory, "--row", "zz"],
+        &a_env,
+    );
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no row named zz"),
+        "{}",
+        unknown.stderr
+    );
+
     // Writing without a terminal needs --yes; nothing is written.
     let refused = run(&["fleet", "apply", "--inventory", inventory], &a_env);
     assert_eq!(refused.code, 2, "{}", refused.stderr);

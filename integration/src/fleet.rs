@@ -228,18 +228,33 @@ impl fmt::Display for FleetOperation {
     }
 }
 
+/// Called with each row as it finishes (for progress), in finishing order.
+pub type RowHandler = std::sync::Arc<dyn Fn(&FleetRow) + Send + Sync>;
+
 /// Knobs of a fleet run: start from [`FleetOptions::default`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct FleetOptions {
     /// Rows run at once (default [`DEFAULT_CONCURRENCY`]; at least 1).
     pub concurrency: usize,
+    /// Told of each row as it finishes, if set.
+    pub on_row: Option<RowHandler>,
+}
+
+impl fmt::Debug for FleetOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetOptions")
+            .field("concurrency", &self.concurrency)
+            .field("on_row", &self.on_row.is_some())
+            .finish()
+    }
 }
 
 impl Default for FleetOptions {
     fn default() -> Self {
         Self {
             concurrency: DEFAULT_CONCURRENCY,
+            on_row: None,
         }
     }
 }
@@ -248,6 +263,12 @@ impl FleetOptions {
     /// Sets how many rows run at once.
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Calls `handler` with each row as it finishes.
+    pub fn on_row(mut self, handler: impl Fn(&FleetRow) + Send + Sync + 'static) -> Self {
+        self.on_row = Some(std::sync::Arc::new(handler));
         self
     }
 }
@@ -458,13 +479,22 @@ where
 {
     let started = Instant::now();
     let concurrency = options.concurrency.max(1);
-    let mut rows: Vec<(usize, FleetRow)> = futures_util::stream::iter(
-        members.into_iter().enumerate(),
-    )
-    .map(|(index, member)| async move { (index, run_member(member, operation, started).await) })
-    .buffer_unordered(concurrency)
-    .collect()
-    .await;
+    let on_row = options.on_row.clone();
+    let mut rows: Vec<(usize, FleetRow)> =
+        futures_util::stream::iter(members.into_iter().enumerate())
+            .map(|(index, member)| {
+                let on_row = on_row.clone();
+                async move {
+                    let row = run_member(member, operation, started).await;
+                    if let Some(handler) = &on_row {
+                        handler(&row);
+                    }
+                    (index, row)
+                }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
     rows.sort_by_key(|(i, _)| *i);
     FleetReport {
         operation,

@@ -17,12 +17,16 @@ const SPEC: &str = "[access]\nusers = [\"agent.1\"]\n[integration_account]\napi 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_pairs_four_at_a_time_one_failing_one_locked() {
-    let mut pairs: Vec<Pair> = Vec::with_capacity(ROWS);
+    let mut fakes: Vec<Pair> = Vec::with_capacity(ROWS);
     for _ in 0..ROWS {
         let p = pair().await;
         p.bp.set_integration_accounts_offered(true);
-        pairs.push(p);
+        fakes.push(p);
     }
+    // A hundred mock servers are never dropped: a MockServer's drop blocks on
+    // its state, and a hundred of them dropped inside the runtime (as a failing
+    // assertion would) can hang the test instead of failing it.
+    let pairs: &'static Vec<Pair> = Box::leak(Box::new(fakes));
     pairs[FAILING].sn.fail_plugin_activation(
         "com.sn_openframe",
         "Dependency com.glide.ui.concourse could not be loaded",
@@ -44,11 +48,26 @@ async fn fifty_pairs_four_at_a_time_one_failing_one_locked() {
         .iter()
         .enumerate()
         .map(|(i, p)| FleetMember::new(format!("row-{i:02}"), workflow(p, SPEC)));
-    let options = FleetOptions::default();
+    let finished = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = finished.clone();
+    let options = FleetOptions::default().on_row(move |row| {
+        seen.lock().unwrap().push(row.name.clone());
+    });
     assert_eq!(options.concurrency, 4);
     let report = run_fleet(members, FleetOperation::Apply, &options).await;
 
     assert_eq!(report.rows.len(), ROWS);
+    // Every row was told of as it finished.
+    let mut told = finished.lock().unwrap().clone();
+    told.sort();
+    assert_eq!(
+        told,
+        report
+            .rows
+            .iter()
+            .map(|r| r.name.clone())
+            .collect::<Vec<_>>()
+    );
     assert_eq!(report.rows[FAILING].outcome, RowOutcome::Failed, "{report}");
     assert!(
         report.rows[FAILING].summary.contains("could not be loaded"),
