@@ -694,15 +694,29 @@ fn render(
     Ordered(out)
 }
 
+/// A CI/CD progress answer as the platform sends it: `result.status` a string
+/// (`"0"` Pending … `"4"` Canceled) with its label, the texts and the percentage.
+fn progress_reply(http: u16, status: u8, message: &str, error: &str, percent: u32) -> Reply {
+    Reply::json(
+        http,
+        &json!({"result": progress_result(status, message, error, percent)}),
+    )
+}
+
+fn progress_result(status: u8, message: &str, error: &str, percent: u32) -> Value {
+    let label = ["Pending", "Running", "Successful", "Failed", "Canceled"]
+        .get(usize::from(status))
+        .copied()
+        .unwrap_or("Unknown");
+    json!({
+        "status": status.to_string(), "status_label": label, "status_message": message,
+        "status_detail": "", "error": error, "percent_complete": percent
+    })
+}
+
 /// A refused CI/CD request: the text inside `result`, as the platform sends it.
 fn cicd_refusal(status: u16, error: &str) -> Reply {
-    Reply::json(
-        status,
-        &json!({"result": {
-            "status": "3", "status_label": "Failed", "status_message": "Failed",
-            "status_detail": "", "error": error, "percent_complete": 0
-        }}),
-    )
+    progress_reply(status, 3, "Failed", error, 0)
 }
 
 /// Starts a CI/CD operation and answers with its progress link.
@@ -721,14 +735,9 @@ fn start_operation(
         },
     );
     let url = format!("{}/api/sn_cicd/progress/{progress_id}", call.origin);
-    Reply::json(
-        200,
-        &json!({"result": {
-            "links": {"progress": {"id": progress_id, "url": url}},
-            "status": "0", "status_label": "Pending", "status_message": "",
-            "status_detail": "", "error": "", "percent_complete": 0
-        }}),
-    )
+    let mut result = progress_result(0, "", "", 0);
+    result["links"] = json!({"progress": {"id": progress_id, "url": url}});
+    Reply::json(200, &json!({ "result": result }))
 }
 
 fn cicd(
@@ -810,14 +819,7 @@ fn progress(state: &mut State, id: &str) -> Reply {
         super::state::Operation::Activate(_) => None,
     };
     if state.queued.contains(&subject) {
-        return Reply::json(
-            200,
-            &json!({"result": {
-                "status": "0", "status_label": "Pending",
-                "status_message": "Waiting for another operation to finish",
-                "status_detail": "", "error": "", "percent_complete": 0
-            }}),
-        );
+        return progress_reply(200, 0, "Waiting for another operation to finish", "", 0);
     }
     let done = activation.polls >= polls_to_finish;
     let newly_done = done && !activation.finished;
@@ -826,28 +828,19 @@ fn progress(state: &mut State, id: &str) -> Reply {
     }
     if !done {
         let percent = activation.polls * 100 / polls_to_finish.max(1);
-        return Reply::json(
-            200,
-            &json!({"result": {
-                "status": "1", "status_label": "Running",
-                "status_message": if install.is_some() { "Installing application" } else { "Activating plugin" },
-                "status_detail": "", "error": "", "percent_complete": percent
-            }}),
-        );
+        let doing = if install.is_some() {
+            "Installing application"
+        } else {
+            "Activating plugin"
+        };
+        return progress_reply(200, 1, doing, "", percent);
     }
     if let Some((scope, version)) = install {
         return finish_install(state, &scope, &version, newly_done);
     }
     let plugin_id = subject;
     if let Some(detail) = state.failing_plugins.get(&plugin_id).cloned() {
-        return Reply::json(
-            200,
-            &json!({"result": {
-                "status": "3", "status_label": "Failed",
-                "status_message": "Failed",
-                "status_detail": "", "error": detail, "percent_complete": 100
-            }}),
-        );
+        return progress_reply(200, 3, "Failed", &detail, 100);
     }
     if newly_done {
         set_plugin_active(state, &plugin_id, true);
@@ -877,14 +870,7 @@ fn progress(state: &mut State, id: &str) -> Reply {
             );
         }
     }
-    Reply::json(
-        200,
-        &json!({"result": {
-            "status": "2", "status_label": "Successful",
-            "status_message": format!("Plugin {plugin_id} activated"),
-            "status_detail": "", "error": "", "percent_complete": 100
-        }}),
-    )
+    progress_reply(200, 2, &format!("Plugin {plugin_id} activated"), "", 100)
 }
 
 /// The end of an application install: refused when the instance is not
@@ -896,15 +882,10 @@ fn finish_install(state: &mut State, scope: &str, version: &str, newly_done: boo
         .map(|(name, _)| name.clone())
         .unwrap_or_default();
     if !state.config.store_entitled {
-        return Reply::json(
-            200,
-            &json!({"result": {
-                "status": "3", "status_label": "Failed", "status_message": "Failed",
-                "status_detail": "",
-                "error": format!("The instance is not entitled to the application {name} ({scope}). Request an entitlement for this instance in the ServiceNow Store."),
-                "percent_complete": 100
-            }}),
+        let refusal = format!(
+            "The instance is not entitled to the application {name} ({scope}). Request an entitlement for this instance in the ServiceNow Store."
         );
+        return progress_reply(200, 3, "Failed", &refusal, 100);
     }
     if newly_done {
         let mut fields = JsonRecord::new();
@@ -929,13 +910,12 @@ fn finish_install(state: &mut State, scope: &str, version: &str, newly_done: boo
             }
         }
     }
-    Reply::json(
+    progress_reply(
         200,
-        &json!({"result": {
-            "status": "2", "status_label": "Successful",
-            "status_message": format!("Application {scope} {version} installed"),
-            "status_detail": "", "error": "", "percent_complete": 100
-        }}),
+        2,
+        &format!("Application {scope} {version} installed"),
+        "",
+        100,
     )
 }
 
