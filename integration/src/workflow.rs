@@ -587,6 +587,16 @@ impl Workflow {
     /// problem is named at once. Credentials that name no user (client
     /// credentials, an API key) cannot be checked: a warning says so.
     pub async fn preflight(&self, releases: bool) -> Result<Vec<PreflightProblem>, WorkflowError> {
+        self.preflight_knowing(releases, None).await
+    }
+
+    /// [`preflight`](Self::preflight), with the release when this operation has
+    /// read it already (plan reads it with the ledger), so it is not read twice.
+    async fn preflight_knowing(
+        &self,
+        releases: bool,
+        known: Option<servicenow_client::release::Release>,
+    ) -> Result<Vec<PreflightProblem>, WorkflowError> {
         let ctx = &self.ctx;
         let mut problems = Vec::new();
         let mut needs = vec![RoleNeed::admin(
@@ -628,10 +638,10 @@ impl Workflow {
             }
         };
         let release = async {
-            if minimums.is_empty() {
-                Ok(None)
-            } else {
-                ctx.servicenow.release().await.map(Some)
+            match known {
+                _ if minimums.is_empty() => Ok(None),
+                Some(release) => Ok(Some(release)),
+                None => ctx.servicenow.release().await.map(Some),
             }
         };
         let (held, release) = futures_util::join!(held, release);
@@ -786,7 +796,7 @@ impl Workflow {
                 servicenow_client::release::BUILD_PROPERTIES.join(", ")
             ));
         }
-        for problem in self.preflight(true).await? {
+        for problem in self.preflight_knowing(true, Some(release.clone())).await? {
             notes.push(format!("apply would refuse: {problem}"));
         }
         Ok(Plan {

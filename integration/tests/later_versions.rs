@@ -108,7 +108,21 @@ async fn before_tokyo_the_store_step_is_refused_before_anything_is_written() {
         "glide-sandiego-12-22-2021__patch7-08-25-2022_09-01-2022_1200.zip",
     );
     let wf = workflow(&p, STORE_APP);
+    p.sn.clear_requests();
     let plan = wf.plan().await.unwrap();
+    let release_reads =
+        p.sn.requests()
+            .iter()
+            .filter(|r| {
+                r.query
+                    .as_deref()
+                    .is_some_and(|q| q.contains("glide.buildname"))
+            })
+            .count();
+    assert_eq!(
+        release_reads, 1,
+        "plan reads the release once, with the ledger"
+    );
     assert!(
         plan.notes.iter().any(|n| n.contains("apply would refuse")
             && n.contains("Tokyo or later")

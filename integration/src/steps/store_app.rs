@@ -154,14 +154,9 @@ impl Step for StoreAppStep {
         _change: &Change,
         _upstream: &Upstream,
     ) -> StepResult<Applied> {
+        // An instance older than the minimum release was refused by the
+        // preflight, before anything was written.
         let request = request(ctx);
-        if let Some(why) = too_old(ctx) {
-            return Err(StepError::Rejected {
-                what: self.resource(ctx),
-                reason: why,
-                hint: "remove [store_app] from the spec, or upgrade the instance".into(),
-            });
-        }
         let operation = ctx
             .servicenow
             .applications()
