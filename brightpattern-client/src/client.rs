@@ -33,6 +33,7 @@ pub struct Client {
     inner: Arc<ClientInner>,
 }
 
+#[derive(Clone)]
 struct ClientInner {
     transport: Transport,
     tenant: TenantUrl,
@@ -77,6 +78,22 @@ impl Client {
         &self.inner.login
     }
 
+    /// This client (same login, token cache and settings), refusing to send
+    /// anything but reads: a create, update or delete fails with
+    /// [`Error::ReadOnly`](crate::Error::ReadOnly) before it is sent.
+    pub fn read_only(&self) -> Client {
+        let mut inner = (*self.inner).clone();
+        inner.transport = inner.transport.read_only();
+        Client {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Whether this client refuses everything but reads ([`Client::read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.transport.is_read_only()
+    }
+
     /// The transport, for calls this crate does not model.
     pub fn transport(&self) -> &Transport {
         &self.inner.transport
@@ -91,13 +108,10 @@ impl Client {
     /// integration-account paths; the paths are checked first.
     pub fn with_integration_account_paths(&self, paths: IntegrationAccountPaths) -> Result<Self> {
         paths.check()?;
+        let mut inner = (*self.inner).clone();
+        inner.paths = paths;
         Ok(Self {
-            inner: Arc::new(ClientInner {
-                transport: self.inner.transport.clone(),
-                tenant: self.inner.tenant.clone(),
-                login: self.inner.login.clone(),
-                paths,
-            }),
+            inner: Arc::new(inner),
         })
     }
 }

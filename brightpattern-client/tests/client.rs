@@ -562,3 +562,35 @@ async fn a_redirected_token_request_sends_the_api_secret_nowhere_else() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_read_only_client_reads_with_its_token_and_sends_no_write() {
+    let server = MockServer::start().await;
+    // The token request is the credential's own business, not a write.
+    mount_token(&server, serde_json::json!(3600)).await;
+    Mock::given(method("GET"))
+        .and(path("/configapi/v2/integrationaccount"))
+        .and(header("authorization", "Bearer bp-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([
+            {"type": "ServiceNow", "name": "ServiceNow", "url": "https://dev12345.service-now.com", "clientId": "cid"}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let full = client(&server);
+    let reading = full.read_only();
+    assert!(reading.is_read_only() && !full.is_read_only());
+    let accounts = reading.integration_accounts();
+    assert_eq!(accounts.list().await.unwrap()[0].name, "ServiceNow");
+    let err = accounts.delete("ServiceNow").await.unwrap_err();
+    let Error::ReadOnly { request } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(request.method, "DELETE");
+    assert_eq!(request.path, "/configapi/v2/integrationaccount/ServiceNow");
+    assert_eq!(request.attempts, 0);
+    let err = accounts.create(&spec()).await.unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { .. }), "{err:?}");
+    // The token and the list: nothing else arrived.
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}

@@ -25,7 +25,8 @@ pub struct RequestSummary {
     pub host: String,
     /// The path and query of the request, relative to the service origin.
     pub path: String,
-    /// How many times the request was sent (1 when it was not retried).
+    /// How many times the request was sent (1 when it was not retried; 0 when
+    /// it was refused before being sent).
     pub attempts: u32,
 }
 
@@ -419,6 +420,15 @@ pub enum Error {
         #[source]
         source: std::sync::Arc<Error>,
     },
+    /// A [read-only](crate::Transport::read_only) client was asked to send a
+    /// request that would change something; nothing was sent.
+    #[error(
+        "{request} was not sent: this client only reads (it serves a preview), and the request would change something"
+    )]
+    ReadOnly {
+        /// What was asked (never sent: `attempts` is 0).
+        request: RequestSummary,
+    },
     /// A batched request was not serviced: the batch stopped before reaching it.
     #[error(
         "batch item `{item_id}` was not serviced (batch `{batch_id}` stopped before it); it was not applied and may be sent again"
@@ -461,6 +471,7 @@ impl Error {
             | Error::Transport { request, .. }
             | Error::Timeout { request, .. }
             | Error::Protocol { request, .. }
+            | Error::ReadOnly { request }
             | Error::TooManyMatches { request, .. } => Some(request),
             Error::BatchFailed { source, .. } => source.request(),
             Error::InvalidInput(_)

@@ -60,6 +60,8 @@ pub struct Request {
     body: Option<(Vec<u8>, &'static str)>,
     headers: HeaderMap,
     idempotent: bool,
+    /// Whether sending it changes nothing on the service.
+    read: bool,
     sensitive: bool,
     api: Cow<'static, str>,
 }
@@ -72,6 +74,7 @@ impl fmt::Debug for Request {
             .field("query", &self.query)
             .field("body_len", &self.body.as_ref().map(|(b, _)| b.len()))
             .field("idempotent", &self.idempotent)
+            .field("read", &self.read)
             .field("sensitive", &self.sensitive)
             .finish()
     }
@@ -81,9 +84,10 @@ impl Request {
     /// A request for `path` (which starts with `/` and may carry a query) on the
     /// transport's origin. GET, HEAD, PUT, PATCH, DELETE and OPTIONS are treated as
     /// idempotent (a PATCH here sets fields to values, so repeating it is harmless);
-    /// POST is not.
+    /// POST is not. GET, HEAD and OPTIONS are reads ([`Request::is_read`]).
     pub fn new(method: Method, path: impl Into<String>) -> Self {
         let idempotent = method != Method::POST;
+        let read = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
         Self {
             method,
             path: path.into(),
@@ -91,6 +95,7 @@ impl Request {
             body: None,
             headers: HeaderMap::new(),
             idempotent,
+            read,
             sensitive: false,
             api: Cow::Borrowed(""),
         }
@@ -153,6 +158,20 @@ impl Request {
     pub fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
         self
+    }
+
+    /// Marks a request whose method is not a read as one that changes nothing
+    /// on the service (a POST carrying a batch of GETs), so that a
+    /// [read-only](Transport::read_only) transport sends it.
+    pub fn changes_nothing(mut self) -> Self {
+        self.read = true;
+        self
+    }
+
+    /// Whether sending the request changes nothing on the service: a GET, HEAD
+    /// or OPTIONS, or a request marked with [`Request::changes_nothing`].
+    pub fn is_read(&self) -> bool {
+        self.read
     }
 
     /// Marks the request as carrying or returning secrets (token endpoints): bodies
@@ -635,6 +654,7 @@ impl TransportBuilder {
                 cookies: connection.session_cookies.then(SessionCookies::new_shared),
                 session_cookies: connection.session_cookies,
                 budget: connection.budget,
+                read_only: false,
             }),
         })
     }
@@ -745,6 +765,7 @@ impl SessionCookies {
     }
 }
 
+#[derive(Clone)]
 struct Inner {
     http: reqwest::Client,
     origin: Origin,
@@ -764,6 +785,8 @@ struct Inner {
     session_cookies: bool,
     /// The requests-per-second budget shared with other clients, if any.
     budget: Option<crate::RequestBudget>,
+    /// Refuse every request that is not a read ([`Transport::read_only`]).
+    read_only: bool,
 }
 
 /// Sends requests to one service origin, with authentication, retries and typed
@@ -855,28 +878,34 @@ impl Transport {
         self.derive(authenticator, cookies)
     }
 
+    /// The same transport (credential, session, pool, budget, counters), but
+    /// refusing to send any request that is not a [read](Request::is_read):
+    /// such a request fails with [`Error::ReadOnly`] before anything leaves the
+    /// process. What a preview runs on, so that a code path that would write
+    /// cannot.
+    pub fn read_only(&self) -> Transport {
+        let mut inner = (*self.inner).clone();
+        inner.read_only = true;
+        Transport {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Whether this transport refuses every request but reads.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
     fn derive(
         &self,
         authenticator: Arc<dyn Authenticator>,
         cookies: Option<Arc<SessionCookies>>,
     ) -> Transport {
+        let mut inner = (*self.inner).clone();
+        inner.authenticator = authenticator;
+        inner.cookies = cookies;
         Transport {
-            inner: Arc::new(Inner {
-                http: self.inner.http.clone(),
-                origin: self.inner.origin.clone(),
-                authenticator,
-                retry: self.inner.retry.clone(),
-                timeout: self.inner.timeout,
-                user_agent: self.inner.user_agent.clone(),
-                error_parser: self.inner.error_parser,
-                service: self.inner.service,
-                counters: self.inner.counters.clone(),
-                proxy: self.inner.proxy.clone(),
-                max_body_bytes: self.inner.max_body_bytes,
-                cookies,
-                session_cookies: self.inner.session_cookies,
-                budget: self.inner.budget.clone(),
-            }),
+            inner: Arc::new(inner),
         }
     }
 
@@ -910,6 +939,16 @@ impl Transport {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
+        if self.inner.read_only && !request.read {
+            return Err(Error::ReadOnly {
+                request: RequestSummary {
+                    method: request.method.clone(),
+                    host: crate::error::host_of(&self.inner.origin),
+                    path,
+                    attempts: 0,
+                },
+            });
+        }
         let started = Instant::now();
         let policy = &self.inner.retry;
         let mut attempt: u32 = 0;

@@ -372,3 +372,72 @@ async fn a_sensitive_request_s_error_never_echoes_its_secret() {
         .unwrap_err();
     assert!(err.to_string().contains(secret), "the fault fired: {err}");
 }
+
+#[tokio::test]
+async fn a_read_only_transport_sends_reads_and_refuses_writes_before_sending() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/thing"))
+        .and(header("authorization", "Basic YWRtaW46cHctb2YtYWRtaW4="))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"n": 1})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // A POST that changes nothing (a batch of reads) goes through.
+    Mock::given(method("POST"))
+        .and(path("/api/batch"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"n": 2})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let full = transport(&server);
+    let reading = full.read_only();
+    assert!(reading.is_read_only() && !full.is_read_only());
+
+    let read: serde_json::Value = reading
+        .send(Request::get("/api/thing"))
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(read["n"], 1);
+    let batch: serde_json::Value = reading
+        .send(
+            Request::post("/api/batch")
+                .json(&serde_json::json!({"rest_requests": []}))
+                .unwrap()
+                .changes_nothing(),
+        )
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(batch["n"], 2);
+
+    for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+        let err = reading
+            .send(Request::new(m.clone(), "/api/thing").query("a", "b"))
+            .await
+            .unwrap_err();
+        let Error::ReadOnly { request } = &err else {
+            panic!("{m}: {err:?}")
+        };
+        assert_eq!(request.method, m);
+        assert_eq!(request.path, "/api/thing?a=b");
+        assert_eq!(request.attempts, 0);
+        assert_eq!(err.request(), Some(request));
+        assert!(!err.is_retryable());
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{m} /api/thing?a=b on 127.0.0.1:")),
+            "{err}"
+        );
+        assert!(err.to_string().contains("was not sent"), "{err}");
+    }
+    // Nothing but the two reads reached the server (the mocks' `expect`s check
+    // the reads; this checks that no write arrived at all).
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert!(Request::get("/x").is_read() && !Request::post("/x").is_read());
+    assert!(Request::new(Method::OPTIONS, "/x").is_read());
+}

@@ -108,8 +108,9 @@ pub(crate) enum Command {
     /// Check every step and prove it works by its effect; exit 3 when something
     /// failed, 4 when nothing failed but something waits for a person.
     Verify(RunArgs),
-    /// Remove what apply created (never plugins, never what it did not create).
-    Teardown(WriteArgs),
+    /// Remove what apply created and put adopted records back (never plugins,
+    /// never what it did not create); shows what it will do and asks first.
+    Teardown(TeardownArgs),
     /// Rebuild an unreadable ledger from what can be proven ours, showing what
     /// was found (nothing else on the instance is changed).
     Repair(WriteArgs),
@@ -178,6 +179,18 @@ pub(crate) struct WriteArgs {
     /// run died); says whose it was.
     #[arg(long)]
     pub(crate) break_lease: bool,
+}
+
+/// Options of `teardown`.
+#[derive(Debug, Args)]
+pub(crate) struct TeardownArgs {
+    /// The options of every writing subcommand.
+    #[command(flatten)]
+    pub(crate) write: WriteArgs,
+    /// Show what teardown would remove, restore and leave alone, and stop
+    /// (reads only; no --yes needed).
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 /// A failure that ends the program with a given exit code.
@@ -619,6 +632,7 @@ enum Operation {
     Apply,
     Verify,
     Teardown,
+    TeardownPreview,
     Repair,
     RotateSecret,
 }
@@ -629,7 +643,13 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
         Command::Plan(a) => (Operation::Plan, a, true, false),
         Command::Verify(a) => (Operation::Verify, a, true, false),
         Command::Apply(w) => (Operation::Apply, w.run, w.yes, w.break_lease),
-        Command::Teardown(w) => (Operation::Teardown, w.run, w.yes, w.break_lease),
+        Command::Teardown(t) if t.dry_run => (Operation::TeardownPreview, t.write.run, true, false),
+        Command::Teardown(t) => (
+            Operation::Teardown,
+            t.write.run,
+            t.write.yes,
+            t.write.break_lease,
+        ),
         Command::Repair(w) => (Operation::Repair, w.run, w.yes, w.break_lease),
         Command::RotateSecret(w) => (Operation::RotateSecret, w.run, w.yes, w.break_lease),
         #[cfg(feature = "demo")]
@@ -656,7 +676,10 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
             return Ok(EXIT_OK);
         }
     };
-    let writes = operation != Operation::Plan && operation != Operation::Verify;
+    let writes = !matches!(
+        operation,
+        Operation::Plan | Operation::Verify | Operation::TeardownPreview
+    );
     if writes && !yes && !std::io::stdin().is_terminal() {
         return Err(Exit::usage(
             "standard input is not a terminal, so there is no one to ask before writing: pass --yes to go ahead (nothing was written)",
@@ -747,9 +770,30 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                 }
             }
         }
+        Operation::TeardownPreview => {
+            let preview = workflow
+                .teardown_plan()
+                .await
+                .map_err(|e| Exit::failure(chain(&e)))?;
+            out.teardown_plan(&preview);
+            Ok(EXIT_OK)
+        }
         Operation::Teardown => {
-            if ask && !confirm("Remove everything bp-servicenow created?") {
-                return Err(Exit::failure("nothing removed"));
+            if ask {
+                let preview = workflow
+                    .teardown_plan()
+                    .await
+                    .map_err(|e| Exit::failure(chain(&e)))?;
+                out.teardown_plan(&preview);
+                // A refusal is teardown's own to report (exit 2, nothing written).
+                if !preview.would_refuse() {
+                    if preview.removals().next().is_none() {
+                        return Ok(EXIT_OK);
+                    }
+                    if !confirm("Tear down as shown?") {
+                        return Err(Exit::failure("nothing removed"));
+                    }
+                }
             }
             let report = workflow.teardown().await.map_err(|e| match e {
                 WorkflowError::Held(_) => Exit::held(format!("nothing was removed: {e}")),
@@ -905,10 +949,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Plan(a) | Command::Verify(a) => a.json,
         Command::Init(_) | Command::Completions { .. } | Command::Man => false,
         Command::Fleet(f) => f.json,
-        Command::Apply(w)
-        | Command::Teardown(w)
-        | Command::Repair(w)
-        | Command::RotateSecret(w) => w.run.json,
+        Command::Teardown(t) => t.write.run.json,
+        Command::Apply(w) | Command::Repair(w) | Command::RotateSecret(w) => w.run.json,
         #[cfg(feature = "demo")]
         Command::Demo => false,
     };

@@ -4,7 +4,8 @@
 use std::io::IsTerminal;
 
 use brightpattern_servicenow::report::{
-    Check, RepairReport, RevealSecrets, SecretRotation, Status, TeardownReport, status_label,
+    Check, RepairReport, RevealSecrets, SecretRotation, Status, TeardownPlan, TeardownReport,
+    status_label,
 };
 use brightpattern_servicenow::{Action, ApplyReport, Outcome, Plan, VerifyReport};
 
@@ -128,6 +129,9 @@ impl Output {
         println!("ServiceNow release: {}", plan.release);
         for note in &plan.notes {
             println!("note: {note}");
+        }
+        for refusal in &plan.refusals {
+            println!("apply would refuse: {refusal}");
         }
         println!("{:<20} {:<10} RESOURCE", "STEP", "ACTION");
         for s in &plan.steps {
@@ -262,6 +266,14 @@ impl Output {
             return self.json(report);
         }
         print!("{report}");
+    }
+
+    /// What a teardown would do (before it asks, or for `--dry-run`).
+    pub(crate) fn teardown_plan(&self, plan: &TeardownPlan) {
+        if self.json {
+            return self.json(plan);
+        }
+        print!("{plan}");
     }
 
     /// A heading (demo narration; never in JSON mode).

@@ -271,9 +271,34 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
         human_plan.stdout
     );
 
+    // A dry run needs no --yes, writes nothing, and says what teardown will do.
+    let writes = sn.write_count();
+    let dry = run(&["teardown", "--dry-run", "--config", path], &ENV);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(sn.write_count(), writes, "{}", dry.stdout);
+    assert!(
+        dry.stdout
+            .lines()
+            .any(|l| l.starts_with("cors") && l.contains("remove") && l.contains("CORS rule")),
+        "{}",
+        dry.stdout
+    );
+    let dry_json = run(&["teardown", "--dry-run", "--config", path, "--json"], &ENV);
+    assert_eq!(dry_json.code, 0, "{}", dry_json.stderr);
+    let preview = json(&dry_json);
+    assert_eq!(
+        preview["steps"][0]["step"], "integration_account",
+        "{preview}"
+    );
+
     let teardown = run(&["teardown", "--yes", "--config", path, "--json"], &ENV);
     assert_eq!(teardown.code, 0, "{}", teardown.stderr);
     assert!(json(&teardown)["steps"].as_array().unwrap().len() == 6);
+    assert_eq!(
+        json(&teardown)["steps"],
+        preview["steps"],
+        "teardown did what its dry run said"
+    );
 
     // Manual by default: no command ever called the undocumented endpoints.
     assert!(
@@ -293,6 +318,8 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
             &again,
             &drifted,
             &human_plan,
+            &dry,
+            &dry_json,
             &teardown,
         ],
         &[ADMIN_PASSWORD, API_SECRET, &secret],

@@ -544,16 +544,15 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
                     })
                     .map(|s| s.step.to_string())
                     .collect::<Vec<_>>();
-                let refused = plan.steps.iter().any(|s| s.action == crate::Action::Refuse)
-                    || plan
-                        .notes
-                        .iter()
-                        .any(|n| n.starts_with("apply would refuse"));
-                let (outcome, summary) = if refused {
-                    (
-                        RowOutcome::Failed,
-                        "apply would refuse (see the row's notes and steps)".to_owned(),
-                    )
+                let (outcome, summary) = if plan.would_refuse() {
+                    let why = match plan.refusals.first() {
+                        Some(problem) => problem.to_string(),
+                        None => {
+                            "a step refuses a record it cannot prove its own (see the row's steps)"
+                                .to_owned()
+                        }
+                    };
+                    (RowOutcome::Failed, format!("apply would refuse: {why}"))
                 } else if changing.is_empty() {
                     (RowOutcome::Ok, format!("no changes ({})", plan.release))
                 } else {

@@ -143,6 +143,10 @@ impl Default for LeaseOptions {
 
 /// A lease held by this run. Renewed in the background while it lives; released
 /// by [`Lease::release`] (or, if the run dies, when it expires).
+///
+/// Dropping a lease without [`release`](Lease::release) stops its renewal but
+/// cannot delete its row (that needs a request, and `Drop` cannot wait for
+/// one): other runs see it held until its `ttl` has passed.
 #[derive(Debug)]
 pub struct Lease {
     client: Client,

@@ -228,6 +228,14 @@ impl LedgerStore {
         &self.key
     }
 
+    /// The same store on a read-only client (a preview's: saving fails).
+    pub(crate) fn read_only(&self) -> Self {
+        Self {
+            client: self.client.read_only(),
+            key: self.key.clone(),
+        }
+    }
+
     /// The property names' prefix.
     pub fn prefix(&self) -> String {
         self.key.prefix()

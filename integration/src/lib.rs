@@ -10,7 +10,7 @@
 //! | [`steps`] | one module per step: plugins, OpenFrame, access, CORS, OAuth endpoint, integration account; and, when the spec names them, extra system properties and a Store application |
 //! | [`workflow`] | [`Workflow`]: registered steps, dependency waves, the preflight of the admin's roles and the instance's release, the lease, ledger saves, failure reports; [`WorkflowBuilder::step`] adds a step of your own |
 //! | [`fleet`] | many integrations at once: an [`Inventory`](fleet::Inventory) of rows over one template, [`run_fleet`](fleet::run_fleet) with bounded concurrency, one report |
-//! | [`report`] | [`Plan`], [`ApplyReport`], [`VerifyReport`], [`TeardownReport`]: JSON and text, no secrets; every check and run is ok, pending or failed ([`Status`]) |
+//! | [`report`] | [`Plan`], [`ApplyReport`], [`VerifyReport`], [`TeardownPlan`], [`TeardownReport`]: JSON and text, no secrets; every check and run is ok, pending or failed ([`Status`]) |
 //! | [`events`] | progress [`Event`]s for a command-line tool to render |
 //! | [`ledger`] | what the workflow created or adopted, kept crash-atomically on the instance under the integration's own key |
 //! | [`lease`] | one run at a time per integration |
@@ -125,7 +125,8 @@ pub mod workflow;
 pub use events::{Event, EventHandler};
 pub use lease::{LeaseHeld, LeaseOptions};
 pub use report::{
-    ApplyReport, Check, ManualStep, Outcome, Plan, Status, TeardownReport, VerifyReport,
+    ApplyReport, Check, ManualStep, Outcome, Plan, Status, TeardownPlan, TeardownReport,
+    VerifyReport,
 };
 pub use spec::{IntegrationSpec, ResolvedSpec, SpecError};
 pub use step::{

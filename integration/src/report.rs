@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::step::{Action, Change, FieldChange, StepId};
+use crate::workflow::PreflightProblem;
 
 /// One step of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +53,10 @@ pub struct Plan {
     /// The instance's release, read at the start of the plan.
     #[serde(default)]
     pub release: servicenow_client::release::Release,
+    /// Why apply would refuse to start (the administrator's roles, the
+    /// release), as its preflight would find; empty when it would start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<PreflightProblem>,
 }
 
 impl Plan {
@@ -60,6 +65,13 @@ impl Plan {
         self.steps
             .iter()
             .any(|s| matches!(s.action, Action::Create | Action::Update | Action::Adopt))
+    }
+
+    /// Whether apply would refuse: its preflight would fail
+    /// ([`refusals`](Self::refusals)), or a step refuses to touch a record it
+    /// cannot prove its own ([`Action::Refuse`]).
+    pub fn would_refuse(&self) -> bool {
+        !self.refusals.is_empty() || self.steps.iter().any(|s| s.action == Action::Refuse)
     }
 
     /// The step, when planned.
@@ -452,6 +464,43 @@ impl TeardownReport {
     }
 }
 
+/// What a teardown would do, record by record, as the instance and tenant are
+/// now ([`Workflow::teardown_plan`](crate::Workflow::teardown_plan)); nothing
+/// was written to find out. Each [`Removal`]'s outcome is what teardown would
+/// report: [`Removed`](RemovalOutcome::Removed) reads "would be removed".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeardownPlan {
+    /// Every step, in reverse procedure order (the order teardown runs).
+    pub steps: Vec<TeardownStep>,
+    /// Why teardown would refuse to start (the administrator's roles); empty
+    /// when it would start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<PreflightProblem>,
+}
+
+impl TeardownPlan {
+    /// Every record teardown would look at.
+    pub fn removals(&self) -> impl Iterator<Item = &Removal> {
+        self.steps.iter().flat_map(|s| s.removals.iter())
+    }
+
+    /// Whether teardown would change anything: remove a record or put an
+    /// adopted one's values back.
+    pub fn has_changes(&self) -> bool {
+        self.removals().any(|r| {
+            matches!(
+                r.outcome,
+                RemovalOutcome::Removed | RemovalOutcome::Restored
+            )
+        })
+    }
+
+    /// Whether teardown would refuse to start.
+    pub fn would_refuse(&self) -> bool {
+        !self.refusals.is_empty()
+    }
+}
+
 /// Reports whose manual steps may hold a secret this run knows.
 pub trait RevealSecrets {
     /// Turns those secrets into plain text (see [`ManualStep::reveal_secrets`]).
@@ -695,6 +744,9 @@ impl fmt::Display for Plan {
         for note in &self.notes {
             writeln!(f, "note: {note}")?;
         }
+        for refusal in &self.refusals {
+            writeln!(f, "apply would refuse: {refusal}")?;
+        }
         writeln!(f, "{:<20} {:<10} RESOURCE / CHANGES", "STEP", "ACTION")?;
         for s in &self.steps {
             writeln!(
@@ -809,6 +861,36 @@ impl fmt::Display for TeardownReport {
                     "{:<20} {:<13} {} ({})",
                     step.step.as_str(),
                     r.outcome.to_string(),
+                    r.resource,
+                    r.detail
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for TeardownPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for refusal in &self.refusals {
+            writeln!(f, "teardown would refuse: {refusal}")?;
+        }
+        if !self.has_changes() {
+            writeln!(f, "teardown would change nothing")?;
+        }
+        for step in &self.steps {
+            for r in &step.removals {
+                let would = match r.outcome {
+                    RemovalOutcome::Removed => "remove",
+                    RemovalOutcome::Restored => "restore",
+                    RemovalOutcome::LeftAlone => "leave alone",
+                    RemovalOutcome::AlreadyGone => "already gone",
+                };
+                writeln!(
+                    f,
+                    "{:<20} {:<13} {} ({})",
+                    step.step.as_str(),
+                    would,
                     r.resource,
                     r.detail
                 )?;

@@ -328,6 +328,8 @@ pub struct Context {
     /// The instance's release, read with the ledger at the start of every
     /// operation.
     pub(crate) release: StdMutex<Release>,
+    /// Whether this context serves a teardown preview ([`Context::write`]).
+    pub(crate) preview: bool,
 }
 
 impl fmt::Debug for Context {
@@ -342,6 +344,63 @@ impl fmt::Debug for Context {
 }
 
 impl Context {
+    /// A context for previewing a teardown: the same spec, options, ledger and
+    /// release, on read-only clients (so that a write that is not sent through
+    /// [`Context::write`] fails instead of happening), with caches of its own
+    /// and no event handler. Its ledger changes are never saved.
+    pub(crate) async fn preview(&self) -> Context {
+        let ledger = self.ledger().await;
+        Context {
+            spec: self.spec.clone(),
+            servicenow: self.servicenow.read_only(),
+            brightpattern: self.brightpattern.read_only(),
+            integration_user: self.integration_user.clone(),
+            options: self.options.clone(),
+            saved_ledger: Mutex::new(ledger.clone()),
+            ledger: Mutex::new(ledger),
+            ledger_store: self.ledger_store.read_only(),
+            neighbours: StdMutex::new(
+                self.neighbours
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            ),
+            events: None,
+            oauth_applications: Memo::new(),
+            allow_list: Memo::new(),
+            release: StdMutex::new(self.release()),
+            preview: true,
+        }
+    }
+
+    /// Whether this context serves a teardown preview
+    /// ([`Workflow::teardown_plan`](crate::Workflow::teardown_plan)): its
+    /// clients refuse every request but reads, and [`Context::write`] sends
+    /// nothing.
+    pub fn is_preview(&self) -> bool {
+        self.preview
+    }
+
+    /// Runs `write` — a request that changes something — and gives its result;
+    /// in a teardown preview ([`Context::is_preview`]) it is not started and
+    /// `Ok(None)` comes back. A step's [`undo`](Step::undo) sends every write
+    /// through here, so that one function decides both what teardown does and
+    /// what its preview says it would do:
+    ///
+    /// ```ignore
+    /// ctx.write(rules.delete(&id)).await?;
+    /// ```
+    pub async fn write<T, E>(
+        &self,
+        write: impl std::future::Future<Output = std::result::Result<T, E>>,
+    ) -> std::result::Result<Option<T>, E> {
+        if self.preview {
+            Ok(None)
+        } else {
+            write.await.map(Some)
+        }
+    }
+
     /// Sends an event to the caller's handler, if any.
     pub fn emit(&self, event: Event) {
         if let Some(handler) = &self.events {
@@ -776,7 +835,14 @@ pub trait Step: Send + Sync {
         Ok(Vec::new())
     }
 
-    /// Removes what the ledger says the workflow created.
+    /// Removes what the ledger says the workflow created (and puts adopted
+    /// records' previous values back), saying what it did with each record.
+    ///
+    /// Teardown and its preview ([`Workflow::teardown_plan`](crate::Workflow::teardown_plan))
+    /// both run this: send every write through [`Context::write`], which
+    /// sends nothing in a preview, and report what the write would do. In a
+    /// preview the clients refuse writes, so a write sent around
+    /// [`Context::write`] fails the preview rather than happening.
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>>;
 }
 
@@ -851,7 +917,7 @@ pub(crate) fn plan_checks(planned: &PlannedStep) -> Vec<Check> {
 
 /// Roles of which the ServiceNow administrator must hold at least one, and
 /// what for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RoleNeed {
     /// Any one of these will do (`admin` covers every need).
     pub any_of: Vec<String>,

@@ -16,7 +16,7 @@ use crate::lease::{Lease, LeaseHeld};
 use crate::ledger::{CorruptLedger, Ledger, LedgerKey, LedgerStore, Loaded};
 use crate::report::{
     AppliedStep, ApplyReport, Check, Outcome, Plan, PlannedStep, RepairReport, SecretRotation,
-    TeardownReport, TeardownStep, VerifyReport,
+    TeardownPlan, TeardownReport, TeardownStep, VerifyReport,
 };
 use crate::spec::ResolvedSpec;
 use crate::step::{
@@ -100,8 +100,12 @@ pub enum WorkflowError {
     PreflightRead(#[source] Error),
 }
 
-/// Why a writing operation refused to start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a writing operation refused to start (and, in a [`Plan`], why it would).
+///
+/// In JSON a problem is an object whose `problem` field names the variant
+/// (`missing_roles`, `unknown_user`, `release_too_old`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PreflightProblem {
     /// The ServiceNow administrator holds none of the roles of each of these needs.
@@ -437,6 +441,7 @@ impl WorkflowBuilder {
                 oauth_applications: crate::step::Memo::new(),
                 allow_list: crate::step::Memo::new(),
                 release: StdMutex::new(Default::default()),
+                preview: false,
             }),
             waves: waves(&self.steps),
             steps: self.steps,
@@ -796,13 +801,12 @@ impl Workflow {
                 servicenow_client::release::BUILD_PROPERTIES.join(", ")
             ));
         }
-        for problem in self.preflight_knowing(true, Some(release.clone())).await? {
-            notes.push(format!("apply would refuse: {problem}"));
-        }
+        let refusals = self.preflight_knowing(true, Some(release.clone())).await?;
         Ok(Plan {
             steps,
             notes,
             release,
+            refusals,
         })
     }
 
@@ -1192,6 +1196,31 @@ impl Workflow {
         self.require_preflight(false).await?;
         self.holding_lease("teardown", self.teardown_holding())
             .await
+    }
+
+    /// What [`teardown`](Self::teardown) would do now, record by record —
+    /// remove, restore, leave alone, already gone — and what its preflight
+    /// would refuse. Reads only: every step's [`undo`](crate::Step::undo) runs
+    /// on a preview context whose clients refuse writes, deciding exactly as
+    /// teardown decides; no lease is taken and the ledger is not saved. A
+    /// corrupt ledger is an error, as it is for teardown.
+    pub async fn teardown_plan(&self) -> Result<TeardownPlan, WorkflowError> {
+        self.load_ledger(true).await?;
+        let preview = self.ctx.preview().await;
+        let mut steps = Vec::new();
+        for step in self.steps.iter().rev() {
+            let id = step.id();
+            let removals = step
+                .undo(&preview)
+                .await
+                .map_err(|source| WorkflowError::Step {
+                    step: id.clone(),
+                    source,
+                })?;
+            steps.push(TeardownStep { step: id, removals });
+        }
+        let refusals = self.preflight_knowing(false, None).await?;
+        Ok(TeardownPlan { steps, refusals })
     }
 
     async fn teardown_holding(&self) -> Result<TeardownReport, WorkflowError> {

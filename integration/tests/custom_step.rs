@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use brightpattern_servicenow::report::{Removal, RemovalOutcome};
 use brightpattern_servicenow::step::{Change, Context, FieldChange};
 use brightpattern_servicenow::{
-    Action, Applied, Event, IntegrationSpec, ServiceNowLogin, Step, StepId, StepResult, Upstream,
-    Workflow, WorkflowOptions,
+    Action, Applied, Event, IntegrationSpec, ServiceNowLogin, Step, StepError, StepId, StepResult,
+    Upstream, Workflow, WorkflowError, WorkflowOptions,
 };
 use common::pair;
 use servicenow_client::JsonRecord;
@@ -106,10 +106,8 @@ impl Step for ActivityHistoryProperty {
         let removal = match (id, found) {
             // The ledger and the record agree: the recorded id has our name.
             (Some(id), Some(row)) if row["sys_id"] == id.as_str() => {
-                ctx.servicenow
-                    .table_json("sys_properties")?
-                    .delete(&id)
-                    .await?;
+                let table = ctx.servicenow.table_json("sys_properties")?;
+                ctx.write(table.delete(&id)).await?;
                 Removal::new(
                     self.resource(ctx),
                     RemovalOutcome::Removed,
@@ -203,6 +201,21 @@ async fn a_step_registered_from_outside_runs_in_its_wave_and_is_undone() {
         !wf.plan().await.unwrap().has_changes(),
         "a second apply changes nothing"
     );
+    // The preview says what teardown will do, and writes nothing.
+    let writes = p.sn.write_count();
+    let preview = wf.teardown_plan().await.unwrap();
+    assert_eq!(p.sn.write_count(), writes, "{preview}");
+    assert!(
+        preview
+            .removals()
+            .any(|r| r.resource.contains(PROPERTY) && r.outcome == RemovalOutcome::Removed),
+        "{preview}"
+    );
+    assert!(
+        p.sn.table("sys_properties")
+            .iter()
+            .any(|r| r["name"] == PROPERTY)
+    );
     let removed = wf.teardown().await.unwrap();
     assert!(
         removed
@@ -229,6 +242,8 @@ struct Named {
     after: Vec<StepId>,
     hands_on: Option<&'static str>,
     saw: Arc<Mutex<Option<Token>>>,
+    /// Its undo creates a property without going through `Context::write`.
+    careless_undo: bool,
 }
 
 impl Named {
@@ -238,6 +253,7 @@ impl Named {
             after,
             hands_on: None,
             saw: Arc::default(),
+            careless_undo: false,
         }
     }
 }
@@ -277,9 +293,51 @@ impl Step for Named {
             None => applied,
         })
     }
-    async fn undo(&self, _ctx: &Context) -> StepResult<Vec<Removal>> {
+    async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
+        if self.careless_undo {
+            ctx.servicenow
+                .table_json("sys_properties")?
+                .create(&serde_json::json!({"name": "x_bp.careless", "value": "1"}))
+                .await?;
+        }
         Ok(Vec::new())
     }
+}
+
+#[tokio::test]
+async fn an_undo_that_writes_around_context_write_fails_the_preview_and_sends_nothing() {
+    let p = pair().await;
+    let careless = Named {
+        careless_undo: true,
+        ..Named::new("careless", vec![StepId::PLUGINS])
+    };
+    let wf = builder(&p).step(careless).unwrap().build();
+    p.sn.clear_requests();
+    let err = wf.teardown_plan().await.unwrap_err();
+    let WorkflowError::Step {
+        step,
+        source: StepError::Request(servicenow_client::Error::ReadOnly { request }),
+    } = &err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(step.as_str(), "careless");
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/api/now/table/sys_properties");
+    assert_eq!(request.attempts, 0);
+    assert!(err.to_string().contains("was not sent"), "{err}");
+    let posts: Vec<_> =
+        p.sn.requests()
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .collect();
+    assert!(posts.is_empty(), "{posts:?}");
+    assert!(
+        !p.sn
+            .table("sys_properties")
+            .iter()
+            .any(|r| r["name"] == "x_bp.careless")
+    );
 }
 
 #[tokio::test]

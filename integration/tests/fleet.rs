@@ -8,7 +8,7 @@ use brightpattern_servicenow::fleet::{
 };
 use brightpattern_servicenow::lease::Lease;
 use brightpattern_servicenow::{IntegrationSpec, LeaseOptions};
-use common::{Pair, pair, workflow};
+use common::{Pair, pair, workflow, workflow_as};
 
 const ROWS: usize = 50;
 const FAILING: usize = 7;
@@ -130,6 +130,36 @@ async fn a_row_that_cannot_start_is_reported_and_the_others_run() {
         "{text}"
     );
     assert!(text.contains("1 changes, 1 not started"), "{text}");
+}
+
+#[tokio::test]
+async fn a_row_whose_apply_would_refuse_fails_the_plan_and_says_why() {
+    let p = pair().await;
+    p.bp.set_integration_accounts_offered(true);
+    p.sn.add_user_with_password("ops", "ops-password");
+    let members = vec![
+        FleetMember::new("fine", workflow(&p, SPEC)),
+        FleetMember::new(
+            "no-rights",
+            workflow_as(&p, SPEC, p.sn.client_as("ops", "ops-password")),
+        ),
+    ];
+    let writes = p.sn.write_count();
+    let report = run_fleet(members, FleetOperation::Plan, &FleetOptions::default()).await;
+    assert_eq!(p.sn.write_count(), writes, "plan writes nothing");
+    assert_eq!(report.rows[0].outcome, RowOutcome::Changes, "{report}");
+    assert_eq!(report.rows[1].outcome, RowOutcome::Failed, "{report}");
+    let summary = &report.rows[1].summary;
+    assert!(
+        summary.starts_with("apply would refuse: the ServiceNow user ops lacks roles"),
+        "{summary}"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["rows"][1]["report"]["refusals"][0]["problem"], "missing_roles",
+        "{json}"
+    );
+    assert_eq!(report.summary(), FleetSummary::AnyFailed);
 }
 
 #[test]

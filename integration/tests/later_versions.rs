@@ -123,12 +123,23 @@ async fn before_tokyo_the_store_step_is_refused_before_anything_is_written() {
         release_reads, 1,
         "plan reads the release once, with the ledger"
     );
+    assert!(plan.would_refuse(), "{plan}");
     assert!(
-        plan.notes.iter().any(|n| n.contains("apply would refuse")
-            && n.contains("Tokyo or later")
-            && n.contains("San Diego Patch 7")),
+        matches!(
+            &plan.refusals[..],
+            [PreflightProblem::ReleaseTooOld { step, release, minimum: Family::Tokyo, .. }]
+                if step.as_str() == "store_app" && release == "San Diego Patch 7"
+        ),
+        "{:?}",
+        plan.refusals
+    );
+    assert!(
+        plan.to_string()
+            .contains("apply would refuse: step store_app needs ServiceNow Tokyo or later"),
         "{plan}"
     );
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["refusals"][0]["problem"], "release_too_old", "{json}");
     let writes = p.sn.write_count();
     p.sn.clear_requests();
     let err = wf.apply().await.unwrap_err();

@@ -8,6 +8,7 @@ mod common;
 use common::{Pair, pair};
 use std::collections::BTreeMap;
 
+use brightpattern_servicenow::TeardownReport;
 use brightpattern_servicenow::report::RemovalOutcome;
 use brightpattern_servicenow::{
     ApplyError, IntegrationSpec, ServiceNowLogin, Workflow, WorkflowError, WorkflowOptions,
@@ -51,6 +52,32 @@ fn workflow_with(p: &Pair, spec_text: &str, retry: RetryPolicy, break_lease: boo
 
 fn workflow(p: &Pair, spec_text: &str) -> Workflow {
     workflow_with(p, spec_text, RetryPolicy::default(), false)
+}
+
+/// Previews the teardown — which must send nothing but reads to either
+/// platform — then runs it, and checks that the preview said, record by
+/// record, what the teardown did.
+async fn teardown_as_previewed(p: &Pair, wf: &Workflow) -> TeardownReport {
+    let writes = (p.sn.write_count(), p.bp.write_count());
+    let preview = wf.teardown_plan().await.unwrap();
+    assert_eq!(
+        (p.sn.write_count(), p.bp.write_count()),
+        writes,
+        "the preview wrote"
+    );
+    let report = wf.teardown().await.unwrap();
+    assert_eq!(
+        preview.steps, report.steps,
+        "the preview:\n{preview}\nthe teardown:\n{report}"
+    );
+    assert_eq!(
+        preview.has_changes(),
+        report.removals().any(|r| matches!(
+            r.outcome,
+            RemovalOutcome::Removed | RemovalOutcome::Restored
+        ))
+    );
+    report
 }
 
 fn count(sn: &FakeInstance, table: &str, column: &str, value: &str) -> usize {
@@ -211,7 +238,7 @@ async fn two_integrations_on_one_tenant_keep_apart() {
     );
     workflow(&p, &two).apply().await.unwrap();
     let before_teardown = managed(&p.sn);
-    workflow(&p, &one).teardown().await.unwrap();
+    teardown_as_previewed(&p, &workflow(&p, &one)).await;
     // The other integration is whole.
     for (table, column) in [
         ("sn_openframe_configuration", "name"),
@@ -241,7 +268,7 @@ async fn two_integrations_on_one_tenant_keep_apart() {
     assert!(failed.is_empty(), "{health}");
     assert!(!workflow(&p, &two).plan().await.unwrap().has_changes());
     // The last one out removes them.
-    workflow(&p, &two).teardown().await.unwrap();
+    teardown_as_previewed(&p, &workflow(&p, &two)).await;
     assert_eq!(
         p.sn.table("sys_user_has_role").len(),
         1,
@@ -281,7 +308,7 @@ async fn a_ledger_pointing_at_foreign_records_deletes_nothing_of_theirs() {
         .insert("agent.1".into(), foreign_grant.clone());
     store.save(&ledger).await.unwrap();
 
-    let report = wf.teardown().await.unwrap();
+    let report = teardown_as_previewed(&p, &wf).await;
     let text_report = report.to_string();
     assert!(
         p.sn.record("sn_openframe_configuration", &cti).is_some(),
@@ -362,7 +389,7 @@ async fn adopting_ctis_configuration_then_teardown_restores_it() {
     );
     // A second apply changes nothing; teardown puts every field back.
     assert!(!workflow(&p, &text).plan().await.unwrap().has_changes());
-    let report = wf.teardown().await.unwrap();
+    let report = teardown_as_previewed(&p, &wf).await;
     assert!(
         report
             .removals()

@@ -340,8 +340,18 @@ impl Client {
     /// Runs the items through the Batch API and returns one result per item, in
     /// the order given (see the [module docs](crate::batch) for what each error
     /// means). Item ids must be unique and not empty; an item too large for one
-    /// batch is rejected before anything is sent.
+    /// batch is rejected before anything is sent, and so is a write on a
+    /// [read-only](Client::read_only) client ([`Error::ReadOnly`] naming the item).
     pub async fn batch(&self, items: Vec<BatchItem>) -> Result<Vec<Result<BatchResponse>>> {
+        if self.is_read_only() {
+            // Refused as a whole, before anything is sent, rather than item by
+            // item as "may or may not have been applied".
+            if let Some(write) = items.iter().find(|i| i.method != Method::GET) {
+                let mut request = write.summary(self.instance().origin());
+                request.attempts = 0;
+                return Err(Error::ReadOnly { request });
+            }
+        }
         let options = self.batch_options().clone();
         let chunks = split(&items, &options)?;
         let answers: Vec<(Vec<usize>, Result<WireAnswer>, String)> =
@@ -418,10 +428,13 @@ impl Client {
             rest_requests: chunk.iter().map(|&i| items[i].wire()).collect(),
         };
         let read_only = chunk.iter().all(|&i| items[i].method == Method::GET);
-        let request = Request::post(BATCH_PATH)
+        let mut request = Request::post(BATCH_PATH)
             .json(&wire)?
             .idempotent(read_only)
             .api("batch");
+        if read_only {
+            request = request.changes_nothing();
+        }
         let response = self.transport().send(request).await?;
         response.json()
     }

@@ -57,6 +57,7 @@ pub struct Client {
     inner: Arc<ClientInner>,
 }
 
+#[derive(Clone)]
 struct ClientInner {
     transport: Transport,
     instance: InstanceUrl,
@@ -129,6 +130,25 @@ impl Client {
                 method: credentials.method(),
             }),
         })
+    }
+
+    /// This client (same credentials, session and settings), refusing to send
+    /// anything but reads: a create, update, delete, plugin activation or
+    /// batch with a write fails with [`Error::ReadOnly`](crate::Error::ReadOnly)
+    /// before it is sent, while GETs and batches of GETs go through. Clients
+    /// derived from it ([`with_credentials`](Self::with_credentials)) are
+    /// read-only too, their token requests included.
+    pub fn read_only(&self) -> Client {
+        let mut inner = (*self.inner).clone();
+        inner.transport = inner.transport.read_only();
+        Client {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Whether this client refuses everything but reads ([`Client::read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.transport.is_read_only()
     }
 
     /// The transport, for calls this crate does not model.

@@ -282,3 +282,58 @@ async fn bad_batches_are_rejected_before_sending() {
     assert!(server.received_requests().await.unwrap().is_empty());
     assert!(client.batch(vec![]).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_read_only_client_sends_batches_of_reads_and_refuses_every_write() {
+    let server = MockServer::start().await;
+    let list = serde_json::json!({"result": [user_row(1)]});
+    Mock::given(method("POST"))
+        .and(path("/api/now/v1/batch"))
+        .and(header("authorization", basic_header().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "batch_request_id": "1",
+            "serviced_requests": [{"id": "q", "status_code": 200, "status_text": "OK", "body": B64.encode(list.to_string())}],
+            "unserviced_requests": []
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let full = client(&server, BatchOptions::default());
+    let client = full.read_only();
+    assert!(client.is_read_only() && !full.is_read_only());
+    let users = client.table_json("sys_user").unwrap();
+
+    // A batch of GETs is a read.
+    let item = users
+        .list_item("q", Query::new().eq("user_name", "agent.0001"))
+        .unwrap();
+    let results = client.batch(vec![item]).await.unwrap();
+    let rows: Vec<serde_json::Value> = results[0].as_ref().unwrap().records().unwrap();
+    assert_eq!(rows[0]["user_name"], "agent.0001");
+
+    // A batch holding a write, and every direct write, are refused unsent.
+    let write = users
+        .create_item("w", &serde_json::json!({"user_name": "x"}))
+        .unwrap();
+    let err = client.batch(vec![write]).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ReadOnly { request } if request.method == "POST" && request.path == "/api/now/table/sys_user" && request.attempts == 0),
+        "{err:?}"
+    );
+    let err = users
+        .create(&serde_json::json!({"user_name": "x"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ReadOnly { request } if request.method == "POST" && request.path.starts_with("/api/now/table/sys_user") && request.attempts == 0),
+        "{err:?}"
+    );
+    let id = servicenow_client::wire::SysId::generate();
+    let err = users.delete(&id).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ReadOnly { request } if request.method == "DELETE" && request.path.ends_with(id.as_str())),
+        "{err:?}"
+    );
+    // Only the batch of reads reached the server.
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}

@@ -499,11 +499,16 @@ impl Step for AccessStep {
         }
         if !items.is_empty() {
             let (labels, batch): (Vec<String>, Vec<BatchItem>) = items.into_iter().unzip();
-            let results = ctx.servicenow.batch(batch).await?;
+            let results: Vec<servicenow_client::Result<()>> =
+                match ctx.write(ctx.servicenow.batch(batch)).await? {
+                    Some(results) => results.into_iter().map(|r| r.map(|_| ())).collect(),
+                    // A preview: each grant read above as ours would be deleted.
+                    None => (0..labels.len()).map(|_| Ok(())).collect(),
+                };
             let mut failure = None;
             for (label, result) in labels.into_iter().zip(results) {
                 match result {
-                    Ok(_) => removals.push(Removal::new(
+                    Ok(()) => removals.push(Removal::new(
                         label,
                         RemovalOutcome::Removed,
                         "made by bp-servicenow",

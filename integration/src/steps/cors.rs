@@ -308,7 +308,8 @@ impl Step for CorsStep {
         if let Some(adopted) = &ledger.cors_adopted {
             let removal = match found.as_ref().filter(|r| r.sys_id == adopted.sys_id) {
                 Some(_) => {
-                    rules.patch(&adopted.sys_id, &adopted.previous).await?;
+                    ctx.write(rules.patch(&adopted.sys_id, &adopted.previous))
+                        .await?;
                     Removal::restored(resource, adopted)
                 }
                 None => Removal::new(
@@ -326,7 +327,7 @@ impl Step for CorsStep {
             found.as_ref().map(|r| &r.sys_id),
         ) {
             Teardown::Delete(id) => {
-                rules.delete(&id).await?;
+                ctx.write(rules.delete(&id)).await?;
                 Removal::new(
                     resource,
                     RemovalOutcome::Removed,

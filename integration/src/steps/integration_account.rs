@@ -322,7 +322,7 @@ impl Step for IntegrationAccountStep {
         };
         let removal = match (&ledger.integration_account, found) {
             (Some(ours), Some(_)) if ours == name => {
-                accounts.delete(name).await?;
+                ctx.write(accounts.delete(name)).await?;
                 Removal::new(
                     resource,
                     RemovalOutcome::Removed,

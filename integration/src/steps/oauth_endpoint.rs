@@ -280,7 +280,7 @@ impl Step for OAuthEndpointStep {
                 ),
             ),
             Teardown::Delete(id) => {
-                apps.delete(&id).await?;
+                ctx.write(apps.delete(&id)).await?;
                 Removal::new(
                     resource,
                     RemovalOutcome::Removed,

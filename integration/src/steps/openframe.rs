@@ -485,7 +485,8 @@ impl Step for OpenFrameStep {
             let label = format!("OpenFrame configuration {:?}", managed_name(ctx));
             match configs.get(&adopted.sys_id).await {
                 Ok(_) => {
-                    configs.update(&adopted.sys_id, &adopted.previous).await?;
+                    ctx.write(configs.update(&adopted.sys_id, &adopted.previous))
+                        .await?;
                     removals.push(Removal::restored(label, adopted));
                 }
                 Err(e) if e.is_not_found() => removals.push(Removal::new(
@@ -513,7 +514,7 @@ impl Step for OpenFrameStep {
                         ));
                     }
                     Ok(_) => {
-                        configs.delete(id).await?;
+                        ctx.write(configs.delete(id)).await?;
                         removals.push(Removal::new(
                             &resource,
                             RemovalOutcome::Removed,
@@ -557,12 +558,22 @@ impl Step for OpenFrameStep {
                 ctx.record(|l| l.allow_list_entry = None).await;
             }
             Some(origin) => {
-                let outcome = match props
-                    .remove_list_entry(POST_MESSAGE_ALLOW_LIST, origin)
+                let outcome = match ctx
+                    .write(props.remove_list_entry(POST_MESSAGE_ALLOW_LIST, origin))
                     .await?
                 {
-                    PropertyChange::Unchanged => RemovalOutcome::AlreadyGone,
-                    _ => RemovalOutcome::Removed,
+                    Some(PropertyChange::Unchanged) => RemovalOutcome::AlreadyGone,
+                    Some(_) => RemovalOutcome::Removed,
+                    // A preview: what the removal would find.
+                    None if props
+                        .list_entries(POST_MESSAGE_ALLOW_LIST)
+                        .await?
+                        .iter()
+                        .any(|e| e == origin) =>
+                    {
+                        RemovalOutcome::Removed
+                    }
+                    None => RemovalOutcome::AlreadyGone,
                 };
                 ctx.allow_list.clear().await;
                 removals.push(Removal::new(

@@ -257,7 +257,7 @@ impl Step for PropertiesStep {
             let resource = format!("system property {name}");
             removals.push(match properties.get(name).await? {
                 Some(p) if &p.sys_id == sys_id => {
-                    table.delete(sys_id).await?;
+                    ctx.write(table.delete(sys_id)).await?;
                     Removal::new(
                         resource,
                         RemovalOutcome::Removed,
@@ -276,8 +276,7 @@ impl Step for PropertiesStep {
             let resource = format!("system property {name}");
             removals.push(match properties.get(name).await? {
                 Some(p) if &p.sys_id == sys_id => {
-                    table
-                        .update(sys_id, &serde_json::json!({ "value": previous }))
+                    ctx.write(table.update(sys_id, &serde_json::json!({ "value": previous })))
                         .await?;
                     Removal::new(
                         resource,
