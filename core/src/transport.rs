@@ -661,17 +661,24 @@ impl TransportBuilder {
 }
 
 /// Whether a connection failed because the proxy refused the tunnel for want of
-/// credentials (a 407 answer to `CONNECT`).
+/// credentials (a 407 answer to `CONNECT`, which the HTTP stack reports as
+/// "proxy authorization required"). Only that phrase counts: the chain's texts
+/// also carry the URL, whose port or path may hold any digits (a port 40755
+/// once made an expired certificate look like a proxy refusal).
 fn refused_by_proxy(error: &reqwest::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
-        let text = e.to_string().to_ascii_lowercase();
-        if text.contains("proxy auth") || text.contains("407") {
+        if says_proxy_wants_credentials(&e.to_string()) {
             return true;
         }
         source = e.source();
     }
     false
+}
+
+fn says_proxy_wants_credentials(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    text.contains("proxy authorization required") || text.contains("proxy authentication required")
 }
 
 /// The most redirects followed for one request.
@@ -1284,4 +1291,19 @@ fn parse_oauth_error(body: &[u8]) -> Option<ErrorBody> {
         message: Some(parsed.error),
         detail: parsed.error_description,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::says_proxy_wants_credentials;
+
+    #[test]
+    fn only_the_proxy_s_refusal_counts_not_digits_in_the_url() {
+        assert!(says_proxy_wants_credentials(
+            "client error (Connect): proxy authorization required"
+        ));
+        assert!(!says_proxy_wants_credentials(
+            "error sending request for url (https://localhost:40755/api): invalid peer certificate: Expired"
+        ));
+    }
 }

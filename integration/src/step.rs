@@ -286,6 +286,11 @@ impl<T: Clone> Memo<T> {
         *self.0.lock().await = Some(value);
     }
 
+    /// A memo holding what this one holds now.
+    pub(crate) async fn copied(&self) -> Self {
+        Self(Mutex::new(self.0.lock().await.clone()))
+    }
+
     /// Forgets the value (the next reader reads again).
     pub(crate) async fn clear(&self) {
         *self.0.lock().await = None;
@@ -344,12 +349,19 @@ impl fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context for previewing a teardown: the same spec, options, ledger and
-    /// release, on read-only clients (so that a write that is not sent through
-    /// [`Context::write`] fails instead of happening), with caches of its own
-    /// and no event handler. Its ledger changes are never saved.
+    /// A context for a preview (plan, or teardown's): the same spec, options,
+    /// ledger, reads and release, on read-only clients (so that a write that is
+    /// not sent through [`Context::write`] fails instead of happening). Its
+    /// ledger changes are never saved.
     pub(crate) async fn preview(&self) -> Context {
         let ledger = self.ledger().await;
+        let neighbours = self
+            .neighbours
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let oauth_applications = self.oauth_applications.copied().await;
+        let allow_list = self.allow_list.copied().await;
         Context {
             spec: self.spec.clone(),
             servicenow: self.servicenow.read_only(),
@@ -359,22 +371,17 @@ impl Context {
             saved_ledger: Mutex::new(ledger.clone()),
             ledger: Mutex::new(ledger),
             ledger_store: self.ledger_store.read_only(),
-            neighbours: StdMutex::new(
-                self.neighbours
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone(),
-            ),
-            events: None,
-            oauth_applications: Memo::new(),
-            allow_list: Memo::new(),
+            neighbours: StdMutex::new(neighbours),
+            events: self.events.clone(),
+            oauth_applications,
+            allow_list,
             release: StdMutex::new(self.release()),
             preview: true,
         }
     }
 
-    /// Whether this context serves a teardown preview
-    /// ([`Workflow::teardown_plan`](crate::Workflow::teardown_plan)): its
+    /// Whether this context serves a preview — [`Workflow::plan`](crate::Workflow::plan)
+    /// or [`Workflow::teardown_plan`](crate::Workflow::teardown_plan): its
     /// clients refuse every request but reads, and [`Context::write`] sends
     /// nothing.
     pub fn is_preview(&self) -> bool {
@@ -382,7 +389,7 @@ impl Context {
     }
 
     /// Runs `write` — a request that changes something — and gives its result;
-    /// in a teardown preview ([`Context::is_preview`]) it is not started and
+    /// in a preview ([`Context::is_preview`]) it is not started and
     /// `Ok(None)` comes back. A step's [`undo`](Step::undo) sends every write
     /// through here, so that one function decides both what teardown does and
     /// what its preview says it would do:

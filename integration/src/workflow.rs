@@ -747,6 +747,7 @@ impl Workflow {
     /// before it; returns what each gave, in wave order.
     async fn by_waves<T>(
         &self,
+        ctx: &Context,
         mut upstream: Upstream,
         run: impl for<'a> Fn(&'a dyn DynStep, &'a Context, &'a Upstream) -> StepFuture<'a, T>,
     ) -> Result<Vec<T>, WorkflowError> {
@@ -754,7 +755,7 @@ impl Workflow {
         for wave in &self.waves {
             let results = futures_util::future::join_all(wave.iter().map(|&i| {
                 let step = &self.steps[i];
-                let running = run(step.as_ref(), &self.ctx, &upstream);
+                let running = run(step.as_ref(), ctx, &upstream);
                 async move {
                     running.await.map_err(|source| WorkflowError::Step {
                         step: step.id(),
@@ -772,11 +773,14 @@ impl Workflow {
         Ok(out)
     }
 
-    /// What apply would change. Reads only.
+    /// What apply would change. Reads only: the steps observe through
+    /// read-only clients ([`Context::is_preview`]), so a step that tried to
+    /// write while planning would fail the plan instead.
     pub async fn plan(&self) -> Result<Plan, WorkflowError> {
         let loaded = self.load_ledger(false).await?;
+        let reading = self.ctx.preview().await;
         let steps = self
-            .by_waves(Upstream::default(), |step, ctx, upstream| {
+            .by_waves(&reading, Upstream::default(), |step, ctx, upstream| {
                 Box::pin(async move {
                     let planned = step.plan(ctx, upstream).await?;
                     Ok((planned.clone(), planned))
@@ -966,7 +970,9 @@ impl Workflow {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let per_step = self
-            .by_waves(handed_on, |step, ctx, upstream| step.verify(ctx, upstream))
+            .by_waves(&self.ctx, handed_on, |step, ctx, upstream| {
+                step.verify(ctx, upstream)
+            })
             .await?;
         checks.extend(per_step.into_iter().flatten());
         Ok(VerifyReport::new(checks))
