@@ -244,6 +244,8 @@ struct Named {
     saw: Arc<Mutex<Option<Token>>>,
     /// Its undo creates a property without going through `Context::write`.
     careless_undo: bool,
+    /// Its observe creates a property (no step may write while observing).
+    writes_while_observing: bool,
 }
 
 impl Named {
@@ -254,6 +256,7 @@ impl Named {
             hands_on: None,
             saw: Arc::default(),
             careless_undo: false,
+            writes_while_observing: false,
         }
     }
 }
@@ -270,7 +273,13 @@ impl Step for Named {
     fn resource(&self, _ctx: &Context) -> String {
         self.name.into()
     }
-    async fn observe(&self, _ctx: &Context) -> StepResult<()> {
+    async fn observe(&self, ctx: &Context) -> StepResult<()> {
+        if self.writes_while_observing {
+            ctx.servicenow
+                .table_json("sys_properties")?
+                .create(&serde_json::json!({"name": "x_bp.observed", "value": "1"}))
+                .await?;
+        }
         Ok(())
     }
     fn change(&self, _ctx: &Context, _state: &(), upstream: &Upstream) -> Change {
@@ -302,6 +311,27 @@ impl Step for Named {
         }
         Ok(Vec::new())
     }
+}
+
+#[tokio::test]
+async fn a_step_that_writes_while_planning_fails_the_plan_and_sends_nothing() {
+    let p = pair().await;
+    let writer = Named {
+        writes_while_observing: true,
+        ..Named::new("writer", vec![StepId::PLUGINS])
+    };
+    let wf = builder(&p).step(writer).unwrap().build();
+    let writes = p.sn.write_count();
+    let err = wf.plan().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            WorkflowError::Step { step, source: StepError::Request(servicenow_client::Error::ReadOnly { .. }) }
+                if step.as_str() == "writer"
+        ),
+        "{err:?}"
+    );
+    assert_eq!(p.sn.write_count(), writes);
 }
 
 #[tokio::test]
