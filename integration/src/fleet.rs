@@ -333,6 +333,7 @@ impl fmt::Display for RowOutcome {
 
 /// What one row did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FleetRow {
     /// The row's name.
     pub name: String,
@@ -371,6 +372,7 @@ pub enum FleetSummary {
 
 /// The fleet's report: every row, in inventory order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FleetReport {
     /// What was run.
     pub operation: FleetOperation,

@@ -11,6 +11,7 @@ use crate::workflow::PreflightProblem;
 
 /// One step of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PlannedStep {
     /// The step.
     pub step: StepId,
@@ -43,6 +44,7 @@ impl PlannedStep {
 
 /// What a run would change, step by step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Plan {
     /// Every step, in procedure order.
     pub steps: Vec<PlannedStep>,
@@ -111,6 +113,7 @@ impl fmt::Display for Outcome {
 
 /// One step of an apply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AppliedStep {
     /// What was planned when the step ran.
     #[serde(flatten)]
@@ -123,6 +126,7 @@ pub struct AppliedStep {
 
 /// What an apply did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ApplyReport {
     /// Every step, in procedure order.
     pub steps: Vec<AppliedStep>,
@@ -292,6 +296,7 @@ impl Check {
 
 /// The result of verify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// The run's outcome: ok only when every check is ok; failed when any failed;
     /// pending when nothing failed but something waits for a person.
@@ -443,6 +448,7 @@ pub(crate) fn teardown_of(
 
 /// One step of a teardown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TeardownStep {
     /// The step.
     pub step: StepId,
@@ -452,6 +458,7 @@ pub struct TeardownStep {
 
 /// What teardown did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TeardownReport {
     /// Every step, in reverse procedure order.
     pub steps: Vec<TeardownStep>,
@@ -469,6 +476,7 @@ impl TeardownReport {
 /// was written to find out. Each [`Removal`]'s outcome is what teardown would
 /// report: [`Removed`](RemovalOutcome::Removed) reads "would be removed".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TeardownPlan {
     /// Every step, in reverse procedure order (the order teardown runs).
     pub steps: Vec<TeardownStep>,
@@ -545,6 +553,7 @@ impl RevealSecrets for SecretRotation {
 /// and the manual step that enters the new secret in Bright Pattern (the secret
 /// is in it, masked unless revealed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SecretRotation {
     /// The OAuth application.
     pub application: String,
@@ -568,6 +577,7 @@ impl fmt::Display for SecretRotation {
 
 /// What `repair` found and rebuilt the ledger from.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RepairReport {
     /// Records proven to be this integration's (by their mark, or by the damaged
     /// ledger still naming them with a matching natural key): in the new ledger.
