@@ -59,6 +59,17 @@
 //! are [`StepError`]s: the failed request, or the workflow's own reason (a record
 //! not ours, a record it needs missing, a multi-record write half made).
 //!
+//! # Previews read only, and the clients enforce it
+//!
+//! [`Workflow::plan`] and [`Workflow::teardown_plan`] run the steps' own code —
+//! observe and change for the one, [`undo`](Step::undo) for the other — on a
+//! context whose clients refuse every request but reads
+//! (`servicenow_client::Client::read_only`). A step's undo sends its writes
+//! through [`Context::write`], which sends nothing in a preview, so the
+//! teardown preview says record by record what teardown will do, decided by
+//! the same code; a write that bypassed it fails the preview with
+//! `Error::ReadOnly` instead of happening.
+//!
 //! # Example: plan → apply → verify → teardown, on the built-in fakes
 //!
 //! ```
@@ -107,6 +118,9 @@
 //! // A second apply changes nothing.
 //! assert!(!workflow.plan().await?.has_changes());
 //!
+//! // What teardown will do, without doing it; then doing it.
+//! let preview = workflow.teardown_plan().await?;
+//! assert!(preview.has_changes(), "{preview}");
 //! let removed = workflow.teardown().await?;
 //! println!("{removed}");
 //! # Ok(()) }

@@ -392,11 +392,8 @@ impl Context {
     /// in a preview ([`Context::is_preview`]) it is not started and
     /// `Ok(None)` comes back. A step's [`undo`](Step::undo) sends every write
     /// through here, so that one function decides both what teardown does and
-    /// what its preview says it would do:
-    ///
-    /// ```ignore
-    /// ctx.write(rules.delete(&id)).await?;
-    /// ```
+    /// what its preview says it would do — for example
+    /// `ctx.write(rules.delete(&id)).await?`.
     pub async fn write<T, E>(
         &self,
         write: impl std::future::Future<Output = std::result::Result<T, E>>,
