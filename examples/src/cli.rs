@@ -785,8 +785,10 @@ async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
                     .await
                     .map_err(|e| Exit::failure(chain(&e)))?;
                 out.teardown_plan(&preview);
-                // A refusal is teardown's own to report (exit 2, nothing written).
-                if !preview.would_refuse() {
+                // A refusal (exit 2) or another run's lease (exit 5) is
+                // teardown's own to report, with nothing written.
+                let held = preview.held_by.is_some() && !break_lease;
+                if !preview.would_refuse() && !held {
                     if preview.removals().next().is_none() {
                         return Ok(EXIT_OK);
                     }

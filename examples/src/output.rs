@@ -133,6 +133,9 @@ impl Output {
         for refusal in &plan.refusals {
             println!("apply would refuse: {refusal}");
         }
+        if let Some(holder) = &plan.held_by {
+            println!("note: another run holds this integration: held by {holder}");
+        }
         println!("{:<20} {:<10} RESOURCE", "STEP", "ACTION");
         for s in &plan.steps {
             println!(

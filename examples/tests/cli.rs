@@ -618,6 +618,27 @@ async fn another_runs_lease_is_exit_5_and_a_taken_name_exit_2() {
             }).to_string(),
         }),
     );
+    // Plan and the teardown preview say so (and still exit 0: they read only).
+    let plan = run(&["plan", "--config", path], &ENV);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout
+            .contains("note: another run holds this integration: held by ci@runner pid 7 (apply)"),
+        "{}",
+        plan.stdout
+    );
+    let plan_json = json(&run(&["plan", "--config", path, "--json"], &ENV));
+    assert_eq!(
+        plan_json["held_by"]["holder"], "ci@runner pid 7",
+        "{plan_json}"
+    );
+    let preview = run(&["teardown", "--dry-run", "--config", path], &ENV);
+    assert_eq!(preview.code, 0, "{}", preview.stderr);
+    assert!(
+        preview.stdout.contains("ci@runner pid 7"),
+        "{}",
+        preview.stdout
+    );
     let held = run(&["apply", "--config", path, "--yes"], &ENV);
     assert_eq!(held.code, 5, "{}\n{}", held.stdout, held.stderr);
     assert!(held.stderr.contains("ci@runner pid 7"), "{}", held.stderr);

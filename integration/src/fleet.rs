@@ -555,6 +555,8 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
                         }
                     };
                     (RowOutcome::Failed, format!("apply would refuse: {why}"))
+                } else if let Some(holder) = &plan.held_by {
+                    (RowOutcome::Locked, format!("held by {holder}"))
                 } else if changing.is_empty() {
                     (RowOutcome::Ok, format!("no changes ({})", plan.release))
                 } else {

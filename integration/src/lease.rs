@@ -48,6 +48,18 @@ impl LeaseHolder {
     }
 }
 
+/// The live holder among an integration's lease rows (the earliest, when
+/// several contend), as a reader sees it without taking the lease.
+pub(crate) fn live_holder<'a>(
+    rows: impl IntoIterator<Item = &'a SystemProperty>,
+) -> Option<LeaseHolder> {
+    let now = now_ms();
+    rows.into_iter()
+        .filter_map(|r| serde_json::from_str::<LeaseHolder>(&r.value).ok())
+        .filter(|h| h.live(now))
+        .min_by_key(|h| h.since_ms)
+}
+
 impl fmt::Display for LeaseHolder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

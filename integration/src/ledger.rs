@@ -196,6 +196,8 @@ struct Stored {
     generation: u64,
     /// Chunk rows of every generation: (generation, index, row).
     chunks: Vec<(u64, usize, SystemProperty)>,
+    /// The integration's lease rows ([`crate::lease`]), read with it.
+    leases: Vec<SystemProperty>,
 }
 
 /// Why a ledger could not be read.
@@ -278,6 +280,8 @@ impl LedgerStore {
             let stored = by_integration.entry(integration).or_default();
             if rest == "head" {
                 stored.head = Some(row);
+            } else if rest.starts_with("lease.") {
+                stored.leases.push(row);
             } else if let Some((generation, index)) = rest
                 .strip_prefix('g')
                 .and_then(|r| r.split_once('.'))
@@ -364,6 +368,7 @@ impl LedgerStore {
     pub async fn load_with(&self, also: &[&str]) -> Result<Loaded> {
         let (mut stored, properties, neighbours) = self.read(also).await?;
         let ledger = self.parse(&mut stored);
+        let held = crate::lease::live_holder(&stored.leases);
         let mut other_integrations = Vec::new();
         let mut neighbour_ledgers = Vec::new();
         for (prefix, mut stored) in neighbours {
@@ -377,6 +382,7 @@ impl LedgerStore {
             properties,
             other_integrations,
             neighbours: neighbour_ledgers,
+            held,
         })
     }
 
@@ -482,4 +488,8 @@ pub struct Loaded {
     /// Their ledgers (those that can be read): what they created, and so what a
     /// shared record (the allow-list entry, a grant) is still used by.
     pub neighbours: Vec<Ledger>,
+    /// The run that holds the integration's lease now, if one does (read in the
+    /// same request; nothing is taken). Read by a run that holds the lease
+    /// itself, this is that run.
+    pub held: Option<crate::lease::LeaseHolder>,
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::lease::{LeaseHeld, LeaseHolder};
 use crate::step::{Action, Change, FieldChange, StepId};
 use crate::workflow::PreflightProblem;
 
@@ -59,6 +60,11 @@ pub struct Plan {
     /// release), as its preflight would find; empty when it would start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refusals: Vec<PreflightProblem>,
+    /// The run that holds the integration now, if another does: apply would
+    /// be refused ([`WorkflowError::Held`](crate::WorkflowError::Held)) until
+    /// it ends or its lease expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<LeaseHolder>,
 }
 
 impl Plan {
@@ -484,6 +490,10 @@ pub struct TeardownPlan {
     /// when it would start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refusals: Vec<PreflightProblem>,
+    /// The run that holds the integration now, if another does: teardown
+    /// would be refused until it ends or its lease expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<LeaseHolder>,
 }
 
 impl TeardownPlan {
@@ -757,6 +767,15 @@ impl fmt::Display for Plan {
         for refusal in &self.refusals {
             writeln!(f, "apply would refuse: {refusal}")?;
         }
+        if let Some(holder) = &self.held_by {
+            writeln!(
+                f,
+                "{}",
+                LeaseHeld {
+                    holder: holder.clone()
+                }
+            )?;
+        }
         writeln!(f, "{:<20} {:<10} RESOURCE / CHANGES", "STEP", "ACTION")?;
         for s in &self.steps {
             writeln!(
@@ -884,6 +903,15 @@ impl fmt::Display for TeardownPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for refusal in &self.refusals {
             writeln!(f, "teardown would refuse: {refusal}")?;
+        }
+        if let Some(holder) = &self.held_by {
+            writeln!(
+                f,
+                "{}",
+                LeaseHeld {
+                    holder: holder.clone()
+                }
+            )?;
         }
         if !self.has_changes() {
             writeln!(f, "teardown would change nothing")?;

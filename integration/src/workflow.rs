@@ -811,6 +811,7 @@ impl Workflow {
             notes,
             release,
             refusals,
+            held_by: loaded.held,
         })
     }
 
@@ -1211,7 +1212,7 @@ impl Workflow {
     /// teardown decides; no lease is taken and the ledger is not saved. A
     /// corrupt ledger is an error, as it is for teardown.
     pub async fn teardown_plan(&self) -> Result<TeardownPlan, WorkflowError> {
-        self.load_ledger(true).await?;
+        let loaded = self.load_ledger(true).await?;
         let preview = self.ctx.preview().await;
         let mut steps = Vec::new();
         for step in self.steps.iter().rev() {
@@ -1226,7 +1227,11 @@ impl Workflow {
             steps.push(TeardownStep { step: id, removals });
         }
         let refusals = self.preflight_knowing(false, None).await?;
-        Ok(TeardownPlan { steps, refusals })
+        Ok(TeardownPlan {
+            steps,
+            refusals,
+            held_by: loaded.held,
+        })
     }
 
     async fn teardown_holding(&self) -> Result<TeardownReport, WorkflowError> {

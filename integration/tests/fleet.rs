@@ -162,6 +162,43 @@ async fn a_row_whose_apply_would_refuse_fails_the_plan_and_says_why() {
     assert_eq!(report.summary(), FleetSummary::AnyFailed);
 }
 
+#[tokio::test]
+async fn a_row_another_run_holds_is_locked_in_the_plan_and_its_previews_name_the_holder() {
+    let p = pair().await;
+    p.bp.set_integration_accounts_offered(true);
+    let held = workflow(&p, SPEC);
+    let prefix = held.context().ledger_key().prefix();
+    let options = LeaseOptions::default().holder("ops@jump-host pid 42");
+    let lease = Lease::acquire(&p.sn.client_as_admin(), &prefix, "apply", &options)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let plan = held.plan().await.unwrap();
+    let holder = plan.held_by.as_ref().expect("the plan names the holder");
+    assert_eq!(holder.holder, "ops@jump-host pid 42");
+    assert!(
+        plan.to_string()
+            .contains("another run holds this integration: held by ops@jump-host pid 42 (apply)"),
+        "{plan}"
+    );
+    let preview = held.teardown_plan().await.unwrap();
+    assert_eq!(preview.held_by.as_ref(), Some(holder), "{preview}");
+
+    let members = vec![FleetMember::new("held", workflow(&p, SPEC))];
+    let report = run_fleet(members, FleetOperation::Plan, &FleetOptions::default()).await;
+    assert_eq!(report.rows[0].outcome, RowOutcome::Locked, "{report}");
+    assert!(
+        report.rows[0].summary.contains("ops@jump-host pid 42"),
+        "{report}"
+    );
+    assert_eq!(report.summary(), FleetSummary::AnyLocked);
+
+    // Once it is given back, the plan no longer says so.
+    lease.release().await.unwrap();
+    assert_eq!(held.plan().await.unwrap().held_by, None);
+}
+
 #[test]
 fn inventories_are_checked_and_rows_fill_the_template() {
     let inventory = Inventory::from_toml(
