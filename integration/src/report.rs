@@ -205,6 +205,7 @@ impl fmt::Display for Status {
 
 /// One health check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Check {
     /// What was checked.
     pub check: String,
@@ -369,6 +370,7 @@ impl fmt::Display for RemovalOutcome {
 
 /// One record teardown looked at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Removal {
     /// The record.
     pub resource: String,
@@ -684,6 +686,7 @@ impl<'de> Deserialize<'de> for ManualValue {
 
 /// One value of a manual step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ManualField {
     /// The field's label in the administrator UI.
     pub label: String,
@@ -692,7 +695,20 @@ pub struct ManualField {
 }
 
 /// A step a person must do, with the exact values to enter.
+///
+/// ```
+/// use brightpattern_servicenow::report::{ManualStep, ManualValue};
+///
+/// let step = ManualStep::new("Contact Center Administrator > Configuration > Integration Accounts")
+///     .instruction("Open the ServiceNow integration account and enter:")
+///     .field("Client secret", ManualValue::Secret(Some("s3cr3t-value".into())))
+///     .instruction("Save.");
+/// // Secrets are masked unless asked for.
+/// assert!(!step.render(false).contains("s3cr3t-value"));
+/// assert!(step.render(true).contains("s3cr3t-value"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ManualStep {
     /// Where to do it.
     pub title: String,
@@ -703,6 +719,31 @@ pub struct ManualStep {
 }
 
 impl ManualStep {
+    /// A manual step done at `title` (where to do it), with no instructions
+    /// or values yet.
+    pub fn new(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            instructions: Vec::new(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds the next instruction.
+    pub fn instruction(mut self, text: impl Into<String>) -> Self {
+        self.instructions.push(text.into());
+        self
+    }
+
+    /// Adds a value to enter (shown under the first instruction ending in `:`).
+    pub fn field(mut self, label: impl Into<String>, value: ManualValue) -> Self {
+        self.fields.push(ManualField {
+            label: label.into(),
+            value,
+        });
+        self
+    }
+
     /// Turns every secret this run knows into plain text, for a caller that
     /// asked to see secrets in serialised output (`--reveal-secrets --json`):
     /// serialisation masks them otherwise.
@@ -944,24 +985,17 @@ mod tests {
 
     #[test]
     fn a_manual_step_shows_its_values_under_the_instruction_that_asks_for_them() {
-        let step = ManualStep {
-            title: "Do it".into(),
-            instructions: vec![
-                "Open it.".into(),
-                "Enter these values:".into(),
-                "Save.".into(),
-            ],
-            fields: vec![
-                ManualField {
-                    label: "Name".into(),
-                    value: ManualValue::Text("ServiceNow".into()),
-                },
-                ManualField {
-                    label: "Secret".into(),
-                    value: ManualValue::Secret(Some("s3cret".to_owned().into())),
-                },
-            ],
-        };
+        let step = ManualStep::new("Do it")
+            .instruction("Open it.")
+            .field("Name", ManualValue::Text("ServiceNow".into()))
+            .instruction("Enter these values:")
+            .field(
+                "Secret",
+                ManualValue::Secret(Some("s3cret".to_owned().into())),
+            )
+            .instruction("Save.");
+        assert_eq!(step.instructions.len(), 3);
+        assert_eq!(step.fields[1].label, "Secret");
         let text = step.render(false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[2], "  2. Enter these values:");

@@ -106,6 +106,7 @@ impl fmt::Display for Action {
 
 /// One field that changes: old value (absent when created) → new value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct FieldChange {
     /// The field.
     pub field: String,
@@ -143,6 +144,7 @@ impl fmt::Display for FieldChange {
 
 /// The change a step computed from what it observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Change {
     /// What will be done.
     pub action: Action,
@@ -168,6 +170,18 @@ impl Change {
             warnings: Vec::new(),
             manual: None,
         }
+    }
+
+    /// Adds something a person should know.
+    pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
+        self.warnings.push(warning.into());
+        self
+    }
+
+    /// Makes it a step a person must do by hand, as `manual` says.
+    pub fn with_manual(mut self, manual: ManualStep) -> Self {
+        self.manual = Some(manual);
+        self
     }
 
     /// `Create` when nothing exists, `Update` when fields differ, `Unchanged` otherwise.

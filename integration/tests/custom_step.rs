@@ -285,7 +285,8 @@ impl Step for Named {
     fn change(&self, _ctx: &Context, _state: &(), upstream: &Upstream) -> Change {
         *self.saw.lock().unwrap() = upstream.output::<Token>().cloned();
         match self.hands_on {
-            Some(_) => Change::of(Action::Update, vec![FieldChange::new("token", None, "new")]),
+            Some(_) => Change::of(Action::Update, vec![FieldChange::new("token", None, "new")])
+                .with_warning("a new token is handed on"),
             None => Change::unchanged(),
         }
     }
@@ -385,8 +386,17 @@ async fn a_typed_output_reaches_the_steps_after_it_and_only_in_apply() {
         .step(second)
         .unwrap()
         .build();
-    wf.plan().await.unwrap();
+    let plan = wf.plan().await.unwrap();
     assert_eq!(*saw.lock().unwrap(), None, "plan hands nothing on");
+    assert_eq!(
+        plan.step(StepId::custom("first")).unwrap().warnings,
+        ["a new token is handed on"]
+    );
+    assert!(
+        plan.to_string()
+            .contains("warning: a new token is handed on"),
+        "{plan}"
+    );
     wf.apply().await.unwrap();
     assert_eq!(
         *saw.lock().unwrap(),

@@ -161,12 +161,9 @@ impl Step for IntegrationAccountStep {
             format!("requested as {}", ctx.integration_user.username),
         );
         match &state.account {
-            Err(why) => {
-                let mut change = Change::of(Action::Manual, Vec::new());
-                change.manual = Some(manual(ctx, state.application.as_ref(), upstream));
-                change.warnings.push(why.clone());
-                change
-            }
+            Err(why) => Change::of(Action::Manual, Vec::new())
+                .with_manual(manual(ctx, state.application.as_ref(), upstream))
+                .with_warning(why.clone()),
             Ok(None) => {
                 let spec = &ctx.spec.integration_account;
                 let client_id = state
