@@ -121,9 +121,9 @@ pub(crate) enum Command {
     /// Run plan, apply, verify, apply again and teardown on built-in fakes.
     #[cfg(feature = "demo")]
     Demo,
-    /// Run plan, apply or verify on every row of an inventory (one spec template,
-    /// many instances and tenants), a few at a time; exit 0 all ok, 3 any failed,
-    /// 5 any locked, 4 any waiting for a person.
+    /// Run plan, apply, verify or teardown on every row of an inventory (one spec
+    /// template, many instances and tenants), a few at a time; exit 0 all ok, 3
+    /// any failed, 5 any locked, 4 any waiting for a person.
     Fleet(crate::fleet::FleetArgs),
     /// Write a commented starter configuration (asks for the instance and the
     /// tenant on a terminal; never overwrites).

@@ -1,4 +1,4 @@
-//! `bp-servicenow fleet plan|apply|verify --inventory FILE`: one spec template,
+//! `bp-servicenow fleet plan|apply|verify|teardown --inventory FILE`: one spec template,
 //! many (instance, tenant, names) rows, run a few at a time with a request
 //! budget per instance; one report, and an exit code that sums it up.
 
@@ -34,9 +34,14 @@ pub(crate) struct FleetArgs {
     /// Print one JSON document on standard output instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
-    /// Do not ask before applying (required when standard input is not a terminal).
+    /// Do not ask before applying or tearing down (required when standard
+    /// input is not a terminal).
     #[arg(long, short)]
     pub(crate) yes: bool,
+    /// With teardown: show what it would remove, restore and leave alone on
+    /// every row, and stop (reads only).
+    #[arg(long)]
+    pub(crate) dry_run: bool,
     /// Run only this row (repeatable; for example the rows that failed last time).
     #[arg(long = "row", value_name = "NAME")]
     pub(crate) rows: Vec<String>,
@@ -51,6 +56,9 @@ pub(crate) enum FleetCommand {
     Apply,
     /// Check every row and prove it by effect.
     Verify,
+    /// Remove what apply created on every row and put adopted records back
+    /// (--dry-run to see it first).
+    Teardown,
 }
 
 /// The exit code of a fleet: 0 all ok, 3 any failed (or could not start), 5 any
@@ -100,19 +108,31 @@ pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
     let template_path = base.join(&inventory.template);
     let template = IntegrationSpec::from_toml(&read(&template_path, "template")?)
         .map_err(|e| Exit::usage(format!("{}: {e}", template_path.display())))?;
-    let operation = match args.operation {
-        FleetCommand::Plan => FleetOperation::Plan,
-        FleetCommand::Apply => FleetOperation::Apply,
-        FleetCommand::Verify => FleetOperation::Verify,
+    let operation = match (args.operation, args.dry_run) {
+        (FleetCommand::Teardown, true) => FleetOperation::TeardownPlan,
+        (FleetCommand::Teardown, false) => FleetOperation::Teardown,
+        (_, true) => {
+            return Err(Exit::usage(
+                "--dry-run goes with teardown (plan is apply's dry run); nothing was run",
+            ));
+        }
+        (FleetCommand::Plan, false) => FleetOperation::Plan,
+        (FleetCommand::Apply, false) => FleetOperation::Apply,
+        (FleetCommand::Verify, false) => FleetOperation::Verify,
     };
-    if operation == FleetOperation::Apply && !args.yes {
+    let asking = match operation {
+        FleetOperation::Apply => Some("Apply to"),
+        FleetOperation::Teardown => Some("Tear down"),
+        _ => None,
+    };
+    if let Some(verb) = asking.filter(|_| !args.yes) {
         if !std::io::stdin().is_terminal() {
             return Err(Exit::usage(
                 "standard input is not a terminal, so there is no one to ask before writing: pass --yes to go ahead (nothing was written)",
             ));
         }
-        if !crate::cli::confirm(&format!("Apply to {} integrations?", inventory.rows.len())) {
-            return Err(Exit::failure("not applied"));
+        if !crate::cli::confirm(&format!("{verb} {} integrations?", chosen.len())) {
+            return Err(Exit::failure("nothing was written"));
         }
     }
     let concurrency = args.concurrency.unwrap_or(inventory.concurrency).max(1);

@@ -1100,7 +1100,57 @@ async fn a_fleet_runs_every_row_and_its_exit_code_sums_them_up() {
     let plan = run(&["fleet", "plan", "--inventory", inventory], &env);
     assert_eq!(plan.code, 0, "{}", plan.stdout);
     assert!(plan.stdout.contains("3 ok"), "{}", plan.stdout);
-    assert_no_secrets(&[&plan, &apply], &[ADMIN_PASSWORD, API_SECRET]);
+
+    // Teardown: a dry run first (reads only, no --yes), then for real.
+    let misplaced = run(
+        &["fleet", "apply", "--inventory", inventory, "--dry-run"],
+        &env,
+    );
+    assert_eq!(misplaced.code, 2, "{}", misplaced.stderr);
+    let writes: Vec<usize> = pairs.iter().map(|(sn, _)| sn.write_count()).collect();
+    let dry = run(
+        &[
+            "fleet",
+            "teardown",
+            "--dry-run",
+            "--inventory",
+            inventory,
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(dry.code, 0, "{}\n{}", dry.stdout, dry.stderr);
+    let doc = json(&dry);
+    assert_eq!(doc["operation"], "teardown_plan");
+    for row in doc["rows"].as_array().unwrap() {
+        assert_eq!(row["outcome"], "changes", "{row}");
+        assert!(
+            row["summary"].as_str().unwrap().starts_with("would remove"),
+            "{row}"
+        );
+    }
+    assert_eq!(
+        pairs
+            .iter()
+            .map(|(sn, _)| sn.write_count())
+            .collect::<Vec<_>>(),
+        writes,
+        "a dry run writes nothing"
+    );
+    let refused = run(&["fleet", "teardown", "--inventory", inventory], &env);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let teardown = run(
+        &["fleet", "teardown", "--inventory", inventory, "--yes"],
+        &env,
+    );
+    assert_eq!(teardown.code, 0, "{}\n{}", teardown.stdout, teardown.stderr);
+    for (sn, _) in &pairs {
+        assert!(sn.table("sn_openframe_configuration").is_empty());
+    }
+    assert_no_secrets(
+        &[&plan, &apply, &dry, &teardown],
+        &[ADMIN_PASSWORD, API_SECRET],
+    );
     tokio::task::spawn_blocking(move || drop(pairs))
         .await
         .unwrap();

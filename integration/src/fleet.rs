@@ -31,7 +31,7 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
-use crate::report::Status;
+use crate::report::{Removal, RemovalOutcome, Status};
 use crate::spec::{IntegrationSpec, ResolvedSpec, SpecError, SpecProblems};
 use crate::workflow::{ApplyError, Workflow, WorkflowError};
 
@@ -216,6 +216,10 @@ pub enum FleetOperation {
     Apply,
     /// Check every row, proving effects.
     Verify,
+    /// Read only: what teardown would remove, restore and leave alone.
+    TeardownPlan,
+    /// Remove what each row's apply created and put adopted records back.
+    Teardown,
 }
 
 impl fmt::Display for FleetOperation {
@@ -224,6 +228,8 @@ impl fmt::Display for FleetOperation {
             FleetOperation::Plan => "plan",
             FleetOperation::Apply => "apply",
             FleetOperation::Verify => "verify",
+            FleetOperation::TeardownPlan => "teardown (dry run)",
+            FleetOperation::Teardown => "teardown",
         })
     }
 }
@@ -306,7 +312,7 @@ impl FleetMember {
 pub enum RowOutcome {
     /// Nothing to do, or done and proven.
     Ok,
-    /// Plan only: apply would change something.
+    /// A plan or a teardown preview: running it would change something.
     Changes,
     /// Waits for a person (a manual step, something not provable from here).
     Pending,
@@ -616,6 +622,41 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
             ),
             Err(e) => (RowOutcome::Failed, e.to_string(), None),
         },
+        FleetOperation::TeardownPlan => match workflow.teardown_plan().await {
+            Ok(preview) => {
+                let (outcome, summary) = if let Some(problem) = preview.refusals.first() {
+                    (
+                        RowOutcome::Failed,
+                        format!("teardown would refuse: {problem}"),
+                    )
+                } else if let Some(holder) = &preview.held_by {
+                    (RowOutcome::Locked, format!("held by {holder}"))
+                } else if preview.has_changes() {
+                    (
+                        RowOutcome::Changes,
+                        format!("would {}", removal_counts(preview.removals(), false)),
+                    )
+                } else {
+                    (RowOutcome::Ok, "nothing to remove or restore".to_owned())
+                };
+                (outcome, summary, serde_json::to_value(&preview).ok())
+            }
+            Err(e) => (RowOutcome::Failed, e.to_string(), None),
+        },
+        FleetOperation::Teardown => match workflow.teardown().await {
+            Ok(report) => (
+                RowOutcome::Ok,
+                removal_counts(report.removals(), true),
+                serde_json::to_value(&report).ok(),
+            ),
+            Err(e) => {
+                let outcome = match e {
+                    WorkflowError::Held(_) => RowOutcome::Locked,
+                    _ => RowOutcome::Failed,
+                };
+                (outcome, e.to_string(), None)
+            }
+        },
     };
     FleetRow {
         name: member.name,
@@ -626,6 +667,44 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
         started_ms,
         finished_ms: ms_since(fleet),
         report,
+    }
+}
+
+/// `removed 3, restored 1, left 2 alone` (`remove 3, …` when not `done`).
+fn removal_counts<'a>(removals: impl Iterator<Item = &'a Removal>, done: bool) -> String {
+    let mut counts = [0usize; 4];
+    for r in removals {
+        counts[match r.outcome {
+            RemovalOutcome::Removed => 0,
+            RemovalOutcome::Restored => 1,
+            RemovalOutcome::LeftAlone => 2,
+            RemovalOutcome::AlreadyGone => 3,
+        }] += 1;
+    }
+    let words = if done {
+        ["removed", "restored", "left", "already gone"]
+    } else {
+        ["remove", "restore", "leave", "already gone"]
+    };
+    let parts: Vec<String> = counts
+        .iter()
+        .zip(words)
+        .enumerate()
+        .filter(|(_, (n, _))| **n > 0)
+        .map(|(i, (n, word))| match i {
+            2 => format!("{word} {n} alone"),
+            3 => format!("{n} {word}"),
+            _ => format!("{word} {n}"),
+        })
+        .collect();
+    if parts.is_empty() {
+        if done {
+            "nothing to remove".to_owned()
+        } else {
+            "change nothing".to_owned()
+        }
+    } else {
+        parts.join(", ")
     }
 }
 

@@ -199,6 +199,81 @@ async fn a_row_another_run_holds_is_locked_in_the_plan_and_its_previews_name_the
     assert_eq!(held.plan().await.unwrap().held_by, None);
 }
 
+#[tokio::test]
+async fn a_fleet_teardown_is_previewed_then_done_and_a_held_row_is_left_locked() {
+    let pairs: Vec<Pair> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            let p = pair().await;
+            p.bp.set_integration_accounts_offered(true);
+            v.push(p);
+        }
+        v
+    };
+    let members = |pairs: &[Pair]| {
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| FleetMember::new(format!("row-{i}"), workflow(p, SPEC)))
+            .collect::<Vec<_>>()
+    };
+    let options = FleetOptions::default();
+    let applied = run_fleet(members(&pairs), FleetOperation::Apply, &options).await;
+    assert_eq!(applied.summary(), FleetSummary::AllOk, "{applied}");
+    // Another run holds row 2.
+    let prefix = workflow(&pairs[2], SPEC).context().ledger_key().prefix();
+    let lease = Lease::acquire(
+        &pairs[2].sn.client_as_admin(),
+        &prefix,
+        "apply",
+        &LeaseOptions::default().holder("ops@jump-host pid 9"),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let writes: Vec<usize> = pairs.iter().map(|p| p.sn.write_count()).collect();
+    let preview = run_fleet(members(&pairs), FleetOperation::TeardownPlan, &options).await;
+    assert_eq!(
+        pairs.iter().map(|p| p.sn.write_count()).collect::<Vec<_>>(),
+        writes,
+        "the preview writes nothing"
+    );
+    assert_eq!(preview.rows[0].outcome, RowOutcome::Changes, "{preview}");
+    assert!(
+        preview.rows[0].summary.starts_with("would remove "),
+        "{}",
+        preview.rows[0].summary
+    );
+    assert_eq!(preview.rows[2].outcome, RowOutcome::Locked, "{preview}");
+    assert_eq!(preview.summary(), FleetSummary::AnyLocked);
+
+    let done = run_fleet(members(&pairs), FleetOperation::Teardown, &options).await;
+    assert_eq!(done.rows[0].outcome, RowOutcome::Ok, "{done}");
+    assert!(
+        done.rows[0].summary.starts_with("removed "),
+        "{}",
+        done.rows[0].summary
+    );
+    assert_eq!(done.rows[2].outcome, RowOutcome::Locked, "{done}");
+    assert!(
+        done.rows[2].summary.contains("ops@jump-host pid 9"),
+        "{done}"
+    );
+    assert_eq!(done.summary(), FleetSummary::AnyLocked);
+    for (i, p) in pairs.iter().enumerate() {
+        let left = p.sn.table("sn_openframe_configuration").len();
+        assert_eq!(left, usize::from(i == 2), "row {i}");
+    }
+    let json = serde_json::to_value(&done).unwrap();
+    assert_eq!(json["operation"], "teardown");
+    assert_eq!(
+        json["rows"][0]["report"]["steps"][0]["step"],
+        "integration_account"
+    );
+    lease.release().await.unwrap();
+}
+
 #[test]
 fn inventories_are_checked_and_rows_fill_the_template() {
     let inventory = Inventory::from_toml(
