@@ -118,7 +118,8 @@ pub(crate) enum Command {
     /// checklist that enters it in Bright Pattern (for a secret that was never
     /// shown or is lost; the old one stops working).
     RotateSecret(WriteArgs),
-    /// Run plan, apply, verify, apply again and teardown on built-in fakes.
+    /// Run plan, apply, verify, apply again and teardown (previewed, then done) on
+    /// built-in fakes.
     #[cfg(feature = "demo")]
     Demo,
     /// Run plan, apply, verify or teardown on every row of an inventory (one spec

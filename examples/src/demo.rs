@@ -35,7 +35,8 @@ groups = ["Tier 1 Agents"]
     )
 }
 
-/// Runs plan → apply → verify → apply again → teardown on fakes, narrating.
+/// Runs plan → apply → verify → apply again → teardown (previewed, then done)
+/// on fakes, narrating.
 pub(crate) async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
     out.heading(
         "Starting a fake ServiceNow instance and a fake Bright Pattern tenant on 127.0.0.1",
@@ -105,7 +106,16 @@ pub(crate) async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
         bp.write_count()
     ));
 
-    out.heading("5. teardown: remove what apply created");
+    out.heading("5. teardown --dry-run: what teardown would do (reads only)");
+    let writes = (sn.write_count(), bp.write_count());
+    out.teardown_plan(&workflow.teardown_plan().await?);
+    out.say(&format!(
+        "Write requests: {} to ServiceNow, {} to Bright Pattern.",
+        sn.write_count() - writes.0,
+        bp.write_count() - writes.1
+    ));
+
+    out.heading("6. teardown: remove what apply created");
     out.teardown(&workflow.teardown().await?);
     out.say(&format!(
         "Left on the instance: {} OpenFrame configurations, {} CORS rules, {} OAuth applications; {} integration accounts on the tenant. Plugins stay active.",

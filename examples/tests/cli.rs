@@ -501,7 +501,9 @@ fn the_demo_runs_the_whole_job() {
         "2. apply",
         "3. verify",
         "4. apply again",
-        "5. teardown",
+        "5. teardown --dry-run",
+        "Write requests: 0 to ServiceNow, 0 to Bright Pattern.",
+        "6. teardown",
         "Demo finished",
     ] {
         assert!(
