@@ -347,7 +347,7 @@ pub struct Context {
     /// The instance's release, read with the ledger at the start of every
     /// operation.
     pub(crate) release: StdMutex<Release>,
-    /// Whether this context serves a teardown preview ([`Context::write`]).
+    /// Whether this context serves a preview, plan or teardown's ([`Context::write`]).
     pub(crate) preview: bool,
 }
 
