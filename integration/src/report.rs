@@ -799,24 +799,33 @@ fn changes_text(changes: &[FieldChange]) -> String {
         .join("; ")
 }
 
+/// What would stop `operation` before it writes: its preflight's refusals,
+/// and another run's lease.
+fn write_obstacles(
+    f: &mut fmt::Formatter<'_>,
+    operation: &str,
+    refusals: &[PreflightProblem],
+    held_by: Option<&LeaseHolder>,
+) -> fmt::Result {
+    for refusal in refusals {
+        writeln!(f, "{operation} would refuse: {refusal}")?;
+    }
+    if let Some(holder) = held_by {
+        let held = LeaseHeld {
+            holder: holder.clone(),
+        };
+        writeln!(f, "{held}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "ServiceNow release: {}", self.release)?;
         for note in &self.notes {
             writeln!(f, "note: {note}")?;
         }
-        for refusal in &self.refusals {
-            writeln!(f, "apply would refuse: {refusal}")?;
-        }
-        if let Some(holder) = &self.held_by {
-            writeln!(
-                f,
-                "{}",
-                LeaseHeld {
-                    holder: holder.clone()
-                }
-            )?;
-        }
+        write_obstacles(f, "apply", &self.refusals, self.held_by.as_ref())?;
         writeln!(f, "{:<20} {:<10} RESOURCE / CHANGES", "STEP", "ACTION")?;
         for s in &self.steps {
             writeln!(
@@ -942,18 +951,7 @@ impl fmt::Display for TeardownReport {
 
 impl fmt::Display for TeardownPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for refusal in &self.refusals {
-            writeln!(f, "teardown would refuse: {refusal}")?;
-        }
-        if let Some(holder) = &self.held_by {
-            writeln!(
-                f,
-                "{}",
-                LeaseHeld {
-                    holder: holder.clone()
-                }
-            )?;
-        }
+        write_obstacles(f, "teardown", &self.refusals, self.held_by.as_ref())?;
         if !self.has_changes() {
             writeln!(f, "teardown would change nothing")?;
         }
