@@ -946,14 +946,15 @@ impl Transport {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
+        let summary = |attempts| RequestSummary {
+            method: request.method.clone(),
+            host: crate::error::host_of(&self.inner.origin),
+            path: path.clone(),
+            attempts,
+        };
         if self.inner.read_only && !request.read {
             return Err(Error::ReadOnly {
-                request: RequestSummary {
-                    method: request.method.clone(),
-                    host: crate::error::host_of(&self.inner.origin),
-                    path,
-                    attempts: 0,
-                },
+                request: summary(0),
             });
         }
         let started = Instant::now();
@@ -962,12 +963,7 @@ impl Transport {
         let mut renewed = false;
         loop {
             attempt += 1;
-            let summary = RequestSummary {
-                method: request.method.clone(),
-                host: crate::error::host_of(&self.inner.origin),
-                path: path.clone(),
-                attempts: attempt,
-            };
+            let summary = summary(attempt);
             let credential = self.inner.authenticator.credential().await?;
             let span = tracing::debug_span!(
                 "http_request",

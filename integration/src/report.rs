@@ -357,14 +357,33 @@ pub enum RemovalOutcome {
     Restored,
 }
 
-impl fmt::Display for RemovalOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl RemovalOutcome {
+    /// As teardown reports it: `removed`, `left alone`, `already gone`,
+    /// `restored` (its `Display`).
+    pub fn done(self) -> &'static str {
+        match self {
             RemovalOutcome::Removed => "removed",
             RemovalOutcome::LeftAlone => "left alone",
             RemovalOutcome::AlreadyGone => "already gone",
             RemovalOutcome::Restored => "restored",
-        })
+        }
+    }
+
+    /// As a teardown preview says it: `remove`, `leave alone`, `already gone`,
+    /// `restore`.
+    pub fn planned(self) -> &'static str {
+        match self {
+            RemovalOutcome::Removed => "remove",
+            RemovalOutcome::LeftAlone => "leave alone",
+            RemovalOutcome::AlreadyGone => "already gone",
+            RemovalOutcome::Restored => "restore",
+        }
+    }
+}
+
+impl fmt::Display for RemovalOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.done())
     }
 }
 
@@ -931,21 +950,30 @@ impl fmt::Display for VerifyReport {
     }
 }
 
+/// One line a record: the step, `outcome` of the record, the record, why.
+fn write_removals(
+    f: &mut fmt::Formatter<'_>,
+    steps: &[TeardownStep],
+    outcome: impl Fn(RemovalOutcome) -> &'static str,
+) -> fmt::Result {
+    for step in steps {
+        for r in &step.removals {
+            writeln!(
+                f,
+                "{:<20} {:<13} {} ({})",
+                step.step.as_str(),
+                outcome(r.outcome),
+                r.resource,
+                r.detail
+            )?;
+        }
+    }
+    Ok(())
+}
+
 impl fmt::Display for TeardownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for step in &self.steps {
-            for r in &step.removals {
-                writeln!(
-                    f,
-                    "{:<20} {:<13} {} ({})",
-                    step.step.as_str(),
-                    r.outcome.to_string(),
-                    r.resource,
-                    r.detail
-                )?;
-            }
-        }
-        Ok(())
+        write_removals(f, &self.steps, RemovalOutcome::done)
     }
 }
 
@@ -955,25 +983,7 @@ impl fmt::Display for TeardownPlan {
         if !self.has_changes() {
             writeln!(f, "teardown would change nothing")?;
         }
-        for step in &self.steps {
-            for r in &step.removals {
-                let would = match r.outcome {
-                    RemovalOutcome::Removed => "remove",
-                    RemovalOutcome::Restored => "restore",
-                    RemovalOutcome::LeftAlone => "leave alone",
-                    RemovalOutcome::AlreadyGone => "already gone",
-                };
-                writeln!(
-                    f,
-                    "{:<20} {:<13} {} ({})",
-                    step.step.as_str(),
-                    would,
-                    r.resource,
-                    r.detail
-                )?;
-            }
-        }
-        Ok(())
+        write_removals(f, &self.steps, RemovalOutcome::planned)
     }
 }
 

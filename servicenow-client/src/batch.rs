@@ -181,6 +181,11 @@ impl BatchItem {
         &self.url
     }
 
+    /// Whether the item only reads (a GET): a batch of such items changes nothing.
+    fn is_read(&self) -> bool {
+        self.method == Method::GET
+    }
+
     fn summary(&self, origin: &bpsn_core::Origin) -> RequestSummary {
         RequestSummary::new(self.method.clone(), origin, self.url.clone())
     }
@@ -346,7 +351,7 @@ impl Client {
         if self.is_read_only() {
             // Refused as a whole, before anything is sent, rather than item by
             // item as "may or may not have been applied".
-            if let Some(write) = items.iter().find(|i| i.method != Method::GET) {
+            if let Some(write) = items.iter().find(|i| !i.is_read()) {
                 let mut request = write.summary(self.instance().origin());
                 request.attempts = 0;
                 return Err(Error::ReadOnly { request });
@@ -427,7 +432,7 @@ impl Client {
             batch_request_id: batch_id.to_owned(),
             rest_requests: chunk.iter().map(|&i| items[i].wire()).collect(),
         };
-        let read_only = chunk.iter().all(|&i| items[i].method == Method::GET);
+        let read_only = chunk.iter().all(|&i| items[i].is_read());
         let mut request = Request::post(BATCH_PATH)
             .json(&wire)?
             .idempotent(read_only)
@@ -445,7 +450,7 @@ impl Client {
     /// per item, in order. Unserviced items are sent again (up to
     /// [`BATCH_ROUNDS`] rounds); any other item error is returned.
     pub async fn batch_reads(&self, items: Vec<BatchItem>) -> Result<Vec<BatchResponse>> {
-        if let Some(write) = items.iter().find(|i| i.method != Method::GET) {
+        if let Some(write) = items.iter().find(|i| !i.is_read()) {
             return Err(InvalidInput::new(
                 "batch read",
                 format!("item `{}` is a {}, not a GET", write.id, write.method),
