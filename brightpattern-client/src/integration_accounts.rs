@@ -125,8 +125,8 @@ impl IntegrationAccountPaths {
         Ok(())
     }
 
-    fn for_account(template: &str, name: &str) -> String {
-        template.replace("{name}", &path_segment(name))
+    fn for_account(template: &str, name: &str) -> Result<String> {
+        Ok(template.replace("{name}", &path_segment(name)?))
     }
 }
 
@@ -194,6 +194,9 @@ impl ServiceNowAccountSpec {
             )
             .into());
         }
+        // The name addresses the account in every later path: one that cannot
+        // (`.`, `..`) is refused before the account is made.
+        path_segment(&self.name)?;
         Ok(())
     }
 }
@@ -281,7 +284,7 @@ fn check_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
         return Err(InvalidInput::new("integration account name", "the name is empty").into());
     }
-    Ok(())
+    path_segment(name).map(drop)
 }
 
 impl IntegrationAccounts {
@@ -372,7 +375,7 @@ impl IntegrationAccounts {
 
     /// Replaces an account's properties (the secret is sent again).
     pub async fn replace(&self, spec: &ServiceNowAccountSpec) -> Result<()> {
-        let path = IntegrationAccountPaths::for_account(&self.paths().item, &spec.name);
+        let path = IntegrationAccountPaths::for_account(&self.paths().item, &spec.name)?;
         self.send(Self::request(spec, http::Method::PUT, path)?, false)
             .await?;
         Ok(())
@@ -381,7 +384,7 @@ impl IntegrationAccounts {
     /// Deletes an account.
     pub async fn delete(&self, name: &str) -> Result<()> {
         check_name(name)?;
-        let path = IntegrationAccountPaths::for_account(&self.paths().item, name);
+        let path = IntegrationAccountPaths::for_account(&self.paths().item, name)?;
         self.send(Request::delete(path), false).await?;
         Ok(())
     }
@@ -395,7 +398,7 @@ impl IntegrationAccounts {
         password: &SecretString,
     ) -> Result<()> {
         check_name(name)?;
-        let path = IntegrationAccountPaths::for_account(&self.paths().request_refresh_token, name);
+        let path = IntegrationAccountPaths::for_account(&self.paths().request_refresh_token, name)?;
         let request = Request::post(path)
             .json(&serde_json::json!({"username": username, "password": password.expose_secret()}))?
             .sensitive();
@@ -406,7 +409,7 @@ impl IntegrationAccounts {
     /// "Test connection": the tenant's verdict.
     pub async fn test_connection(&self, name: &str) -> Result<ConnectionTest> {
         check_name(name)?;
-        let path = IntegrationAccountPaths::for_account(&self.paths().test_connection, name);
+        let path = IntegrationAccountPaths::for_account(&self.paths().test_connection, name)?;
         self.send(Request::post(path), true).await?.json()
     }
 }

@@ -219,12 +219,12 @@ fn check_login(login: &str) -> Result<()> {
 }
 
 impl Users {
-    fn item(login: &str) -> String {
-        format!("{USER_PATH}/{}", path_segment(login))
+    fn item(login: &str) -> Result<String> {
+        Ok(format!("{USER_PATH}/{}", path_segment(login)?))
     }
 
-    fn lock_path(login: &str) -> String {
-        format!("{USER_PATH}/lock/{}", path_segment(login))
+    fn lock_path(login: &str) -> Result<String> {
+        Ok(format!("{USER_PATH}/lock/{}", path_segment(login)?))
     }
 
     /// Creates a user (409 when the login exists).
@@ -242,7 +242,7 @@ impl Users {
         check_login(login)?;
         self.client
             .transport()
-            .send(Request::get(Self::item(login)).api("user"))
+            .send(Request::get(Self::item(login)?).api("user"))
             .await?
             .json()
     }
@@ -254,7 +254,7 @@ impl Users {
         if update.is_empty() {
             return Err(InvalidInput::new("user update", "nothing to change").into());
         }
-        let mut request = Request::put(Self::item(login)).json(update)?.api("user");
+        let mut request = Request::put(Self::item(login)?).json(update)?.api("user");
         if update.password.is_some() {
             request = request.sensitive();
         }
@@ -267,7 +267,7 @@ impl Users {
         check_login(login)?;
         self.client
             .transport()
-            .send(Request::delete(Self::item(login)).api("user"))
+            .send(Request::delete(Self::item(login)?).api("user"))
             .await?;
         Ok(())
     }
@@ -277,7 +277,7 @@ impl Users {
         check_login(login)?;
         self.client
             .transport()
-            .send(Request::get(Self::lock_path(login)).api("user"))
+            .send(Request::get(Self::lock_path(login)?).api("user"))
             .await?
             .json()
     }
@@ -289,7 +289,7 @@ impl Users {
         self.client
             .transport()
             .send(
-                Request::put(Self::lock_path(login))
+                Request::put(Self::lock_path(login)?)
                     .json(&LockState { locked_out: false })?
                     .api("user"),
             )

@@ -131,6 +131,9 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp<'_> {
             let mut req = Request::new(parts.method, path)
                 .body(body, content_type)
                 .idempotent(true)
+                // A grant issues a token; it changes no record of the
+                // service's configuration, so it is not counted as a write.
+                .changes_nothing()
                 .sensitive()
                 .api("oauth_token");
             for (name, value) in &parts.headers {
@@ -216,6 +219,7 @@ impl TokenEndpoint {
             .body(body, "application/x-www-form-urlencoded")
             // A repeated grant only issues another token.
             .idempotent(true)
+            .changes_nothing()
             .sensitive()
             .api("oauth_token");
         let response = self.transport.send(request).await?;

@@ -37,18 +37,40 @@ fn no_error_body(_: &[u8]) -> ErrorBody {
     ErrorBody::default()
 }
 
-/// Percent-encodes one path segment (a login, an account name), so it cannot
-/// add segments, a query or a fragment to the path it is put in.
+/// Percent-encodes one path segment (a login, an account name, a table name,
+/// a sys_id), so it cannot add segments, a query or a fragment to the path it
+/// is put in — the one function every name that goes into a URL path passes
+/// through.
+///
+/// An empty segment, `.` and `..` are refused with [`Error::InvalidInput`]
+/// before any request is made: a URL parser (or a server) collapses them, so
+/// `/item/..` would name the collection above the item (a `DELETE` of a
+/// whole collection). Percent-encoded forms of them (`%2e`) are encoded
+/// again, so they stay literal.
 ///
 /// ```
-/// assert_eq!(bpsn_core::transport::path_segment("a b/c?d"), "a%20b%2Fc%3Fd");
+/// use bpsn_core::transport::path_segment;
+/// assert_eq!(path_segment("a b/c?d").unwrap(), "a%20b%2Fc%3Fd");
+/// assert_eq!(path_segment("%2e%2e").unwrap(), "%252e%252e");
+/// for bad in ["", ".", ".."] {
+///     assert!(path_segment(bad).is_err(), "{bad:?}");
+/// }
 /// ```
-pub fn path_segment(segment: &str) -> String {
+pub fn path_segment(segment: &str) -> Result<String> {
+    if matches!(segment, "" | "." | "..") {
+        return Err(InvalidInput::new(
+            "path segment",
+            format!(
+                "{segment:?} cannot name a record in a URL path (empty, `.` and `..` collapse the path)"
+            ),
+        )
+        .into());
+    }
     let mut url = url::Url::parse("http://segment.invalid/").expect("static URL");
     url.path_segments_mut()
         .expect("http URLs have paths")
         .push(segment);
-    url.path()[1..].to_owned()
+    Ok(url.path()[1..].to_owned())
 }
 
 /// One request, described before it is sent (so it can be sent again).
@@ -62,6 +84,8 @@ pub struct Request {
     idempotent: bool,
     /// Whether sending it changes nothing on the service.
     read: bool,
+    /// How many records it writes (counted in [`TransportStats::writes`]).
+    writes: u32,
     sensitive: bool,
     api: Cow<'static, str>,
 }
@@ -75,6 +99,7 @@ impl fmt::Debug for Request {
             .field("body_len", &self.body.as_ref().map(|(b, _)| b.len()))
             .field("idempotent", &self.idempotent)
             .field("read", &self.read)
+            .field("writes", &self.writes)
             .field("sensitive", &self.sensitive)
             .finish()
     }
@@ -96,6 +121,7 @@ impl Request {
             headers: HeaderMap::new(),
             idempotent,
             read,
+            writes: u32::from(!read),
             sensitive: false,
             api: Cow::Borrowed(""),
         }
@@ -165,6 +191,15 @@ impl Request {
     /// [read-only](Transport::read_only) transport sends it.
     pub fn changes_nothing(mut self) -> Self {
         self.read = true;
+        self.writes = 0;
+        self
+    }
+
+    /// How many records the request writes, when it is not one (a batch of
+    /// 100 creates writes 100): what [`TransportStats::writes`] adds when it is
+    /// sent. A request that is not a read counts 1 unless told otherwise.
+    pub fn counting_writes(mut self, writes: u32) -> Self {
+        self.writes = writes;
         self
     }
 
@@ -482,6 +517,7 @@ struct Counters {
     attempts: std::sync::atomic::AtomicU64,
     retries: std::sync::atomic::AtomicU64,
     renewals: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
 }
 
 /// What a transport has done so far.
@@ -493,6 +529,11 @@ pub struct TransportStats {
     pub retries: u64,
     /// Renewals after a 401 (each followed by one more attempt).
     pub renewals: u64,
+    /// Records the requests that are not reads set out to write: each such
+    /// request counts once however often it is attempted, a batch as many as
+    /// it carries writes ([`Request::counting_writes`]). Token requests are
+    /// not writes. What a report's `writes` is made of.
+    pub writes: u64,
 }
 
 /// Builds a [`Transport`].
@@ -924,6 +965,7 @@ impl Transport {
             attempts: c.attempts.load(Relaxed),
             retries: c.retries.load(Relaxed),
             renewals: c.renewals.load(Relaxed),
+            writes: c.writes.load(Relaxed),
         }
     }
 
@@ -956,6 +998,12 @@ impl Transport {
             return Err(Error::ReadOnly {
                 request: summary(0),
             });
+        }
+        if !request.read {
+            self.inner.counters.writes.fetch_add(
+                u64::from(request.writes),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
         let started = Instant::now();
         let policy = &self.inner.retry;

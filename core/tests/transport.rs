@@ -441,3 +441,79 @@ async fn a_read_only_transport_sends_reads_and_refuses_writes_before_sending() {
     assert!(Request::get("/x").is_read() && !Request::post("/x").is_read());
     assert!(Request::new(Method::OPTIONS, "/x").is_read());
 }
+
+#[tokio::test]
+async fn writes_are_counted_once_each_however_often_they_are_attempted_and_reads_never() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .mount(&server)
+        .await;
+    // The first PATCH is answered 503 and retried: still one write.
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let t = Transport::builder(Origin::parse(&server.uri()).unwrap())
+        .retry_policy(
+            bpsn_core::RetryPolicy::default()
+                .with_initial_backoff(std::time::Duration::from_millis(1))
+                .with_max_backoff(std::time::Duration::from_millis(2)),
+        )
+        .build()
+        .unwrap();
+    t.send(Request::get("/a")).await.unwrap();
+    assert_eq!(t.stats().writes, 0, "a read is no write");
+    t.send(Request::patch("/a")).await.unwrap();
+    assert_eq!(t.stats().attempts, 3, "the PATCH was sent twice");
+    assert_eq!(t.stats().writes, 1, "but it is one write");
+    t.send(Request::post("/batch").counting_writes(40))
+        .await
+        .unwrap();
+    assert_eq!(t.stats().writes, 41, "a batch counts the writes it carries");
+    t.send(Request::post("/batch").changes_nothing())
+        .await
+        .unwrap();
+    t.send(Request::post("/token").changes_nothing())
+        .await
+        .unwrap();
+    assert_eq!(t.stats().writes, 41, "reads sent as POSTs are no writes");
+    // Clones and read-only views share the counter; a refused write counts nothing.
+    let view = t.read_only();
+    assert!(view.send(Request::delete("/a")).await.is_err());
+    assert_eq!(t.stats().writes, 41);
+}
+
+#[tokio::test]
+async fn a_path_segment_that_would_collapse_the_path_is_refused_before_any_request() {
+    for bad in ["", ".", ".."] {
+        let err = bpsn_core::transport::path_segment(bad).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{bad:?}: {err}");
+        assert!(err.to_string().contains("path segment"), "{err}");
+    }
+    for (name, encoded) in [
+        ("Bright Pattern", "Bright%20Pattern"),
+        ("a/../b", "a%2F..%2Fb"),
+        ("...", "..."),
+        ("%2e%2e", "%252e%252e"),
+        ("x?y#z", "x%3Fy%23z"),
+    ] {
+        assert_eq!(
+            bpsn_core::transport::path_segment(name).unwrap(),
+            encoded,
+            "{name:?}"
+        );
+    }
+}

@@ -432,10 +432,12 @@ impl Client {
             batch_request_id: batch_id.to_owned(),
             rest_requests: chunk.iter().map(|&i| items[i].wire()).collect(),
         };
-        let read_only = chunk.iter().all(|&i| items[i].is_read());
+        let writes = chunk.iter().filter(|&&i| !items[i].is_read()).count();
+        let read_only = writes == 0;
         let mut request = Request::post(BATCH_PATH)
             .json(&wire)?
             .idempotent(read_only)
+            .counting_writes(u32::try_from(writes).unwrap_or(u32::MAX))
             .api("batch");
         if read_only {
             request = request.changes_nothing();

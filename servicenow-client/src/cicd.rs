@@ -286,7 +286,13 @@ impl CicdOperation {
         let response = self
             .client
             .transport()
-            .send(Request::get(format!("/api/sn_cicd/progress/{id}")).api("sn_cicd"))
+            .send(
+                Request::get(format!(
+                    "/api/sn_cicd/progress/{}",
+                    bpsn_core::transport::path_segment(id)?
+                ))
+                .api("sn_cicd"),
+            )
             .await
             .map_err(cicd_error)?;
         decode_result::<Progress>(&response)

@@ -191,7 +191,10 @@ impl Plugins {
         }
         crate::cicd::start(
             &self.client,
-            Request::post(format!("/api/sn_cicd/plugin/{id}/activate")),
+            Request::post(format!(
+                "/api/sn_cicd/plugin/{}/activate",
+                bpsn_core::transport::path_segment(id)?
+            )),
             operation,
         )
         .await

@@ -280,9 +280,51 @@ pub(crate) fn builtin() -> Vec<TableSchema> {
             )
             .column(Column::string("choices"))
             .column(Column::string("suffix"))
-            .column(Column::boolean("ignore_cache"))
+            // Its default depends on the release (false before Rome): the
+            // insert fills it (`State::insert_row`).
+            .column(Column {
+                default: None,
+                ..Column::boolean("ignore_cache")
+            })
+            .column(Column::boolean("is_private"))
             .column(Column::string("read_roles"))
             .column(Column::string("write_roles"))
+            .display("name"),
+        TableSchema::new("sys_update_set")
+            .column(Column::string("name"))
+            .column(Column::string("description"))
+            .column(
+                state_choices(&[
+                    ("in progress", "In progress"),
+                    ("complete", "Complete"),
+                    ("ignore", "Ignore"),
+                ])
+                .default_value("in progress"),
+            )
+            .column(Column::string("application").default_value("global"))
+            .column(Column::boolean("is_default"))
+            .display("name"),
+        TableSchema::new("sys_update_xml")
+            .column(Column::string("name"))
+            .column(Column::reference("update_set", "sys_update_set"))
+            .column(Column::string("type"))
+            .column(Column::string("target_name"))
+            .column(Column::choice(
+                "action",
+                &[
+                    ("INSERT_OR_UPDATE", "INSERT_OR_UPDATE"),
+                    ("DELETE", "DELETE"),
+                ],
+            ))
+            .column(Column::string("payload"))
+            .column(Column::string("application").default_value("global"))
+            .display("name"),
+        TableSchema::new("sys_user_preference")
+            .column(Column::string("name"))
+            .column(Column::string("value"))
+            .column(Column::reference("user", "sys_user"))
+            .column(Column::string("description"))
+            .column(Column::string("type").default_value("string"))
             .display("name"),
         TableSchema::new("sys_store_app")
             .column(Column::string("scope"))

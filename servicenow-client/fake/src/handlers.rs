@@ -11,6 +11,7 @@ use wiremock::{Request, Respond, ResponseTemplate};
 
 use super::dictionary::{self, Column, ColumnType};
 use super::state::{Columns, State, TokenInfo, field};
+use super::write_costs::{self, WriteKind};
 use super::{ActiveForm, Endpoint};
 use servicenow_client::JsonRecord;
 
@@ -444,6 +445,11 @@ fn table_api(
             ),
         );
     }
+    let before_update = match (method, id) {
+        (&Method::PATCH | &Method::PUT, Some(id)) => state.find(table, id).cloned(),
+        _ => None,
+    }
+    .unwrap_or_default();
     match (method.clone(), id) {
         (Method::GET, None) => list(state, call, table, params, path),
         (Method::GET, Some(id)) => match state.find(table, id) {
@@ -464,6 +470,14 @@ fn table_api(
                     fields.remove("sys_id");
                 }
                 let row = state.insert_row(table, &fields, caller, Columns::Strict);
+                write_costs::after_api_write(
+                    state,
+                    table,
+                    caller,
+                    WriteKind::Insert,
+                    None,
+                    Some(&row),
+                );
                 let location = format!(
                     "{}/api/now/table/{table}/{}",
                     call.origin,
@@ -481,18 +495,37 @@ fn table_api(
         },
         (Method::PATCH | Method::PUT, Some(id)) => match body_object(body) {
             Ok(fields) => match state.update(table, id, &fields, caller) {
-                Some(row) => Reply::json_of(
-                    200,
-                    &Envelope {
-                        result: render(state, call, table, &row, params),
-                    },
-                ),
+                Some(row) => {
+                    write_costs::after_api_write(
+                        state,
+                        table,
+                        caller,
+                        WriteKind::Update,
+                        Some(&before_update),
+                        Some(&row),
+                    );
+                    Reply::json_of(
+                        200,
+                        &Envelope {
+                            result: render(state, call, table, &row, params),
+                        },
+                    )
+                }
                 None => not_found(),
             },
             Err(reply) => reply,
         },
         (Method::DELETE, Some(id)) => {
+            let before = state.find(table, id).cloned();
             if state.delete(table, id) {
+                write_costs::after_api_write(
+                    state,
+                    table,
+                    caller,
+                    WriteKind::Delete,
+                    before.as_ref(),
+                    None,
+                );
                 Reply::empty(204)
             } else {
                 not_found()

@@ -74,6 +74,15 @@
 //!   `Access-Control-Request-Method` is answered from the active `sys_cors_rule`
 //!   rows of the REST API the path belongs to (by `sys_ws_definition.base_uri`),
 //!   with `Access-Control-Allow-Origin`/`-Methods` only when a rule allows it.
+//! - **What a write costs** ([`write_costs`]): `sys_properties` carries
+//!   `ignore_cache` (default false before Rome, true from Rome, false when the
+//!   release is unknown) and `is_private`; every Table API write to a property
+//!   whose `ignore_cache` is false is a full cache flush
+//!   ([`cache_flushes`](FakeInstance::cache_flushes)). Writes to configuration
+//!   tables ([`TRACKED_TABLES`]; private properties excepted) are captured as
+//!   `sys_update_xml` rows in the writer's current update set
+//!   (`sys_update_set`), chosen by the user preference `sys_update_set` when it
+//!   names one in progress, else the global default set (seeded as "Default").
 //! - **Switches** for the platform's unfriendly parts:
 //!   [`set_cicd_active`](FakeInstance::set_cicd_active) (405 from CI/CD),
 //!   [`queue_plugin_activation`](FakeInstance::queue_plugin_activation) (an
@@ -146,10 +155,12 @@ mod dictionary;
 mod handlers;
 mod query;
 mod state;
+pub mod write_costs;
 
 pub use demo::{DEMO_GROUPS, DEMO_INCIDENTS, DEMO_USERS};
 pub use dictionary::{Column, ColumnType, SYSTEM_COLUMNS, TableSchema};
 pub use handlers::SESSION_COOKIE;
+pub use write_costs::{CacheFlush, TRACKED_TABLES, UPDATE_SET_PREFERENCE, WriteKind};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -367,8 +378,17 @@ impl FakeInstance {
                 "base_uri": "/api/now/table", "active": "true"
             }),
         );
-        self.set_property(ALLOW_LIST_PROPERTY, "");
+        // Out of box, with the flag that makes each write of it flush the
+        // whole cache (the KB article: leave an out-of-box property's flag).
+        self.insert(
+            "sys_properties",
+            serde_json::json!({
+                "name": ALLOW_LIST_PROPERTY, "value": "", "type": "string",
+                "ignore_cache": "false", "is_private": "false",
+            }),
+        );
         self.set_release(DEFAULT_RELEASE.0, DEFAULT_RELEASE.1);
+        write_costs::default_update_set(&mut lock(&self.state));
     }
 
     /// The instance URL (`http://127.0.0.1:<port>`).
@@ -801,6 +821,80 @@ impl FakeInstance {
         for info in lock(&self.state).tokens.values_mut() {
             info.expires_at = now;
         }
+    }
+
+    /// Whether a user's `sys_update_set` preference picks the update set their
+    /// configuration writes are captured in (default yes). That the preference
+    /// is how the platform records it is not documented: turned off, writes
+    /// land in the default update set whatever the preference says, so a test
+    /// can prove a client notices ([`write_costs`]).
+    pub fn set_update_set_preference_honoured(&self, honoured: bool) {
+        lock(&self.state).config.honour_update_set_preference = honoured;
+    }
+
+    /// Adds an update set (`state`: `in progress`, `complete` or `ignore`).
+    pub fn add_update_set(&self, name: &str, state: &str) -> SysId {
+        self.insert(
+            "sys_update_set",
+            serde_json::json!({"name": name, "state": state, "application": "global"}),
+        )
+    }
+
+    /// Makes `update_set` the user's current update set, as the update set
+    /// picker does (the `sys_update_set` user preference).
+    pub fn choose_update_set(&self, user_name: &str, update_set: &SysId) {
+        let user = self.sys_id_of("sys_user", "user_name", user_name);
+        let existing = {
+            let state = lock(&self.state);
+            state
+                .rows("sys_user_preference")
+                .iter()
+                .find(|p| {
+                    field(p, "name") == Some(UPDATE_SET_PREFERENCE)
+                        && field(p, "user") == Some(user.as_str())
+                })
+                .and_then(|p| field(p, "sys_id"))
+                .map(str::to_owned)
+        };
+        match existing.and_then(|id| SysId::parse(&id).ok()) {
+            Some(id) => {
+                self.update_row(
+                    "sys_user_preference",
+                    &id,
+                    serde_json::json!({"value": update_set.as_str()}),
+                );
+            }
+            None => {
+                self.insert(
+                    "sys_user_preference",
+                    serde_json::json!({
+                        "name": UPDATE_SET_PREFERENCE, "user": user, "value": update_set.as_str()
+                    }),
+                );
+            }
+        }
+    }
+
+    /// The update set a write by `user_name` would be captured in now.
+    pub fn current_update_set(&self, user_name: &str) -> SysId {
+        let id = write_costs::current_update_set(&mut lock(&self.state), user_name);
+        SysId::parse(&id).expect("the fake makes valid sys_ids")
+    }
+
+    /// The `sys_update_xml` rows captured in an update set.
+    pub fn captured_in(&self, update_set: &SysId) -> Vec<JsonRecord> {
+        lock(&self.state)
+            .rows("sys_update_xml")
+            .iter()
+            .filter(|x| field(x, "update_set") == Some(update_set.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Every full cache flush so far: a Table API write to a `sys_properties`
+    /// row whose `ignore_cache` is false ([`write_costs`]).
+    pub fn cache_flushes(&self) -> Vec<CacheFlush> {
+        lock(&self.state).cache_flushes.clone()
     }
 
     /// Services at most `limit` items of each batch; the rest come back unserviced.

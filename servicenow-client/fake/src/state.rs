@@ -13,6 +13,7 @@ use super::dictionary::{self, Column, ColumnType, Dictionary, SYSTEM_COLUMNS, Ta
 use super::query::{self, ParsedQuery};
 use super::{ActiveForm, Endpoint};
 use servicenow_client::JsonRecord;
+use servicenow_client::release::{Family, Release};
 
 /// The property that makes a query with an invalid term return no rows.
 pub(crate) const INVALID_QUERY_NO_ROWS: &str = "glide.invalid_query.returns_no_rows";
@@ -67,6 +68,9 @@ pub(crate) struct Config {
     pub(crate) cicd_active: bool,
     /// Whether the instance is entitled to the Store applications offered.
     pub(crate) store_entitled: bool,
+    /// Whether a user's `sys_update_set` preference picks the update set their
+    /// writes are captured in (see [`crate::write_costs`]).
+    pub(crate) honour_update_set_preference: bool,
 }
 
 impl Default for Config {
@@ -80,6 +84,7 @@ impl Default for Config {
             ignore_supplied_sys_ids: false,
             cicd_active: true,
             store_entitled: true,
+            honour_update_set_preference: true,
         }
     }
 }
@@ -121,6 +126,8 @@ pub(crate) struct State {
     pub(crate) client_credentials_users: HashMap<String, String>,
     /// JWT verifier keys: (client id, key id) → public key (PEM).
     pub(crate) jwt_keys: HashMap<(String, String), String>,
+    /// Every full cache flush a Table API write caused.
+    pub(crate) cache_flushes: Vec<super::write_costs::CacheFlush>,
 }
 
 impl State {
@@ -147,6 +154,7 @@ impl State {
             api_keys: HashMap::new(),
             client_credentials_users: HashMap::new(),
             jwt_keys: HashMap::new(),
+            cache_flushes: Vec::new(),
             rng: StdRng::seed_from_u64(seed),
         }
     }
@@ -285,6 +293,15 @@ impl State {
                     Value::String(format!("{prefix}{:07}", *counter)),
                 );
             }
+        }
+        if table == "sys_properties" && !fields.contains_key("ignore_cache") {
+            // The dictionary default of `ignore_cache` was false until Rome
+            // (KB1000746); an unknown release gets the older, costlier one.
+            let rome_or_later = self.release().at_least(Family::Rome) == Some(true);
+            row.insert(
+                "ignore_cache".into(),
+                Value::String(rome_or_later.to_string()),
+            );
         }
         if schema.is_some_and(|s| s.get("sys_class_name").is_some()) {
             row.insert("sys_class_name".into(), Value::String(table.to_owned()));
@@ -636,6 +653,15 @@ impl State {
                     .any(|g| field(g, "group") == Some(group) && field(g, "role") == Some(role_id))
             });
         direct || via_group
+    }
+
+    /// The release the build properties name.
+    pub(crate) fn release(&self) -> Release {
+        Release::from_properties(
+            servicenow_client::release::BUILD_PROPERTIES
+                .iter()
+                .filter_map(|name| Some((*name, self.property(name)?))),
+        )
     }
 
     pub(crate) fn property(&self, name: &str) -> Option<&str> {
