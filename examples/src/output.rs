@@ -156,9 +156,20 @@ impl Output {
                 }
             }
         }
-        if !plan.has_changes() {
-            println!("{}", self.painter.bold("Nothing to change."));
+        for fix in &plan.bookkeeping {
+            println!("bookkeeping: apply would correct {fix}");
         }
+        if let Some(set) = &plan.footprint.update_set {
+            println!("{set}");
+        }
+        if !plan.has_changes() {
+            println!(
+                "{}",
+                self.painter
+                    .bold("Nothing to change: apply would take no lease and write nothing.")
+            );
+        }
+        println!("{}", plan.footprint);
     }
 
     /// Shows a fleet's report: a table (or JSON) of every row.
@@ -207,6 +218,7 @@ impl Output {
             println!("{}", self.painter.bold("Proved by effect:"));
             self.checks(&report.proofs);
         }
+        println!("{}", report.footprint);
     }
 
     fn checks(&self, checks: &[Check]) {
@@ -241,6 +253,7 @@ impl Output {
             print!("{}", m.render(reveal));
         }
         println!("{}", self.painter.bold(&report.summary()));
+        println!("{}", report.footprint);
     }
 
     /// Shows a rotated secret: in clear, since showing it is the point.
@@ -253,6 +266,7 @@ impl Output {
             rotation.application, rotation.client_id
         );
         print!("{}", rotation.manual.render(true));
+        println!("{}", rotation.footprint);
     }
 
     /// Shows what repair found.
@@ -268,7 +282,7 @@ impl Output {
         if self.json {
             return self.json(report);
         }
-        print!("{report}");
+        println!("{report}");
     }
 
     /// What a teardown would do (before it asks, or for `--dry-run`).

@@ -616,7 +616,7 @@ async fn another_runs_lease_is_exit_5_and_a_taken_name_exit_2() {
             "name": format!("{}lease.cafe", key.prefix()),
             "value": serde_json::json!({
                 "id": "cafe", "holder": "ci@runner pid 7", "operation": "apply",
-                "since_ms": 1_700_000_000_000u64, "expires_ms": 4_000_000_000_000u64
+                "since_ms": now_ms() - 60_000, "expires_ms": now_ms() + 600_000
             }).to_string(),
         }),
     );
@@ -1185,4 +1185,12 @@ async fn plan_shows_the_release_and_a_preflight_refusal_is_exit_2() {
         apply.stderr
     );
     assert!(sn.table("sn_openframe_configuration").is_empty());
+}
+
+/// Now, in UNIX milliseconds (for lease rows a test writes).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }

@@ -12,12 +12,30 @@
 //! itself, so the other's row was not yet there, so the other's read sees the
 //! first's row.
 //!
-//! A lease expires (default ten minutes) unless renewed; the holder renews it
-//! while it runs. A lease left by a dead run can be taken over after it expires,
-//! or at once with `break_lease`, which reports whose it was.
+//! # Read first, write only to take it
+//!
+//! A contender reads the rows before it inserts its own: when another run holds
+//! the lease it is refused having written nothing. Its row, like every row the
+//! tool keeps for itself, is created with `ignore_cache = true` (a write to a
+//! property whose flag is false flushes every node's cache) and
+//! `is_private = true` (update sets leave private properties out).
+//!
+//! # Expiry, renewal, and rows that make no sense
+//!
+//! A lease expires (default ten minutes) unless renewed; the holder renews it at
+//! most once per half of that while it runs, and stops when the run has nothing
+//! left to write. A lease left by a dead run can be taken over after it
+//! expires, or at once with `break_lease`, which reports whose it was
+//! ([`Lease::broken`]).
+//!
+//! Every field of a row is parsed with checked arithmetic: a row that does not
+//! parse, or whose times are absurd (expiring before it started, more than a day
+//! ahead, starting in the future), is *malformed*: never live, cleared by the
+//! next run that takes the lease, and reported ([`Lease::cleared`]). Texts a row
+//! carries (who holds it, where) are shown with control characters escaped and
+//! cut to [`MAX_TEXT`] characters, whatever the row holds.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::TryStreamExt as _;
@@ -27,13 +45,30 @@ use servicenow_client::query::Query;
 use servicenow_client::wire::SysId;
 use servicenow_client::{Client, Result};
 
+/// The most characters of a lease row's text (holder, host, operation) that
+/// are ever shown.
+pub const MAX_TEXT: usize = 120;
+
+/// The longest a lease may run ahead of now before its row is taken for
+/// malformed (a lease is renewed every half of its time to live, which is
+/// minutes, not days).
+pub const MAX_LEASE_AHEAD: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How far a lease's start may lie in the future (clocks differ) before its row
+/// is taken for malformed.
+const MAX_CLOCK_SKEW_MS: u64 = 60 * 60 * 1000;
+
 /// Who holds a lease, from when, until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseHolder {
     /// The holder's own id (random per run).
     pub id: String,
-    /// Who runs it (`user@host`).
+    /// Who runs it (`ops (pid 4242)`).
     pub holder: String,
+    /// The machine it runs on (empty for rows of older versions, whose
+    /// `holder` names it).
+    #[serde(default)]
+    pub host: String,
     /// The operation (`apply`, `teardown`, `repair`).
     pub operation: String,
     /// When it was taken (UNIX milliseconds).
@@ -46,39 +81,111 @@ impl LeaseHolder {
     fn live(&self, now_ms: u64) -> bool {
         self.expires_ms > now_ms
     }
+
+    /// Reads a lease row's value: its holder, or why the row is malformed.
+    /// Texts come back printable and bounded ([`printable`]).
+    pub fn parse(value: &str, now_ms: u64) -> std::result::Result<LeaseHolder, String> {
+        let mut holder: LeaseHolder = serde_json::from_str(value).map_err(|e| {
+            format!(
+                "it does not parse ({})",
+                printable(&e.to_string(), MAX_TEXT)
+            )
+        })?;
+        for text in [
+            &mut holder.id,
+            &mut holder.holder,
+            &mut holder.host,
+            &mut holder.operation,
+        ] {
+            *text = printable(text, MAX_TEXT);
+        }
+        let ahead = u64::try_from(MAX_LEASE_AHEAD.as_millis()).unwrap_or(u64::MAX);
+        if holder.expires_ms < holder.since_ms {
+            return Err(format!(
+                "it expires ({}) before it starts ({})",
+                when(holder.expires_ms),
+                when(holder.since_ms)
+            ));
+        }
+        if holder.since_ms > now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+            return Err(format!(
+                "it starts in the future ({})",
+                when(holder.since_ms)
+            ));
+        }
+        if holder.expires_ms > now_ms.saturating_add(ahead) {
+            return Err(format!(
+                "it claims to last until {}, more than a day ahead",
+                when(holder.expires_ms)
+            ));
+        }
+        Ok(holder)
+    }
 }
 
 /// The live holder among an integration's lease rows (the earliest, when
-/// several contend), as a reader sees it without taking the lease.
+/// several contend), as a reader sees it without taking the lease; malformed
+/// rows are never live.
 pub(crate) fn live_holder<'a>(
     rows: impl IntoIterator<Item = &'a SystemProperty>,
 ) -> Option<LeaseHolder> {
     let now = now_ms();
     rows.into_iter()
-        .filter_map(|r| serde_json::from_str::<LeaseHolder>(&r.value).ok())
+        .filter_map(|r| LeaseHolder::parse(&r.value, now).ok())
         .filter(|h| h.live(now))
         .min_by_key(|h| h.since_ms)
 }
 
 impl fmt::Display for LeaseHolder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Printable whatever built it (a row parses into printable texts).
         write!(
             f,
-            "{} ({}) since {} (expires {})",
-            self.holder,
-            self.operation,
+            "{} ({})",
+            printable(&self.holder, MAX_TEXT),
+            printable(&self.operation, MAX_TEXT)
+        )?;
+        if !self.host.is_empty() {
+            write!(f, " on {}", printable(&self.host, MAX_TEXT))?;
+        }
+        write!(
+            f,
+            " since {} (expires {})",
             when(self.since_ms),
             when(self.expires_ms)
         )
     }
 }
 
+/// `text` as it may be shown on a terminal: control characters (escape, bell,
+/// line breaks…) escaped as `\u{1b}`, and cut to `max` characters (`…` marks a
+/// cut).
+///
+/// ```
+/// use brightpattern_servicenow::lease::printable;
+/// assert_eq!(printable("ops\u{1b}[2J\u{7}", 50), "ops\\u{1b}[2J\\u{7}");
+/// assert_eq!(printable(&"x".repeat(1_000_000), 5), "xxxxx…");
+/// ```
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `2026-11-25 14:00:00 UTC`.
 fn when(ms: u64) -> String {
-    format!(
-        "{} UTC",
-        servicenow_client::wire::utc_date_time((ms / 1000) as i64)
-    )
+    let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
+    format!("{} UTC", servicenow_client::wire::utc_date_time(secs))
 }
 
 /// Another run holds the integration.
@@ -94,7 +201,7 @@ pub struct LeaseHeld {
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
@@ -107,8 +214,10 @@ pub struct LeaseOptions {
     /// Take the lease over even when another run holds it (after showing whose it
     /// was, in [`Lease::broken`]).
     pub break_lease: bool,
-    /// Who runs (default `user@host` from the environment).
+    /// Who runs (default `user (pid N)` from the environment).
     pub holder: String,
+    /// The machine it runs on (default the host name).
+    pub host: String,
 }
 
 impl LeaseOptions {
@@ -129,6 +238,16 @@ impl LeaseOptions {
         self.holder = holder.into();
         self
     }
+
+    /// Names the machine it runs on.
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 impl Default for LeaseOptions {
@@ -148,8 +267,28 @@ impl Default for LeaseOptions {
         Self {
             ttl: Duration::from_secs(600),
             break_lease: false,
-            holder: format!("{user}@{host} pid {}", std::process::id()),
+            holder: format!("{user} (pid {})", std::process::id()),
+            host,
         }
+    }
+}
+
+/// A lease row that made no sense, cleared when the lease was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClearedRow {
+    /// The row's property name (printable).
+    pub name: String,
+    /// Why it was taken for malformed.
+    pub reason: String,
+}
+
+impl fmt::Display for ClearedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cleared the malformed lease row {}: {}",
+            self.name, self.reason
+        )
     }
 }
 
@@ -165,7 +304,28 @@ pub struct Lease {
     row: SysId,
     holder: LeaseHolder,
     broken: Vec<LeaseHolder>,
+    cleared: Vec<ClearedRow>,
     renewal: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A lease row as read.
+struct Row {
+    sys_id: SysId,
+    name: String,
+    holder: std::result::Result<LeaseHolder, String>,
+}
+
+/// The body of a row the tool keeps for itself: a string property that never
+/// flushes the cache and never travels in an update set.
+pub(crate) fn own_row(name: &str, value: &str, description: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "value": value,
+        "type": "string",
+        "description": description,
+        "ignore_cache": "true",
+        "is_private": "true",
+    })
 }
 
 impl Lease {
@@ -175,25 +335,43 @@ impl Lease {
     }
 
     /// Takes the lease of the integration whose ledger prefix is `ledger_prefix`
-    /// for `operation`; `Ok(Err(held))` when another run holds it.
+    /// for `operation`; `Ok(Err(held))` when another run holds it (then nothing
+    /// was written).
     pub async fn acquire(
         client: &Client,
         ledger_prefix: &str,
         operation: &str,
         options: &LeaseOptions,
     ) -> Result<std::result::Result<Lease, LeaseHeld>> {
-        let prefix = Self::prefix(ledger_prefix);
+        Self::acquire_at(client, &Self::prefix(ledger_prefix), operation, options).await
+    }
+
+    /// Takes the lease whose rows are named `<rows_prefix><holder id>`.
+    pub(crate) async fn acquire_at(
+        client: &Client,
+        prefix: &str,
+        operation: &str,
+        options: &LeaseOptions,
+    ) -> Result<std::result::Result<Lease, LeaseHeld>> {
+        // Read first: a lease another run holds is refused with nothing written.
+        if !options.break_lease {
+            if let Some(first) = Self::live(&Self::rows(client, prefix).await?, None) {
+                return Ok(Err(LeaseHeld { holder: first }));
+            }
+        }
         let table = client.table::<SystemProperty>();
         let mut broken = Vec::new();
+        let mut cleared = Vec::new();
         for attempt in 0..3 {
             let id = format!("{:016x}", rand::random::<u64>());
             let now = now_ms();
             let holder = LeaseHolder {
                 id: id.clone(),
                 holder: options.holder.clone(),
+                host: options.host.clone(),
                 operation: operation.to_owned(),
                 since_ms: now,
-                expires_ms: now + options.ttl.as_millis() as u64,
+                expires_ms: now.saturating_add(options.ttl_ms()),
             };
             // A client-chosen sys_id: when the insert's answer is lost, the row
             // can still be removed, so a failed start does not strand a lease.
@@ -201,12 +379,11 @@ impl Lease {
             let mine = match table
                 .create_with_id(
                     &chosen,
-                    &serde_json::json!({
-                        "name": format!("{prefix}{id}"),
-                        "value": serde_json::to_string(&holder).unwrap_or_default(),
-                        "type": "string",
-                        "description": "bp-servicenow: the run that holds this integration. Expires by itself.",
-                    }),
+                    &own_row(
+                        &format!("{prefix}{id}"),
+                        &serde_json::to_string(&holder).unwrap_or_default(),
+                        "bp-servicenow: the run that holds this integration. Expires by itself.",
+                    ),
                 )
                 .await
             {
@@ -216,25 +393,27 @@ impl Lease {
                     return Err(e);
                 }
             };
-            let others: Vec<(SysId, Option<LeaseHolder>)> = Self::rows(client, &prefix)
-                .await?
-                .into_iter()
-                .filter(|(row, _)| row != &mine.sys_id)
-                .collect();
             let now = now_ms();
             let mut live: Vec<LeaseHolder> = Vec::new();
-            for (row, other) in others {
-                match other {
-                    Some(other) if other.live(now) && !options.break_lease => live.push(other),
-                    // Dead (expired, unreadable) or broken on purpose: cleared.
-                    Some(other) => {
+            for row in Self::rows(client, prefix).await? {
+                if row.sys_id == mine.sys_id {
+                    continue;
+                }
+                match row.holder {
+                    Ok(other) if other.live(now) && !options.break_lease => live.push(other),
+                    // Dead (expired) or broken on purpose: cleared.
+                    Ok(other) => {
                         if other.live(now) {
                             broken.push(other);
                         }
-                        let _ = table.delete(&row).await;
+                        let _ = table.delete(&row.sys_id).await;
                     }
-                    None => {
-                        let _ = table.delete(&row).await;
+                    Err(reason) => {
+                        cleared.push(ClearedRow {
+                            name: printable(&row.name, MAX_TEXT),
+                            reason,
+                        });
+                        let _ = table.delete(&row.sys_id).await;
                     }
                 }
             }
@@ -244,6 +423,7 @@ impl Lease {
                     row: mine.sys_id,
                     holder,
                     broken,
+                    cleared,
                     renewal: None,
                 };
                 return Ok(Ok(lease.renewing(options.ttl)));
@@ -252,41 +432,58 @@ impl Lease {
             live.sort_by_key(|h| h.since_ms);
             // A holder that started clearly before us holds it: refuse at once.
             // Near-simultaneous contenders both step back and try once more.
-            let clearly_first = live.iter().any(|h| h.since_ms + 2_000 < holder.since_ms);
+            let clearly_first = live
+                .iter()
+                .any(|h| h.since_ms.saturating_add(2_000) < holder.since_ms);
             if clearly_first || attempt == 2 {
                 return Ok(Err(LeaseHeld {
                     holder: live.remove(0),
                 }));
             }
             tokio::time::sleep(Duration::from_millis(20 + rand::random::<u64>() % 200)).await;
-            let still: Vec<LeaseHolder> = Self::rows(client, &prefix)
-                .await?
-                .into_iter()
-                .filter_map(|(_, h)| h)
-                .filter(|h| h.live(now_ms()))
-                .collect();
-            if let Some(first) = still.into_iter().min_by_key(|h| h.since_ms) {
+            if let Some(first) = Self::live(&Self::rows(client, prefix).await?, None) {
                 return Ok(Err(LeaseHeld { holder: first }));
             }
         }
         unreachable!("the loop returns on its last attempt")
     }
 
-    async fn rows(client: &Client, prefix: &str) -> Result<Vec<(SysId, Option<LeaseHolder>)>> {
+    /// The earliest live holder among `rows` (other than `except`).
+    fn live(rows: &[Row], except: Option<&SysId>) -> Option<LeaseHolder> {
+        let now = now_ms();
+        rows.iter()
+            .filter(|r| Some(&r.sys_id) != except)
+            .filter_map(|r| r.holder.as_ref().ok())
+            .filter(|h| h.live(now))
+            .min_by_key(|h| h.since_ms)
+            .cloned()
+    }
+
+    async fn rows(client: &Client, prefix: &str) -> Result<Vec<Row>> {
         let rows: Vec<SystemProperty> = client
             .table::<SystemProperty>()
             .list(Query::new().starts_with("name", prefix))
             .try_collect()
             .await?;
+        let now = now_ms();
         Ok(rows
             .into_iter()
-            .map(|r| (r.sys_id, serde_json::from_str(&r.value).ok()))
+            .map(|r| Row {
+                holder: LeaseHolder::parse(&r.value, now),
+                sys_id: r.sys_id,
+                name: r.name,
+            })
             .collect())
     }
 
-    /// Who held the lease before this run broke it.
+    /// Who held the lease before this run broke it (`break_lease`).
     pub fn broken(&self) -> &[LeaseHolder] {
         &self.broken
+    }
+
+    /// The malformed lease rows this run cleared when it took the lease.
+    pub fn cleared(&self) -> &[ClearedRow] {
+        &self.cleared
     }
 
     /// This run's lease.
@@ -297,13 +494,15 @@ impl Lease {
     fn renewing(mut self, ttl: Duration) -> Self {
         let client = self.client.clone();
         let row = self.row.clone();
-        let holder = Arc::new(self.holder.clone());
+        let holder = self.holder.clone();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         self.renewal = Some(tokio::spawn(async move {
             let table = client.table::<SystemProperty>();
             loop {
-                tokio::time::sleep(ttl / 3).await;
-                let mut renewed = (*holder).clone();
-                renewed.expires_ms = now_ms() + ttl.as_millis() as u64;
+                // At most one renewal per half of the time to live.
+                tokio::time::sleep(ttl / 2).await;
+                let mut renewed = holder.clone();
+                renewed.expires_ms = now_ms().saturating_add(ttl_ms);
                 let value = serde_json::to_string(&renewed).unwrap_or_default();
                 if let Err(e) = table
                     .update(&row, &serde_json::json!({ "value": value }))
@@ -316,11 +515,17 @@ impl Lease {
         self
     }
 
-    /// Gives the lease back.
-    pub async fn release(mut self) -> Result<()> {
+    /// Stops renewing the lease (nothing is left to write) without giving it
+    /// back: it stays held until [`release`](Lease::release) or its expiry.
+    pub fn stop_renewing(&mut self) {
         if let Some(renewal) = self.renewal.take() {
             renewal.abort();
         }
+    }
+
+    /// Gives the lease back.
+    pub async fn release(mut self) -> Result<()> {
+        self.stop_renewing();
         self.client
             .table::<SystemProperty>()
             .delete(&self.row)
@@ -330,8 +535,72 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(renewal) = self.renewal.take() {
-            renewal.abort();
+        self.stop_renewing();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn row(since: u64, expires: u64) -> String {
+        serde_json::json!({
+            "id": "a", "holder": "ops", "operation": "apply",
+            "since_ms": since, "expires_ms": expires
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn absurd_times_are_malformed_never_a_panic() {
+        assert!(LeaseHolder::parse(&row(NOW, NOW + 600_000), NOW).is_ok());
+        for (since, expires) in [
+            (NOW, u64::MAX),
+            (u64::MAX, u64::MAX),
+            (NOW, NOW - 1),
+            (u64::MAX - 1, 0),
+            (NOW + 2 * MAX_CLOCK_SKEW_MS, NOW + 2 * MAX_CLOCK_SKEW_MS + 1),
+        ] {
+            let reason = LeaseHolder::parse(&row(since, expires), NOW).unwrap_err();
+            assert!(!reason.is_empty(), "{since} {expires}");
         }
+        for junk in [
+            "",
+            "{}",
+            "null",
+            r#"{"id":1}"#,
+            r#"{"id":"a","holder":"x","operation":"y","since_ms":-1,"expires_ms":2}"#,
+            r#"{"id":"a","holder":"x","operation":"y","since_ms":1e300,"expires_ms":2}"#,
+        ] {
+            assert!(LeaseHolder::parse(junk, NOW).is_err(), "{junk:?}");
+        }
+        // Whatever the times, displaying never panics.
+        let odd = LeaseHolder {
+            id: "a".into(),
+            holder: "x".into(),
+            host: String::new(),
+            operation: "y".into(),
+            since_ms: u64::MAX,
+            expires_ms: 0,
+        };
+        assert!(!odd.to_string().is_empty());
+    }
+
+    #[test]
+    fn a_holder_s_text_is_shown_escaped_and_bounded() {
+        let hostile = serde_json::json!({
+            "id": "a", "holder": format!("ops\u{1b}]0;pwned\u{7}{}", "x".repeat(1 << 20)),
+            "host": "jump\nhost", "operation": "apply\r",
+            "since_ms": NOW, "expires_ms": NOW + 1
+        })
+        .to_string();
+        let holder = LeaseHolder::parse(&hostile, NOW).unwrap();
+        let shown = holder.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.len() < 600, "{} characters", shown.len());
+        assert!(shown.contains("ops\\u{1b}]0;pwned\\u{7}"), "{shown}");
+        assert!(shown.contains(" on jump\\u{a}host"), "{shown}");
     }
 }

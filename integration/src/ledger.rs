@@ -10,6 +10,21 @@
 //! configurations on one tenant never share a ledger; a change of names in the spec
 //! is a new integration (plan says so when it finds the old one).
 //!
+//! Every row is created with `ignore_cache = true` (a write to a property whose
+//! flag is false flushes the whole system cache on every node) and
+//! `is_private = true` (update sets leave private properties out), so keeping
+//! the ledger never costs the instance a cache flush and never travels to
+//! another instance in an administrator's update set. Rows an older version
+//! made without them are listed when read ([`Loaded::unflagged`]) for the next
+//! writing run to correct ([`LedgerStore::flag`]).
+//!
+//! # Every integration on the instance
+//!
+//! One read brings the ledgers of every integration on the instance (every
+//! tenant's), so that records several of them need — the postMessage
+//! allow-list entry, role grants — are shared per instance: teardown leaves
+//! one that another integration's ledger still records.
+//!
 //! # Crash-atomic
 //!
 //! At any moment the ledger reads as the state before a save or after it, never
@@ -30,8 +45,13 @@ use servicenow_client::query::Query;
 use servicenow_client::wire::SysId;
 use servicenow_client::{Client, Result};
 
+use crate::lease::own_row;
+
 /// The longest chunk written into one property value.
 pub const CHUNK_CHARS: usize = 3500;
+
+/// What every ledger property's name starts with, whatever the tenant.
+pub const ROOT: &str = "bp_servicenow.";
 
 /// What a property of the ledger says about itself.
 const DESCRIPTION: &str = "Managed by bp-servicenow: the records it created, so teardown removes only those. Do not edit; `bp-servicenow repair` rebuilds it.";
@@ -170,7 +190,7 @@ impl LedgerKey {
     }
 
     fn tenant_prefix_of(tenant: &str) -> String {
-        format!("bp_servicenow.{tenant}.")
+        format!("{ROOT}{tenant}.")
     }
 
     /// The short form that marks records (`<tenant>.<digest>`).
@@ -198,6 +218,19 @@ struct Stored {
     chunks: Vec<(u64, usize, SystemProperty)>,
     /// The integration's lease rows ([`crate::lease`]), read with it.
     leases: Vec<SystemProperty>,
+}
+
+impl Stored {
+    /// The rows (head, chunks, leases) that lack `ignore_cache` or `is_private`.
+    fn unflagged(&self) -> Vec<SysId> {
+        self.head
+            .iter()
+            .chain(self.chunks.iter().map(|(_, _, row)| row))
+            .chain(self.leases.iter())
+            .filter(|row| row.ignore_cache != Some(true) || row.is_private != Some(true))
+            .map(|row| row.sys_id.clone())
+            .collect()
+    }
 }
 
 /// Why a ledger could not be read.
@@ -248,14 +281,14 @@ impl LedgerStore {
     }
 
     /// Reads the ledger's rows and, in the same request, the properties named in
-    /// `also` and the heads of the tenant's other integrations.
+    /// `also` and the heads of every other integration on the instance.
     #[allow(clippy::type_complexity)]
     async fn read(
         &self,
         also: &[&str],
     ) -> Result<(Stored, Vec<SystemProperty>, Vec<(String, Stored)>)> {
         let prefix = self.prefix();
-        let mut query = Query::new().starts_with("name", self.key.tenant_prefix());
+        let mut query = Query::new().starts_with("name", ROOT);
         for name in also {
             query = query.or().eq("name", *name);
         }
@@ -265,18 +298,21 @@ impl LedgerStore {
             .list(query.order_by("name"))
             .try_collect()
             .await?;
-        let tenant_prefix = self.key.tenant_prefix();
         let mut by_integration: BTreeMap<String, Stored> = BTreeMap::new();
         let mut others = Vec::new();
         for row in rows {
-            let Some(rest) = row.name.strip_prefix(&tenant_prefix) else {
+            let Some(rest) = row.name.strip_prefix(ROOT) else {
                 others.push(row);
                 continue;
             };
-            let Some((digest, rest)) = rest.split_once('.') else {
+            // <tenant>.<digest>.<rest>
+            let mut parts = rest.splitn(3, '.');
+            let (Some(tenant), Some(digest), Some(rest)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
                 continue;
             };
-            let integration = format!("{tenant_prefix}{digest}.");
+            let integration = format!("{ROOT}{tenant}.{digest}.");
             let stored = by_integration.entry(integration).or_default();
             if rest == "head" {
                 stored.head = Some(row);
@@ -294,7 +330,7 @@ impl LedgerStore {
             stored.chunks.sort_by_key(|(g, i, _)| (*g, *i));
         }
         let stored = by_integration.remove(&prefix).unwrap_or_default();
-        // The tenant's other integrations: those with a head.
+        // The other integrations on the instance: those with a head.
         let neighbours = by_integration
             .into_iter()
             .filter(|(_, s)| s.head.is_some())
@@ -364,18 +400,22 @@ impl LedgerStore {
     }
 
     /// Reads the ledger and, in the same request, the properties named in `also`
-    /// and the other integrations of this tenant.
+    /// and the other integrations on the instance.
     pub async fn load_with(&self, also: &[&str]) -> Result<Loaded> {
         let (mut stored, properties, neighbours) = self.read(also).await?;
         let ledger = self.parse(&mut stored);
         let held = crate::lease::live_holder(&stored.leases);
+        let unflagged = stored.unflagged();
+        let tenant_prefix = self.key.tenant_prefix();
         let mut other_integrations = Vec::new();
         let mut neighbour_ledgers = Vec::new();
         for (prefix, mut stored) in neighbours {
             if let Ok(ledger) = parse_stored(&prefix, &mut stored) {
                 neighbour_ledgers.push(ledger);
             }
-            other_integrations.push(prefix);
+            if prefix.starts_with(&tenant_prefix) {
+                other_integrations.push(prefix);
+            }
         }
         Ok(Loaded {
             ledger,
@@ -383,7 +423,23 @@ impl LedgerStore {
             other_integrations,
             neighbours: neighbour_ledgers,
             held,
+            unflagged,
         })
+    }
+
+    /// Marks rows of this ledger `ignore_cache = true` and `is_private = true`
+    /// (rows an older version made without them): one update each.
+    pub async fn flag(&self, rows: &[SysId]) -> Result<()> {
+        let table = self.client.table::<SystemProperty>();
+        for row in rows {
+            table
+                .update(
+                    row,
+                    &serde_json::json!({ "ignore_cache": "true", "is_private": "true" }),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Writes the ledger so that a reader sees either the old one or this one; an
@@ -427,12 +483,11 @@ impl LedgerStore {
                 .collect();
             for (index, value) in chunks.iter().enumerate() {
                 table
-                    .create(&serde_json::json!({
-                        "name": format!("{}g{generation}.{index}", self.prefix()),
-                        "value": value,
-                        "type": "string",
-                        "description": DESCRIPTION,
-                    }))
+                    .create(&own_row(
+                        &format!("{}g{generation}.{index}", self.prefix()),
+                        value,
+                        DESCRIPTION,
+                    ))
                     .await?;
             }
             serde_json::to_string(&Head::Chunked {
@@ -450,12 +505,7 @@ impl LedgerStore {
             }
             None => {
                 table
-                    .create(&serde_json::json!({
-                        "name": self.head_name(),
-                        "value": head_value,
-                        "type": "string",
-                        "description": DESCRIPTION,
-                    }))
+                    .create(&own_row(&self.head_name(), &head_value, DESCRIPTION))
                     .await?;
             }
         }
@@ -485,11 +535,16 @@ pub struct Loaded {
     pub properties: Vec<SystemProperty>,
     /// The prefixes of the tenant's other integrations (other spec names).
     pub other_integrations: Vec<String>,
-    /// Their ledgers (those that can be read): what they created, and so what a
-    /// shared record (the allow-list entry, a grant) is still used by.
+    /// The ledgers (those that can be read) of every other integration on the
+    /// instance, whatever its tenant: what they created or share, and so what
+    /// a shared record (an allow-list entry, a grant) is still needed by.
     pub neighbours: Vec<Ledger>,
     /// The run that holds the integration's lease now, if one does (read in the
     /// same request; nothing is taken). Read by a run that holds the lease
     /// itself, this is that run.
     pub held: Option<crate::lease::LeaseHolder>,
+    /// This integration's rows (head, chunks, leases) that lack
+    /// `ignore_cache = true` or `is_private = true`: made by an older
+    /// version, corrected by the next writing run ([`LedgerStore::flag`]).
+    pub unflagged: Vec<SysId>,
 }

@@ -43,6 +43,106 @@ impl PlannedStep {
     }
 }
 
+/// What a run cost the instance and the tenant: the writes it sent, and what
+/// it did to the tool's own bookkeeping. Every report carries one (flattened
+/// into its JSON: `writes`, `lease_broken`, `bookkeeping`, `update_set`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Footprint {
+    /// Records written to the instance and the tenant: creates, updates and
+    /// deletes, the lease and the ledger included (a batch counts each write
+    /// it carries; token grants are not writes). Zero for a run with nothing
+    /// to do, and for every preview.
+    #[serde(default)]
+    pub writes: u64,
+    /// The leases of other runs this run took over (`--break-lease`): whose,
+    /// where, since when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lease_broken: Vec<LeaseHolder>,
+    /// What the run did to the tool's own rows: malformed lease rows
+    /// cleared, rows of an older version marked `ignore_cache`/`is_private`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bookkeeping: Vec<String>,
+    /// The update set the run's configuration writes landed in (or, for a
+    /// plan, would land in), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_set: Option<UpdateSetUse>,
+}
+
+impl fmt::Display for Footprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for holder in &self.lease_broken {
+            writeln!(f, "took over the lease of {holder} (--break-lease)")?;
+        }
+        for note in &self.bookkeeping {
+            writeln!(f, "bookkeeping: {note}")?;
+        }
+        if let Some(set) = &self.update_set {
+            writeln!(f, "{set}")?;
+        }
+        match self.writes {
+            0 => write!(f, "writes: none"),
+            1 => write!(
+                f,
+                "writes: 1 (to the instance and the tenant, the lease and the ledger included)"
+            ),
+            n => write!(
+                f,
+                "writes: {n} (to the instance and the tenant, the lease and the ledger included)"
+            ),
+        }
+    }
+}
+
+/// Where a run's configuration writes land on a change-managed instance: the
+/// update set, and how it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UpdateSetUse {
+    /// The update set's name.
+    pub name: String,
+    /// Its sys_id, when it exists (a plan may name one apply will create).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sys_id: Option<servicenow_client::wire::SysId>,
+    /// How it was chosen: the spec's `update_set`, or the administrator's
+    /// current one.
+    pub chosen_by: UpdateSetChoice,
+    /// Whether the run proved its writes landed there (by reading the
+    /// captured changes back); `None` when nothing was captured to check, or
+    /// for a plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proven: Option<bool>,
+}
+
+/// How the update set of a run was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum UpdateSetChoice {
+    /// `[servicenow] update_set` names it.
+    Spec,
+    /// The administrator's current update set (the spec names none).
+    Current,
+    /// The instance's default update set (the administrator has chosen none).
+    Default,
+}
+
+impl fmt::Display for UpdateSetUse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match self.chosen_by {
+            UpdateSetChoice::Spec => "named by the spec",
+            UpdateSetChoice::Current => "the administrator's current one",
+            UpdateSetChoice::Default => "the instance's default one: the administrator chose none",
+        };
+        write!(f, "update set: {:?} ({how}", self.name)?;
+        match self.proven {
+            Some(true) => write!(f, "; the captured changes were read back there)"),
+            Some(false) => write!(f, "; NOT proven: the changes were not found there)"),
+            None => write!(f, ")"),
+        }
+    }
+}
+
 /// What a run would change, step by step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -65,14 +165,26 @@ pub struct Plan {
     /// it ends or its lease expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<LeaseHolder>,
+    /// What apply would correct in the tool's own rows (rows an older version
+    /// made without `ignore_cache`/`is_private`): writes, though no step's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bookkeeping: Vec<String>,
+    /// What the plan cost (no write: `writes` is 0) and where apply's
+    /// configuration writes would land (`update_set`).
+    #[serde(flatten)]
+    pub footprint: Footprint,
 }
 
 impl Plan {
-    /// Whether applying would change anything (manual steps aside).
+    /// Whether applying would write anything (manual steps aside): a step's
+    /// change, or a correction of the tool's own rows. Without, apply takes no
+    /// lease and sends no write.
     pub fn has_changes(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s.action, Action::Create | Action::Update | Action::Adopt))
+        !self.bookkeeping.is_empty()
+            || self
+                .steps
+                .iter()
+                .any(|s| matches!(s.action, Action::Create | Action::Update | Action::Adopt))
     }
 
     /// Whether apply would refuse: its preflight would fail
@@ -141,6 +253,9 @@ pub struct ApplyReport {
     /// each agent gets). Empty when nothing changed.
     #[serde(default)]
     pub proofs: Vec<Check>,
+    /// What the apply wrote (`writes`: 0 when there was nothing to do).
+    #[serde(flatten)]
+    pub footprint: Footprint,
 }
 
 impl ApplyReport {
@@ -310,6 +425,9 @@ pub struct VerifyReport {
     pub status: Status,
     /// Every check (a pending one may carry the manual step's checklist).
     pub checks: Vec<Check>,
+    /// What verify cost (it writes nothing: `writes` is 0).
+    #[serde(flatten)]
+    pub footprint: Footprint,
 }
 
 impl VerifyReport {
@@ -318,6 +436,7 @@ impl VerifyReport {
         Self {
             status: Status::worst(checks.iter().map(|c| &c.status)),
             checks,
+            footprint: Footprint::default(),
         }
     }
 
@@ -489,6 +608,9 @@ pub struct TeardownStep {
 pub struct TeardownReport {
     /// Every step, in reverse procedure order.
     pub steps: Vec<TeardownStep>,
+    /// What teardown wrote (0 when there was nothing to remove).
+    #[serde(flatten)]
+    pub footprint: Footprint,
 }
 
 impl TeardownReport {
@@ -515,6 +637,9 @@ pub struct TeardownPlan {
     /// would be refused until it ends or its lease expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<LeaseHolder>,
+    /// What the preview cost (no write: `writes` is 0).
+    #[serde(flatten)]
+    pub footprint: Footprint,
 }
 
 impl TeardownPlan {
@@ -593,6 +718,9 @@ pub struct SecretRotation {
     /// Enter the new secret in the integration account (the old one stopped
     /// working).
     pub manual: ManualStep,
+    /// What the rotation wrote.
+    #[serde(flatten)]
+    pub footprint: Footprint,
 }
 
 impl fmt::Display for SecretRotation {
@@ -602,7 +730,8 @@ impl fmt::Display for SecretRotation {
             "rotated the client secret of {} (client id {}); the old secret no longer works",
             self.application, self.client_id
         )?;
-        write!(f, "{}", self.manual.render(false))
+        write!(f, "{}", self.manual.render(false))?;
+        write!(f, "{}", self.footprint)
     }
 }
 
@@ -618,6 +747,9 @@ pub struct RepairReport {
     pub unproven: Vec<String>,
     /// What could not be recovered.
     pub lost: Vec<String>,
+    /// What the repair wrote.
+    #[serde(flatten)]
+    pub footprint: Footprint,
 }
 
 impl fmt::Display for RepairReport {
@@ -631,13 +763,14 @@ impl fmt::Display for RepairReport {
         for l in &self.lost {
             writeln!(f, "lost      {l}")?;
         }
-        write!(
+        writeln!(
             f,
             "ledger rebuilt: {} claimed, {} not proven ours (left out), {} lost",
             self.claimed.len(),
             self.unproven.len(),
             self.lost.len()
-        )
+        )?;
+        write!(f, "{}", self.footprint)
     }
 }
 
@@ -866,6 +999,12 @@ impl fmt::Display for Plan {
                 }
             }
         }
+        for fix in &self.bookkeeping {
+            writeln!(f, "bookkeeping: apply would correct {fix}")?;
+        }
+        if let Some(set) = &self.footprint.update_set {
+            writeln!(f, "{set}")?;
+        }
         Ok(())
     }
 }
@@ -899,7 +1038,7 @@ impl fmt::Display for ApplyReport {
                 }
             }
         }
-        Ok(())
+        write!(f, "{}", self.footprint)
     }
 }
 
@@ -973,7 +1112,8 @@ fn write_removals(
 
 impl fmt::Display for TeardownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_removals(f, &self.steps, RemovalOutcome::done)
+        write_removals(f, &self.steps, RemovalOutcome::done)?;
+        write!(f, "{}", self.footprint)
     }
 }
 

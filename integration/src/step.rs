@@ -1032,23 +1032,9 @@ impl<S: Step> DynStep for S {
             });
         }
         let (outcome, detail, outputs) = match change.action {
-            Action::Unchanged => (
-                Outcome::Unchanged,
-                "already as specified".to_owned(),
-                Vec::new(),
-            ),
-            Action::Manual => (
-                Outcome::Manual,
-                if change.warnings.is_empty() {
-                    "waiting for a person: see the instructions".to_owned()
-                } else {
-                    format!(
-                        "waiting for a person ({}): see the instructions",
-                        change.warnings.join("; ")
-                    )
-                },
-                Vec::new(),
-            ),
+            Action::Unchanged | Action::Manual => {
+                return Ok((settled(planned), Vec::new()));
+            }
             Action::Refuse => {
                 return Err(StepFailure {
                     error: StepError::Refused {
@@ -1112,6 +1098,30 @@ impl<S: Step> DynStep for S {
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         Step::undo(self, ctx).await
+    }
+}
+
+/// What apply reports for a step with nothing to write: unchanged, or
+/// waiting for a person (a step that would write is never settled).
+pub(crate) fn settled(planned: PlannedStep) -> AppliedStep {
+    let (outcome, detail) = match planned.action {
+        Action::Manual if planned.warnings.is_empty() => (
+            Outcome::Manual,
+            "waiting for a person: see the instructions".to_owned(),
+        ),
+        Action::Manual => (
+            Outcome::Manual,
+            format!(
+                "waiting for a person ({}): see the instructions",
+                planned.warnings.join("; ")
+            ),
+        ),
+        _ => (Outcome::Unchanged, "already as specified".to_owned()),
+    };
+    AppliedStep {
+        planned,
+        outcome,
+        detail,
     }
 }
 

@@ -15,8 +15,8 @@ use crate::events::{Event, EventHandler};
 use crate::lease::{Lease, LeaseHeld};
 use crate::ledger::{CorruptLedger, Ledger, LedgerKey, LedgerStore, Loaded};
 use crate::report::{
-    AppliedStep, ApplyReport, Check, Outcome, Plan, PlannedStep, RepairReport, SecretRotation,
-    TeardownPlan, TeardownReport, TeardownStep, VerifyReport,
+    AppliedStep, ApplyReport, Check, Footprint, Outcome, Plan, PlannedStep, RemovalOutcome,
+    RepairReport, SecretRotation, TeardownPlan, TeardownReport, TeardownStep, VerifyReport,
 };
 use crate::spec::ResolvedSpec;
 use crate::step::{
@@ -446,6 +446,7 @@ impl WorkflowBuilder {
             waves: waves(&self.steps),
             steps: self.steps,
             handed_on: StdMutex::new(Upstream::default()),
+            bookkeeping: StdMutex::new(Vec::new()),
         }
     }
 }
@@ -461,6 +462,9 @@ pub struct Workflow {
     /// kept in memory only, so that a verify by the same workflow can prove
     /// with it.
     handed_on: StdMutex<Upstream>,
+    /// What the current writing operation did to the tool's own rows (for
+    /// its footprint).
+    bookkeeping: StdMutex<Vec<String>>,
 }
 
 impl fmt::Debug for Workflow {
@@ -556,7 +560,8 @@ impl Workflow {
         Ok(loaded)
     }
 
-    /// The records with configured names that this integration does not own.
+    /// The records with configured names that this integration does not own,
+    /// as the steps observe them now.
     async fn taken(&self) -> Result<Vec<Taken>, WorkflowError> {
         let ids = [StepId::OPENFRAME, StepId::CORS, StepId::OAUTH_ENDPOINT];
         let planned = futures_util::future::join_all(ids.iter().map(|id| {
@@ -571,19 +576,10 @@ impl Workflow {
                     })
             }
         }))
-        .await;
-        let mut taken = Vec::new();
-        for p in planned {
-            let p = p?;
-            if p.action == Action::Refuse {
-                taken.push(Taken {
-                    step: p.step,
-                    resource: p.resource,
-                    detail: p.warnings.join("; "),
-                });
-            }
-        }
-        Ok(taken)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        Ok(taken_in(&planned))
     }
 
     /// Checks, before anything is written, that the administrator holds what
@@ -703,19 +699,64 @@ impl Workflow {
         }
     }
 
+    /// Records written so far through this workflow's clients (both
+    /// platforms; the lease's renewals included).
+    fn writes_sent(&self) -> u64 {
+        self.ctx.servicenow.transport().stats().writes
+            + self.ctx.brightpattern.transport().stats().writes
+    }
+
+    /// Refuses to start a writing operation that another run holds (read with
+    /// the ledger): nothing is written, not even a claim of the lease.
+    fn refuse_if_held(&self, loaded: &Loaded) -> Result<(), WorkflowError> {
+        match &loaded.held {
+            Some(holder) if !self.ctx.options.lease.break_lease => Err(LeaseHeld {
+                holder: holder.clone(),
+            }
+            .into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Notes what an operation did to the tool's own rows, for its footprint.
+    fn note_bookkeeping(&self, note: String) {
+        self.bookkeeping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(note);
+    }
+
     /// Runs a writing operation under the integration's lease, giving it back
-    /// at the end whatever the outcome.
-    async fn holding_lease<T, E: From<WorkflowError>>(
+    /// at the end whatever the outcome; the footprint says what the operation
+    /// wrote, whose lease it broke and what it did to the tool's own rows.
+    async fn holding_lease<T>(
         &self,
         operation: &str,
-        run: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
+        run: impl std::future::Future<Output = T>,
+    ) -> Result<(T, Footprint), WorkflowError> {
+        let start = self.writes_sent();
+        self.bookkeeping
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         let lease = self.lease(operation).await?;
+        let lease_broken = lease.broken().to_vec();
+        for cleared in lease.cleared() {
+            self.note_bookkeeping(cleared.to_string());
+        }
         let result = run.await;
         if let Err(e) = lease.release().await {
             tracing::warn!(error = %e, "could not release the lease; it expires by itself");
         }
-        result
+        let bookkeeping =
+            std::mem::take(&mut *self.bookkeeping.lock().unwrap_or_else(|p| p.into_inner()));
+        let footprint = Footprint {
+            writes: self.writes_sent().saturating_sub(start),
+            lease_broken,
+            bookkeeping,
+            update_set: None,
+        };
+        Ok((result, footprint))
     }
 
     /// Takes the integration's lease for a writing operation.
@@ -733,13 +774,34 @@ impl Workflow {
                 for broken in lease.broken() {
                     self.ctx.emit(Event::Warning {
                         step: StepId::PLUGINS,
-                        message: format!("broke the lease of {broken}"),
+                        message: format!("took over the lease of {broken} (--break-lease)"),
                     });
                 }
                 Ok(lease)
             }
             Err(held) => Err(held.into()),
         }
+    }
+
+    /// Starts writing, under the lease: reads the ledger again (another run
+    /// may have changed it since the plan) and marks the tool's own rows that
+    /// an older version made without `ignore_cache`/`is_private`, before any
+    /// of them is written again. A corrupt ledger is an error unless
+    /// `corrupt_ok` (repair).
+    async fn load_for_writing(&self, corrupt_ok: bool) -> Result<Loaded, WorkflowError> {
+        let loaded = self.load_ledger(!corrupt_ok).await?;
+        if !loaded.unflagged.is_empty() {
+            self.ctx
+                .ledger_store
+                .flag(&loaded.unflagged)
+                .await
+                .map_err(WorkflowError::Ledger)?;
+            self.note_bookkeeping(format!(
+                "marked {} of its own rows (made by an older version) ignore_cache and is_private",
+                loaded.unflagged.len()
+            ));
+        }
+        Ok(loaded)
     }
 
     /// Runs `run` for every step, wave by wave (the steps of a wave
@@ -773,20 +835,25 @@ impl Workflow {
         Ok(out)
     }
 
+    /// Every step's plan, observed through read-only clients, wave by wave.
+    async fn planned_steps(&self) -> Result<Vec<PlannedStep>, WorkflowError> {
+        let reading = self.ctx.preview().await;
+        self.by_waves(&reading, Upstream::default(), |step, ctx, upstream| {
+            Box::pin(async move {
+                let planned = step.plan(ctx, upstream).await?;
+                Ok((planned.clone(), planned))
+            })
+        })
+        .await
+    }
+
     /// What apply would change. Reads only: the steps observe through
     /// read-only clients ([`Context::is_preview`]), so a step that tried to
     /// write while planning would fail the plan instead.
     pub async fn plan(&self) -> Result<Plan, WorkflowError> {
+        let start = self.writes_sent();
         let loaded = self.load_ledger(false).await?;
-        let reading = self.ctx.preview().await;
-        let steps = self
-            .by_waves(&reading, Upstream::default(), |step, ctx, upstream| {
-                Box::pin(async move {
-                    let planned = step.plan(ctx, upstream).await?;
-                    Ok((planned.clone(), planned))
-                })
-            })
-            .await?;
+        let steps = self.planned_steps().await?;
         let mut notes = Vec::new();
         if let Err(corrupt) = &loaded.ledger {
             notes.push(format!(
@@ -806,34 +873,94 @@ impl Workflow {
             ));
         }
         let refusals = self.preflight_knowing(true, Some(release.clone())).await?;
+        let bookkeeping = if loaded.unflagged.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "{} of the tool's own rows (made by an older version): mark them ignore_cache and is_private, so that writing them never flushes the cache nor travels in an update set",
+                loaded.unflagged.len()
+            )]
+        };
         Ok(Plan {
             steps,
             notes,
             release,
             refusals,
             held_by: loaded.held,
+            bookkeeping,
+            footprint: Footprint {
+                writes: self.writes_sent().saturating_sub(start),
+                ..Footprint::default()
+            },
         })
     }
 
-    /// Makes the instance and tenant match the spec, step by step; each step
-    /// observes again before it changes anything. A second apply makes no write.
+    /// Makes the instance and tenant match the spec, step by step. A second
+    /// apply makes no write.
     ///
-    /// Takes the integration's lease first (another run holding it is
-    /// [`ApplyError::NotStarted`] with [`WorkflowError::Held`], and nothing is
-    /// written), and gives it back at the end.
+    /// Reads first: the preflight, the ledger (with another run's lease), and
+    /// every step's plan. When nothing is to be written, that is all: no lease
+    /// is taken and the report's `writes` is 0. Another run holding the
+    /// integration is [`ApplyError::NotStarted`] with [`WorkflowError::Held`],
+    /// nothing written. Otherwise apply takes the integration's lease, reads
+    /// the ledger again, and each step observes again before it writes; the
+    /// lease is given back once the last write is made, before the proofs by
+    /// effect.
     pub async fn apply(&self) -> Result<ApplyReport, ApplyError> {
+        let start = self.writes_sent();
         self.require_preflight(true).await?;
-        self.holding_lease("apply", self.apply_holding()).await
+        let loaded = self.load_ledger(true).await?;
+        self.refuse_if_held(&loaded)?;
+        let planned = self.planned_steps().await?;
+        let taken = taken_in(&planned);
+        if !taken.is_empty() {
+            return Err(ApplyError::NotStarted(WorkflowError::Taken(taken)));
+        }
+        let writes = planned
+            .iter()
+            .any(|p| matches!(p.action, Action::Create | Action::Update | Action::Adopt));
+        if !writes && loaded.unflagged.is_empty() {
+            // Nothing to write: no lease, no write.
+            for p in &planned {
+                for warning in &p.warnings {
+                    self.ctx.emit(Event::Warning {
+                        step: p.step.clone(),
+                        message: warning.clone(),
+                    });
+                }
+            }
+            return Ok(ApplyReport {
+                steps: planned.into_iter().map(crate::step::settled).collect(),
+                proofs: Vec::new(),
+                footprint: Footprint {
+                    writes: self.writes_sent().saturating_sub(start),
+                    ..Footprint::default()
+                },
+            });
+        }
+        let (result, footprint) = self.holding_lease("apply", self.apply_holding()).await?;
+        let (mut report, upstream) = match result {
+            Ok(done) => done,
+            Err(ApplyError::Steps(mut failed)) => {
+                failed.report.footprint = footprint;
+                return Err(ApplyError::Steps(failed));
+            }
+            Err(e) => return Err(e),
+        };
+        report.footprint = footprint;
+        self.prove_changed(&mut report, &upstream).await;
+        Ok(report)
     }
 
-    async fn apply_holding(&self) -> Result<ApplyReport, ApplyError> {
+    async fn apply_holding(&self) -> Result<(ApplyReport, Upstream), ApplyError> {
         let mut report = ApplyReport {
             steps: Vec::new(),
             proofs: Vec::new(),
+            footprint: Footprint::default(),
         };
         let mut failures: Vec<(StepId, StepError)> = Vec::new();
         let mut upstream = Upstream::default();
-        self.load_ledger(true)
+        self.load_for_writing(false)
             .await
             .map_err(ApplyError::NotStarted)?;
         // Before anything is written: no record with a configured name may be
@@ -920,18 +1047,23 @@ impl Workflow {
         if !failures.is_empty() {
             return Err(ApplyError::Steps(StepsFailed { failures, report }));
         }
-        // Prove by effect what this run changed (nothing changed: nothing to prove).
+        Ok((report, upstream))
+    }
+
+    /// Proves by effect what an apply changed (nothing changed: nothing to
+    /// prove). Reads only.
+    async fn prove_changed(&self, report: &mut ApplyReport, upstream: &Upstream) {
         let changed: Vec<StepId> = report
             .steps
             .iter()
             .filter(|s| s.outcome == Outcome::Done)
             .map(|s| s.planned.step.clone())
             .collect();
-        let proofs = futures_util::future::join_all(changed.iter().map(|id| {
-            let upstream = &upstream;
-            async move { (id.clone(), self.step(id).prove(&self.ctx, upstream).await) }
-        }))
-        .await;
+        let proofs =
+            futures_util::future::join_all(changed.iter().map(|id| async move {
+                (id.clone(), self.step(id).prove(&self.ctx, upstream).await)
+            }))
+            .await;
         for (id, proof) in proofs {
             match proof {
                 Ok(checks) => report.proofs.extend(checks),
@@ -945,7 +1077,6 @@ impl Workflow {
                 ),
             }
         }
-        Ok(report)
     }
 
     /// Checks every step — its records read back, then its effects proven (the
@@ -954,6 +1085,7 @@ impl Workflow {
     /// nothing. The report is ok only when every check is; a manual step or an
     /// effect that cannot be proven from here is pending, never ok.
     pub async fn verify(&self) -> Result<VerifyReport, WorkflowError> {
+        let start = self.writes_sent();
         let loaded = self.load_ledger(false).await?;
         let mut checks = Vec::new();
         if let Err(corrupt) = &loaded.ledger {
@@ -976,7 +1108,9 @@ impl Workflow {
             })
             .await?;
         checks.extend(per_step.into_iter().flatten());
-        Ok(VerifyReport::new(checks))
+        let mut report = VerifyReport::new(checks);
+        report.footprint.writes = self.writes_sent().saturating_sub(start);
+        Ok(report)
     }
 
     /// Replaces the OAuth application's client secret with a new one and returns
@@ -988,13 +1122,20 @@ impl Workflow {
     /// until a person enters the new one (the checklist says how).
     pub async fn rotate_secret(&self) -> Result<SecretRotation, WorkflowError> {
         self.require_preflight(false).await?;
-        self.holding_lease("rotate-secret", self.rotate_secret_holding())
-            .await
+        let loaded = self.load_ledger(true).await?;
+        self.refuse_if_held(&loaded)?;
+        let (result, footprint) = self
+            .holding_lease("rotate-secret", self.rotate_secret_holding())
+            .await?;
+        result.map(|mut rotation| {
+            rotation.footprint = footprint;
+            rotation
+        })
     }
 
     async fn rotate_secret_holding(&self) -> Result<SecretRotation, WorkflowError> {
         let ctx = &self.ctx;
-        self.load_ledger(true).await?;
+        self.load_for_writing(false).await?;
         let step = StepId::OAUTH_ENDPOINT;
         let fail = |source: StepError| WorkflowError::Step {
             step: step.clone(),
@@ -1048,6 +1189,7 @@ impl Workflow {
             application: format!("OAuth application {:?} ({})", app.name, app.sys_id),
             client_id: app.client_id,
             manual,
+            footprint: Footprint::default(),
         })
     }
 
@@ -1060,7 +1202,13 @@ impl Workflow {
     /// Everything else with the configured names is reported and left out.
     /// Adopted records' previous values cannot be recovered: they are reported.
     pub async fn repair(&self) -> Result<RepairReport, WorkflowError> {
-        self.holding_lease("repair", self.repair_holding()).await
+        let loaded = self.load_ledger(false).await?;
+        self.refuse_if_held(&loaded)?;
+        let (result, footprint) = self.holding_lease("repair", self.repair_holding()).await?;
+        result.map(|mut report| {
+            report.footprint = footprint;
+            report
+        })
     }
 
     async fn repair_holding(&self) -> Result<RepairReport, WorkflowError> {
@@ -1071,7 +1219,7 @@ impl Workflow {
             .await
             .map_err(WorkflowError::Ledger)?;
         // Work from an empty ledger: nothing is ours until proven.
-        self.load_ledger(false).await?;
+        self.load_for_writing(true).await?;
         *ctx.ledger.lock().await = Ledger::default();
         let mut report = RepairReport::default();
         let mut ledger = Ledger::default();
@@ -1198,21 +1346,42 @@ impl Workflow {
     /// Removes what apply created, newest first; leaves alone what it did not
     /// create, and never deactivates plugins. Removes the ledger at the end.
     ///
-    /// Takes the integration's lease first, as apply does.
+    /// Reads first, as apply does: when there is nothing to remove or restore
+    /// and no ledger to delete, no lease is taken and nothing is written.
+    /// Otherwise it takes the integration's lease and runs each step's undo.
     pub async fn teardown(&self) -> Result<TeardownReport, WorkflowError> {
+        let start = self.writes_sent();
         self.require_preflight(false).await?;
-        self.holding_lease("teardown", self.teardown_holding())
-            .await
+        let loaded = self.load_ledger(true).await?;
+        self.refuse_if_held(&loaded)?;
+        let steps = self.teardown_preview().await?;
+        let ledger_empty = loaded.ledger.as_ref().is_ok_and(Ledger::is_empty);
+        let changes = steps.iter().flat_map(|s| s.removals.iter()).any(|r| {
+            matches!(
+                r.outcome,
+                RemovalOutcome::Removed | RemovalOutcome::Restored
+            )
+        });
+        if !changes && ledger_empty && loaded.unflagged.is_empty() {
+            return Ok(TeardownReport {
+                steps,
+                footprint: Footprint {
+                    writes: self.writes_sent().saturating_sub(start),
+                    ..Footprint::default()
+                },
+            });
+        }
+        let (result, footprint) = self
+            .holding_lease("teardown", self.teardown_holding())
+            .await?;
+        result.map(|mut report| {
+            report.footprint = footprint;
+            report
+        })
     }
 
-    /// What [`teardown`](Self::teardown) would do now, record by record —
-    /// remove, restore, leave alone, already gone — and what its preflight
-    /// would refuse. Reads only: every step's [`undo`](crate::Step::undo) runs
-    /// on a preview context whose clients refuse writes, deciding exactly as
-    /// teardown decides; no lease is taken and the ledger is not saved. A
-    /// corrupt ledger is an error, as it is for teardown.
-    pub async fn teardown_plan(&self) -> Result<TeardownPlan, WorkflowError> {
-        let loaded = self.load_ledger(true).await?;
+    /// Every step's undo on a preview context (reads only), newest first.
+    async fn teardown_preview(&self) -> Result<Vec<TeardownStep>, WorkflowError> {
         let preview = self.ctx.preview().await;
         let mut steps = Vec::new();
         for step in self.steps.iter().rev() {
@@ -1226,16 +1395,33 @@ impl Workflow {
                 })?;
             steps.push(TeardownStep { step: id, removals });
         }
+        Ok(steps)
+    }
+
+    /// What [`teardown`](Self::teardown) would do now, record by record —
+    /// remove, restore, leave alone, already gone — and what its preflight
+    /// would refuse. Reads only: every step's [`undo`](crate::Step::undo) runs
+    /// on a preview context whose clients refuse writes, deciding exactly as
+    /// teardown decides; no lease is taken and the ledger is not saved. A
+    /// corrupt ledger is an error, as it is for teardown.
+    pub async fn teardown_plan(&self) -> Result<TeardownPlan, WorkflowError> {
+        let start = self.writes_sent();
+        let loaded = self.load_ledger(true).await?;
+        let steps = self.teardown_preview().await?;
         let refusals = self.preflight_knowing(false, None).await?;
         Ok(TeardownPlan {
             steps,
             refusals,
             held_by: loaded.held,
+            footprint: Footprint {
+                writes: self.writes_sent().saturating_sub(start),
+                ..Footprint::default()
+            },
         })
     }
 
     async fn teardown_holding(&self) -> Result<TeardownReport, WorkflowError> {
-        self.load_ledger(true).await?;
+        self.load_for_writing(false).await?;
         let mut steps = Vec::new();
         for step in self.steps.iter().rev() {
             let id = step.id();
@@ -1255,8 +1441,24 @@ impl Workflow {
                 })?,
             });
         }
-        Ok(TeardownReport { steps })
+        Ok(TeardownReport {
+            steps,
+            footprint: Footprint::default(),
+        })
     }
+}
+
+/// The steps of a plan that refuse a record they cannot prove their own.
+fn taken_in(planned: &[PlannedStep]) -> Vec<Taken> {
+    planned
+        .iter()
+        .filter(|p| p.action == Action::Refuse)
+        .map(|p| Taken {
+            step: p.step.clone(),
+            resource: p.resource.clone(),
+            detail: p.warnings.join("; "),
+        })
+        .collect()
 }
 
 fn skipped(report: &ApplyReport, id: &StepId) -> bool {

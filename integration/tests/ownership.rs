@@ -196,32 +196,107 @@ async fn a_lease_left_by_a_dead_run_is_named_and_can_be_broken() {
     let text = spec(&p, "Bright Pattern", "");
     let wf = workflow(&p, &text);
     let prefix = wf.context().ledger_key().prefix();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     p.sn.insert(
         "sys_properties",
         serde_json::json!({
             "name": format!("{prefix}lease.deadbeef"),
             "value": serde_json::json!({
-                "id": "deadbeef", "holder": "ops@laptop pid 42", "operation": "apply",
-                "since_ms": 1_700_000_000_000u64, "expires_ms": 4_000_000_000_000u64
+                "id": "deadbeef", "holder": "ops (pid 42)", "host": "laptop",
+                "operation": "apply", "since_ms": now - 60_000, "expires_ms": now + 600_000
             }).to_string(),
         }),
     );
+    let writes = p.sn.write_count();
     let err = wf.apply().await.unwrap_err();
     let held = err.held().unwrap();
-    assert_eq!(held.holder.holder, "ops@laptop pid 42");
+    assert_eq!(held.holder.holder, "ops (pid 42)");
+    assert_eq!(held.holder.host, "laptop");
     assert!(err.to_string().contains("--break-lease"), "{err}");
+    assert!(err.to_string().contains("on laptop since"), "{err}");
     let err = wf.teardown().await.unwrap_err();
     assert!(matches!(err, WorkflowError::Held(_)), "{err}");
-    // Broken on purpose: apply runs, and the old lease is gone.
-    workflow_with(&p, &text, RetryPolicy::default(), true)
+    assert_eq!(
+        p.sn.write_count(),
+        writes,
+        "refused runs read first and write nothing"
+    );
+    // Broken on purpose: apply runs, says whose lease it took, and the old lease is gone.
+    let report = workflow_with(&p, &text, RetryPolicy::default(), true)
         .apply()
         .await
         .unwrap();
+    let broken = &report.footprint.lease_broken;
+    assert_eq!(broken.len(), 1, "{report}");
+    assert_eq!(
+        (broken[0].holder.as_str(), broken[0].host.as_str()),
+        ("ops (pid 42)", "laptop")
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("took over the lease of ops (pid 42) (apply) on laptop since"),
+        "{report}"
+    );
     assert!(
         !p.sn
             .table("sys_properties")
             .iter()
             .any(|r| r["name"].as_str().unwrap().contains(".lease."))
+    );
+}
+
+#[tokio::test]
+async fn an_absurd_lease_is_cleared_and_reported_never_a_panic_or_a_wedge() {
+    let p = pair().await;
+    let text = spec(&p, "Bright Pattern", "");
+    let wf = workflow(&p, &text);
+    let prefix = wf.context().ledger_key().prefix();
+    for (id, value) in [
+        (
+            "maxed",
+            serde_json::json!({
+                "id": "maxed", "holder": "x", "operation": "apply",
+                "since_ms": u64::MAX, "expires_ms": u64::MAX
+            })
+            .to_string(),
+        ),
+        (
+            "forever",
+            serde_json::json!({
+                "id": "forever", "holder": "x", "operation": "apply",
+                "since_ms": 1u64, "expires_ms": u64::MAX
+            })
+            .to_string(),
+        ),
+        ("junk", "\u{1b}[31mnot json".to_owned()),
+    ] {
+        p.sn.insert(
+            "sys_properties",
+            serde_json::json!({"name": format!("{prefix}lease.{id}"), "value": value}),
+        );
+    }
+    // Never live: plan names no holder, apply is not refused, and says what it cleared.
+    assert_eq!(wf.plan().await.unwrap().held_by, None);
+    let report = wf.apply().await.unwrap();
+    assert_eq!(report.footprint.bookkeeping.len(), 3, "{report}");
+    assert!(
+        report
+            .footprint
+            .bookkeeping
+            .iter()
+            .all(|n| n.starts_with("cleared the malformed lease row")),
+        "{report}"
+    );
+    assert!(
+        !p.sn
+            .table("sys_properties")
+            .iter()
+            .any(|r| r["name"].as_str().unwrap().contains(".lease.")),
+        "cleared"
     );
 }
 

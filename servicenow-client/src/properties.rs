@@ -55,6 +55,23 @@ pub struct SystemProperty {
     /// the format is not documented: commonly `a,b` or `Label=value` items).
     #[serde(default, skip_serializing)]
     pub choices: String,
+    /// Whether a write of it rebuilds only the property cache (`true`) or
+    /// flushes the whole system cache on every node (`false`, the dictionary
+    /// default before Rome); `None` when the instance did not say (read only).
+    #[serde(
+        default,
+        skip_serializing,
+        with = "bpsn_core::wire::string_bool::option"
+    )]
+    pub ignore_cache: Option<bool>,
+    /// Whether update sets leave it out (`true`); `None` when the instance did
+    /// not say (read only).
+    #[serde(
+        default,
+        skip_serializing,
+        with = "bpsn_core::wire::string_bool::option"
+    )]
+    pub is_private: Option<bool>,
 }
 
 impl Record for SystemProperty {
