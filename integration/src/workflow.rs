@@ -708,12 +708,11 @@ impl Workflow {
 
     /// Refuses to start a writing operation that another run holds (read with
     /// the ledger): nothing is written, not even a claim of the lease.
-    fn refuse_if_held(&self, loaded: &Loaded) -> Result<(), WorkflowError> {
+    fn refuse_if_held(&self, loaded: &Loaded) -> Result<(), LeaseHeld> {
         match &loaded.held {
             Some(holder) if !self.ctx.options.lease.break_lease => Err(LeaseHeld {
                 holder: holder.clone(),
-            }
-            .into()),
+            }),
             _ => Ok(()),
         }
     }
@@ -910,7 +909,7 @@ impl Workflow {
         let start = self.writes_sent();
         self.require_preflight(true).await?;
         let loaded = self.load_ledger(true).await?;
-        self.refuse_if_held(&loaded)?;
+        self.refuse_if_held(&loaded).map_err(WorkflowError::from)?;
         let planned = self.planned_steps().await?;
         let taken = taken_in(&planned);
         if !taken.is_empty() {
