@@ -429,6 +429,18 @@ pub enum Error {
         /// What was asked (never sent: `attempts` is 0).
         request: RequestSummary,
     },
+    /// A read-modify-write of a shared value (a comma-separated list property)
+    /// lost its change each time: written, then read back without it, because
+    /// another writer changed the value at the same moment.
+    #[error(
+        "{what}: the change was written and then missing when read back, {attempts} times (another writer changes it at the same moment); it was not tried again"
+    )]
+    LostUpdate {
+        /// What was changed (`the entry https://x of property p`).
+        what: String,
+        /// How many times it was written.
+        attempts: u32,
+    },
     /// A batched request was not serviced: the batch stopped before reaching it.
     #[error(
         "batch item `{item_id}` was not serviced (batch `{batch_id}` stopped before it); it was not applied and may be sent again"
@@ -479,7 +491,8 @@ impl Error {
             | Error::OperationFailed { .. }
             | Error::DeadlineExceeded { .. }
             | Error::StillQueued { .. }
-            | Error::MissingRecord { .. } => None,
+            | Error::MissingRecord { .. }
+            | Error::LostUpdate { .. } => None,
         }
     }
 

@@ -14,6 +14,7 @@
 //! | [`events`] | progress [`Event`]s for a command-line tool to render |
 //! | [`ledger`] | what the workflow created or adopted, kept crash-atomically on the instance under the integration's own key |
 //! | [`lease`] | one run at a time per integration |
+//! | [`shared`] | records several integrations on one instance need (allow-list entries, role grants): reference-counted across their ledgers, changed under the instance lock |
 //!
 //! The steps, and the crates they use:
 //!
@@ -131,6 +132,7 @@ pub mod fleet;
 pub mod lease;
 pub mod ledger;
 pub mod report;
+pub mod shared;
 pub mod spec;
 pub mod step;
 pub mod steps;

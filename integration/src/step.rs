@@ -243,6 +243,9 @@ pub struct WorkflowOptions {
     pub oauth_client_secret: Option<SecretString>,
     /// How apply and teardown take the integration's lease.
     pub lease: crate::lease::LeaseOptions,
+    /// How the instance lock around shared records (the allow-list, grants)
+    /// is taken.
+    pub instance_lock: crate::shared::InstanceLockOptions,
 }
 
 impl WorkflowOptions {
@@ -267,6 +270,12 @@ impl WorkflowOptions {
     /// Sets how the lease is taken.
     pub fn lease(mut self, lease: crate::lease::LeaseOptions) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// Sets how the instance lock around shared records is taken.
+    pub fn instance_lock(mut self, lock: crate::shared::InstanceLockOptions) -> Self {
+        self.instance_lock = lock;
         self
     }
 }
@@ -426,8 +435,31 @@ impl Context {
         }
     }
 
-    /// Whether another integration with this tenant records something (a shared
-    /// record: the allow-list entry, a grant), so that teardown must leave it.
+    /// Reads the other integrations' ledgers and the allow-list again (under
+    /// the instance lock, before a shared record is decided on).
+    pub(crate) async fn refresh_shared(&self) -> StepResult<()> {
+        use servicenow_client::properties::POST_MESSAGE_ALLOW_LIST;
+        let loaded = self
+            .ledger_store
+            .load_with(&[POST_MESSAGE_ALLOW_LIST])
+            .await?;
+        *self.neighbours.lock().unwrap_or_else(|p| p.into_inner()) = loaded.neighbours;
+        self.allow_list
+            .set(
+                loaded
+                    .properties
+                    .into_iter()
+                    .find(|p| p.name == POST_MESSAGE_ALLOW_LIST)
+                    .map(|p| p.value),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Whether another integration on this instance (of any tenant) records
+    /// something — a shared record: the allow-list entry, a grant — so that
+    /// teardown must leave it. Read with the ledger, and again under the
+    /// instance lock before a shared record changes.
     pub fn used_by_another_integration(&self, holds: impl Fn(&Ledger) -> bool) -> bool {
         self.neighbours
             .lock()

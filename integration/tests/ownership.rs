@@ -32,7 +32,14 @@ fn workflow_with(p: &Pair, spec_text: &str, retry: RetryPolicy, break_lease: boo
         .unwrap()
         .resolve()
         .unwrap();
-    let mut options = WorkflowOptions::default().plugin_wait(WaitOptions::fast());
+    // A run killed while it holds the instance lock leaves it behind: the next
+    // run waits for it to expire, so the tests keep it short.
+    let mut options = WorkflowOptions::default()
+        .plugin_wait(WaitOptions::fast())
+        .instance_lock(
+            brightpattern_servicenow::shared::InstanceLockOptions::default()
+                .ttl(std::time::Duration::from_millis(400)),
+        );
     options.lease = options.lease.break_lease(break_lease);
     Workflow::builder(
         spec,
@@ -404,7 +411,7 @@ async fn a_ledger_pointing_at_foreign_records_deletes_nothing_of_theirs() {
     );
     assert!(
         left.iter()
-            .any(|d| d.contains("not a grant of sn_openframe_user to agent.1")),
+            .any(|d| d.contains("not a direct grant of sn_openframe_user to the user agent.1")),
         "{text_report}"
     );
 }

@@ -230,8 +230,18 @@ async fn a_second_apply_makes_no_write_request() {
         report.steps.iter().all(|s| s.outcome == Outcome::Unchanged),
         "{report}"
     );
-    assert_eq!(p.sn.write_count(), LEASE_WRITES, "{:#?}", p.sn.requests());
+    // Nothing to do, nothing written: not even a lease.
+    assert_eq!(p.sn.write_count(), 0, "{:#?}", p.sn.requests());
     assert_eq!(p.bp.write_count(), 0, "{:#?}", p.bp.requests());
+    assert_eq!(report.footprint.writes, 0, "{report}");
+    assert!(report.to_string().ends_with("writes: none"), "{report}");
+    assert!(
+        !p.sn
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("sys_properties") && r.method != "GET"),
+        "no lease claimed"
+    );
     assert!(
         !p.sn
             .requests()
@@ -601,7 +611,11 @@ async fn teardown_removes_only_what_apply_created() {
     };
     assert_eq!(taken[0].step, StepId::CORS);
     assert!(err.to_string().contains("legacy.example.com"), "{err}");
-    assert_eq!(p.sn.write_count(), LEASE_WRITES, "nothing but the lease");
+    assert_eq!(
+        p.sn.write_count(),
+        0,
+        "refused before anything, the lease included, was written"
+    );
     assert_eq!(managed_tables(&p.sn), before);
 
     // Adopted on purpose: changed, with every previous value recorded.

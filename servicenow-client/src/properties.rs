@@ -191,29 +191,72 @@ impl Properties {
 
     /// Adds `entry` to a comma-separated list property, keeping the other entries
     /// and their order; writes nothing when it is there already.
+    ///
+    /// The value is shared (several integrations keep entries in one
+    /// property), and the Table API offers no conditional update: after
+    /// writing, the property is read back, and an entry another writer's
+    /// update lost is written again (up to [`LIST_WRITES`] times, then
+    /// [`Error::LostUpdate`](crate::Error::LostUpdate)).
     pub async fn add_list_entry(&self, name: &str, entry: &str) -> Result<Change> {
         check_entry(entry)?;
-        let current = self.get(name).await?;
-        let old = current.as_ref().map(|p| p.value.as_str()).unwrap_or("");
-        match list_with(old, entry) {
-            Some(new) => self.write(name, current, new).await,
-            None => Ok(Change::Unchanged),
-        }
+        self.change_list(name, entry, true).await
     }
 
     /// Removes `entry` from a comma-separated list property, keeping the others and
-    /// their order; writes nothing when it is absent.
+    /// their order; writes nothing when it is absent. Read back after writing,
+    /// as [`add_list_entry`](Self::add_list_entry) is.
     pub async fn remove_list_entry(&self, name: &str, entry: &str) -> Result<Change> {
         check_entry(entry)?;
-        let Some(current) = self.get(name).await? else {
-            return Ok(Change::Unchanged);
-        };
-        match list_without(&current.value, entry) {
-            Some(new) => self.write(name, Some(current), new).await,
-            None => Ok(Change::Unchanged),
+        self.change_list(name, entry, false).await
+    }
+
+    /// Makes `entry` present (or absent) in the list, verifying each write by
+    /// reading it back.
+    async fn change_list(&self, name: &str, entry: &str, present: bool) -> Result<Change> {
+        let mut made: Option<Change> = None;
+        for attempt in 1..=LIST_WRITES {
+            let current = self.get(name).await?;
+            let old = current.as_ref().map(|p| p.value.as_str()).unwrap_or("");
+            let new = if present {
+                list_with(old, entry)
+            } else if current.is_none() {
+                None
+            } else {
+                list_without(old, entry)
+            };
+            let Some(new) = new else {
+                // As asked: by now, or by an earlier write of this call.
+                return Ok(made.unwrap_or(Change::Unchanged));
+            };
+            let change = self.write(name, current, new).await?;
+            made.get_or_insert(change);
+            let back = self.list_entries(name).await?;
+            if back.iter().any(|e| e == entry.trim()) == present {
+                return Ok(made.unwrap_or(Change::Unchanged));
+            }
+            tracing::warn!(
+                property = name,
+                attempt,
+                "another writer's update lost the change to the list property; writing it again"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(
+                20 * u64::from(attempt) + rand::random::<u64>() % 50,
+            ))
+            .await;
         }
+        Err(crate::Error::LostUpdate {
+            what: format!(
+                "{} the entry {entry} of the property {name}",
+                if present { "adding" } else { "removing" }
+            ),
+            attempts: LIST_WRITES,
+        })
     }
 }
+
+/// How many times a list property's change is written when another writer's
+/// update keeps losing it.
+pub const LIST_WRITES: u32 = 4;
 
 fn check_entry(entry: &str) -> Result<()> {
     if entry.trim().is_empty() || entry.contains(',') {

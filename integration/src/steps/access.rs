@@ -70,6 +70,283 @@ fn shared_grants(ctx: &Context, state: &AccessState, own: &[SysId]) -> Vec<(Stri
         .collect()
 }
 
+/// Grants the role to the listed users and groups that lack it, and records
+/// the grants another integration made that this one uses too. Every grant is
+/// recorded in the ledger, with the sys_id it will get, before it is sent: a
+/// grant whose answer is lost is still known as ours. Runs under the instance
+/// lock, on what was observed under it.
+async fn grant(ctx: &Context, state: AccessState) -> StepResult<Applied> {
+    let roles = ctx.servicenow.roles();
+    let shared = state.shared.clone();
+    if !shared.is_empty() {
+        ctx.record(|l| {
+            for (name, id) in &shared {
+                match name.strip_prefix("group ") {
+                    Some(group) => l.group_grants.insert(group.to_owned(), id.clone()),
+                    None => l
+                        .user_grants
+                        .insert(name.trim_start_matches("user ").to_owned(), id.clone()),
+                };
+            }
+        })
+        .await;
+    }
+    let Some(role) = &state.role else {
+        return Err(StepError::Missing {
+            record: format!("role {OPENFRAME_ROLE} (sys_user_role)"),
+            hint: "it comes with the OpenFrame plugin: activate it (the plugins step), then apply again".into(),
+        });
+    };
+    let mut done = Vec::new();
+    let planned: Vec<PlannedGrant> = state
+        .users
+        .iter()
+        .filter(|(_, user, grant)| user.is_some() && grant.is_none())
+        .filter_map(|(name, user, _)| {
+            Some(PlannedGrant {
+                user_name: name.clone(),
+                user: user.as_ref()?.sys_id.clone(),
+                grant: SysId::generate(),
+            })
+        })
+        .collect();
+    if !planned.is_empty() {
+        ctx.reserve(|l| {
+            for g in &planned {
+                l.user_grants.insert(g.user_name.clone(), g.grant.clone());
+            }
+        })
+        .await?;
+        let report = roles.create_user_grants(&role.sys_id, &planned).await?;
+        let created = report.created.len();
+        ctx.record(|l| {
+            for (name, id) in report.created {
+                // The real id, should the instance have ignored the chosen one.
+                l.user_grants.insert(name, id);
+            }
+        })
+        .await;
+        done.push(format!("granted to {created} users"));
+        if let Some((user, first)) = report.failed.into_iter().next() {
+            return Err(StepError::Incomplete {
+                intended: format!("granting {OPENFRAME_ROLE} to {} users", planned.len()),
+                done: format!("{created} granted (recorded in the ledger)"),
+                failed: format!("the grant to {user} failed: {first}"),
+            });
+        }
+    }
+    for (name, group, grant) in &state.groups {
+        let (Some(group), None) = (group, grant) else {
+            continue;
+        };
+        let id = SysId::generate();
+        ctx.reserve(|l| {
+            l.group_grants.insert(name.clone(), id.clone());
+        })
+        .await?;
+        let got = roles
+            .create_group_grant(&group.sys_id, &role.sys_id, &id)
+            .await?;
+        ctx.record(|l| {
+            l.group_grants.insert(name.clone(), got);
+        })
+        .await;
+        done.push(format!("granted to group {name}"));
+    }
+    Ok(done.join("; ").into())
+}
+
+/// What the instance lock is taken for.
+const GRANTS_PURPOSE: &str = "the grants of sn_openframe_user";
+
+/// One grant the ledger records, and what the instance shows of it.
+struct Recorded<'a> {
+    kind: &'static str,
+    name: &'a str,
+    id: &'a SysId,
+    /// The row at the recorded id: its role, its holder, whether inherited.
+    row: Option<(Option<String>, Option<String>, bool)>,
+    /// The sys_id of the user or group the ledger names, found by name.
+    holder: Option<String>,
+}
+
+/// Deletes the recorded grants proven this integration's and needed by no
+/// other integration (under the instance lock; writes through
+/// [`Context::write`]), and clears them from the ledger.
+async fn remove_recorded(ctx: &Context) -> StepResult<Vec<Removal>> {
+    let ledger = ctx.ledger().await;
+    let sn = &ctx.servicenow;
+    let users = sn.table::<UserRoleGrant>();
+    let groups = sn.table::<GroupRoleGrant>();
+    // One round trip: the role, the rows at the recorded ids, and the holders
+    // the ledger names (by name: the spec may no longer list them).
+    let user_ids: Vec<&str> = ledger.user_grants.values().map(SysId::as_str).collect();
+    let group_ids: Vec<&str> = ledger.group_grants.values().map(SysId::as_str).collect();
+    let user_names: Vec<&str> = ledger.user_grants.keys().map(String::as_str).collect();
+    let group_names: Vec<&str> = ledger.group_grants.keys().map(String::as_str).collect();
+    let mut items = vec![
+        sn.table::<Role>()
+            .lookup_item("role", Query::new().eq("name", OPENFRAME_ROLE))?,
+    ];
+    let mut push = |prefix: &str, item: Vec<Query>, table: &str| -> StepResult<()> {
+        for (i, q) in item.into_iter().enumerate() {
+            items.push(match table {
+                "ug" => users.lookup_item(format!("{prefix}{i}"), q)?,
+                "gg" => groups.lookup_item(format!("{prefix}{i}"), q)?,
+                "u" => sn.table::<User>().lookup_item(format!("{prefix}{i}"), q)?,
+                _ => sn.table::<Group>().lookup_item(format!("{prefix}{i}"), q)?,
+            });
+        }
+        Ok(())
+    };
+    push("ug", lookups("sys_id", &user_ids, Query::new), "ug")?;
+    push("gg", lookups("sys_id", &group_ids, Query::new), "gg")?;
+    push("u", lookups("user_name", &user_names, Query::new), "u")?;
+    push("g", lookups("name", &group_names, Query::new), "g")?;
+    let mut role_id = None;
+    let (mut user_rows, mut group_rows, mut holders_u, mut holders_g) = (
+        Vec::<UserRoleGrant>::new(),
+        Vec::<GroupRoleGrant>::new(),
+        Vec::<User>::new(),
+        Vec::<Group>::new(),
+    );
+    for response in sn.batch_reads(items).await? {
+        let id = response.id();
+        if id == "role" {
+            role_id = lookup_rows::<Role>(&response)?
+                .into_iter()
+                .next()
+                .map(|r| r.sys_id.as_str().to_owned());
+        } else if id.starts_with("ug") {
+            user_rows.extend(lookup_rows(&response)?);
+        } else if id.starts_with("gg") {
+            group_rows.extend(lookup_rows(&response)?);
+        } else if id.starts_with('u') {
+            holders_u.extend(lookup_rows(&response)?);
+        } else {
+            holders_g.extend(lookup_rows(&response)?);
+        }
+    }
+    let recorded: Vec<Recorded<'_>> = ledger
+        .user_grants
+        .iter()
+        .map(|(name, id)| Recorded {
+            kind: "user",
+            name,
+            id,
+            row: user_rows.iter().find(|r| &r.sys_id == id).map(|r| {
+                (
+                    r.role.sys_id().map(str::to_owned),
+                    r.user.sys_id().map(str::to_owned),
+                    r.inherited == Some(true),
+                )
+            }),
+            holder: holders_u
+                .iter()
+                .find(|u| &u.user_name == name)
+                .map(|u| u.sys_id.as_str().to_owned()),
+        })
+        .chain(ledger.group_grants.iter().map(|(name, id)| {
+            Recorded {
+                kind: "group",
+                name,
+                id,
+                row: group_rows.iter().find(|r| &r.sys_id == id).map(|r| {
+                    (
+                        r.role.sys_id().map(str::to_owned),
+                        r.group.sys_id().map(str::to_owned),
+                        false,
+                    )
+                }),
+                holder: holders_g
+                    .iter()
+                    .find(|g| &g.name == name)
+                    .map(|g| g.sys_id.as_str().to_owned()),
+            }
+        }))
+        .collect();
+    let mut removals = Vec::new();
+    let mut deletes: Vec<(String, BatchItem)> = Vec::new();
+    for r in &recorded {
+        let label = format!("grant to {} {}", r.kind, r.name);
+        let id = r.id;
+        let shared = ctx.used_by_another_integration(|l| {
+            l.user_grants.values().any(|g| g == id) || l.group_grants.values().any(|g| g == id)
+        });
+        match &r.row {
+            _ if shared => removals.push(Removal::new(
+                label,
+                RemovalOutcome::LeftAlone,
+                "another integration on this instance still uses it; the last one's teardown removes it",
+            )),
+            None => removals.push(Removal::new(
+                label,
+                RemovalOutcome::AlreadyGone,
+                "no longer exists",
+            )),
+            // The natural key agrees: a direct grant of the role to the holder
+            // the ledger names.
+            Some((role, holder, inherited))
+                if role.is_some()
+                    && *role == role_id
+                    && holder.is_some()
+                    && *holder == r.holder
+                    && !inherited =>
+            {
+                let item_id = format!("{}{}", &r.kind[..1], deletes.len());
+                let item = if r.kind == "user" {
+                    users.delete_item(item_id, id)
+                } else {
+                    groups.delete_item(item_id, id)
+                };
+                deletes.push((label, item));
+            }
+            Some(_) => removals.push(Removal::new(
+                label,
+                RemovalOutcome::LeftAlone,
+                format!(
+                    "the ledger names {id}, which is not a direct grant of {OPENFRAME_ROLE} to the {} {}",
+                    r.kind, r.name
+                ),
+            )),
+        }
+    }
+    if !deletes.is_empty() {
+        let (labels, batch): (Vec<String>, Vec<BatchItem>) = deletes.into_iter().unzip();
+        let results: Vec<servicenow_client::Result<()>> =
+            match ctx.write(ctx.servicenow.batch(batch)).await? {
+                Some(results) => results.into_iter().map(|r| r.map(|_| ())).collect(),
+                // A preview: each grant read above as ours would be deleted.
+                None => (0..labels.len()).map(|_| Ok(())).collect(),
+            };
+        let mut failure = None;
+        for (label, result) in labels.into_iter().zip(results) {
+            match result {
+                Ok(()) => removals.push(Removal::new(
+                    label,
+                    RemovalOutcome::Removed,
+                    "made by bp-servicenow",
+                )),
+                Err(e) if e.is_not_found() => removals.push(Removal::new(
+                    label,
+                    RemovalOutcome::AlreadyGone,
+                    "no longer exists",
+                )),
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+    }
+    ctx.record(|l| {
+        l.user_grants.clear();
+        l.group_grants.clear();
+    })
+    .await;
+    Ok(removals)
+}
+
 /// `1 user`, `3 users`.
 fn counted(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -271,88 +548,17 @@ impl Step for AccessStep {
     async fn apply(
         &self,
         ctx: &Context,
-        state: AccessState,
+        _state: AccessState,
         _change: &Change,
         _upstream: &Upstream,
     ) -> StepResult<Applied> {
-        let roles = ctx.servicenow.roles();
-        let shared = state.shared.clone();
-        if !shared.is_empty() {
-            ctx.record(|l| {
-                for (name, id) in &shared {
-                    match name.strip_prefix("group ") {
-                        Some(group) => l.group_grants.insert(group.to_owned(), id.clone()),
-                        None => l
-                            .user_grants
-                            .insert(name.trim_start_matches("user ").to_owned(), id.clone()),
-                    };
-                }
-            })
-            .await;
-        }
-        let Some(role) = &state.role else {
-            return Err(StepError::Missing {
-                record: format!("role {OPENFRAME_ROLE} (sys_user_role)"),
-                hint: "it comes with the OpenFrame plugin: activate it (the plugins step), then apply again".into(),
-            });
-        };
-        let mut done = Vec::new();
-        let planned: Vec<PlannedGrant> = state
-            .users
-            .iter()
-            .filter(|(_, user, grant)| user.is_some() && grant.is_none())
-            .filter_map(|(name, user, _)| {
-                Some(PlannedGrant {
-                    user_name: name.clone(),
-                    user: user.as_ref()?.sys_id.clone(),
-                    grant: SysId::generate(),
-                })
-            })
-            .collect();
-        if !planned.is_empty() {
-            ctx.reserve(|l| {
-                for g in &planned {
-                    l.user_grants.insert(g.user_name.clone(), g.grant.clone());
-                }
-            })
-            .await?;
-            let report = roles.create_user_grants(&role.sys_id, &planned).await?;
-            let created = report.created.len();
-            ctx.record(|l| {
-                for (name, id) in report.created {
-                    // The real id, should the instance have ignored the chosen one.
-                    l.user_grants.insert(name, id);
-                }
-            })
-            .await;
-            done.push(format!("granted to {created} users"));
-            if let Some((user, first)) = report.failed.into_iter().next() {
-                return Err(StepError::Incomplete {
-                    intended: format!("granting {OPENFRAME_ROLE} to {} users", planned.len()),
-                    done: format!("{created} granted (recorded in the ledger)"),
-                    failed: format!("the grant to {user} failed: {first}"),
-                });
-            }
-        }
-        for (name, group, grant) in &state.groups {
-            let (Some(group), None) = (group, grant) else {
-                continue;
-            };
-            let id = SysId::generate();
-            ctx.reserve(|l| {
-                l.group_grants.insert(name.clone(), id.clone());
-            })
-            .await?;
-            let got = roles
-                .create_group_grant(&group.sys_id, &role.sys_id, &id)
-                .await?;
-            ctx.record(|l| {
-                l.group_grants.insert(name.clone(), got);
-            })
-            .await;
-            done.push(format!("granted to group {name}"));
-        }
-        Ok(done.join("; ").into())
+        crate::shared::under_instance_lock(ctx, GRANTS_PURPOSE, || async {
+            // Observed again under the lock: another integration on the
+            // instance may have granted (and recorded it) since the plan.
+            let state = self.observe(ctx).await?;
+            grant(ctx, state).await
+        })
+        .await
     }
 
     /// What apply cannot fix: the role missing, listed users and groups that do
@@ -389,148 +595,21 @@ impl Step for AccessStep {
         checks
     }
 
-    /// Deletes only the grants whose recorded sys_id still is a grant of the role
-    /// to the recorded user or group (the natural key): a ledger entry pointing at
-    /// anything else is reported and left alone.
+    /// Deletes only the grants whose recorded sys_id still is a direct grant
+    /// of the role to the recorded user or group (the natural key, read from
+    /// the row and the holder it names, whether or not the spec still lists
+    /// it), and that no other integration on the instance still records: a
+    /// ledger entry pointing at anything else is reported and left alone.
+    /// Decided and done under the instance lock.
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = ctx.ledger().await;
-        let mut removals = Vec::new();
-        let users = ctx.servicenow.table::<UserRoleGrant>();
-        let groups = ctx.servicenow.table::<GroupRoleGrant>();
-        let state = self.observe(ctx).await?;
-        let role_id = state.role.as_ref().map(|r| r.sys_id.as_str().to_owned());
-        // The rows the ledger names, read by sys_id.
-        let user_ids: Vec<&str> = ledger.user_grants.values().map(SysId::as_str).collect();
-        let group_ids: Vec<&str> = ledger.group_grants.values().map(SysId::as_str).collect();
-        let user_rows: Vec<UserRoleGrant> = if user_ids.is_empty() {
+        let mut removals = if ledger.user_grants.is_empty() && ledger.group_grants.is_empty() {
             Vec::new()
         } else {
-            users
-                .list_batched(lookups("sys_id", &user_ids, Query::new))
-                .await?
+            crate::shared::under_instance_lock(ctx, GRANTS_PURPOSE, || remove_recorded(ctx)).await?
         };
-        let group_rows: Vec<GroupRoleGrant> = if group_ids.is_empty() {
-            Vec::new()
-        } else {
-            groups
-                .list_batched(lookups("sys_id", &group_ids, Query::new))
-                .await?
-        };
-        // Each recorded grant with the row at its id (role, holder) and the
-        // holder's sys_id by name: users first, then groups.
-        let holder_of = |name: &str, users: bool| -> Option<String> {
-            if users {
-                state
-                    .users
-                    .iter()
-                    .find(|(n, _, _)| n == name)
-                    .and_then(|(_, u, _)| u.as_ref())
-                    .map(|u| u.sys_id.as_str().to_owned())
-            } else {
-                state
-                    .groups
-                    .iter()
-                    .find(|(n, _, _)| n == name)
-                    .and_then(|(_, g, _)| g.as_ref())
-                    .map(|g| g.sys_id.as_str().to_owned())
-            }
-        };
-        let recorded = ledger
-            .user_grants
-            .iter()
-            .map(|(name, id)| {
-                let row = user_rows
-                    .iter()
-                    .find(|r| &r.sys_id == id)
-                    .map(|r| (r.role.sys_id(), r.user.sys_id()));
-                ("user", name, id, row, holder_of(name, true))
-            })
-            .chain(ledger.group_grants.iter().map(|(name, id)| {
-                let row = group_rows
-                    .iter()
-                    .find(|r| &r.sys_id == id)
-                    .map(|r| (r.role.sys_id(), r.group.sys_id()));
-                ("group", name, id, row, holder_of(name, false))
-            }));
-        let mut items: Vec<(String, BatchItem)> = Vec::new();
-        for (kind, name, id, row, holder) in recorded {
-            let label = format!("grant to {kind} {name}");
-            let shared = ctx.used_by_another_integration(|l| {
-                l.user_grants.values().any(|g| g == id) || l.group_grants.values().any(|g| g == id)
-            });
-            match row {
-                _ if shared => removals.push(Removal::new(
-                    label,
-                    RemovalOutcome::LeftAlone,
-                    "another integration with this tenant still uses it",
-                )),
-                None => removals.push(Removal::new(
-                    label,
-                    RemovalOutcome::AlreadyGone,
-                    "no longer exists",
-                )),
-                // The natural key agrees: the role, to the recorded holder (when the
-                // holder still exists to compare with).
-                Some((role, row_holder))
-                    if role == role_id.as_deref()
-                        && (holder.is_none() || row_holder == holder.as_deref()) =>
-                {
-                    let item_id = format!("{}{}", &kind[..1], items.len());
-                    let item = if kind == "user" {
-                        users.delete_item(item_id, id)
-                    } else {
-                        groups.delete_item(item_id, id)
-                    };
-                    items.push((label, item));
-                }
-                Some(_) => removals.push(Removal::new(
-                    label,
-                    RemovalOutcome::LeftAlone,
-                    format!(
-                        "the ledger names {id}, which is not a grant of {OPENFRAME_ROLE} to {}",
-                        if kind == "user" {
-                            name.clone()
-                        } else {
-                            format!("group {name}")
-                        }
-                    ),
-                )),
-            }
-        }
-        if !items.is_empty() {
-            let (labels, batch): (Vec<String>, Vec<BatchItem>) = items.into_iter().unzip();
-            let results: Vec<servicenow_client::Result<()>> =
-                match ctx.write(ctx.servicenow.batch(batch)).await? {
-                    Some(results) => results.into_iter().map(|r| r.map(|_| ())).collect(),
-                    // A preview: each grant read above as ours would be deleted.
-                    None => (0..labels.len()).map(|_| Ok(())).collect(),
-                };
-            let mut failure = None;
-            for (label, result) in labels.into_iter().zip(results) {
-                match result {
-                    Ok(()) => removals.push(Removal::new(
-                        label,
-                        RemovalOutcome::Removed,
-                        "made by bp-servicenow",
-                    )),
-                    Err(e) if e.is_not_found() => removals.push(Removal::new(
-                        label,
-                        RemovalOutcome::AlreadyGone,
-                        "no longer exists",
-                    )),
-                    Err(e) => failure = Some(e),
-                }
-            }
-            if let Some(e) = failure {
-                return Err(e.into());
-            }
-        }
-        ctx.record(|l| {
-            l.user_grants.clear();
-            l.group_grants.clear();
-        })
-        .await;
         // Grants to the listed users and groups that bp-servicenow did not make stay.
+        let state = self.observe(ctx).await?;
         let ours: Vec<&SysId> = ledger
             .user_grants
             .values()

@@ -297,11 +297,7 @@ impl Step for OpenFrameStep {
         } else if state.shares_allow_list_entry {
             // Another integration with this tenant added it: this one uses it too,
             // so that teardown of either leaves it to the other.
-            changes.push(FieldChange::new(
-                "ledger: shared allow-list entry",
-                None,
-                origin,
-            ));
+            changes.push(FieldChange::new(SHARED_ENTRY, None, origin));
         }
         let mut change = Change::create_or_update(state.ours.is_some(), changes);
         if !state.duplicates.is_empty() {
@@ -345,14 +341,6 @@ impl Step for OpenFrameStep {
             .iter()
             .filter(|c| c.field != POST_MESSAGE_ALLOW_LIST && !c.field.starts_with("ledger:"))
             .collect();
-        if state.shares_allow_list_entry {
-            let origin = ctx.spec.openframe.url.tenant().as_str().to_owned();
-            ctx.record(|l| l.allow_list_entry = Some(origin.clone()))
-                .await;
-            done.push(format!(
-                "shares the allow-list entry {origin} with another integration"
-            ));
-        }
         match &state.ours {
             None => {
                 let id = SysId::generate();
@@ -397,25 +385,16 @@ impl Step for OpenFrameStep {
             }
             Some(_) => {}
         }
-        let origin = ctx.spec.openframe.url.tenant().as_str().to_owned();
         if change
             .changes
             .iter()
-            .any(|c| c.field == POST_MESSAGE_ALLOW_LIST)
+            .any(|c| c.field == POST_MESSAGE_ALLOW_LIST || c.field == SHARED_ENTRY)
         {
-            // Recorded before the property is written (the entry was planned only
-            // because it is missing, so it is ours to add).
-            ctx.reserve(|l| l.allow_list_entry = Some(origin.clone()))
-                .await?;
-            let written = ctx
-                .servicenow
-                .properties()
-                .add_list_entry(POST_MESSAGE_ALLOW_LIST, &origin)
-                .await?;
-            ctx.allow_list.clear().await;
-            if written.is_write() {
-                done.push(format!("added {origin} to the postMessage allow-list"));
-            }
+            let note = crate::shared::under_instance_lock(ctx, ALLOW_LIST_PURPOSE, || {
+                add_allow_list_entry(ctx)
+            })
+            .await?;
+            done.extend(note);
         }
         Ok(done.join("; ").into())
     }
@@ -543,53 +522,32 @@ impl Step for OpenFrameStep {
                 }
             }
         }
-        let props = ctx.servicenow.properties();
+        let origin = ctx.spec.openframe.url.tenant().as_str();
         match &ledger.allow_list_entry {
-            Some(origin)
-                if ctx.used_by_another_integration(|l| {
-                    l.allow_list_entry.as_deref() == Some(origin.as_str())
-                }) =>
-            {
+            // The entry removed is the one the spec proves this integration's,
+            // and only when the ledger agrees.
+            Some(recorded) if recorded != origin => {
                 removals.push(Removal::new(
-                    format!("allow-list entry {origin}"),
+                    format!("allow-list entry {recorded}"),
                     RemovalOutcome::LeftAlone,
-                    "another integration with this tenant still uses it; its teardown removes it",
+                    format!(
+                        "the ledger names {recorded}, but this integration's tenant origin is {origin}: the ledger and the spec disagree, so no entry is removed"
+                    ),
                 ));
                 ctx.record(|l| l.allow_list_entry = None).await;
             }
-            Some(origin) => {
-                let outcome = match ctx
-                    .write(props.remove_list_entry(POST_MESSAGE_ALLOW_LIST, origin))
-                    .await?
-                {
-                    Some(PropertyChange::Unchanged) => RemovalOutcome::AlreadyGone,
-                    Some(_) => RemovalOutcome::Removed,
-                    // A preview: what the removal would find.
-                    None if props
-                        .list_entries(POST_MESSAGE_ALLOW_LIST)
-                        .await?
-                        .iter()
-                        .any(|e| e == origin) =>
-                    {
-                        RemovalOutcome::Removed
-                    }
-                    None => RemovalOutcome::AlreadyGone,
-                };
-                ctx.allow_list.clear().await;
-                removals.push(Removal::new(
-                    format!("allow-list entry {origin}"),
-                    outcome,
-                    "added by bp-servicenow",
-                ));
-                ctx.record(|l| l.allow_list_entry = None).await;
+            Some(_) => {
+                let removal = crate::shared::under_instance_lock(ctx, ALLOW_LIST_PURPOSE, || {
+                    remove_allow_list_entry(ctx)
+                })
+                .await?;
+                removals.push(removal);
             }
             None => {
-                let origin = ctx.spec.openframe.url.tenant().as_str();
-                if props
-                    .list_entries(POST_MESSAGE_ALLOW_LIST)
+                if ctx
+                    .allow_list()
                     .await?
-                    .iter()
-                    .any(|e| e == origin)
+                    .is_some_and(|v| list_entries(&v).contains(&origin))
                 {
                     removals.push(Removal::new(
                         format!("allow-list entry {origin}"),
@@ -601,6 +559,92 @@ impl Step for OpenFrameStep {
         }
         Ok(removals)
     }
+}
+
+/// The plan's field for an allow-list entry another integration added and
+/// this one uses too (recorded in the ledger; nothing else is written).
+const SHARED_ENTRY: &str = "ledger: shared allow-list entry";
+
+/// What the instance lock is taken for.
+const ALLOW_LIST_PURPOSE: &str = "the postMessage allow-list";
+
+/// Under the instance lock: the tenant origin in the allow-list, added by this
+/// integration (recorded first) or, when another integration's ledger records
+/// it, shared with it. An entry no ledger records was listed by a person: it is
+/// used, and never recorded as ours.
+async fn add_allow_list_entry(ctx: &Context) -> StepResult<Option<String>> {
+    let origin = ctx.spec.openframe.url.tenant().as_str().to_owned();
+    let listed = ctx
+        .allow_list()
+        .await?
+        .is_some_and(|v| list_entries(&v).contains(&origin.as_str()));
+    let ours = ctx.ledger().await.allow_list_entry.as_deref() == Some(origin.as_str());
+    if listed {
+        let shared = !ours
+            && ctx.used_by_another_integration(|l| {
+                l.allow_list_entry.as_deref() == Some(origin.as_str())
+            });
+        if !shared {
+            return Ok(None);
+        }
+        ctx.record(|l| l.allow_list_entry = Some(origin.clone()))
+            .await;
+        return Ok(Some(format!(
+            "shares the allow-list entry {origin} with another integration"
+        )));
+    }
+    // Recorded before the property is written: a write whose answer is lost
+    // still leaves the entry known as this integration's.
+    ctx.reserve(|l| l.allow_list_entry = Some(origin.clone()))
+        .await?;
+    let written = ctx
+        .servicenow
+        .properties()
+        .add_list_entry(POST_MESSAGE_ALLOW_LIST, &origin)
+        .await?;
+    ctx.allow_list.clear().await;
+    Ok(written
+        .is_write()
+        .then(|| format!("added {origin} to the postMessage allow-list")))
+}
+
+/// Under the instance lock: removes the tenant origin from the allow-list
+/// unless another integration on the instance still records it (then only this
+/// ledger lets it go). Sends the write through [`Context::write`].
+async fn remove_allow_list_entry(ctx: &Context) -> StepResult<Removal> {
+    let origin = ctx.spec.openframe.url.tenant().as_str().to_owned();
+    let resource = format!("allow-list entry {origin}");
+    let removal = if ctx
+        .used_by_another_integration(|l| l.allow_list_entry.as_deref() == Some(origin.as_str()))
+    {
+        Removal::new(
+            resource,
+            RemovalOutcome::LeftAlone,
+            "another integration on this instance still uses it; the last one's teardown removes it",
+        )
+    } else {
+        let props = ctx.servicenow.properties();
+        let outcome = match ctx
+            .write(props.remove_list_entry(POST_MESSAGE_ALLOW_LIST, &origin))
+            .await?
+        {
+            Some(PropertyChange::Unchanged) => RemovalOutcome::AlreadyGone,
+            Some(_) => RemovalOutcome::Removed,
+            // A preview: what the removal would find.
+            None if ctx
+                .allow_list()
+                .await?
+                .is_some_and(|v| list_entries(&v).contains(&origin.as_str())) =>
+            {
+                RemovalOutcome::Removed
+            }
+            None => RemovalOutcome::AlreadyGone,
+        };
+        ctx.allow_list.clear().await;
+        Removal::new(resource, outcome, "added by bp-servicenow")
+    };
+    ctx.record(|l| l.allow_list_entry = None).await;
+    Ok(removal)
 }
 
 /// GETs the exact URL written into OpenFrame, as an agent's browser would first

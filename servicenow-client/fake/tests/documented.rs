@@ -9,7 +9,7 @@ use common::*;
 use servicenow_client::batch::BatchItem;
 use servicenow_client::oauth::RoundTripStage;
 use servicenow_client::{Error, OAuthClient};
-use wiremock::matchers::{body_string, header, method, path, query_param};
+use wiremock::matchers::{body_string, header, method, path, query_param, query_param_contains};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -275,4 +275,92 @@ async fn a_refused_cicd_operation_quotes_result_error_and_405_means_cicd_is_off(
             .contains("activate the plugin com.glide.continuousdelivery"),
         "{err}"
     );
+}
+
+/// The allow-list as the Table API answers a read of it.
+fn allow_list_answer(value: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(serde_json::json!({"result": [{
+        "sys_id": SYS_ID, "name": servicenow_client::properties::POST_MESSAGE_ALLOW_LIST,
+        "value": value, "type": "string", "ignore_cache": "false", "is_private": "false"
+    }]}))
+}
+
+#[tokio::test]
+async fn a_list_entry_another_writer_lost_is_written_again_and_a_lasting_loss_is_an_error() {
+    use servicenow_client::properties::{Change, LIST_WRITES, POST_MESSAGE_ALLOW_LIST};
+    const ORIGIN: &str = "https://b.example.com";
+    let server = MockServer::start().await;
+    // Reads: before the first write, "a"; the read back shows another writer's
+    // value without ours ("a,c"); then "a,c" again before the second write, and
+    // the second read back has it.
+    for value in ["a", "a,c", "a,c"] {
+        Mock::given(method("GET"))
+            .and(path("/api/now/table/sys_properties"))
+            .and(query_param_contains(
+                "sysparm_query",
+                format!("name={POST_MESSAGE_ALLOW_LIST}"),
+            ))
+            .respond_with(allow_list_answer(value))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/api/now/table/sys_properties"))
+        .respond_with(allow_list_answer(&format!("a,c,{ORIGIN}")))
+        .mount(&server)
+        .await;
+    for body in [
+        format!(r#"{{"value":"a,{ORIGIN}"}}"#),
+        format!(r#"{{"value":"a,c,{ORIGIN}"}}"#),
+    ] {
+        Mock::given(method("PATCH"))
+            .and(path(format!("/api/now/table/sys_properties/{SYS_ID}")))
+            .and(body_string(body))
+            .respond_with(allow_list_answer("ignored").set_body_json(
+                serde_json::json!({"result": {"sys_id": SYS_ID, "name": "x", "value": "x"}}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let change = basic_client(&server)
+        .properties()
+        .add_list_entry(POST_MESSAGE_ALLOW_LIST, ORIGIN)
+        .await
+        .unwrap();
+    assert_eq!(
+        change,
+        Change::Updated {
+            old: "a".into(),
+            new: format!("a,{ORIGIN}")
+        },
+        "the first write's change"
+    );
+
+    // A writer that loses it every time: the call gives up with a typed error.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/now/table/sys_properties"))
+        .respond_with(allow_list_answer("a"))
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"result": {"sys_id": SYS_ID, "name": "x"}})),
+        )
+        .expect(u64::from(LIST_WRITES))
+        .mount(&server)
+        .await;
+    let err = basic_client(&server)
+        .properties()
+        .add_list_entry(POST_MESSAGE_ALLOW_LIST, ORIGIN)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::LostUpdate { attempts, .. } if attempts == LIST_WRITES),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(ORIGIN), "{err}");
 }
