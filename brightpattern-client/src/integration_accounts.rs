@@ -280,6 +280,21 @@ impl Client {
     }
 }
 
+/// Checks an account name before any request: not empty, and usable as one
+/// URL path segment (`.` and `..` would collapse the account's URL to the
+/// collection's, so a delete of the account would address every account).
+///
+/// ```
+/// use brightpattern_client::integration_accounts::check_account_name;
+/// assert!(check_account_name("ServiceNow").is_ok());
+/// for bad in ["", " ", ".", ".."] {
+///     assert!(check_account_name(bad).is_err(), "{bad:?}");
+/// }
+/// ```
+pub fn check_account_name(name: &str) -> Result<()> {
+    check_name(name)
+}
+
 fn check_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
         return Err(InvalidInput::new("integration account name", "the name is empty").into());

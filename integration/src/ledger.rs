@@ -128,6 +128,20 @@ impl Adopted {
     }
 }
 
+impl Adopted {
+    /// The previous values teardown may put back: only those of `fields`, the
+    /// fields the step sets (a ledger edited to name another field is not
+    /// obeyed). The fields left out are returned too, to be reported.
+    pub fn restorable(&self, fields: &[&str]) -> (BTreeMap<String, String>, Vec<String>) {
+        let (ok, refused): (BTreeMap<_, _>, BTreeMap<_, _>) = self
+            .previous
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .partition(|(k, _)| fields.contains(&k.as_str()));
+        (ok, refused.into_keys().collect())
+    }
+}
+
 impl Ledger {
     /// Whether it records nothing.
     pub fn is_empty(&self) -> bool {

@@ -534,21 +534,25 @@ impl Removal {
 }
 
 impl Removal {
-    /// An adopted record whose previous values teardown put back.
-    pub fn restored(resource: impl Into<String>, adopted: &crate::ledger::Adopted) -> Self {
-        Self::new(
-            resource,
-            RemovalOutcome::Restored,
-            format!(
-                "adopted by bp-servicenow: {} put back",
-                adopted
-                    .previous
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )
+    /// An adopted record whose previous values of `restored` teardown put
+    /// back; `refused` names fields the ledger recorded that the step does not
+    /// set (not restored).
+    pub fn restored(
+        resource: impl Into<String>,
+        restored: &std::collections::BTreeMap<String, String>,
+        refused: &[String],
+    ) -> Self {
+        let mut detail = format!(
+            "adopted by bp-servicenow: {} put back",
+            restored.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+        if !refused.is_empty() {
+            detail.push_str(&format!(
+                "; the ledger also names {}, which bp-servicenow never sets: not restored",
+                refused.join(", ")
+            ));
+        }
+        Self::new(resource, RemovalOutcome::Restored, detail)
     }
 }
 

@@ -800,6 +800,15 @@ impl IntegrationSpec {
         ] {
             check_name(&mut problems, what, name);
         }
+        if let Err(brightpattern_client::Error::InvalidInput(e)) =
+            brightpattern_client::integration_accounts::check_account_name(
+                &self.integration_account.name,
+            )
+        {
+            if !self.integration_account.name.trim().is_empty() {
+                problems.push(format!("integration_account.name: {}", e.reason));
+            }
+        }
         match (
             &self.integration_account.api,
             &self.integration_account.paths,
@@ -1071,5 +1080,35 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
         assert_eq!(problems.0.len(), 6, "{text}");
+    }
+
+    #[test]
+    fn an_account_name_that_would_collapse_its_url_is_refused() {
+        for name in [".", ".."] {
+            let text =
+                format!("{MINIMAL}[integration_account]\nname = \"{name}\"\napi = \"assumed\"\n");
+            let err = IntegrationSpec::from_toml(&text)
+                .unwrap()
+                .resolve()
+                .unwrap_err();
+            let SpecError::Invalid(problems) = &err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(problems.0.len(), 1, "{err}");
+            assert!(
+                problems.0[0].starts_with("integration_account.name:")
+                    && problems.0[0].contains("collapse"),
+                "{err}"
+            );
+        }
+        let err =
+            IntegrationSpec::from_toml(&format!("{MINIMAL}[integration_account]\nname = \"\"\n"))
+                .unwrap()
+                .resolve()
+                .unwrap_err();
+        let SpecError::Invalid(problems) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(problems.0.len(), 1, "the empty name is named once: {err}");
     }
 }

@@ -3,6 +3,7 @@
 //! grant, no lost or stale allow-list entry, nothing of theirs left after the
 //! last teardown, nothing pre-existing changed. And one after another: the
 //! first one's teardown leaves what the second one's agents use.
+#![allow(clippy::print_stdout)] // the tests print their counts
 
 use std::collections::BTreeMap;
 

@@ -35,6 +35,7 @@
 //! | [`roles`] | `sys_user_role`, `sys_user_has_role`, `sys_group_has_role` | [`Client::roles`] |
 //! | [`cors`] | `sys_cors_rule`, `sys_ws_definition` | [`Client::cors_rules`] |
 //! | [`oauth`] | `oauth_entity`, `/oauth_token.do` | [`Client::oauth_applications`], [`Client::oauth_tokens`] |
+//! | [`update_sets`] | `sys_update_set`, `sys_update_xml`, `sys_user_preference` | [`Client::update_sets`] |
 //!
 //! # Retries and safe creates
 //!
@@ -85,6 +86,7 @@ pub mod query;
 pub mod release;
 pub mod roles;
 pub mod table;
+pub mod update_sets;
 pub mod users;
 pub mod wire;
 

@@ -101,6 +101,16 @@ fn changes(rule: Option<&CorsRule>, want: &CorsRuleSpec) -> Vec<FieldChange> {
     .collect()
 }
 
+/// The columns this step sets: the only ones teardown puts back on an adopted
+/// rule.
+const MANAGED_FIELDS: [&str; 5] = [
+    "domain",
+    "rest_api",
+    "post",
+    "access_control_allow_headers",
+    "active",
+];
+
 #[async_trait]
 impl Step for CorsStep {
     type State = CorsState;
@@ -308,9 +318,9 @@ impl Step for CorsStep {
         if let Some(adopted) = &ledger.cors_adopted {
             let removal = match found.as_ref().filter(|r| r.sys_id == adopted.sys_id) {
                 Some(_) => {
-                    ctx.write(rules.patch(&adopted.sys_id, &adopted.previous))
-                        .await?;
-                    Removal::restored(resource, adopted)
+                    let (previous, refused) = adopted.restorable(&MANAGED_FIELDS);
+                    ctx.write(rules.patch(&adopted.sys_id, &previous)).await?;
+                    Removal::restored(resource, &previous, &refused)
                 }
                 None => Removal::new(
                     resource,

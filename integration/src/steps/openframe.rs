@@ -127,6 +127,21 @@ fn desired(ctx: &Context, state: &OpenFrameState) -> OpenFrameFields {
     }
 }
 
+/// The columns this step sets: the only ones teardown puts back on an adopted
+/// configuration.
+const MANAGED_FIELDS: [&str; 10] = [
+    "url",
+    "title",
+    "subtitle",
+    "width",
+    "height",
+    "order",
+    "active",
+    "default",
+    "show_presence_indicator",
+    "collapsed_view_enabled",
+];
+
 /// The columns of `want` that differ from `have` (all of them when `have` is `None`).
 fn field_changes(have: Option<&OpenFrameFields>, want: &OpenFrameFields) -> Vec<FieldChange> {
     let pairs: Vec<(&str, Option<String>, String)> = vec![
@@ -463,10 +478,22 @@ impl Step for OpenFrameStep {
         if let Some(adopted) = &ledger.openframe_adopted {
             let label = format!("OpenFrame configuration {:?}", managed_name(ctx));
             match configs.get(&adopted.sys_id).await {
+                // The record must still be the one the spec adopts, by name.
+                Ok(found) if found.fields.name != managed_name(ctx) => {
+                    removals.push(Removal::new(
+                        label,
+                        RemovalOutcome::LeftAlone,
+                        format!(
+                            "the ledger names {}, which is the configuration {:?}, not the adopted one: nothing restored",
+                            adopted.sys_id, found.fields.name
+                        ),
+                    ));
+                }
                 Ok(_) => {
-                    ctx.write(configs.update(&adopted.sys_id, &adopted.previous))
+                    let (previous, refused) = adopted.restorable(&MANAGED_FIELDS);
+                    ctx.write(configs.update(&adopted.sys_id, &previous))
                         .await?;
-                    removals.push(Removal::restored(label, adopted));
+                    removals.push(Removal::restored(label, &previous, &refused));
                 }
                 Err(e) if e.is_not_found() => removals.push(Removal::new(
                     label,

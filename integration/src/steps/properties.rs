@@ -4,6 +4,9 @@
 //! instance's type of the property cannot hold (`true | false`, `integer`) is
 //! refused before anything is written. This is how an administrator following
 //! the vendor's 5.8 procedure supplies its properties, which the SDK cannot know.
+//!
+//! A property created here gets `ignore_cache = true`; the flags of an adopted
+//! one (`ignore_cache`, `is_private`) are never changed: only its value is.
 
 use async_trait::async_trait;
 use servicenow_client::properties::SystemProperty;
@@ -199,10 +202,15 @@ impl Step for PropertiesStep {
                     ledger.created.insert(entry.name.clone(), sys_id.clone());
                     ctx.reserve_step(&id, serde_json::to_value(&ledger).unwrap_or_default())
                         .await?;
+                    // A new property rebuilds only the property cache when
+                    // written (KB1000746: new properties should ignore the
+                    // cache); it is configuration, so it is not private and
+                    // travels in the administrator's update set.
                     let mut body = serde_json::json!({
                         "name": entry.name,
                         "value": entry.value,
                         "type": entry.property_type.as_deref().unwrap_or("string"),
+                        "ignore_cache": "true",
                     });
                     if let Some(description) = &entry.description {
                         body["description"] = serde_json::json!(description);
@@ -253,8 +261,22 @@ impl Step for PropertiesStep {
         let properties = ctx.servicenow.properties();
         let table = ctx.servicenow.table::<SystemProperty>();
         let mut removals = Vec::new();
+        // Only a property the spec names may be deleted or restored: a ledger
+        // naming another (the allow-list, say) is reported, never obeyed.
+        let named = |name: &str| ctx.spec.properties.iter().any(|p| p.name == name);
+        let not_named = |resource: String| {
+            Removal::new(
+                resource,
+                RemovalOutcome::LeftAlone,
+                "the ledger names it, but [[properties]] does not: nothing is changed (name it again in the spec for teardown to remove or restore it)",
+            )
+        };
         for (name, sys_id) in &ledger.created {
             let resource = format!("system property {name}");
+            if !named(name) {
+                removals.push(not_named(resource));
+                continue;
+            }
             removals.push(match properties.get(name).await? {
                 Some(p) if &p.sys_id == sys_id => {
                     ctx.write(table.delete(sys_id)).await?;
@@ -274,6 +296,10 @@ impl Step for PropertiesStep {
         }
         for (name, (sys_id, previous)) in &ledger.adopted {
             let resource = format!("system property {name}");
+            if !named(name) {
+                removals.push(not_named(resource));
+                continue;
+            }
             removals.push(match properties.get(name).await? {
                 Some(p) if &p.sys_id == sys_id => {
                     ctx.write(table.update(sys_id, &serde_json::json!({ "value": previous })))
