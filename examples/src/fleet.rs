@@ -45,6 +45,11 @@ pub(crate) struct FleetArgs {
     /// Run only this row (repeatable; for example the rows that failed last time).
     #[arg(long = "row", value_name = "NAME")]
     pub(crate) rows: Vec<String>,
+    /// With apply or teardown: take over every row's lease that another run
+    /// holds (only when that run is dead: a killed fleet run leaves its rows'
+    /// leases until they expire). Each row says whose lease it took.
+    #[arg(long)]
+    pub(crate) break_lease: bool,
 }
 
 /// The operation a fleet runs.
@@ -120,6 +125,11 @@ pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
         (FleetCommand::Apply, false) => FleetOperation::Apply,
         (FleetCommand::Verify, false) => FleetOperation::Verify,
     };
+    if args.break_lease && !matches!(operation, FleetOperation::Apply | FleetOperation::Teardown) {
+        return Err(Exit::usage(
+            "--break-lease goes with apply or teardown (the others take no lease); nothing was run",
+        ));
+    }
     let asking = match operation {
         FleetOperation::Apply => Some("Apply to"),
         FleetOperation::Teardown => Some("Tear down"),
@@ -140,7 +150,7 @@ pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
     let mut budgets: HashMap<String, RequestBudget> = HashMap::new();
     let rate = inventory.requests_per_second;
     let members = chosen.iter().map(|row| {
-        member(row, &template, &base, |instance| {
+        member(row, &template, &base, args.break_lease, |instance| {
             budgets
                 .entry(instance.to_owned())
                 .or_insert_with(|| RequestBudget::per_second(rate).with_burst(rate))
@@ -172,6 +182,7 @@ fn member(
     row: &InventoryRow,
     template: &IntegrationSpec,
     base: &Path,
+    break_lease: bool,
     budget_for: impl FnOnce(&str) -> RequestBudget,
 ) -> FleetMember {
     let built = (|| {
@@ -183,13 +194,9 @@ fn member(
         };
         let credentials = EnvCredentials::from(&spec, env)?;
         let budget = budget_for(spec.instance.as_str());
-        build_workflow(
-            spec,
-            credentials,
-            WorkflowOptions::default(),
-            None,
-            Some(budget),
-        )
+        let mut options = WorkflowOptions::default();
+        options.lease = options.lease.break_lease(break_lease);
+        build_workflow(spec, credentials, options, None, Some(budget))
     })();
     match built {
         Ok(workflow) => FleetMember::new(&row.name, workflow),

@@ -159,9 +159,6 @@ impl Output {
         for fix in &plan.bookkeeping {
             println!("bookkeeping: apply would correct {fix}");
         }
-        if let Some(set) = &plan.footprint.update_set {
-            println!("{set}");
-        }
         if !plan.has_changes() {
             println!(
                 "{}",

@@ -142,7 +142,15 @@ async fn every_subcommand_with_its_exit_code_and_json_shape() {
     );
     assert_eq!(doc["status"], "pending");
     let proofs = statuses(&doc, "proofs");
-    assert_eq!(proofs.len(), 4, "{doc}");
+    // The four steps' proofs by effect, and the capture in the update set.
+    assert_eq!(proofs.len(), 5, "{doc}");
+    assert!(
+        doc["proofs"][0]["check"]
+            .as_str()
+            .unwrap()
+            .starts_with("update set \"Default\""),
+        "{doc}"
+    );
     assert!(proofs.iter().all(|s| s == "ok"), "{doc}");
 
     // Verify: every record and effect ok, the manual step pending: exit 4.
@@ -616,6 +624,7 @@ async fn another_runs_lease_is_exit_5_and_a_taken_name_exit_2() {
             "name": format!("{}lease.cafe", key.prefix()),
             "value": serde_json::json!({
                 "id": "cafe", "holder": "ci@runner pid 7", "operation": "apply",
+                "host": "build-7",
                 "since_ms": now_ms() - 60_000, "expires_ms": now_ms() + 600_000
             }).to_string(),
         }),
@@ -650,8 +659,34 @@ async fn another_runs_lease_is_exit_5_and_a_taken_name_exit_2() {
     );
     let teardown = run(&["teardown", "--config", path, "--yes"], &ENV);
     assert_eq!(teardown.code, 5, "{}", teardown.stderr);
-    let broken = run(&["apply", "--config", path, "--yes", "--break-lease"], &ENV);
+    let broken = run(
+        &[
+            "apply",
+            "--config",
+            path,
+            "--yes",
+            "--break-lease",
+            "--json",
+        ],
+        &ENV,
+    );
     assert_eq!(broken.code, 4, "{}\n{}", broken.stdout, broken.stderr);
+    // Whose lease it took: holder, operation, host, since — in JSON and for people.
+    let doc = json(&broken);
+    assert_eq!(doc["lease_broken"][0]["holder"], "ci@runner pid 7", "{doc}");
+    assert_eq!(doc["lease_broken"][0]["host"], "build-7", "{doc}");
+    assert!(
+        doc["lease_broken"][0]["since_ms"].as_u64().is_some(),
+        "{doc}"
+    );
+    assert!(doc["writes"].as_u64().unwrap() > 0, "{doc}");
+    // The next apply has nothing to do: no lease, no write, and it says so.
+    let again = run(&["apply", "--config", path, "--yes"], &ENV);
+    assert_eq!(again.code, 4, "{}\n{}", again.stdout, again.stderr);
+    assert!(again.stdout.contains("writes: none"), "{}", again.stdout);
+    let again = json(&run(&["apply", "--config", path, "--yes", "--json"], &ENV));
+    assert_eq!(again["writes"], 0, "{again}");
+    assert!(again.get("lease_broken").is_none(), "{again}");
 
     // A CORS rule someone else made under another name this spec wants: exit 2.
     let taken = config_file(
@@ -1193,4 +1228,190 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_breaks_a_dead_run_s_lease_only_when_asked_and_says_whose() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let template = config_file(
+        "fleet-lease-template.toml",
+        "[servicenow]\ninstance = \"template\"\n[brightpattern]\ntenant = \"template\"\n[access]\nusers = [\"agent.1\"]\n",
+    );
+    let inventory = config_file(
+        "fleet-lease.toml",
+        &format!(
+            "template = \"{}\"\n[[row]]\nname = \"a\"\ninstance = \"{}\"\ntenant = \"{}\"\nenv_prefix = \"A_\"\n",
+            template.file_name().unwrap().to_str().unwrap(),
+            sn.url(),
+            bp.url()
+        ),
+    );
+    let inventory = inventory.to_str().unwrap();
+    let env: Vec<(String, &str)> = ENV.iter().map(|(k, v)| (format!("A_{k}"), *v)).collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    // The lease a killed fleet run left on the row.
+    let key = brightpattern_servicenow::ledger::LedgerKey::new(
+        sn.url().as_str(),
+        bp.url().host(),
+        &[
+            "Bright Pattern Agent Desktop",
+            "Bright Pattern Agent Desktop",
+            "Bright Pattern",
+            "ServiceNow",
+        ],
+    );
+    sn.insert(
+        "sys_properties",
+        serde_json::json!({
+            "name": format!("{}lease.dead", key.prefix()),
+            "value": serde_json::json!({
+                "id": "dead", "holder": "ops (pid 41)", "operation": "apply", "host": "jump-1",
+                "since_ms": now_ms() - 60_000, "expires_ms": now_ms() + 540_000
+            }).to_string(),
+        }),
+    );
+
+    sn.clear_requests();
+    let locked = run(
+        &[
+            "fleet",
+            "apply",
+            "--inventory",
+            inventory,
+            "--yes",
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(locked.code, 5, "{}\n{}", locked.stdout, locked.stderr);
+    assert_eq!(json(&locked)["rows"][0]["outcome"], "locked");
+    assert!(
+        sn.requests().iter().all(|r| r.method == "GET"),
+        "a locked row writes nothing, not even a claim"
+    );
+
+    let misplaced = run(
+        &["fleet", "plan", "--inventory", inventory, "--break-lease"],
+        &env,
+    );
+    assert_eq!(misplaced.code, 2, "{}", misplaced.stderr);
+
+    let broken = run(
+        &[
+            "fleet",
+            "apply",
+            "--inventory",
+            inventory,
+            "--yes",
+            "--break-lease",
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(broken.code, 4, "{}\n{}", broken.stdout, broken.stderr);
+    let row = &json(&broken)["rows"][0];
+    assert_eq!(row["lease_broken"][0]["holder"], "ops (pid 41)", "{row}");
+    assert_eq!(row["lease_broken"][0]["host"], "jump-1", "{row}");
+    assert!(
+        row["summary"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .contains("took over the lease of ops (pid 41) (apply) on jump-1 since"),
+        "{row}"
+    );
+    let table = run(&["fleet", "plan", "--inventory", inventory], &env);
+    assert_eq!(table.code, 0, "{}\n{}", table.stdout, table.stderr);
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_name_that_collapses_its_url_is_a_usage_error_before_any_request() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    bp.set_integration_accounts_offered(true);
+    sn.add_user("agent.1");
+    for name in [".", ".."] {
+        let file = config_file(
+            "dot-account.toml",
+            &format!(
+                "{}[integration_account]\nname = \"{name}\"\napi = \"assumed\"\n",
+                config(&sn, &bp)
+            ),
+        );
+        for command in ["plan", "apply", "teardown"] {
+            let mut args = vec![command, "--config", file.to_str().unwrap()];
+            if command != "plan" {
+                args.push("--yes");
+            }
+            let out = run(&args, &ENV);
+            assert_eq!(out.code, 2, "{command} {name:?}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("integration_account.name"),
+                "{command}: {}",
+                out.stderr
+            );
+        }
+    }
+    assert!(bp.requests().is_empty(), "{:?}", bp.requests());
+    assert!(
+        sn.requests().is_empty(),
+        "nothing asked of the instance either"
+    );
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_and_apply_name_the_update_set_the_configuration_lands_in() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let plain = config_file("no-update-set.toml", &config(&sn, &bp));
+    let plan = run(
+        &["plan", "--config", plain.to_str().unwrap(), "--json"],
+        &ENV,
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let doc = json(&plan);
+    assert_eq!(doc["update_set"]["name"], "Default", "{doc}");
+    assert_eq!(doc["update_set"]["chosen_by"], "default", "{doc}");
+    assert_eq!(doc["writes"], 0, "{doc}");
+
+    let text = config(&sn, &bp).replacen(
+        "[brightpattern]",
+        "update_set = \"BP release\"\n[brightpattern]",
+        1,
+    );
+    let named = config_file("update-set.toml", &text);
+    let path = named.to_str().unwrap();
+    let plan = run(&["plan", "--config", path], &ENV);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains(
+            "update set: \"BP release\" (named by the spec; a new set, made in progress by the writing run)"
+        ),
+        "{}",
+        plan.stdout
+    );
+    let apply = run(&["apply", "--config", path, "--yes", "--json"], &ENV);
+    assert_eq!(apply.code, 4, "{}\n{}", apply.stdout, apply.stderr);
+    let doc = json(&apply);
+    assert_eq!(doc["update_set"]["chosen_by"], "spec", "{doc}");
+    assert_eq!(doc["update_set"]["proven"], true, "{doc}");
+    assert_eq!(doc["update_set"]["created"], true, "{doc}");
+    assert!(doc["writes"].as_u64().unwrap() > 0, "{doc}");
+    let again = run(&["apply", "--config", path, "--yes"], &ENV);
+    assert_eq!(again.code, 4, "{}", again.stderr);
+    assert!(again.stdout.contains("writes: none"), "{}", again.stdout);
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
 }

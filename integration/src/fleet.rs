@@ -359,6 +359,11 @@ pub struct FleetRow {
     /// there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<serde_json::Value>,
+    /// The leases of other runs this row took over (the workflow's
+    /// `break_lease` option, `--break-lease`): whose, where, since when. The
+    /// summary names them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lease_broken: Vec<crate::lease::LeaseHolder>,
 }
 
 /// What the whole fleet comes to.
@@ -530,6 +535,7 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
                 started_ms,
                 finished_ms: started_ms,
                 report: None,
+                lease_broken: Vec::new(),
             };
         }
     };
@@ -538,7 +544,8 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
         spec.instance.as_str().to_owned(),
         spec.tenant.as_str().to_owned(),
     );
-    let (outcome, summary, report) = match operation {
+    let mut lease_broken = Vec::new();
+    let (outcome, mut summary, report) = match operation {
         FleetOperation::Plan => match workflow.plan().await {
             Ok(plan) => {
                 let changing = plan
@@ -577,6 +584,7 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
         },
         FleetOperation::Apply => match workflow.apply().await {
             Ok(report) => {
+                lease_broken.clone_from(&report.footprint.lease_broken);
                 let status = report.status();
                 let done = report
                     .steps
@@ -596,6 +604,9 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
                 )
             }
             Err(e) => {
+                if let Some(report) = e.report() {
+                    lease_broken.clone_from(&report.footprint.lease_broken);
+                }
                 let outcome = if e.held().is_some() {
                     RowOutcome::Locked
                 } else {
@@ -644,11 +655,14 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
             Err(e) => (RowOutcome::Failed, e.to_string(), None),
         },
         FleetOperation::Teardown => match workflow.teardown().await {
-            Ok(report) => (
-                RowOutcome::Ok,
-                removal_counts(report.removals(), true),
-                serde_json::to_value(&report).ok(),
-            ),
+            Ok(report) => {
+                lease_broken.clone_from(&report.footprint.lease_broken);
+                (
+                    RowOutcome::Ok,
+                    removal_counts(report.removals(), true),
+                    serde_json::to_value(&report).ok(),
+                )
+            }
             Err(e) => {
                 let outcome = match e {
                     WorkflowError::Held(_) => RowOutcome::Locked,
@@ -658,6 +672,16 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
             }
         },
     };
+    if !lease_broken.is_empty() {
+        let took: Vec<String> = lease_broken.iter().map(ToString::to_string).collect();
+        // On the first line, which the table shows.
+        let (first, rest) = summary.split_once('\n').unwrap_or((&summary, ""));
+        let mut line = format!("{first}; took over the lease of {}", took.join(", "));
+        if !rest.is_empty() {
+            line = format!("{line}\n{rest}");
+        }
+        summary = line;
+    }
     FleetRow {
         name: member.name,
         instance: Some(instance),
@@ -667,6 +691,7 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
         started_ms,
         finished_ms: ms_since(fleet),
         report,
+        lease_broken,
     }
 }
 

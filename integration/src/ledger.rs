@@ -101,6 +101,23 @@ pub struct Ledger {
     /// The sections of steps registered by the caller, by step id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub steps: BTreeMap<String, serde_json::Value>,
+    /// A switch of the administrator's current update set that a run made
+    /// and has not put back yet (recorded before the switch): the next
+    /// writing run puts it back if the run stopped first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_set_switch: Option<UpdateSetSwitch>,
+}
+
+/// A run's switch of the administrator's current update set
+/// (`[servicenow] update_set`), kept until the previous choice is back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateSetSwitch {
+    /// The administrator (`sys_user`).
+    pub user: SysId,
+    /// The update set the run made current.
+    pub update_set: SysId,
+    /// What the administrator's `sys_update_set` preference was before.
+    pub previous: servicenow_client::update_sets::PreviousPreference,
 }
 
 impl Adopted {

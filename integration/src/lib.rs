@@ -136,6 +136,7 @@ pub mod shared;
 pub mod spec;
 pub mod step;
 pub mod steps;
+mod update_set;
 pub mod workflow;
 
 pub use events::{Event, EventHandler};

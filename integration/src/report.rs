@@ -107,6 +107,10 @@ pub struct UpdateSetUse {
     /// How it was chosen: the spec's `update_set`, or the administrator's
     /// current one.
     pub chosen_by: UpdateSetChoice,
+    /// Whether the run created it (a plan: would create it), as the spec's
+    /// `update_set` asks when no set has the name.
+    #[serde(default)]
+    pub created: bool,
     /// Whether the run proved its writes landed there (by reading the
     /// captured changes back); `None` when nothing was captured to check, or
     /// for a plan.
@@ -135,6 +139,9 @@ impl fmt::Display for UpdateSetUse {
             UpdateSetChoice::Default => "the instance's default one: the administrator chose none",
         };
         write!(f, "update set: {:?} ({how}", self.name)?;
+        if self.created {
+            write!(f, "; a new set, made in progress by the writing run")?;
+        }
         match self.proven {
             Some(true) => write!(f, "; the captured changes were read back there)"),
             Some(false) => write!(f, "; NOT proven: the changes were not found there)"),
@@ -1134,6 +1141,47 @@ impl fmt::Display for TeardownPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_footprint_says_whose_lease_it_took_where_it_landed_and_what_it_wrote() {
+        let footprint = Footprint {
+            writes: 0,
+            lease_broken: vec![crate::lease::LeaseHolder {
+                id: "dead".into(),
+                holder: "ops (pid 41)\u{1b}[2J".into(),
+                host: "jump-1".into(),
+                operation: "apply".into(),
+                since_ms: 0,
+                expires_ms: 600_000,
+            }],
+            bookkeeping: vec!["cleared 1 malformed lease row".into()],
+            update_set: Some(UpdateSetUse {
+                name: "BP release".into(),
+                sys_id: None,
+                chosen_by: UpdateSetChoice::Spec,
+                created: false,
+                proven: Some(false),
+            }),
+        };
+        let text = footprint.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with(
+                "took over the lease of ops (pid 41)\\u{1b}[2J (apply) on jump-1 since "
+            ),
+            "{text}"
+        );
+        assert_eq!(lines[1], "bookkeeping: cleared 1 malformed lease row");
+        assert_eq!(
+            lines[2],
+            "update set: \"BP release\" (named by the spec; NOT proven: the changes were not found there)"
+        );
+        assert_eq!(lines[3], "writes: none");
+        let json = serde_json::to_value(&footprint).unwrap();
+        assert_eq!(json["writes"], 0);
+        assert_eq!(json["update_set"]["chosen_by"], "spec");
+        assert_eq!(json["lease_broken"][0]["host"], "jump-1");
+    }
 
     #[test]
     fn a_manual_step_shows_its_values_under_the_instruction_that_asks_for_them() {

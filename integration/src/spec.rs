@@ -119,6 +119,13 @@ pub struct ServiceNowSection {
     /// TLS settings for the instance (`[servicenow.tls]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSection>,
+    /// The update set the configuration writes should be captured in, for
+    /// review and promotion: made the administrator's current one for each
+    /// writing run (created in progress when no set has the name), the
+    /// previous choice put back afterwards. Without it, the writes land in the
+    /// administrator's current update set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_set: Option<String>,
 }
 
 /// `[servicenow.auth]`: how the administrator who configures authenticates. The
@@ -614,6 +621,9 @@ pub struct ResolvedSpec {
     pub properties: Vec<PropertyEntry>,
     /// The Store application to install, checked.
     pub store_app: Option<servicenow_client::applications::InstallRequest>,
+    /// The update set the configuration writes are captured in
+    /// (`[servicenow] update_set`), when the spec names one.
+    pub update_set: Option<String>,
 }
 
 /// The role the integration grants.
@@ -800,6 +810,9 @@ impl IntegrationSpec {
         ] {
             check_name(&mut problems, what, name);
         }
+        if let Some(set) = &self.servicenow.update_set {
+            check_name(&mut problems, "servicenow.update_set", set);
+        }
         if let Err(brightpattern_client::Error::InvalidInput(e)) =
             brightpattern_client::integration_accounts::check_account_name(
                 &self.integration_account.name,
@@ -863,6 +876,7 @@ impl IntegrationSpec {
                     brightpattern_tls: self.brightpattern.tls.clone().unwrap_or_default(),
                     properties: self.properties.clone(),
                     store_app,
+                    update_set: self.servicenow.update_set.clone(),
                 })
             }
             _ => Err(SpecError::Invalid(SpecProblems(problems))),

@@ -848,6 +848,15 @@ pub trait Step: Send + Sync {
         None
     }
 
+    /// Whether the step's writes are configuration that update sets capture
+    /// (OpenFrame configurations, CORS rules, OAuth applications, system
+    /// properties), as opposed to data (role grants) or another platform's
+    /// records. A run that changed such a step proves its writes landed in the
+    /// run's update set. No by default.
+    fn writes_configuration(&self) -> bool {
+        false
+    }
+
     /// Reads the current state. Sends no write.
     async fn observe(&self, ctx: &Context) -> StepResult<Self::State>;
 
@@ -998,6 +1007,7 @@ pub(crate) trait DynStep: Send + Sync {
     fn resource(&self, ctx: &Context) -> String;
     fn required_roles(&self, ctx: &Context) -> Vec<RoleNeed>;
     fn minimum_release(&self, ctx: &Context) -> Option<(Family, String)>;
+    fn writes_configuration(&self) -> bool;
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep>;
     /// Applies the step; a failure keeps the change it was making, when known.
     async fn apply(
@@ -1037,6 +1047,10 @@ impl<S: Step> DynStep for S {
 
     fn minimum_release(&self, ctx: &Context) -> Option<(Family, String)> {
         Step::minimum_release(self, ctx)
+    }
+
+    fn writes_configuration(&self) -> bool {
+        Step::writes_configuration(self)
     }
 
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep> {

@@ -16,7 +16,8 @@ use crate::lease::{Lease, LeaseHeld};
 use crate::ledger::{CorruptLedger, Ledger, LedgerKey, LedgerStore, Loaded};
 use crate::report::{
     AppliedStep, ApplyReport, Check, Footprint, Outcome, Plan, PlannedStep, RemovalOutcome,
-    RepairReport, SecretRotation, TeardownPlan, TeardownReport, TeardownStep, VerifyReport,
+    RepairReport, SecretRotation, TeardownPlan, TeardownReport, TeardownStep, UpdateSetUse,
+    VerifyReport,
 };
 use crate::spec::ResolvedSpec;
 use crate::step::{
@@ -98,6 +99,12 @@ pub enum WorkflowError {
         "nothing was written: the preflight could not read the administrator's roles or the release: {0}"
     )]
     PreflightRead(#[source] Error),
+    /// The update set for the run's configuration writes could not be read,
+    /// created or chosen: no configuration was written.
+    #[error(
+        "no configuration was written: the update set could not be prepared ([servicenow] update_set): {0}"
+    )]
+    UpdateSet(#[source] Error),
 }
 
 /// Why a writing operation refused to start (and, in a [`Plan`], why it would).
@@ -120,6 +127,28 @@ pub enum PreflightProblem {
     UnknownUser {
         /// The user name the credentials carry.
         user: String,
+    },
+    /// Every update set named by `[servicenow] update_set` is complete or
+    /// ignored: nothing more can be captured in it.
+    UpdateSetClosed {
+        /// The name.
+        name: String,
+    },
+    /// Several update sets in progress have the name `[servicenow]
+    /// update_set` gives: which one is meant cannot be told.
+    UpdateSetAmbiguous {
+        /// The name.
+        name: String,
+        /// How many are in progress.
+        in_progress: usize,
+    },
+    /// `[servicenow] update_set` is given, but the credentials name no user
+    /// whose current update set could be chosen.
+    UpdateSetNeedsUser {
+        /// The name.
+        name: String,
+        /// The authentication method.
+        method: String,
     },
     /// The instance's release is older than a step needs.
     ReleaseTooOld {
@@ -155,6 +184,18 @@ impl fmt::Display for PreflightProblem {
             PreflightProblem::UnknownUser { user } => write!(
                 f,
                 "the ServiceNow user {user} of the credentials is not in sys_user (or hidden from it), so its roles cannot be checked: configure the administrator's own user name"
+            ),
+            PreflightProblem::UpdateSetClosed { name } => write!(
+                f,
+                "every update set named {name:?} is complete or ignored, so nothing more can be captured in it: name a new one in [servicenow] update_set (it is created in progress), or set that one back to In progress"
+            ),
+            PreflightProblem::UpdateSetAmbiguous { name, in_progress } => write!(
+                f,
+                "{in_progress} update sets in progress are named {name:?}: rename all but one (System Update Sets > Local Update Sets), or name another in [servicenow] update_set"
+            ),
+            PreflightProblem::UpdateSetNeedsUser { name, method } => write!(
+                f,
+                "[servicenow] update_set = {name:?} needs credentials that name the ServiceNow user whose current update set is chosen; {method} credentials name none: use basic, password or jwt authentication, or remove update_set"
             ),
             PreflightProblem::ReleaseTooOld {
                 step,
@@ -447,6 +488,7 @@ impl WorkflowBuilder {
             steps: self.steps,
             handed_on: StdMutex::new(Upstream::default()),
             bookkeeping: StdMutex::new(Vec::new()),
+            update_set: StdMutex::new(None),
         }
     }
 }
@@ -465,6 +507,9 @@ pub struct Workflow {
     /// What the current writing operation did to the tool's own rows (for
     /// its footprint).
     bookkeeping: StdMutex<Vec<String>>,
+    /// The update set the current writing operation's configuration writes
+    /// landed in (for its footprint).
+    update_set: StdMutex<Option<UpdateSetUse>>,
 }
 
 impl fmt::Debug for Workflow {
@@ -673,6 +718,11 @@ impl Workflow {
                 ),
             }),
         }
+        problems.extend(
+            crate::update_set::preflight(ctx)
+                .await
+                .map_err(WorkflowError::PreflightRead)?,
+        );
         if let Some(release) = release {
             *ctx.release.lock().unwrap_or_else(|p| p.into_inner()) = release.clone();
             for (step, minimum, reason) in minimums {
@@ -738,6 +788,7 @@ impl Workflow {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        *self.update_set.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let lease = self.lease(operation).await?;
         let lease_broken = lease.broken().to_vec();
         for cleared in lease.cleared() {
@@ -749,11 +800,16 @@ impl Workflow {
         }
         let bookkeeping =
             std::mem::take(&mut *self.bookkeeping.lock().unwrap_or_else(|p| p.into_inner()));
+        let update_set = self
+            .update_set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         let footprint = Footprint {
             writes: self.writes_sent().saturating_sub(start),
             lease_broken,
             bookkeeping,
-            update_set: None,
+            update_set,
         };
         Ok((result, footprint))
     }
@@ -800,7 +856,57 @@ impl Workflow {
                 loaded.unflagged.len()
             ));
         }
+        if loaded.ledger.is_ok() {
+            if let Some(note) = crate::update_set::recover(&self.ctx)
+                .await
+                .map_err(WorkflowError::UpdateSet)?
+            {
+                self.note_bookkeeping(note);
+            }
+        }
         Ok(loaded)
+    }
+
+    /// Prepares the update set of a writing operation's configuration writes
+    /// ([`crate::update_set`]).
+    async fn begin_update_set(&self) -> Result<Option<crate::update_set::Switch>, WorkflowError> {
+        crate::update_set::Switch::begin(&self.ctx)
+            .await
+            .map_err(WorkflowError::UpdateSet)
+    }
+
+    /// Ends the operation's use of its update set: the administrator's choice
+    /// put back, the capture proven when `wrote_configuration`; the use is kept
+    /// for the footprint, and a failed or pending proof is also a warning.
+    async fn finish_update_set(
+        &self,
+        switch: Option<crate::update_set::Switch>,
+        wrote_configuration: bool,
+    ) -> Option<Check> {
+        let switch = switch?;
+        let (used, proof, notes) = switch.finish(&self.ctx, wrote_configuration).await;
+        for note in notes {
+            self.ctx.emit(Event::Warning {
+                step: StepId::PLUGINS,
+                message: note.clone(),
+            });
+            self.note_bookkeeping(note);
+        }
+        if let Some(check) = proof.as_ref().filter(|c| !c.is_ok()) {
+            self.ctx.emit(Event::Warning {
+                step: StepId::PLUGINS,
+                message: format!("{}: {}", check.check, check.detail),
+            });
+        }
+        *self.update_set.lock().unwrap_or_else(|p| p.into_inner()) = Some(used);
+        proof
+    }
+
+    /// Whether a step is one whose writes update sets capture.
+    fn writes_configuration(&self, id: &StepId) -> bool {
+        self.steps
+            .iter()
+            .any(|s| &s.id() == id && s.writes_configuration())
     }
 
     /// Runs `run` for every step, wave by wave (the steps of a wave
@@ -872,7 +978,16 @@ impl Workflow {
             ));
         }
         let refusals = self.preflight_knowing(true, Some(release.clone())).await?;
-        let bookkeeping = if loaded.unflagged.is_empty() {
+        let update_set = match crate::update_set::planned(&self.ctx).await {
+            Ok(update_set) => update_set,
+            Err(e) => {
+                notes.push(format!(
+                    "the update set apply's configuration writes would land in could not be read: {e}"
+                ));
+                None
+            }
+        };
+        let mut bookkeeping = if loaded.unflagged.is_empty() {
             Vec::new()
         } else {
             vec![format!(
@@ -880,6 +995,16 @@ impl Workflow {
                 loaded.unflagged.len()
             )]
         };
+        if let Ok(Some(switch)) = loaded.ledger.as_ref().map(|l| &l.update_set_switch) {
+            notes.push(format!(
+                "a stopped run left the administrator's current update set switched to {}: the next writing run puts the previous choice back",
+                switch.update_set
+            ));
+            bookkeeping.push(
+                "put back the administrator's update set choice that a stopped run switched"
+                    .to_owned(),
+            );
+        }
         Ok(Plan {
             steps,
             notes,
@@ -889,6 +1014,7 @@ impl Workflow {
             bookkeeping,
             footprint: Footprint {
                 writes: self.writes_sent().saturating_sub(start),
+                update_set,
                 ..Footprint::default()
             },
         })
@@ -918,7 +1044,11 @@ impl Workflow {
         let writes = planned
             .iter()
             .any(|p| matches!(p.action, Action::Create | Action::Update | Action::Adopt));
-        if !writes && loaded.unflagged.is_empty() {
+        let switched = loaded
+            .ledger
+            .as_ref()
+            .is_ok_and(|l| l.update_set_switch.is_some());
+        if !writes && loaded.unflagged.is_empty() && !switched {
             // Nothing to write: no lease, no write.
             for p in &planned {
                 for warning in &p.warnings {
@@ -968,6 +1098,10 @@ impl Workflow {
         if !taken.is_empty() {
             return Err(ApplyError::NotStarted(WorkflowError::Taken(taken)));
         }
+        let update_set = self
+            .begin_update_set()
+            .await
+            .map_err(ApplyError::NotStarted)?;
         for wave in &self.waves {
             let runs = futures_util::future::join_all(wave.iter().map(|&i| {
                 let step = self.steps[i].clone();
@@ -1043,6 +1177,14 @@ impl Workflow {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .add_outputs(upstream.outputs_only().into_outputs());
+        let wrote_configuration = report
+            .steps
+            .iter()
+            .any(|s| s.outcome == Outcome::Done && self.writes_configuration(&s.planned.step));
+        report.proofs.extend(
+            self.finish_update_set(update_set, wrote_configuration)
+                .await,
+        );
         if !failures.is_empty() {
             return Err(ApplyError::Steps(StepsFailed { failures, report }));
         }
@@ -1167,12 +1309,14 @@ impl Workflow {
                 }));
             }
         };
+        let update_set = self.begin_update_set().await?;
         let secret = ctx
             .servicenow
             .oauth_applications()
             .rotate_secret(&app.sys_id)
-            .await
-            .map_err(|e| fail(e.into()))?;
+            .await;
+        self.finish_update_set(update_set, secret.is_ok()).await;
+        let secret = secret.map_err(|e| fail(e.into()))?;
         let mut upstream = Upstream::default();
         upstream.add_outputs(vec![Arc::new(crate::step::GeneratedSecret {
             client_id: app.client_id.clone(),
@@ -1421,6 +1565,35 @@ impl Workflow {
 
     async fn teardown_holding(&self) -> Result<TeardownReport, WorkflowError> {
         self.load_for_writing(false).await?;
+        let update_set = self.begin_update_set().await?;
+        let undone = self.undo_all().await;
+        let wrote_configuration = undone.as_ref().is_ok_and(|steps| {
+            steps.iter().any(|s| {
+                self.writes_configuration(&s.step)
+                    && s.removals.iter().any(|r| {
+                        matches!(
+                            r.outcome,
+                            RemovalOutcome::Removed | RemovalOutcome::Restored
+                        )
+                    })
+            })
+        });
+        self.finish_update_set(update_set, wrote_configuration)
+            .await;
+        // The ledger is deleted once nothing is left in it (the update set
+        // switch included).
+        self.ctx
+            .save_ledger()
+            .await
+            .map_err(WorkflowError::Ledger)?;
+        Ok(TeardownReport {
+            steps: undone?,
+            footprint: Footprint::default(),
+        })
+    }
+
+    /// Every step's undo, newest first, the ledger saved after each.
+    async fn undo_all(&self) -> Result<Vec<TeardownStep>, WorkflowError> {
         let mut steps = Vec::new();
         for step in self.steps.iter().rev() {
             let id = step.id();
@@ -1440,10 +1613,7 @@ impl Workflow {
                 })?,
             });
         }
-        Ok(TeardownReport {
-            steps,
-            footprint: Footprint::default(),
-        })
+        Ok(steps)
     }
 }
 

@@ -472,6 +472,19 @@ impl<R: DeserializeOwned + Send + 'static> Table<R> {
         stream.try_next().await
     }
 
+    /// The first page only: at most `options`' page size records (its limit,
+    /// when smaller), in one request, however many match. For "the latest N"
+    /// reads, where the rest is not wanted.
+    pub async fn first_page(&self, options: impl Into<ListOptions>) -> Result<Vec<R>> {
+        let params = ListParams::check(options.into(), self.client.page_size())?;
+        let limit = params.page_limit(0);
+        let request = params.apply(self.request(Request::get(self.path())), 0, limit);
+        let response = self.client.transport().send(request).await?;
+        let mut rows: Vec<R> = decode_result(&response)?;
+        rows.truncate(limit as usize);
+        Ok(rows)
+    }
+
     /// The one record matching `query`, or `None`; [`Error::TooManyMatches`] when
     /// more than one matches (for lookups by a natural key that must be unique).
     pub async fn one(&self, query: Query) -> Result<Option<R>> {

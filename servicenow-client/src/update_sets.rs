@@ -399,21 +399,56 @@ impl UpdateSets {
         Ok(Restored::Restored)
     }
 
-    /// Every change the update set has captured.
+    /// Every change the update set has captured (a busy set holds
+    /// thousands: prefer [`recently_captured`](Self::recently_captured) to
+    /// check a run's own writes).
     pub async fn captured(&self, set: &SysId) -> Result<Vec<CapturedChange>> {
         self.captured
             .list(
-                ListOptions::new(Query::new().eq("update_set", set.as_str())).fields([
-                    "sys_id",
-                    "name",
-                    "update_set",
-                    "type",
-                    "target_name",
-                    "action",
-                    "sys_mod_count",
-                ]),
+                ListOptions::new(
+                    Query::new()
+                        .eq("update_set", set.as_str())
+                        .order_by("sys_id"),
+                )
+                .fields(CAPTURED_FIELDS),
             )
             .try_collect()
             .await
     }
+
+    /// The `limit` changes of the update set that `user_name` made last,
+    /// newest first: read before and after a run, they show what the run's
+    /// writes added or changed, in one bounded request each.
+    pub async fn recently_captured(
+        &self,
+        set: &SysId,
+        user_name: &str,
+        limit: u32,
+    ) -> Result<Vec<CapturedChange>> {
+        if limit == 0 {
+            return Err(InvalidInput::new("limit", "must be at least 1").into());
+        }
+        self.captured
+            .first_page(
+                ListOptions::new(
+                    Query::new()
+                        .eq("update_set", set.as_str())
+                        .eq("sys_updated_by", user_name)
+                        .order_by_desc("sys_updated_on"),
+                )
+                .fields(CAPTURED_FIELDS)
+                .page_size(limit),
+            )
+            .await
+    }
 }
+
+const CAPTURED_FIELDS: [&str; 7] = [
+    "sys_id",
+    "name",
+    "update_set",
+    "type",
+    "target_name",
+    "action",
+    "sys_mod_count",
+];

@@ -551,3 +551,41 @@ async fn untyped_tables_read_json_maps() {
         .unwrap();
     assert_eq!(row["priority"], "1");
 }
+
+#[tokio::test]
+async fn first_page_sends_one_request_and_keeps_at_most_the_page() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/now/table/sys_user"))
+        .and(query_param(
+            "sysparm_query",
+            "active=true^ORDERBYDESCsys_updated_on",
+        ))
+        .and(query_param("sysparm_limit", "2"))
+        .and(query_param("sysparm_offset", "0"))
+        .respond_with(
+            // A server that sends more than asked, and says more match.
+            ResponseTemplate::new(200)
+                .set_body_json(
+                    serde_json::json!({"result": [user_row(1), user_row(2), user_row(3)]}),
+                )
+                .insert_header("x-total-count", "900"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let rows = basic_client(&server)
+        .table::<User>()
+        .first_page(
+            ListOptions::new(
+                Query::new()
+                    .eq("active", "true")
+                    .order_by_desc("sys_updated_on"),
+            )
+            .page_size(2),
+        )
+        .await
+        .unwrap();
+    let names: Vec<&str> = rows.iter().map(|u| u.user_name.as_str()).collect();
+    assert_eq!(names, ["agent.0001", "agent.0002"]);
+}

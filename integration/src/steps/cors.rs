@@ -119,6 +119,10 @@ impl Step for CorsStep {
         StepId::CORS
     }
 
+    fn writes_configuration(&self) -> bool {
+        true
+    }
+
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
     }

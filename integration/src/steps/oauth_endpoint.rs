@@ -39,6 +39,10 @@ impl Step for OAuthEndpointStep {
         StepId::OAUTH_ENDPOINT
     }
 
+    fn writes_configuration(&self) -> bool {
+        true
+    }
+
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
     }

@@ -214,6 +214,10 @@ impl Step for OpenFrameStep {
         StepId::OPENFRAME
     }
 
+    fn writes_configuration(&self) -> bool {
+        true
+    }
+
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
     }

@@ -107,6 +107,10 @@ impl Step for PropertiesStep {
         StepId::custom(ID)
     }
 
+    fn writes_configuration(&self) -> bool {
+        true
+    }
+
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
     }

@@ -235,3 +235,65 @@ where
         self.try_collect().await.unwrap()
     }
 }
+
+#[tokio::test]
+async fn the_sdk_switches_a_user_s_update_set_and_the_capture_proves_it_or_not() {
+    use servicenow_client::update_sets::{CurrentSource, Restored};
+    let sn = FakeInstance::start().await;
+    let client = sn.client_as_admin();
+    let sets = client.update_sets();
+    let admin = client
+        .users()
+        .get_by_user_name(ADMIN_USER)
+        .await
+        .unwrap()
+        .unwrap();
+    let before = sets.current(&admin.sys_id).await.unwrap();
+    assert_eq!(before.source, CurrentSource::Default);
+    let default = before.update_set.clone().unwrap();
+    assert!(default.is_default);
+
+    let release = sets.create("BP release", "").await.unwrap();
+    let chosen = sets
+        .choose(&admin.sys_id, &release.sys_id, before.preference.as_ref())
+        .await
+        .unwrap();
+    let now = sets.current(&admin.sys_id).await.unwrap();
+    assert_eq!(now.source, CurrentSource::Preference);
+    assert_eq!(now.update_set.unwrap().sys_id, release.sys_id);
+    client.properties().set("x_vendor.one", "1").await.unwrap();
+    let captured = sets.captured(&release.sys_id).await.unwrap();
+    assert_eq!(captured.len(), 1, "{captured:?}");
+    assert_eq!(captured[0].table, "sys_properties");
+    assert_eq!(
+        sets.restore(&chosen, &before.preference_value())
+            .await
+            .unwrap(),
+        Restored::Restored
+    );
+    assert!(sets.preference(&admin.sys_id).await.unwrap().is_none());
+    assert_eq!(sn.current_update_set(ADMIN_USER), default.sys_id);
+
+    // Where the platform does not honour the preference, the capture shows it.
+    sn.set_update_set_preference_honoured(false);
+    let chosen = sets
+        .choose(&admin.sys_id, &release.sys_id, None)
+        .await
+        .unwrap();
+    client.properties().set("x_vendor.two", "2").await.unwrap();
+    let captured = sets.captured(&release.sys_id).await.unwrap();
+    assert_eq!(captured.len(), 1, "the second write went elsewhere");
+    assert!(
+        sets.captured(&default.sys_id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.target_name == "x_vendor.two")
+    );
+    sets.restore(
+        &chosen,
+        &servicenow_client::update_sets::PreviousPreference::Absent,
+    )
+    .await
+    .unwrap();
+}
