@@ -370,6 +370,8 @@ impl IntegrationAccounts {
         path: String,
     ) -> Result<Request> {
         spec.check()?;
+        // The tenant may echo what it was sent.
+        crate::redact::register(spec.client_secret.expose_secret());
         let wire = WireSpec {
             account_type: SERVICENOW_TYPE,
             name: &spec.name,

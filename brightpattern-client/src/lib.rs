@@ -37,6 +37,10 @@ pub mod teams;
 pub mod tenant;
 pub mod users;
 
+/// The process's one redactor: every secret the clients hold is registered as
+/// it is created, and every text a server sent is scrubbed of them
+/// ([`redact::scrub`]); register secrets of your own with [`redact::register`].
+pub use bpsn_core::redact;
 pub use bpsn_core::{
     ClientIdentity, ExposeSecret, Origin, Proxy, Request, Response, RetryPolicy, RootCertificates,
     SecretString, TlsProblem, TransportOptions,

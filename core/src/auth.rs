@@ -32,6 +32,8 @@ impl Credential {
     }
 
     fn named(name: HeaderName, value: &str, generation: u64) -> Result<Self> {
+        // Whatever the header carries is a secret a server may echo.
+        crate::redact::register_header_value(value);
         let mut header = HeaderValue::from_str(value).map_err(|_| {
             InvalidInput::new("credential", "holds characters an HTTP header cannot carry")
         })?;

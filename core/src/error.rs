@@ -86,14 +86,16 @@ pub struct ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} answered HTTP {}", self.request, self.status)?;
+        // The service's text, scrubbed again of every secret registered since.
+        let clean = |t: &str| crate::redact::scrub(t).into_owned();
         match (&self.message, &self.detail) {
-            (Some(m), Some(d)) => write!(f, ": {m} ({d})")?,
-            (Some(m), None) => write!(f, ": {m}")?,
-            (None, Some(d)) => write!(f, ": {d}")?,
+            (Some(m), Some(d)) => write!(f, ": {} ({})", clean(m), clean(d))?,
+            (Some(m), None) => write!(f, ": {}", clean(m))?,
+            (None, Some(d)) => write!(f, ": {}", clean(d))?,
             (None, None) => {}
         }
         if let Some(snippet) = &self.body_snippet {
-            write!(f, "; body starts: {snippet:?}")?;
+            write!(f, "; body starts: {:?}", clean(snippet))?;
         }
         Ok(())
     }
@@ -129,7 +131,7 @@ impl fmt::Display for RateLimited {
             write!(f, ", retry after {}s", after.as_secs())?;
         }
         if let Some(m) = &self.message {
-            write!(f, ": {m}")?;
+            write!(f, ": {}", crate::redact::scrub(m))?;
         }
         Ok(())
     }
@@ -156,9 +158,9 @@ impl fmt::Display for AuthenticationError {
         if let Some(status) = self.status {
             write!(f, " (HTTP {status})")?;
         }
-        write!(f, ": {}", self.error)?;
+        write!(f, ": {}", crate::redact::scrub(&self.error))?;
         if let Some(d) = &self.description {
-            write!(f, ": {d}")?;
+            write!(f, ": {}", crate::redact::scrub(d))?;
         }
         if let Some(h) = &self.hint {
             write!(f, ". {h}")?;
@@ -185,10 +187,12 @@ impl fmt::Display for DecodeError {
         write!(
             f,
             "could not decode the answer to {} (HTTP {}): {}",
-            self.request, self.status, self.reason
+            self.request,
+            self.status,
+            crate::redact::scrub(&self.reason)
         )?;
         match &self.body_snippet {
-            Some(s) => write!(f, "; body starts: {s:?}"),
+            Some(s) => write!(f, "; body starts: {:?}", crate::redact::scrub(s)),
             None => write!(f, "; body withheld (sensitive request)"),
         }
     }
@@ -547,9 +551,12 @@ impl Error {
     }
 }
 
-/// Cuts `body` to at most [`SNIPPET_CHARS`] characters of (lossy) UTF-8.
+/// Cuts `body` to at most [`SNIPPET_CHARS`] characters of (lossy) UTF-8,
+/// scrubbed of every registered secret first ([`crate::redact`]), so that a
+/// cut never leaves part of one.
 pub fn snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
+    let text = crate::redact::scrub(&text);
     let mut out: String = text.chars().take(SNIPPET_CHARS).collect();
     if text.chars().nth(SNIPPET_CHARS).is_some() {
         out.push('…');

@@ -50,6 +50,8 @@ pub mod oauth;
 #[cfg(feature = "client")]
 pub mod proxy;
 #[cfg(feature = "client")]
+pub mod redact;
+#[cfg(feature = "client")]
 pub mod retry;
 #[cfg(feature = "client")]
 pub mod tls;

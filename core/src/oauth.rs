@@ -92,6 +92,23 @@ impl oauth2::TokenResponse for LenientTokenResponse {
     }
 }
 
+/// The token a grant issued; its access and refresh tokens are registered
+/// with the [redactor](crate::redact) before anyone can send them.
+fn issued(response: &LenientTokenResponse) -> Token {
+    use oauth2::TokenResponse as _;
+    let access = response.access_token().secret();
+    crate::redact::register(access);
+    let refresh = response.refresh_token().map(|r| {
+        crate::redact::register(r.secret());
+        SecretString::from(r.secret().to_owned())
+    });
+    Token {
+        access_token: SecretString::from(access.to_owned()),
+        expires_in: response.expires_in(),
+        refresh_token: refresh,
+    }
+}
+
 type OAuthClient = oauth2::Client<
     BasicErrorResponse,
     LenientTokenResponse,
@@ -190,6 +207,7 @@ impl TokenEndpoint {
             .set_token_uri(TokenUrl::from_url(url))
             .set_auth_type(AuthType::RequestBody);
         if let Some(secret) = client_secret {
+            crate::redact::register(secret.expose_secret());
             client = client.set_client_secret(ClientSecret::new(secret.expose_secret().to_owned()));
         }
         Ok(Self {
@@ -204,7 +222,7 @@ impl TokenEndpoint {
     /// `urn:ietf:params:oauth:grant-type:jwt-bearer`), form-encoded with the
     /// client's id and secret in the body.
     pub async fn assertion(&self, grant_type: &str, assertion: &SecretString) -> Result<Token> {
-        use oauth2::TokenResponse as _;
+        crate::redact::register(assertion.expose_secret());
         let body = {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             form.append_pair("grant_type", grant_type)
@@ -224,13 +242,7 @@ impl TokenEndpoint {
             .api("oauth_token");
         let response = self.transport.send(request).await?;
         let parsed: LenientTokenResponse = response.json()?;
-        Ok(Token {
-            access_token: SecretString::from(parsed.access_token().secret().to_owned()),
-            expires_in: parsed.expires_in(),
-            refresh_token: parsed
-                .refresh_token()
-                .map(|r| SecretString::from(r.secret().to_owned())),
-        })
+        Ok(issued(&parsed))
     }
 
     /// The client id.
@@ -240,6 +252,7 @@ impl TokenEndpoint {
 
     /// Resource-owner password grant.
     pub async fn password(&self, username: &str, password: &SecretString) -> Result<Token> {
+        crate::redact::register(password.expose_secret());
         let user = ResourceOwnerUsername::new(username.to_owned());
         let pass = ResourceOwnerPassword::new(password.expose_secret().to_owned());
         let http = OAuthHttp {
@@ -255,6 +268,7 @@ impl TokenEndpoint {
 
     /// Refresh-token grant.
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<Token> {
+        crate::redact::register(refresh_token.expose_secret());
         let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let http = OAuthHttp {
             transport: &self.transport,
@@ -300,15 +314,8 @@ impl TokenEndpoint {
         &self,
         result: Result<LenientTokenResponse, RequestTokenError<Error, BasicErrorResponse>>,
     ) -> Result<Token> {
-        use oauth2::TokenResponse as _;
         match result {
-            Ok(response) => Ok(Token {
-                access_token: SecretString::from(response.access_token().secret().to_owned()),
-                expires_in: response.expires_in(),
-                refresh_token: response
-                    .refresh_token()
-                    .map(|r| SecretString::from(r.secret().to_owned())),
-            }),
+            Ok(response) => Ok(issued(&response)),
             Err(RequestTokenError::Request(e)) => Err(e),
             Err(RequestTokenError::ServerResponse(e)) => Err(Error::Authentication(Box::new(
                 crate::error::AuthenticationError {

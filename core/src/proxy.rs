@@ -57,7 +57,9 @@ impl Proxy {
 
     /// Authenticates to the proxy with Basic credentials (`Proxy-Authorization`).
     pub fn with_credentials(mut self, username: impl Into<String>, password: SecretString) -> Self {
-        self.username = Some(username.into());
+        let username = username.into();
+        crate::redact::register_basic(&username, password.expose_secret());
+        self.username = Some(username);
         self.password = Some(password);
         self
     }

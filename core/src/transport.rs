@@ -342,7 +342,7 @@ impl Response {
         Error::Decode(Box::new(DecodeError {
             request: self.request.clone(),
             status: self.status.as_u16(),
-            reason: reason.into(),
+            reason: crate::redact::scrub_owned(reason.into()),
             body_snippet: (!self.sensitive).then(|| snippet(&self.body)),
         }))
     }
@@ -351,7 +351,8 @@ impl Response {
     pub fn protocol_error(&self, reason: impl Into<String>) -> Error {
         Error::Protocol {
             request: self.request.clone(),
-            reason: reason.into(),
+            // It may quote what the service sent.
+            reason: crate::redact::scrub_owned(reason.into()),
         }
     }
 }
@@ -1263,6 +1264,10 @@ impl Transport {
             };
         }
         let mut parsed = (self.inner.error_parser)(&response.body);
+        // A server may echo the request it got: no secret of the process
+        // survives in what it says.
+        parsed.message = parsed.message.map(crate::redact::scrub_owned);
+        parsed.detail = parsed.detail.map(crate::redact::scrub_owned);
         if response.sensitive {
             // The service may echo the request (a generated secret) in its error:
             // keep the message with any secret scrubbed, never the detail.
@@ -1332,8 +1337,8 @@ fn parse_oauth_error(body: &[u8]) -> Option<ErrorBody> {
     }
     let parsed: OAuthError = serde_json::from_slice(body).ok()?;
     Some(ErrorBody {
-        message: Some(parsed.error),
-        detail: parsed.error_description,
+        message: Some(crate::redact::scrub_owned(parsed.error)),
+        detail: parsed.error_description.map(crate::redact::scrub_owned),
     })
 }
 

@@ -918,6 +918,22 @@ fn toml_string(value: &str) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "\"\"".to_owned())
 }
 
+/// Standard error, each write scrubbed of every secret the process holds
+/// (`servicenow_client::redact`): a log line may quote what a server said.
+struct ScrubbedStderr;
+
+impl std::io::Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(servicenow_client::redact::scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// Sends the libraries' `tracing` output to standard error: `RUST_LOG` when set,
 /// else by the number of `-v`.
 fn init_logging(verbose: u8) {
@@ -931,7 +947,7 @@ fn init_logging(verbose: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| ScrubbedStderr)
         .with_target(true)
         .without_time()
         .try_init();
@@ -971,7 +987,8 @@ pub(crate) fn main() -> ExitCode {
     match runtime.block_on(run(cli.command, &out)) {
         Ok(code) => ExitCode::from(code),
         Err(exit) => {
-            eprintln!("error: {}", exit.message);
+            // The last line of defence: an error may quote what a server said.
+            eprintln!("error: {}", servicenow_client::redact::scrub(&exit.message));
             ExitCode::from(exit.code)
         }
     }

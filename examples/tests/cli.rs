@@ -1,4 +1,5 @@
 //! `bp-servicenow` run as a process against the fakes.
+#![allow(clippy::print_stdout)] // some tests print what they tried
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -1414,4 +1415,68 @@ async fn plan_and_apply_name_the_update_set_the_configuration_lands_in() {
     tokio::task::spawn_blocking(move || drop((sn, bp)))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_that_echoes_the_request_gets_no_secret_printed() {
+    use base64::Engine as _;
+    use bpsn_fake::echo::{Echo, EchoShape};
+    let bp = FakeTenant::start().await;
+    let mut tried = 0;
+    for shape in EchoShape::ALL {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(Echo::new(500, shape))
+            .mount(&server)
+            .await;
+        let file = config_file(
+            "echo.toml",
+            &format!(
+                "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n",
+                server.uri(),
+                bp.url()
+            ),
+        );
+        let path = file.to_str().unwrap();
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{ADMIN_USER}:{ADMIN_PASSWORD}"));
+        let mut env = ENV.to_vec();
+        for (args, log) in [
+            (vec!["plan", "--config", path], None),
+            (vec!["plan", "--config", path, "--json"], None),
+            (vec!["-vvv", "plan", "--config", path], None),
+            (vec!["verify", "--config", path, "--json"], Some("trace")),
+            (vec!["apply", "--config", path, "--yes"], Some("trace")),
+        ] {
+            env.retain(|(k, _)| *k != "RUST_LOG");
+            if let Some(level) = log {
+                env.push(("RUST_LOG", level));
+            }
+            let out = run(&args, &env);
+            assert_ne!(out.code, 0, "{args:?}: the echo is an error");
+            let all = format!("{}{}", out.stdout, out.stderr);
+            assert!(
+                all.contains("500") || all.contains("Internal error"),
+                "{args:?}: {all}"
+            );
+            for secret in [ADMIN_PASSWORD, basic.as_str(), API_SECRET] {
+                assert!(
+                    !all.contains(secret),
+                    "{shape:?} {args:?}: {secret} in\n{all}"
+                );
+            }
+            tried += 1;
+        }
+        assert!(
+            server
+                .received_requests()
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.headers.get("authorization").is_some()),
+            "the credentials were sent to be echoed"
+        );
+    }
+    println!("echoing instance: {tried} runs, secrets printed: 0");
+    tokio::task::spawn_blocking(move || drop(bp)).await.unwrap();
 }

@@ -99,7 +99,17 @@ async fn apply_proves_what_it_wrote_and_verify_proves_it_again() {
         .iter()
         .map(|c| (c.check.as_str(), c.status))
         .collect();
-    assert_eq!(proofs.len(), 4, "{report}");
+    // The four steps' proofs, and that the configuration landed in the
+    // administrator's update set.
+    assert_eq!(proofs.len(), 5, "{report}");
+    assert_eq!(
+        proofs
+            .iter()
+            .filter(|(c, _)| c.starts_with("update set \"Default\""))
+            .count(),
+        1,
+        "{report}"
+    );
     assert!(proofs.iter().all(|(_, s)| *s == Status::Ok), "{report}");
     assert_eq!(
         report.status(),

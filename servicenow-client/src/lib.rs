@@ -90,6 +90,10 @@ pub mod update_sets;
 pub mod users;
 pub mod wire;
 
+/// The process's one redactor: every secret the clients hold is registered as
+/// it is created, and every text a server sent is scrubbed of them
+/// ([`redact::scrub`]); register secrets of your own with [`redact::register`].
+pub use bpsn_core::redact;
 pub use bpsn_core::{
     ClientIdentity, ExposeSecret, Proxy, Request, RequestBudget, Response, RetryPolicy,
     RootCertificates, SecretString, TlsProblem, Token, Transport, TransportOptions,

@@ -194,13 +194,16 @@ pub fn generate_client_id() -> String {
 }
 
 /// Generates a client secret: 40 characters from `[A-Za-z0-9_-]` (238 bits), from
-/// the thread's cryptographically secure generator.
+/// the thread's cryptographically secure generator. It is registered with the
+/// redactor (`bpsn_core::redact`), so that no error text shows it.
 pub fn generate_client_secret() -> SecretString {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut rng = rand::rng();
     let secret: String = (0..40)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
+    // A server that echoes the request it got must not show it.
+    bpsn_core::redact::register(&secret);
     SecretString::from(secret)
 }
 

@@ -6,6 +6,8 @@
 //! Each fake names its own endpoints with a small `Copy` enum `E`; everything here
 //! is generic over it.
 
+pub mod echo;
+
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
