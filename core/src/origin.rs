@@ -71,6 +71,9 @@ pub enum OriginError {
     /// The URL has no host.
     #[error("`{0}` has no host")]
     NoHost(String),
+    /// The port is 0, which no service listens on (ports are 1–65535).
+    #[error("`{0}` names port 0; a port is 1–65535")]
+    PortZero(String),
 }
 
 impl Origin {
@@ -111,6 +114,13 @@ impl Origin {
     }
 
     /// Parses a full origin (`https://host[:port]`, optionally with a trailing `/`).
+    ///
+    /// ```
+    /// use bpsn_core::Origin;
+    /// assert!(Origin::parse("https://example.org:8443").is_ok());
+    /// assert!(Origin::parse("https://example.org:0").is_err());
+    /// assert!(Origin::parse("https://example.org:65536").is_err());
+    /// ```
     pub fn parse(input: &str) -> Result<Self, OriginError> {
         let input = input.trim();
         if input.is_empty() {
@@ -141,6 +151,9 @@ impl Origin {
                 input: input.to_owned(),
                 path: url.path().to_owned(),
             });
+        }
+        if url.port() == Some(0) {
+            return Err(OriginError::PortZero(input.to_owned()));
         }
         if url.query().is_some() {
             return Err(OriginError::Query(input.to_owned()));

@@ -270,12 +270,11 @@ impl Environment {
     /// A file of `KEY=VALUE` lines (blank lines and `#` comments skipped;
     /// values may be quoted).
     pub(crate) fn file(path: &std::path::Path) -> Result<Self, Exit> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Exit::usage(format!(
-                "cannot read credentials file {}: {e}",
-                path.display()
-            ))
-        })?;
+        let text = crate::files::read_text(
+            path,
+            "credentials file",
+            crate::files::MAX_SECRET_FILE_BYTES,
+        )?;
         let mut values = std::collections::HashMap::new();
         for (number, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -392,11 +391,11 @@ impl EnvCredentials {
                 subject,
             } => {
                 let secret = SecretString::from(env.required("SERVICENOW_CLIENT_SECRET"));
-                let pem = std::fs::read_to_string(key_file).map_err(|e| {
-                    Exit::usage(format!(
-                        "servicenow.auth.key_file: cannot read {key_file}: {e}"
-                    ))
-                })?;
+                let pem = crate::files::read_text(
+                    std::path::Path::new(key_file),
+                    "JWT key file (servicenow.auth.key_file)",
+                    crate::files::MAX_SECRET_FILE_BYTES,
+                )?;
                 let key = servicenow_client::JwtSigningKey::from_pem(pem.into(), key_id.clone())
                     .map_err(|e| {
                         Exit::usage(format!("servicenow.auth.key_file ({key_file}): {e}"))
@@ -463,21 +462,22 @@ impl EnvCredentials {
 }
 
 /// Reads and resolves a configuration file.
-pub(crate) fn load_spec(path: &PathBuf) -> Result<ResolvedSpec, Exit> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Exit::usage(if e.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "{} does not exist: write a starter configuration with `bp-servicenow init`, or pass --config",
-                path.display()
-            )
-        } else {
-            format!("cannot read {}: {e}", path.display())
-        })
-    })?;
+pub(crate) fn load_spec(path: &std::path::Path) -> Result<ResolvedSpec, Exit> {
+    if !path.exists() {
+        return Err(Exit::usage(format!(
+            "{} does not exist: write a starter configuration with `bp-servicenow init`, or pass --config",
+            path.display()
+        )));
+    }
+    let text = crate::files::read_text(path, "configuration", crate::files::MAX_CONFIG_BYTES)?;
     let spec = IntegrationSpec::from_toml(&text)
         .map_err(|e| Exit::usage(format!("{}: {e}", path.display())))?;
-    spec.resolve()
-        .map_err(|e| Exit::usage(format!("{}: {e}", path.display())))
+    let mut resolved = spec
+        .resolve()
+        .map_err(|e| Exit::usage(format!("{}: {e}", path.display())))?;
+    // Relative paths in the file are taken from its folder.
+    crate::files::anchor(&mut resolved, path);
+    Ok(resolved)
 }
 
 /// Builds the workflow for a spec with the given credentials.
@@ -548,8 +548,12 @@ fn tls_files(
     Exit,
 > {
     let read = |key: &str, path: &str| {
-        std::fs::read(path)
-            .map_err(|e| Exit::usage(format!("{section}.{key}: cannot read {path}: {e}")))
+        crate::files::read(
+            std::path::Path::new(path),
+            &format!("{section}.{key} file"),
+            crate::files::MAX_SECRET_FILE_BYTES,
+        )
+        .map_err(|e| Exit::usage(format!("{section}.{key}: {}", e.message)))
     };
     let roots =
         match &tls.root_certificates {

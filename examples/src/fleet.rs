@@ -79,8 +79,7 @@ pub(crate) fn exit_code(summary: FleetSummary) -> u8 {
 }
 
 fn read(path: &Path, what: &str) -> Result<String, Exit> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Exit::usage(format!("cannot read the {what} {}: {e}", path.display())))
+    crate::files::read_text(path, what, crate::files::MAX_CONFIG_BYTES)
 }
 
 /// Runs a fleet.
@@ -150,12 +149,19 @@ pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
     let mut budgets: HashMap<String, RequestBudget> = HashMap::new();
     let rate = inventory.requests_per_second;
     let members = chosen.iter().map(|row| {
-        member(row, &template, &base, args.break_lease, |instance| {
-            budgets
-                .entry(instance.to_owned())
-                .or_insert_with(|| RequestBudget::per_second(rate).with_burst(rate))
-                .clone()
-        })
+        member(
+            row,
+            &template,
+            &template_path,
+            &base,
+            args.break_lease,
+            |instance| {
+                budgets
+                    .entry(instance.to_owned())
+                    .or_insert_with(|| RequestBudget::per_second(rate).with_burst(rate))
+                    .clone()
+            },
+        )
     });
     let mut options = FleetOptions::default().concurrency(concurrency);
     if !args.json && std::io::stderr().is_terminal() {
@@ -181,12 +187,17 @@ pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
 fn member(
     row: &InventoryRow,
     template: &IntegrationSpec,
+    template_path: &Path,
     base: &Path,
     break_lease: bool,
     budget_for: impl FnOnce(&str) -> RequestBudget,
 ) -> FleetMember {
     let built = (|| {
-        let spec = Inventory::row_spec(template, row).map_err(|e| Exit::usage(e.to_string()))?;
+        let mut spec =
+            Inventory::row_spec(template, row).map_err(|e| Exit::usage(e.to_string()))?;
+        // The template's relative paths are taken from its folder.
+        crate::files::anchor(&mut spec, template_path);
+        // The credentials file is named by the inventory: taken from its folder.
         let env = match (&row.env_prefix, &row.credentials_file) {
             (_, Some(file)) => Environment::file(&base.join(file))?,
             (Some(prefix), None) => Environment::prefixed(prefix),

@@ -14,6 +14,7 @@
 mod cli;
 #[cfg(feature = "demo")]
 mod demo;
+mod files;
 mod fleet;
 mod output;
 

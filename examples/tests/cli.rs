@@ -1023,7 +1023,7 @@ fn a_tls_file_that_cannot_be_read_is_a_usage_error_naming_it() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("servicenow.tls.root_certificates: cannot read /no/such/corp-root.pem"),
+            .contains("servicenow.tls.root_certificates: the servicenow.tls.root_certificates file /no/such/corp-root.pem does not exist"),
         "{}",
         run.stderr
     );
@@ -1479,4 +1479,124 @@ async fn an_instance_that_echoes_the_request_gets_no_secret_printed() {
     }
     println!("echoing instance: {tried} runs, secrets printed: 0");
     tokio::task::spawn_blocking(move || drop(bp)).await.unwrap();
+}
+
+#[test]
+fn hostile_local_files_are_refused_before_reading_and_paths_resolve_beside_the_file() {
+    let dir = std::env::temp_dir().join(format!("bp-servicenow-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A FIFO (reading one would hang), a directory, a device, a sparse 17 MiB file.
+    let fifo = dir.join("config.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let huge = dir.join("huge.toml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(17 * 1024 * 1024)
+        .unwrap();
+    let mut tried = 0;
+    for (path, expect) in [
+        (fifo.to_str().unwrap(), "FIFO"),
+        (dir.to_str().unwrap(), "a directory"),
+        ("/dev/zero", "a device"),
+        (huge.to_str().unwrap(), "larger than 16 MiB"),
+    ] {
+        let started = std::time::Instant::now();
+        let out = run(&["plan", "--config", path], &ENV);
+        assert_eq!(out.code, 2, "{path}: {}", out.stderr);
+        assert!(out.stderr.contains(expect), "{path}: {}", out.stderr);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{path} was read"
+        );
+        tried += 1;
+    }
+    // As the fleet's template and credentials file, and as a TLS or key file.
+    for (inventory, expect) in [
+        (
+            "template = \"/dev/zero\"\n[[row]]\nname = \"a\"\ninstance = \"dev1\"\ntenant = \"t\"\n".to_owned(),
+            "a device",
+        ),
+        (
+            format!(
+                "template = \"{}\"\n[[row]]\nname = \"a\"\ninstance = \"dev1\"\ntenant = \"t\"\ncredentials_file = \"/dev/zero\"\n",
+                config_file("files-template.toml", "[servicenow]\ninstance = \"x\"\n[brightpattern]\ntenant = \"x\"\n")
+                    .to_str()
+                    .unwrap()
+            ),
+            "a device",
+        ),
+    ] {
+        let file = config_file("files-inventory.toml", &inventory);
+        let out = run(
+            &["fleet", "plan", "--inventory", file.to_str().unwrap(), "--json"],
+            &ENV,
+        );
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(all.contains(expect), "{inventory}: {all}");
+        tried += 1;
+    }
+    let tls = config_file(
+        "files-tls.toml",
+        "[servicenow]\ninstance = \"dev1\"\n[servicenow.tls]\nroot_certificates = \"/dev/zero\"\n[brightpattern]\ntenant = \"t\"\n",
+    );
+    let out = run(&["plan", "--config", tls.to_str().unwrap()], &ENV);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("a device"), "{}", out.stderr);
+    tried += 1;
+
+    // key_file is taken from the configuration's folder, not the working directory.
+    let sub = dir.join("etc");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(sub.join("bp-jwt.key"), "not a key").unwrap();
+    let jwt = sub.join("jwt.toml");
+    std::fs::write(
+        &jwt,
+        "[servicenow]\ninstance = \"dev1\"\n[servicenow.auth]\nmethod = \"jwt\"\nclient_id = \"cid\"\nkey_file = \"bp-jwt.key\"\nkey_id = \"k1\"\nsubject = \"bot\"\n[brightpattern]\ntenant = \"t\"\n",
+    )
+    .unwrap();
+    let mut env = ENV.to_vec();
+    env.push(("SERVICENOW_CLIENT_SECRET", "s"));
+    env.push(("SERVICENOW_INTEGRATION_USERNAME", "bot"));
+    env.push(("SERVICENOW_INTEGRATION_PASSWORD", "p"));
+    let out = run(&["plan", "--config", jwt.to_str().unwrap()], &env);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("({})", sub.join("bp-jwt.key").display())),
+        "read beside the file, and found not to be a key: {}",
+        out.stderr
+    );
+    tried += 1;
+    println!("hostile local files tried: {tried}, each refused with exit 2 before reading");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_file_given_in_the_wrong_role_is_named_without_quoting_its_secrets() {
+    let creds = config_file(
+        "wrong-role.env",
+        "SERVICENOW_USERNAME=admin\nSERVICENOW_PASSWORD=never-quoted-pw\nBRIGHTPATTERN_CLIENT_SECRET=never-quoted-bp\n",
+    );
+    let path = creds.to_str().unwrap();
+    let as_spec = run(&["plan", "--config", path], &ENV);
+    let inventory = config_file(
+        "wrong-role-inventory.toml",
+        &format!(
+            "template = \"{path}\"\n[[row]]\nname = \"a\"\ninstance = \"dev1\"\ntenant = \"t\"\n"
+        ),
+    );
+    let as_template = run(
+        &["fleet", "plan", "--inventory", inventory.to_str().unwrap()],
+        &ENV,
+    );
+    let as_inventory = run(&["fleet", "plan", "--inventory", path], &ENV);
+    for out in [&as_spec, &as_template, &as_inventory] {
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains("credentials file"), "{}", out.stderr);
+        for secret in ["never-quoted-pw", "never-quoted-bp"] {
+            assert!(!out.stderr.contains(secret) && !out.stdout.contains(secret));
+        }
+    }
 }

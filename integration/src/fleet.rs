@@ -129,8 +129,8 @@ impl Inventory {
     /// a row with both an environment prefix and a credentials file, or a
     /// concurrency of 0 is an error naming every problem.
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
-        let inventory: Inventory =
-            toml::from_str(text).map_err(|e| SpecError::Parse(e.to_string().trim().to_owned()))?;
+        let inventory: Inventory = toml::from_str(text)
+            .map_err(|e| SpecError::Parse(crate::spec::toml_error(text, &e, "fleet inventory")))?;
         let mut problems = Vec::new();
         if inventory.rows.is_empty() {
             problems.push("the inventory has no [[row]]".to_owned());

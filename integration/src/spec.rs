@@ -563,6 +563,78 @@ pub enum SpecError {
     Invalid(SpecProblems),
 }
 
+/// Whether a TOML key names something secret (a password, a secret, a token,
+/// a key, a credential): a line holding its value is never quoted.
+fn secret_key(key: &str) -> bool {
+    let key = key
+        .trim()
+        .trim_start_matches("export ")
+        .to_ascii_lowercase();
+    [
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "credential",
+        "auth",
+        "cookie",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+}
+
+/// Whether a line is a credentials file's `KEY=VALUE` (upper-case name).
+fn environment_line(line: &str) -> bool {
+    let line = line.trim().trim_start_matches("export ");
+    line.split_once('=').is_some_and(|(key, _)| {
+        let key = key.trim();
+        !key.is_empty()
+            && key.starts_with(|c: char| c.is_ascii_uppercase())
+            && key
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    })
+}
+
+/// A TOML error, for people, that never quotes a secret: a file that is a
+/// credentials file (`KEY=VALUE` lines) is named as one without quoting any
+/// line; otherwise the offending line is quoted only when it holds no value
+/// of a secret-looking key. `role` names what the file should be.
+pub(crate) fn toml_error(text: &str, error: &toml::de::Error, role: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let env_lines = lines.iter().filter(|l| environment_line(l)).count();
+    if env_lines > 0 && env_lines * 2 >= lines.len() {
+        return format!(
+            "this is not a {role} (TOML): it holds KEY=VALUE lines, as a credentials file does ({env_lines} of {} lines); its lines are not shown, as they may hold secrets",
+            lines.len()
+        );
+    }
+    let Some(span) = error.span() else {
+        return error.message().trim().to_owned();
+    };
+    let start = span.start.min(text.len());
+    let before = &text[..start];
+    let line_number = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let line = text.lines().nth(line_number - 1).unwrap_or_default();
+    let risky = environment_line(line)
+        || line.split_once('=').is_some_and(|(key, _)| secret_key(key))
+        || line.split_once(':').is_some_and(|(key, _)| secret_key(key));
+    if risky {
+        format!(
+            "line {line_number}, column {column}: {} (the line is not shown: it may hold a secret)",
+            error.message().trim()
+        )
+    } else {
+        error.to_string().trim().to_owned()
+    }
+}
+
 /// Every problem of a spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecProblems(pub Vec<String>);
@@ -632,7 +704,7 @@ pub const OPENFRAME_ROLE: &str = "sn_openframe_user";
 impl IntegrationSpec {
     /// Reads a spec from TOML; an unknown key is an error naming it.
     pub fn from_toml(text: &str) -> Result<Self, SpecError> {
-        toml::from_str(text).map_err(|e| SpecError::Parse(e.to_string().trim().to_owned()))
+        toml::from_str(text).map_err(|e| SpecError::Parse(toml_error(text, &e, "configuration")))
     }
 
     /// Writes the spec as TOML.
@@ -891,6 +963,10 @@ fn check_name(problems: &mut Vec<String>, what: &str, name: &str) {
         problems.push(format!(
             "{what}: {name:?} holds `^` or a line break, which ServiceNow queries cannot carry"
         ));
+    } else if name.chars().any(char::is_control) {
+        problems.push(format!(
+            "{what}: {name:?} holds a control character (NUL, ESC, BEL, a tab…), which no ServiceNow name holds"
+        ));
     }
 }
 
@@ -1094,6 +1170,54 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
         assert_eq!(problems.0.len(), 6, "{text}");
+    }
+
+    #[test]
+    fn toml_errors_never_quote_a_secret() {
+        // A credentials file given as the configuration.
+        let creds = "# row b\nSERVICENOW_USERNAME=admin\nSERVICENOW_PASSWORD=hunter2-never-shown\nexport BRIGHTPATTERN_CLIENT_SECRET=\"x\"\n";
+        let err = IntegrationSpec::from_toml(creds).unwrap_err().to_string();
+        assert!(err.contains("credentials file"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        // A bad value on a secret-looking key: the line is not quoted.
+        let text = format!("{MINIMAL}[network]\nproxy_password = hunter2-never-shown\n");
+        let err = IntegrationSpec::from_toml(&text).unwrap_err().to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("line 6") && err.contains("not shown"), "{err}");
+        // Other lines are quoted, to help.
+        let text = format!("{MINIMAL}[openframe]\nwidth = wide\n");
+        let err = IntegrationSpec::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("width = wide"), "{err}");
+    }
+
+    #[test]
+    fn what_a_platform_would_refuse_is_refused_naming_the_field() {
+        for (section, problem) in [
+            (
+                "[access]\nusers = [\"a\\u0000b\", \"c\\u001bd\", \"e\\u0007f\"]\n",
+                "access.users",
+            ),
+            ("[openframe]\ntitle = \"<b>Agent</b>\"\n", "plain text"),
+            ("[openframe]\nsubtitle = \"two\\nlines\"\n", "plain text"),
+            ("[openframe]\norder = 9223372036854775807\n", "outside"),
+            ("[openframe]\norder = -9223372036854775808\n", "outside"),
+        ] {
+            let err = IntegrationSpec::from_toml(&format!("{MINIMAL}{section}"))
+                .unwrap()
+                .resolve()
+                .unwrap_err();
+            assert!(err.to_string().contains(problem), "{section}: {err}");
+        }
+        let err = IntegrationSpec::from_toml(
+            "[servicenow]\ninstance = \"dev1\"\n[brightpattern]\ntenant = \"https://example.brightpattern.com:0\"\n",
+        )
+        .unwrap()
+        .resolve()
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("brightpattern.tenant") && err.to_string().contains("port 0"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -94,6 +94,26 @@ pub enum SettingsProblem {
         /// Its length in characters.
         chars: usize,
     },
+    /// The title or subtitle is not plain text: it holds markup (`<`, `>`)
+    /// or a control character (a line break, ESC, NUL…), which the frame's
+    /// header shows as typed or not at all.
+    #[error("the {field} must be plain text on one line: it holds {what}")]
+    TextNotPlain {
+        /// `title` or `subtitle`.
+        field: &'static str,
+        /// What it holds.
+        what: &'static str,
+    },
+    /// The order is outside the column's integer range.
+    #[error(
+        "the order {order} is outside the integer column's range ({}..={})",
+        i32::MIN,
+        i32::MAX
+    )]
+    OrderOutOfRange {
+        /// The order given.
+        order: i64,
+    },
     /// The URL is too long.
     #[error("the URL is {length} characters long; OpenFrame accepts at most {MAX_URL_LENGTH}")]
     UrlTooLong {
@@ -161,6 +181,21 @@ impl OpenFrameSettings {
             if chars > MAX_TITLE_CHARS {
                 problems.push(SettingsProblem::TextTooLong { field, chars });
             }
+            if text.contains(['<', '>']) {
+                problems.push(SettingsProblem::TextNotPlain {
+                    field,
+                    what: "markup (`<` or `>`)",
+                });
+            }
+            if text.chars().any(char::is_control) {
+                problems.push(SettingsProblem::TextNotPlain {
+                    field,
+                    what: "a control character (a line break, a tab, ESC, NUL…)",
+                });
+            }
+        }
+        if i32::try_from(self.order).is_err() {
+            problems.push(SettingsProblem::OrderOutOfRange { order: self.order });
         }
         let length = self.url.as_str().len();
         if length > MAX_URL_LENGTH {

@@ -81,7 +81,7 @@ proptest! {
         title_len in 257usize..400,
         width in 50u32..=4096,
         height in 50u32..=4096,
-        order in any::<i64>(),
+        order in prop_oneof![any::<i64>(), any::<i32>().prop_map(i64::from)],
     ) {
         let url = AgentDesktopUrl::new(&tenant_origin("example").unwrap(), &instance_origin("dev1").unwrap()).unwrap();
         let mut s = OpenFrameSettings::new(if empty_name { "" } else { "Bright Pattern" }, url);
@@ -89,12 +89,20 @@ proptest! {
         s.order = order;
         if long_title { s.title = "t".repeat(title_len); }
         if long_subtitle { s.subtitle = "s".repeat(title_len); }
-        let expected = usize::from(empty_name) + usize::from(long_title) + usize::from(long_subtitle);
+        let order_out_of_range = i32::try_from(order).is_err();
+        let expected = usize::from(empty_name)
+            + usize::from(long_title)
+            + usize::from(long_subtitle)
+            + usize::from(order_out_of_range);
         match s.validate() {
             Ok(()) => prop_assert_eq!(expected, 0),
             Err(problems) => {
                 prop_assert_eq!(problems.len(), expected);
                 prop_assert_eq!(problems.0.contains(&SettingsProblem::EmptyName), empty_name);
+                prop_assert_eq!(
+                    problems.0.contains(&SettingsProblem::OrderOutOfRange { order }),
+                    order_out_of_range
+                );
             }
         }
     }
