@@ -64,6 +64,8 @@ pub type JsonRecord = serde_json::Map<String, serde_json::Value>;
 /// Besides these, a list never asks for more than `ceil(X-Total-Count / page
 /// size) + 1` pages when the server gives a total, and fails on a page that
 /// repeats a record already seen or on more records than the total announced.
+/// A page that comes without paging headers (neither `X-Total-Count` nor
+/// `Link`, which ServiceNow always sends) is the last one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PagingLimits {
@@ -74,6 +76,13 @@ pub struct PagingLimits {
     /// 5). ServiceNow applies `sysparm_limit` before ACLs, so a page can be empty
     /// while more remain; a server that keeps answering empty pages is stopped.
     pub max_empty_pages_in_a_row: u32,
+    /// The most body bytes one list reads, all its pages together (default
+    /// 64 MiB): a server that keeps sending (junk pages under an absurd
+    /// total) ends in an error, not in exhausted memory. A stream holds one
+    /// page at a time; raise this to stream a larger table.
+    pub max_list_bytes: u64,
+    /// The largest record a list accepts, as JSON text (default 4 MiB).
+    pub max_record_bytes: u64,
 }
 
 impl PagingLimits {
@@ -88,6 +97,18 @@ impl PagingLimits {
         self.max_empty_pages_in_a_row = pages;
         self
     }
+
+    /// Sets the most body bytes one list reads.
+    pub fn max_list_bytes(mut self, bytes: u64) -> Self {
+        self.max_list_bytes = bytes;
+        self
+    }
+
+    /// Sets the largest record a list accepts.
+    pub fn max_record_bytes(mut self, bytes: u64) -> Self {
+        self.max_record_bytes = bytes;
+        self
+    }
 }
 
 impl Default for PagingLimits {
@@ -95,6 +116,8 @@ impl Default for PagingLimits {
         Self {
             max_pages: 10_000,
             max_empty_pages_in_a_row: 5,
+            max_list_bytes: 64 * 1024 * 1024,
+            max_record_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -442,6 +465,7 @@ impl<R: DeserializeOwned + Send + 'static> Table<R> {
                 empty_in_a_row: 0,
                 received: 0,
                 seen: std::collections::HashSet::new(),
+                bytes: 0,
             });
         // The state is the pager, or the input error to report as the only item.
         futures_util::stream::try_unfold(start, |state| async move {
@@ -575,6 +599,8 @@ struct Pager<R> {
     received: u64,
     /// A fingerprint of the sys_id of every record seen.
     seen: std::collections::HashSet<u64>,
+    /// Body bytes of every page read so far.
+    bytes: u64,
 }
 
 /// Splits a page's `{"result": [...]}` into where each record lies in the body,
@@ -662,7 +688,25 @@ impl<R: DeserializeOwned + Send + 'static> Pager<R> {
         }
         let response = self.table.client.transport().send(request).await?;
         self.pages += 1;
+        self.bytes += response.body().len() as u64;
+        if self.bytes > limits.max_list_bytes {
+            return Err(response.protocol_error(format!(
+                "the list's pages came to {} bytes after {} pages, more than the {} a list may read (PagingLimits::max_list_bytes): stopping",
+                self.bytes, self.pages, limits.max_list_bytes
+            )));
+        }
         let rows = split_page(&response)?;
+        if let Some((_, range)) = rows
+            .iter()
+            .find(|(_, r)| r.len() as u64 > limits.max_record_bytes)
+        {
+            return Err(response.protocol_error(format!(
+                "page {} holds a record of {} bytes, more than the {} a record may be (PagingLimits::max_record_bytes): stopping",
+                self.pages,
+                range.len(),
+                limits.max_record_bytes
+            )));
+        }
         let received = rows.len();
         self.received += received as u64;
         self.records.clear();
@@ -740,8 +784,8 @@ impl<R: DeserializeOwned + Send + 'static> Pager<R> {
                     }
                     Some(t) if next_offset < t => Some(NextPage::Offset(next_offset)),
                     Some(_) => None,
-                    // No paging headers at all: keep going until a page is empty.
-                    None if received > 0 => Some(NextPage::Offset(next_offset)),
+                    // No paging headers at all: ServiceNow sends X-Total-Count
+                    // (and Link) with every list, so this page is the last.
                     None => None,
                 }
             }

@@ -176,13 +176,31 @@ async fn a_page_that_repeats_a_record_is_an_error() {
 }
 
 #[tokio::test]
-async fn without_a_total_paging_stops_at_the_configured_cap() {
+async fn a_page_without_paging_headers_is_the_last() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(Pages {
             rows: distinct,
             total: None,
             link_host: None,
+        })
+        .mount(&server)
+        .await;
+    let users = list(&client(&server, PagingLimits::default()))
+        .await
+        .unwrap();
+    assert_eq!(users.len(), 2, "one full page, then no more asked");
+    assert_eq!(pages_asked(&server).await, 1);
+}
+
+#[tokio::test]
+async fn without_a_total_paging_stops_at_the_configured_cap() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(Pages {
+            rows: distinct,
+            total: None,
+            link_host: Some(server.uri()),
         })
         .mount(&server)
         .await;

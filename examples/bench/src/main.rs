@@ -471,6 +471,9 @@ mod pages {
         let client = Client::builder(InstanceUrl::parse(url)?, Credentials::basic("admin", "pw"))
             .page_size(u32::try_from(scenario.page_size)?)
             .compression(scenario.gzip)
+            // A stream holds one page at a time: the whole list may be larger
+            // than the default budget for lists collected into memory.
+            .paging_limits(servicenow_client::PagingLimits::default().max_list_bytes(u64::MAX))
             .build()?;
         let options = ListOptions::new(Query::new()).display_value(if scenario.display_all {
             DisplayValue::All
