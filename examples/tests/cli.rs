@@ -1429,43 +1429,73 @@ async fn an_instance_that_echoes_the_request_gets_no_secret_printed() {
             .respond_with(Echo::new(500, shape))
             .mount(&server)
             .await;
-        let file = config_file(
-            "echo.toml",
-            &format!(
-                "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n",
-                server.uri(),
-                bp.url()
-            ),
+        let key_file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../servicenow-client/tests/jwt/signing.key"
         );
-        let path = file.to_str().unwrap();
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{ADMIN_USER}:{ADMIN_PASSWORD}"));
-        let mut env = ENV.to_vec();
-        for (args, log) in [
-            (vec!["plan", "--config", path], None),
-            (vec!["plan", "--config", path, "--json"], None),
-            (vec!["-vvv", "plan", "--config", path], None),
-            (vec!["verify", "--config", path, "--json"], Some("trace")),
-            (vec!["apply", "--config", path, "--yes"], Some("trace")),
+        for auth in [
+            String::new(),
+            "[servicenow.auth]\nmethod = \"password\"\nclient_id = \"cid\"\n".to_owned(),
+            "[servicenow.auth]\nmethod = \"client_credentials\"\nclient_id = \"cid\"\n".to_owned(),
+            format!(
+                "[servicenow.auth]\nmethod = \"jwt\"\nclient_id = \"cid\"\nkey_file = \"{key_file}\"\nkey_id = \"k1\"\nsubject = \"bot\"\n"
+            ),
+            "[servicenow.auth]\nmethod = \"api_key\"\n".to_owned(),
         ] {
-            env.retain(|(k, _)| *k != "RUST_LOG");
-            if let Some(level) = log {
-                env.push(("RUST_LOG", level));
-            }
-            let out = run(&args, &env);
-            assert_ne!(out.code, 0, "{args:?}: the echo is an error");
-            let all = format!("{}{}", out.stdout, out.stderr);
-            assert!(
-                all.contains("500") || all.contains("Internal error"),
-                "{args:?}: {all}"
+            let file = config_file(
+                "echo.toml",
+                &format!(
+                    "[servicenow]\ninstance = \"{}\"\n{auth}[brightpattern]\ntenant = \"{}\"\n",
+                    server.uri(),
+                    bp.url()
+                ),
             );
-            for secret in [ADMIN_PASSWORD, basic.as_str(), API_SECRET] {
+            let path = file.to_str().unwrap();
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("{ADMIN_USER}:{ADMIN_PASSWORD}"));
+            let mut env = ENV.to_vec();
+            env.extend([
+                ("SERVICENOW_CLIENT_SECRET", "echoed-client-secret-0001"),
+                ("SERVICENOW_API_KEY", "echoed-api-key-0002"),
+                ("SERVICENOW_INTEGRATION_USERNAME", "bot"),
+                (
+                    "SERVICENOW_INTEGRATION_PASSWORD",
+                    "echoed-integration-pw-0003",
+                ),
+            ]);
+            for (args, log) in [
+                (vec!["plan", "--config", path], None),
+                (vec!["plan", "--config", path, "--json"], None),
+                (vec!["-vvv", "plan", "--config", path], None),
+                (vec!["verify", "--config", path, "--json"], Some("trace")),
+                (vec!["apply", "--config", path, "--yes"], Some("trace")),
+            ] {
+                env.retain(|(k, _)| *k != "RUST_LOG");
+                if let Some(level) = log {
+                    env.push(("RUST_LOG", level));
+                }
+                let out = run(&args, &env);
+                assert_ne!(out.code, 0, "{args:?}: the echo is an error");
+                let all = format!("{}{}", out.stdout, out.stderr);
                 assert!(
-                    !all.contains(secret),
-                    "{shape:?} {args:?}: {secret} in\n{all}"
+                    all.contains("500") || all.contains("Internal error"),
+                    "{args:?}: {all}"
                 );
+                for secret in [
+                    ADMIN_PASSWORD,
+                    basic.as_str(),
+                    API_SECRET,
+                    "echoed-client-secret-0001",
+                    "echoed-api-key-0002",
+                    "echoed-integration-pw-0003",
+                ] {
+                    assert!(
+                        !all.contains(secret),
+                        "{shape:?} {auth} {args:?}: {secret} in\n{all}"
+                    );
+                }
+                tried += 1;
             }
-            tried += 1;
         }
         assert!(
             server

@@ -698,6 +698,15 @@ pub struct ResolvedSpec {
     pub update_set: Option<String>,
 }
 
+/// The most users `[access] users` may list.
+pub const MAX_USERS: usize = 100_000;
+
+/// The most groups `[access] groups` may list.
+pub const MAX_GROUPS: usize = 10_000;
+
+/// The most `[[properties]]` a spec may hold.
+pub const MAX_PROPERTIES: usize = 1_000;
+
 /// The role the integration grants.
 pub const OPENFRAME_ROLE: &str = "sn_openframe_user";
 
@@ -870,6 +879,17 @@ impl IntegrationSpec {
                 .map_err(|e| problems.push(format!("brightpattern.tenant: {e}")))
                 .ok()
         });
+        for (what, count, most) in [
+            ("access.users", self.access.users.len(), MAX_USERS),
+            ("access.groups", self.access.groups.len(), MAX_GROUPS),
+            ("properties", self.properties.len(), MAX_PROPERTIES),
+        ] {
+            if count > most {
+                problems.push(format!(
+                    "{what}: {count} entries; at most {most} (split the integration, or grant through groups)"
+                ));
+            }
+        }
         check_names(&mut problems, "access.users", &self.access.users);
         check_names(&mut problems, "access.groups", &self.access.groups);
         if let Some(adopt) = &self.openframe.adopt {
@@ -1170,6 +1190,17 @@ mod tests {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");
         }
         assert_eq!(problems.0.len(), 6, "{text}");
+    }
+
+    #[test]
+    fn a_spec_holds_at_most_the_documented_number_of_entries() {
+        let mut spec = IntegrationSpec::from_toml(MINIMAL).unwrap();
+        spec.access.users = (0..=MAX_USERS).map(|i| format!("agent.{i}")).collect();
+        let err = spec.resolve().unwrap_err().to_string();
+        assert!(
+            err.contains("access.users: 100001 entries; at most 100000"),
+            "{err}"
+        );
     }
 
     #[test]
