@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::model::StepId;
 use crate::report::Outcome;
-use crate::step::StepId;
 
 /// Something that happened during a run. Events never carry secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

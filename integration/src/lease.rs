@@ -539,6 +539,42 @@ impl Drop for Lease {
     }
 }
 
+/// How the instance lock is taken: start from [`InstanceLockOptions::default`]
+/// (the instance lock of the shared-records module: it lives 60 s unless renewed, waited for up to 120 s) and set
+/// what differs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct InstanceLockOptions {
+    /// How long the lock lives unless renewed: a holder that dies frees it
+    /// after this (default 60 s).
+    pub ttl: Duration,
+    /// How long a run waits for it before giving up (default 120 s).
+    pub wait: Duration,
+}
+
+impl Default for InstanceLockOptions {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(60),
+            wait: Duration::from_secs(120),
+        }
+    }
+}
+
+impl InstanceLockOptions {
+    /// Sets how long the lock lives unless renewed.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Sets how long a run waits for it.
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

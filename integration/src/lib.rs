@@ -5,6 +5,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`model`] | the vocabulary the others speak, importing nothing of the crate: [`StepId`], [`Action`], [`Change`], [`ManualStep`], [`RoleNeed`], [`PreflightProblem`] |
 //! | [`spec`] | [`IntegrationSpec`]: what should exist, from TOML, validated all at once |
 //! | [`step`] | the one [`Step`] trait (observe, change, apply, findings, prove, undo), [`Upstream`], [`Applied`], [`StepError`] and the shared [`Context`] |
 //! | [`steps`] | one module per step: plugins, OpenFrame, access, CORS, OAuth endpoint, integration account; and, when the spec names them, extra system properties and a Store application |
@@ -131,6 +132,7 @@ pub mod events;
 pub mod fleet;
 pub mod lease;
 pub mod ledger;
+pub mod model;
 pub mod report;
 pub mod shared;
 pub mod spec;

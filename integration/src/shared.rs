@@ -29,47 +29,12 @@
 
 use std::time::{Duration, Instant};
 
+pub use crate::lease::InstanceLockOptions;
 use crate::lease::{Lease, LeaseOptions};
 use crate::step::{Context, StepError, StepResult};
 
 /// The prefix of the instance lock's rows (outside every ledger's prefix).
 pub const LOCK_PREFIX: &str = "bp_servicenow_shared.lock.";
-
-/// How the instance lock is taken: start from [`InstanceLockOptions::default`]
-/// (a lock that lives 60 s unless renewed, waited for up to 120 s) and set
-/// what differs.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct InstanceLockOptions {
-    /// How long the lock lives unless renewed: a holder that dies frees it
-    /// after this (default 60 s).
-    pub ttl: Duration,
-    /// How long a run waits for it before giving up (default 120 s).
-    pub wait: Duration,
-}
-
-impl Default for InstanceLockOptions {
-    fn default() -> Self {
-        Self {
-            ttl: Duration::from_secs(60),
-            wait: Duration::from_secs(120),
-        }
-    }
-}
-
-impl InstanceLockOptions {
-    /// Sets how long the lock lives unless renewed.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
-    }
-
-    /// Sets how long a run waits for it.
-    pub fn wait(mut self, wait: Duration) -> Self {
-        self.wait = wait;
-        self
-    }
-}
 
 /// Runs `change` under the instance lock, after reading the other
 /// integrations' ledgers (and the allow-list) again, and saves the ledger

@@ -698,6 +698,34 @@ pub struct ResolvedSpec {
     pub update_set: Option<String>,
 }
 
+/// Why `value` does not fit the property's type on the instance (and, for a
+/// choice list, its choices), if it does not.
+pub(crate) fn property_misfit(property_type: &str, choices: &str, value: &str) -> Option<String> {
+    match property_type.trim() {
+        "true | false" | "boolean" if !matches!(value, "true" | "false") => {
+            Some(format!("{value:?} is not true or false"))
+        }
+        "integer" if value.trim().parse::<i64>().is_err() => {
+            Some(format!("{value:?} is not an integer"))
+        }
+        "choicelist" | "choice list" => {
+            // The choices' format is not documented: items split by commas or
+            // lines, each a value or `Label=value`; either side is accepted.
+            let items: Vec<&str> = choices
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            let allowed = items.is_empty()
+                || items
+                    .iter()
+                    .any(|item| item.split('=').any(|side| side.trim() == value));
+            (!allowed).then(|| format!("{value:?} is not one of its choices ({choices})"))
+        }
+        _ => None,
+    }
+}
+
 /// The most users `[access] users` may list.
 pub const MAX_USERS: usize = 100_000;
 
@@ -814,7 +842,7 @@ impl IntegrationSpec {
                         p.name
                     )),
                 }
-                if let Some(why) = crate::steps::properties::misfit_of(kind, &p.value) {
+                if let Some(why) = property_misfit(kind, "", &p.value) {
                     problems.push(format!("properties: {}: {why}", p.name));
                 }
             }

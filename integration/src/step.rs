@@ -6,193 +6,20 @@
 //! keeps its own typed state.
 
 use std::any::Any;
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 
 use async_trait::async_trait;
 use secrecy::SecretString;
-use serde::Serialize;
 use servicenow_client::release::{Family, Release};
 use servicenow_client::{Error, Result};
 use tokio::sync::Mutex;
 
 use crate::events::{Event, EventHandler};
 use crate::ledger::{Ledger, LedgerStore};
-use crate::report::{AppliedStep, Check, ManualStep, Outcome, PlannedStep, Removal};
+pub use crate::model::{Action, Change, FieldChange, RoleNeed, StepId};
+use crate::report::{AppliedStep, Check, Outcome, PlannedStep, Removal};
 use crate::spec::ResolvedSpec;
-
-/// A step's name, as in JSON output: one of the built-in steps' constants, or a
-/// step of the caller's own ([`StepId::custom`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct StepId(Cow<'static, str>);
-
-impl StepId {
-    /// 1. The plugins are active.
-    pub const PLUGINS: StepId = StepId(Cow::Borrowed("plugins"));
-    /// 2 and 7. The OpenFrame configuration (URL, size, title) and the postMessage allow-list.
-    pub const OPENFRAME: StepId = StepId(Cow::Borrowed("openframe"));
-    /// 3. `sn_openframe_user` for the listed users and groups.
-    pub const ACCESS: StepId = StepId(Cow::Borrowed("access"));
-    /// 4. The CORS rule for the tenant.
-    pub const CORS: StepId = StepId(Cow::Borrowed("cors"));
-    /// 5. The OAuth endpoint for the integration account.
-    pub const OAUTH_ENDPOINT: StepId = StepId(Cow::Borrowed("oauth_endpoint"));
-    /// 6. The Bright Pattern integration account, its refresh token and connection.
-    pub const INTEGRATION_ACCOUNT: StepId = StepId(Cow::Borrowed("integration_account"));
-
-    /// The built-in steps, in procedure order.
-    pub const BUILT_IN: [StepId; 6] = [
-        StepId::PLUGINS,
-        StepId::OPENFRAME,
-        StepId::ACCESS,
-        StepId::CORS,
-        StepId::OAUTH_ENDPOINT,
-        StepId::INTEGRATION_ACCOUNT,
-    ];
-
-    /// The id of a step of the caller's own (`[a-z0-9_]`, not a built-in name;
-    /// checked when the step is registered).
-    pub fn custom(name: impl Into<Cow<'static, str>>) -> Self {
-        StepId(name.into())
-    }
-
-    /// The step's name, as in JSON output.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for StepId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a step will do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Action {
-    /// Create what is missing.
-    Create,
-    /// Change what differs.
-    Update,
-    /// Take over an existing record the spec names (its previous values are
-    /// recorded, and teardown restores them), changing what differs.
-    Adopt,
-    /// Nothing to do.
-    Unchanged,
-    /// A person must do it (the values to enter are given).
-    Manual,
-    /// A record with the configured name exists and was not made by this
-    /// integration: apply refuses to touch it unless the spec says to adopt it.
-    Refuse,
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Adopt => "adopt",
-            Action::Unchanged => "unchanged",
-            Action::Manual => "manual",
-            Action::Refuse => "refuse",
-        })
-    }
-}
-
-/// One field that changes: old value (absent when created) → new value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub struct FieldChange {
-    /// The field.
-    pub field: String,
-    /// The value now, when there is one.
-    pub old: Option<String>,
-    /// The value after the change.
-    pub new: String,
-}
-
-impl FieldChange {
-    /// A change of `field` from `old` to `new`.
-    pub fn new(field: impl Into<String>, old: Option<String>, new: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            old,
-            new: new.into(),
-        }
-    }
-
-    /// The change when `old` differs from `new`.
-    pub fn diff(field: &str, old: impl ToString, new: impl ToString) -> Option<Self> {
-        let (old, new) = (old.to_string(), new.to_string());
-        (old != new).then(|| Self::new(field, Some(old), new))
-    }
-}
-
-impl fmt::Display for FieldChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.old {
-            Some(old) => write!(f, "{}: {old:?} → {:?}", self.field, self.new),
-            None => write!(f, "{}: {:?}", self.field, self.new),
-        }
-    }
-}
-
-/// The change a step computed from what it observed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Change {
-    /// What will be done.
-    pub action: Action,
-    /// The fields that change.
-    pub changes: Vec<FieldChange>,
-    /// Things a person should know (for example a configuration that shadows ours).
-    pub warnings: Vec<String>,
-    /// For a manual step: what to do by hand.
-    pub manual: Option<ManualStep>,
-}
-
-impl Change {
-    /// Nothing to do.
-    pub fn unchanged() -> Self {
-        Self::of(Action::Unchanged, Vec::new())
-    }
-
-    /// An action with its field changes.
-    pub fn of(action: Action, changes: Vec<FieldChange>) -> Self {
-        Self {
-            action,
-            changes,
-            warnings: Vec::new(),
-            manual: None,
-        }
-    }
-
-    /// Adds something a person should know.
-    pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
-        self.warnings.push(warning.into());
-        self
-    }
-
-    /// Makes it a step a person must do by hand, as `manual` says.
-    pub fn with_manual(mut self, manual: ManualStep) -> Self {
-        self.manual = Some(manual);
-        self
-    }
-
-    /// `Create` when nothing exists, `Update` when fields differ, `Unchanged` otherwise.
-    pub fn create_or_update(exists: bool, changes: Vec<FieldChange>) -> Self {
-        match (exists, changes.is_empty()) {
-            (false, _) => Self::of(Action::Create, changes),
-            (true, true) => Self::unchanged(),
-            (true, false) => Self::of(Action::Update, changes),
-        }
-    }
-}
 
 /// The ServiceNow user whose refresh token the integration account gets.
 #[derive(Clone)]
@@ -245,7 +72,7 @@ pub struct WorkflowOptions {
     pub lease: crate::lease::LeaseOptions,
     /// How the instance lock around shared records (the allow-list, grants)
     /// is taken.
-    pub instance_lock: crate::shared::InstanceLockOptions,
+    pub instance_lock: crate::lease::InstanceLockOptions,
 }
 
 impl WorkflowOptions {
@@ -274,7 +101,7 @@ impl WorkflowOptions {
     }
 
     /// Sets how the instance lock around shared records is taken.
-    pub fn instance_lock(mut self, lock: crate::shared::InstanceLockOptions) -> Self {
+    pub fn instance_lock(mut self, lock: crate::lease::InstanceLockOptions) -> Self {
         self.instance_lock = lock;
         self
     }
@@ -974,31 +801,6 @@ pub(crate) fn plan_checks(planned: &PlannedStep) -> Vec<Check> {
     }
 }
 
-/// Roles of which the ServiceNow administrator must hold at least one, and
-/// what for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct RoleNeed {
-    /// Any one of these will do (`admin` covers every need).
-    pub any_of: Vec<String>,
-    /// What needs it (`the OAuth application registry`).
-    pub purpose: String,
-}
-
-impl RoleNeed {
-    /// A need met by any one of `roles`.
-    pub fn any_of(roles: &[&str], purpose: impl Into<String>) -> Self {
-        Self {
-            any_of: roles.iter().map(|r| (*r).to_owned()).collect(),
-            purpose: purpose.into(),
-        }
-    }
-
-    /// `admin`, for writing the named tables (their ACLs ask for it).
-    pub fn admin(purpose: impl Into<String>) -> Self {
-        Self::any_of(&["admin"], purpose)
-    }
-}
-
 /// The object-safe face of a [`Step`], used by the workflow.
 #[async_trait]
 pub(crate) trait DynStep: Send + Sync {
@@ -1176,17 +978,4 @@ pub(crate) fn settled(planned: PlannedStep) -> AppliedStep {
 pub(crate) struct StepFailure {
     pub(crate) planned: Option<PlannedStep>,
     pub(crate) error: StepError,
-}
-
-/// The steps, in procedure order.
-pub(crate) fn all_steps() -> Vec<Arc<dyn DynStep>> {
-    use crate::steps::*;
-    vec![
-        Arc::new(plugins::PluginsStep),
-        Arc::new(openframe::OpenFrameStep),
-        Arc::new(access::AccessStep),
-        Arc::new(cors::CorsStep),
-        Arc::new(oauth_endpoint::OAuthEndpointStep),
-        Arc::new(integration_account::IntegrationAccountStep),
-    ]
 }

@@ -31,9 +31,9 @@ use servicenow_client::update_sets::{PreviousPreference, Restored, UpdateSet, Us
 use servicenow_client::wire::SysId;
 
 use crate::ledger::UpdateSetSwitch;
+use crate::model::PreflightProblem;
 use crate::report::{Check, UpdateSetChoice, UpdateSetUse};
 use crate::step::Context;
-use crate::workflow::PreflightProblem;
 
 const DESCRIPTION: &str = "Configuration written by bp-servicenow (Bright Pattern Agent Desktop in OpenFrame), to review, export and promote.";
 

@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use crate::events::{Event, EventHandler};
 use crate::lease::{Lease, LeaseHeld};
 use crate::ledger::{CorruptLedger, Ledger, LedgerKey, LedgerStore, Loaded};
+pub use crate::model::PreflightProblem;
 use crate::report::{
     AppliedStep, ApplyReport, Check, Footprint, Outcome, Plan, PlannedStep, RemovalOutcome,
     RepairReport, SecretRotation, TeardownPlan, TeardownReport, TeardownStep, UpdateSetUse,
@@ -22,7 +23,7 @@ use crate::report::{
 use crate::spec::ResolvedSpec;
 use crate::step::{
     Action, Change, Context, DynStep, RoleNeed, ServiceNowLogin, Step, StepError, StepFailure,
-    StepId, Upstream, WorkflowOptions, all_steps,
+    StepId, Upstream, WorkflowOptions,
 };
 use servicenow_client::release::Family;
 
@@ -105,109 +106,6 @@ pub enum WorkflowError {
         "no configuration was written: the update set could not be prepared ([servicenow] update_set): {0}"
     )]
     UpdateSet(#[source] Error),
-}
-
-/// Why a writing operation refused to start (and, in a [`Plan`], why it would).
-///
-/// In JSON a problem is an object whose `problem` field names the variant
-/// (`missing_roles`, `unknown_user`, `release_too_old`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "problem", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum PreflightProblem {
-    /// The ServiceNow administrator holds none of the roles of each of these needs.
-    MissingRoles {
-        /// The administrator's user name.
-        user: String,
-        /// Every need not met.
-        unmet: Vec<RoleNeed>,
-    },
-    /// The configured administrator is not a `sys_user` the instance shows, so
-    /// its roles cannot be checked.
-    UnknownUser {
-        /// The user name the credentials carry.
-        user: String,
-    },
-    /// Every update set named by `[servicenow] update_set` is complete or
-    /// ignored: nothing more can be captured in it.
-    UpdateSetClosed {
-        /// The name.
-        name: String,
-    },
-    /// Several update sets in progress have the name `[servicenow]
-    /// update_set` gives: which one is meant cannot be told.
-    UpdateSetAmbiguous {
-        /// The name.
-        name: String,
-        /// How many are in progress.
-        in_progress: usize,
-    },
-    /// `[servicenow] update_set` is given, but the credentials name no user
-    /// whose current update set could be chosen.
-    UpdateSetNeedsUser {
-        /// The name.
-        name: String,
-        /// The authentication method.
-        method: String,
-    },
-    /// The instance's release is older than a step needs.
-    ReleaseTooOld {
-        /// The step.
-        step: StepId,
-        /// The instance's release.
-        release: String,
-        /// The oldest release the step works on.
-        minimum: Family,
-        /// Why.
-        reason: String,
-    },
-}
-
-impl fmt::Display for PreflightProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PreflightProblem::MissingRoles { user, unmet } => {
-                write!(f, "the ServiceNow user {user} lacks roles:")?;
-                for need in unmet {
-                    write!(
-                        f,
-                        "\n    - {} (for {})",
-                        need.any_of.join(" or "),
-                        need.purpose
-                    )?;
-                }
-                write!(
-                    f,
-                    "\n    grant them (User Administration > Users > {user} > Roles), or configure an administrator who holds them"
-                )
-            }
-            PreflightProblem::UnknownUser { user } => write!(
-                f,
-                "the ServiceNow user {user} of the credentials is not in sys_user (or hidden from it), so its roles cannot be checked: configure the administrator's own user name"
-            ),
-            PreflightProblem::UpdateSetClosed { name } => write!(
-                f,
-                "every update set named {name:?} is complete or ignored, so nothing more can be captured in it: name a new one in [servicenow] update_set (it is created in progress), or set that one back to In progress"
-            ),
-            PreflightProblem::UpdateSetAmbiguous { name, in_progress } => write!(
-                f,
-                "{in_progress} update sets in progress are named {name:?}: rename all but one (System Update Sets > Local Update Sets), or name another in [servicenow] update_set"
-            ),
-            PreflightProblem::UpdateSetNeedsUser { name, method } => write!(
-                f,
-                "[servicenow] update_set = {name:?} needs credentials that name the ServiceNow user whose current update set is chosen; {method} credentials name none: use basic, password or jwt authentication, or remove update_set"
-            ),
-            PreflightProblem::ReleaseTooOld {
-                step,
-                release,
-                minimum,
-                reason,
-            } => write!(
-                f,
-                "step {step} needs ServiceNow {minimum} or later ({reason}); the instance runs {release}: upgrade it, or remove the step from the spec"
-            ),
-        }
-    }
 }
 
 fn preflight_text(problems: &[PreflightProblem]) -> String {
@@ -528,7 +426,7 @@ impl Workflow {
         brightpattern: brightpattern_client::Client,
         integration_user: ServiceNowLogin,
     ) -> WorkflowBuilder {
-        let mut steps = all_steps();
+        let mut steps = crate::steps::built_in();
         if !spec.properties.is_empty() {
             steps.push(Arc::new(crate::steps::properties::PropertiesStep));
         }

@@ -8,3 +8,20 @@ pub mod openframe;
 pub mod plugins;
 pub mod properties;
 pub mod store_app;
+
+use std::sync::Arc;
+
+use crate::step::DynStep;
+
+/// The built-in steps, in procedure order (the registry: a new built-in step
+/// is one file here and one line below).
+pub(crate) fn built_in() -> Vec<Arc<dyn DynStep>> {
+    vec![
+        Arc::new(plugins::PluginsStep),
+        Arc::new(openframe::OpenFrameStep),
+        Arc::new(access::AccessStep),
+        Arc::new(cors::CorsStep),
+        Arc::new(oauth_endpoint::OAuthEndpointStep),
+        Arc::new(integration_account::IntegrationAccountStep),
+    ]
+}

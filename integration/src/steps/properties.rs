@@ -50,39 +50,6 @@ async fn section(ctx: &Context) -> Section {
         .unwrap_or_default()
 }
 
-/// Why `value` does not fit a property of type `property_type`, if it does not.
-pub(crate) fn misfit_of(property_type: &str, value: &str) -> Option<String> {
-    misfit(property_type, "", value)
-}
-
-/// Why `value` does not fit the property's type on the instance (and, for a
-/// choice list, its choices), if it does not.
-fn misfit(property_type: &str, choices: &str, value: &str) -> Option<String> {
-    match property_type.trim() {
-        "true | false" | "boolean" if !matches!(value, "true" | "false") => {
-            Some(format!("{value:?} is not true or false"))
-        }
-        "integer" if value.trim().parse::<i64>().is_err() => {
-            Some(format!("{value:?} is not an integer"))
-        }
-        "choicelist" | "choice list" => {
-            // The choices' format is not documented: items split by commas or
-            // lines, each a value or `Label=value`; either side is accepted.
-            let items: Vec<&str> = choices
-                .split([',', '\n'])
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .collect();
-            let allowed = items.is_empty()
-                || items
-                    .iter()
-                    .any(|item| item.split('=').any(|side| side.trim() == value));
-            (!allowed).then(|| format!("{value:?} is not one of its choices ({choices})"))
-        }
-        _ => None,
-    }
-}
-
 /// The configured properties whose value the instance's type refuses.
 fn misfits(state: &PropertiesState) -> Vec<String> {
     state
@@ -94,7 +61,8 @@ fn misfits(state: &PropertiesState) -> Vec<String> {
                 .map(|r| r.property_type.as_str())
                 .or(entry.property_type.as_deref())?;
             let choices = record.as_ref().map_or("", |r| r.choices.as_str());
-            misfit(kind, choices, &entry.value).map(|why| format!("{} ({kind}): {why}", entry.name))
+            crate::spec::property_misfit(kind, choices, &entry.value)
+                .map(|why| format!("{} ({kind}): {why}", entry.name))
         })
         .collect()
 }
