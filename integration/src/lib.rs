@@ -149,8 +149,8 @@ pub use report::{
 };
 pub use spec::{IntegrationSpec, ResolvedSpec, SpecError};
 pub use step::{
-    Action, Applied, Change, Context, FieldChange, Named, RoleNeed, ServiceNowLogin, Step,
-    StepError, StepId, StepResult, Upstream, WorkflowOptions,
+    Action, Applied, Change, Context, Damaged, FieldChange, Named, Repaired, RoleNeed,
+    ServiceNowLogin, Step, StepError, StepId, StepResult, Upstream, WorkflowOptions,
 };
 pub use workflow::{
     ApplyError, PreflightProblem, StepRegistrationError, StepsFailed, Taken, Workflow,

@@ -730,6 +730,98 @@ pub trait Step: Send + Sync {
     /// preview the clients refuse writes, so a write sent around
     /// [`Context::write`] fails the preview rather than happening.
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>>;
+
+    /// Rebuilds the step's section of the ledger when `repair` rebuilds a
+    /// damaged one: `damaged` is what it still says (its raw text, and the
+    /// step's own section when that part could be read back). Claim only what
+    /// can be proven this integration's, and say what was claimed, left out
+    /// and lost — never drop a section silently.
+    ///
+    /// By default the section is kept when it could be read back (the step's
+    /// [`undo`](Step::undo) proves each record before it removes or restores
+    /// it), and reported lost when the damaged ledger names the step but its
+    /// section cannot be read.
+    async fn repair(&self, ctx: &Context, damaged: &Damaged) -> StepResult<Repaired> {
+        let _ = ctx;
+        let id = self.id();
+        Ok(match &damaged.section {
+            Some(section) => Repaired {
+                section: Some(section.clone()),
+                claimed: vec![format!(
+                    "step {id}'s ledger section, as the damaged ledger still holds it (its undo proves each record before it removes or restores it)"
+                )],
+                ..Repaired::default()
+            },
+            None if damaged.raw.contains(&format!("\"{id}\"")) => Repaired {
+                lost: vec![format!(
+                    "step {id}'s ledger section could not be read back: what it made is no longer recorded; remove it by hand"
+                )],
+                ..Repaired::default()
+            },
+            None => Repaired::default(),
+        })
+    }
+}
+
+/// What [`Step::repair`] knows of a damaged ledger.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Damaged {
+    /// The raw text of every property of the damaged ledger.
+    pub raw: String,
+    /// The step's own section, when it could still be read back.
+    pub section: Option<serde_json::Value>,
+}
+
+impl Damaged {
+    /// What a damaged ledger says, for the step `id`: the section is read from
+    /// the ledger when it parses, else salvaged from its raw text (the
+    /// `"steps"` object's entry for `id`, when that part is intact).
+    pub fn for_step(raw: &str, readable: Option<&Ledger>, id: &StepId) -> Self {
+        let section = match readable {
+            Some(ledger) => ledger.steps.get(id.as_str()).cloned(),
+            None => salvage_value(raw, "steps").and_then(|steps| match steps {
+                serde_json::Value::Object(map) => map.get(id.as_str()).cloned(),
+                _ => None,
+            }),
+        };
+        Self {
+            raw: raw.to_owned(),
+            section,
+        }
+    }
+}
+
+/// The first JSON value under `"key":` in `raw` that still parses whole
+/// (the rest of the text may be torn).
+pub(crate) fn salvage_value(raw: &str, key: &str) -> Option<serde_json::Value> {
+    let needle = format!("\"{key}\":");
+    let mut from = 0;
+    while let Some(at) = raw[from..].find(&needle) {
+        let start = from + at + needle.len();
+        let mut values =
+            serde_json::Deserializer::from_str(&raw[start..]).into_iter::<serde_json::Value>();
+        if let Some(Ok(value)) = values.next() {
+            return Some(value);
+        }
+        from = start;
+    }
+    None
+}
+
+/// A step's part of a repair: its rebuilt section, and what it claimed, left
+/// out and lost (the repair report lists them).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Repaired {
+    /// The section of the rebuilt ledger (`None`: the step keeps nothing).
+    pub section: Option<serde_json::Value>,
+    /// Records proven this integration's.
+    pub claimed: Vec<String>,
+    /// Records with configured names not proven ours: left out.
+    pub unproven: Vec<String>,
+    /// What could not be recovered.
+    pub lost: Vec<String>,
 }
 
 /// The checks "the change is empty" gives: one passing check when nothing is to
@@ -827,6 +919,7 @@ pub(crate) trait DynStep: Send + Sync {
     /// Observes afresh and proves the step's effect (after apply).
     async fn prove(&self, ctx: &Context, upstream: &Upstream) -> StepResult<Vec<Check>>;
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>>;
+    async fn repair(&self, ctx: &Context, damaged: &Damaged) -> StepResult<Repaired>;
 }
 
 #[async_trait]
@@ -946,6 +1039,10 @@ impl<S: Step> DynStep for S {
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         Step::undo(self, ctx).await
+    }
+
+    async fn repair(&self, ctx: &Context, damaged: &Damaged) -> StepResult<Repaired> {
+        Step::repair(self, ctx, damaged).await
     }
 }
 

@@ -1260,7 +1260,8 @@ impl Workflow {
             .await
             .map_err(WorkflowError::Ledger)?;
         // Work from an empty ledger: nothing is ours until proven.
-        self.load_for_writing(true).await?;
+        let loaded = self.load_for_writing(true).await?;
+        let readable = loaded.ledger.as_ref().ok().cloned();
         *ctx.ledger.lock().await = Ledger::default();
         let mut report = RepairReport::default();
         let mut ledger = Ledger::default();
@@ -1375,6 +1376,34 @@ impl Workflow {
                 ));
             }
         }
+        // Every other step rebuilds its own section (a custom step's too).
+        for step in &self.steps {
+            let id = step.id();
+            if StepId::BUILT_IN.contains(&id) {
+                continue;
+            }
+            let damaged = crate::step::Damaged::for_step(&raw, readable.as_ref(), &id);
+            let repaired =
+                step.repair(ctx, &damaged)
+                    .await
+                    .map_err(|source| WorkflowError::Step {
+                        step: id.clone(),
+                        source,
+                    })?;
+            if let Some(section) = repaired.section {
+                ledger.steps.insert(id.as_str().to_owned(), section);
+            }
+            report.claimed.extend(repaired.claimed);
+            report.unproven.extend(repaired.unproven);
+            report.lost.extend(repaired.lost);
+        }
+        // A switch of the administrator's update set that is not put back yet
+        // stays recorded, so that the next writing run puts it back.
+        ledger.update_set_switch = match &readable {
+            Some(l) => l.update_set_switch.clone(),
+            None => crate::step::salvage_value(&raw, "update_set_switch")
+                .and_then(|v| serde_json::from_value(v).ok()),
+        };
         ctx.ledger_store
             .save(&ledger)
             .await

@@ -433,3 +433,94 @@ async fn registration_checks_ids_and_dependencies() {
         "{names:?}"
     );
 }
+
+/// The spec with two `[[properties]]`: one created, one adopted.
+fn spec_with_properties(p: &common::Pair) -> brightpattern_servicenow::ResolvedSpec {
+    IntegrationSpec::from_toml(&format!(
+        "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n[access]\nusers = [\"agent.1\"]\n[[properties]]\nname = \"x_vendor.created\"\nvalue = \"on\"\n[[properties]]\nname = \"x_vendor.adopted\"\nvalue = \"on\"\n",
+        p.sn.url(),
+        p.bp.url()
+    ))
+    .unwrap()
+    .resolve()
+    .unwrap()
+}
+
+fn value_of(p: &common::Pair, name: &str) -> Option<String> {
+    p.sn.table("sys_properties")
+        .into_iter()
+        .find(|r| r["name"] == name)
+        .map(|r| r["value"].as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn repair_keeps_every_step_s_section_and_teardown_then_does_what_it_would_have() {
+    // damage: none (repair run to check), a torn head, a head replaced by junk.
+    for damage in ["none", "torn", "junk"] {
+        let p = pair().await;
+        p.sn.set_property("x_vendor.adopted", "off");
+        let wf = Workflow::builder(
+            spec_with_properties(&p),
+            p.sn.client_as_admin(),
+            p.bp.client(),
+            ServiceNowLogin {
+                username: ADMIN_USER.into(),
+                password: ADMIN_PASSWORD.into(),
+            },
+        )
+        .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
+        .step(ActivityHistoryProperty)
+        .unwrap()
+        .build();
+        wf.apply().await.unwrap();
+        assert_eq!(value_of(&p, "x_vendor.adopted").as_deref(), Some("on"));
+        assert!(value_of(&p, PROPERTY).is_some());
+
+        let head = format!("{}head", wf.context().ledger_key().prefix());
+        let text =
+            p.sn.table("sys_properties")
+                .into_iter()
+                .find(|r| r["name"] == head.as_str())
+                .unwrap()["value"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        match damage {
+            "torn" => p.sn.set_property(&head, &text[..text.len() - 2]),
+            "junk" => p.sn.set_property(&head, "{junk"),
+            _ => {}
+        }
+        let report = wf.repair().await.unwrap();
+        if damage == "junk" {
+            // Nothing of the sections can be read: each is said to be lost.
+            assert!(
+                !report.claimed.iter().any(|c| c.contains("x_vendor")),
+                "{report}"
+            );
+            continue;
+        }
+        for what in [
+            "x_vendor.created",
+            "x_vendor.adopted",
+            "step activity_history's ledger section",
+        ] {
+            assert!(
+                report.claimed.iter().any(|c| c.contains(what)),
+                "{damage}: {what}: {report}"
+            );
+        }
+        let ledger = wf.context().ledger().await;
+        assert!(ledger.steps.contains_key("properties"), "{damage}");
+        assert!(ledger.steps.contains_key("activity_history"), "{damage}");
+
+        // Teardown removes and restores exactly what it would have without the damage.
+        wf.teardown().await.unwrap();
+        assert_eq!(value_of(&p, "x_vendor.created"), None, "{damage}");
+        assert_eq!(
+            value_of(&p, "x_vendor.adopted").as_deref(),
+            Some("off"),
+            "{damage}: the adopted value is put back"
+        );
+        assert_eq!(value_of(&p, PROPERTY), None, "{damage}");
+    }
+}

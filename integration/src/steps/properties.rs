@@ -15,8 +15,8 @@ use servicenow_client::wire::SysId;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::PropertyEntry;
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, RoleNeed, Step, StepError, StepId, StepResult,
-    Upstream,
+    Action, Applied, Change, Context, Damaged, FieldChange, Repaired, RoleNeed, Step, StepError,
+    StepId, StepResult, Upstream,
 };
 
 /// The step's id.
@@ -228,6 +228,60 @@ impl Step for PropertiesStep {
 
     /// Deletes the properties it created (when the record still has the recorded
     /// sys_id and name) and puts back the previous values of those it adopted.
+    /// Keeps what the damaged ledger still records, record by record: a
+    /// created property when the record with its sys_id still has its name; an
+    /// adopted one (with the previous value teardown puts back) likewise.
+    /// Anything else is left out and said.
+    async fn repair(&self, ctx: &Context, damaged: &Damaged) -> StepResult<Repaired> {
+        let mut out = Repaired::default();
+        let Some(old) = damaged
+            .section
+            .clone()
+            .and_then(|v| serde_json::from_value::<Section>(v).ok())
+        else {
+            if damaged.raw.contains(&format!("\"{ID}\"")) {
+                out.lost.push(
+                    "the [[properties]] section could not be read back: properties it created or adopted are no longer recorded (check them by hand)".to_owned(),
+                );
+            }
+            return Ok(out);
+        };
+        let table = ctx.servicenow.table::<SystemProperty>();
+        let mut kept = Section::default();
+        for (name, sys_id) in old.created {
+            match table.find(&sys_id).await? {
+                Some(record) if record.name == name => {
+                    out.claimed.push(format!(
+                        "system property {name} ({sys_id}), created by bp-servicenow"
+                    ));
+                    kept.created.insert(name, sys_id);
+                }
+                Some(record) => out.unproven.push(format!(
+                    "system property {name}: the ledger's {sys_id} is now {:?}, not ours",
+                    record.name
+                )),
+                None => {}
+            }
+        }
+        for (name, (sys_id, previous)) in old.adopted {
+            match table.find(&sys_id).await? {
+                Some(record) if record.name == name => {
+                    out.claimed.push(format!(
+                        "system property {name} ({sys_id}), adopted (its previous value is kept for teardown)"
+                    ));
+                    kept.adopted.insert(name, (sys_id, previous));
+                }
+                _ => out.lost.push(format!(
+                    "the previous value of the adopted system property {name}: its record {sys_id} is gone or renamed"
+                )),
+            }
+        }
+        if kept != Section::default() {
+            out.section = Some(serde_json::to_value(&kept).unwrap_or_default());
+        }
+        Ok(out)
+    }
+
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = section(ctx).await;
         let properties = ctx.servicenow.properties();
