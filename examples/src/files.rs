@@ -7,7 +7,7 @@
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use crate::cli::Exit;
+use crate::exit::Exit;
 
 /// The largest spec, fleet template or inventory read: 16 MiB.
 pub(crate) const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;

@@ -11,13 +11,83 @@
 
 #![allow(clippy::print_stdout)]
 
-mod cli;
-#[cfg(feature = "demo")]
-mod demo;
+mod commands;
+mod exit;
 mod files;
-mod fleet;
 mod output;
+mod session;
 
-fn main() -> std::process::ExitCode {
-    cli::main()
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::commands::Cli;
+use crate::exit::{EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
+use crate::output::{Output, Painter};
+
+/// Standard error, each write scrubbed of every secret the process holds
+/// (`servicenow_client::redact`): a log line may quote what a server said.
+struct ScrubbedStderr;
+
+impl std::io::Write for ScrubbedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(servicenow_client::redact::scrub(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Sends the libraries' `tracing` output to standard error: `RUST_LOG` when set,
+/// else by the number of `-v`.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "error",
+        1 => "warn",
+        2 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| ScrubbedStderr)
+        .with_target(true)
+        .without_time()
+        .try_init();
+}
+
+/// The program.
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.verbose);
+    let out = Output::new(cli.command.json(), Painter::for_stdout());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    match runtime.block_on(commands::run(cli.command, &out)) {
+        Ok(code) => ExitCode::from(code),
+        Err(exit) => {
+            // The last line of defence: an error may quote what a server said.
+            eprintln!("error: {}", servicenow_client::redact::scrub(&exit.message));
+            ExitCode::from(exit.code)
+        }
+    }
 }

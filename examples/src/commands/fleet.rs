@@ -14,11 +14,9 @@ use brightpattern_servicenow::fleet::{
 use clap::{Args, ValueEnum};
 use servicenow_client::RequestBudget;
 
-use crate::cli::{
-    EXIT_HELD, EXIT_MANUAL, EXIT_OK, EXIT_PROBLEMS, EnvCredentials, Environment, Exit,
-    build_workflow,
-};
+use crate::exit::{EXIT_HELD, EXIT_MANUAL, EXIT_OK, EXIT_PROBLEMS, Exit};
 use crate::output::Output;
+use crate::session::{EnvCredentials, Environment, build_workflow, confirm};
 
 /// Options of `fleet`.
 #[derive(Debug, Args)]
@@ -83,7 +81,7 @@ fn read(path: &Path, what: &str) -> Result<String, Exit> {
 }
 
 /// Runs a fleet.
-pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
+pub(crate) async fn exec(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
     let inventory = Inventory::from_toml(&read(&args.inventory, "inventory")?)
         .map_err(|e| Exit::usage(format!("{}: {e}", args.inventory.display())))?;
     let base = args
@@ -140,7 +138,7 @@ pub(crate) async fn run(args: FleetArgs, out: &Output) -> Result<u8, Exit> {
                 "standard input is not a terminal, so there is no one to ask before writing: pass --yes to go ahead (nothing was written)",
             ));
         }
-        if !crate::cli::confirm(&format!("{verb} {} integrations?", chosen.len())) {
+        if !confirm(&format!("{verb} {} integrations?", chosen.len())) {
             return Err(Exit::failure("nothing was written"));
         }
     }

@@ -9,7 +9,7 @@ use brightpattern_servicenow::{
 use servicenow_client::plugins::WaitOptions;
 use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER, FakeInstance};
 
-use crate::cli::EXIT_OK;
+use crate::exit::{EXIT_OK, Exit};
 use crate::output::Output;
 
 /// The demo's configuration, for the two fakes' origins.
@@ -37,7 +37,11 @@ groups = ["Tier 1 Agents"]
 
 /// Runs plan → apply → verify → apply again → teardown (previewed, then done)
 /// on fakes, narrating.
-pub(crate) async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
+pub(crate) async fn exec(out: &Output) -> Result<u8, Exit> {
+    run(out).await.map_err(|e| Exit::failure(e.to_string()))
+}
+
+async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
     out.heading(
         "Starting a fake ServiceNow instance and a fake Bright Pattern tenant on 127.0.0.1",
     );

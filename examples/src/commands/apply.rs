@@ -1,0 +1,58 @@
+//! `bp-servicenow apply`: make the instance and the tenant match the spec
+//! (shows the plan and asks first on a terminal; `--yes` otherwise).
+
+use brightpattern_servicenow::Status;
+
+use crate::commands::WriteArgs;
+use crate::exit::{EXIT_OK, Exit, exit_code, from_apply, from_workflow};
+use crate::output::Output;
+use crate::session::{Session, confirm, require_yes};
+
+/// Applies.
+pub(crate) async fn exec(args: WriteArgs, out: &Output) -> Result<u8, Exit> {
+    require_yes(args.yes)?;
+    let session = Session::open(&args.run, args.break_lease)?;
+    let reveal = args.run.reveal_secrets;
+    let workflow = &session.workflow;
+    if !args.yes {
+        let plan = workflow
+            .plan()
+            .await
+            .map_err(|e| from_workflow(&e, "nothing was applied"))?;
+        out.plan(&plan, reveal, &session.auth);
+        if !plan.has_changes() && !plan.steps.iter().any(|s| s.manual.is_some()) {
+            return Ok(EXIT_OK);
+        }
+        if !confirm("Apply these changes?") {
+            return Err(Exit::failure("not applied"));
+        }
+    }
+    match workflow.apply().await {
+        Ok(report) => {
+            out.apply(&report, reveal);
+            if report.status() == Status::Failed {
+                eprintln!(
+                    "error: written, but not working: {}",
+                    report
+                        .proofs
+                        .iter()
+                        .filter(|c| c.status == Status::Failed)
+                        .map(|c| format!(
+                            "{} ({})",
+                            c.check,
+                            c.hint.as_deref().unwrap_or(&c.detail)
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+            }
+            Ok(exit_code(report.status()))
+        }
+        Err(e) => {
+            if let Some(report) = e.report() {
+                out.apply(report, reveal);
+            }
+            Err(from_apply(&e))
+        }
+    }
+}
