@@ -5,6 +5,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`managed`] | the ownership protocol's vocabulary: whose a named record is ([`managed::Ownership`]), which of several with the name is managed, what is said of the others |
 //! | [`model`] | the vocabulary the others speak, importing nothing of the crate: [`StepId`], [`Action`], [`Change`], [`ManualStep`], [`RoleNeed`], [`PreflightProblem`] |
 //! | [`spec`] | [`IntegrationSpec`]: what should exist, from TOML, validated all at once |
 //! | [`step`] | the one [`Step`] trait (observe, change, apply, findings, prove, undo), [`Upstream`], [`Applied`], [`StepError`] and the shared [`Context`] |
@@ -132,7 +133,9 @@ pub mod events;
 pub mod fleet;
 pub mod lease;
 pub mod ledger;
+pub mod managed;
 pub mod model;
+mod oauth_secret;
 pub mod report;
 pub mod shared;
 pub mod spec;

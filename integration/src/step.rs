@@ -17,6 +17,8 @@ use tokio::sync::Mutex;
 
 use crate::events::{Event, EventHandler};
 use crate::ledger::{Ledger, LedgerStore};
+pub use crate::managed::pick;
+pub(crate) use crate::managed::{duplicates_check, duplicates_text};
 pub use crate::model::{Action, Change, FieldChange, RoleNeed, StepId};
 use crate::report::{AppliedStep, Check, Outcome, PlannedStep, Removal};
 use crate::spec::ResolvedSpec;
@@ -37,14 +39,6 @@ impl fmt::Debug for ServiceNowLogin {
             .field("password", &"[REDACTED]")
             .finish()
     }
-}
-
-/// A client secret generated (or rotated) in this run, handed from the step that
-/// made it to the steps after it as an [output](Applied::with_output).
-#[derive(Clone)]
-pub(crate) struct GeneratedSecret {
-    pub(crate) client_id: String,
-    pub(crate) secret: SecretString,
 }
 
 /// Knobs of a run: start from [`WorkflowOptions::default`] and set what differs.
@@ -422,50 +416,6 @@ impl Context {
             note
         })
     }
-}
-
-/// What plan and verify say of other records that share a configured name.
-pub(crate) fn duplicates_text(
-    kind: &str,
-    name: &str,
-    others: &[servicenow_client::wire::SysId],
-) -> String {
-    format!(
-        "{} more {kind}(s) named {name:?} ({}): bp-servicenow manages the one its ledger records and leaves these alone",
-        others.len(),
-        others
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
-/// The failing check verify gives for records that share a configured name.
-pub(crate) fn duplicates_check(
-    check: &str,
-    kind: &str,
-    name: &str,
-    others: &[servicenow_client::wire::SysId],
-) -> Option<Check> {
-    (!others.is_empty()).then(|| {
-        Check::fail(
-            format!("{check} is the only one with its name"),
-            duplicates_text(kind, name, others),
-            "delete the extra ones by hand: bp-servicenow never deletes what it cannot prove it made",
-        )
-    })
-}
-
-/// Splits records that share a name into the one to manage — the one `ours`
-/// says is recorded, else the first — and the others.
-pub fn pick<R>(mut all: Vec<R>, ours: impl Fn(&R) -> bool) -> (Option<R>, Vec<R>) {
-    let at = all.iter().position(&ours).unwrap_or(0);
-    if all.is_empty() {
-        return (None, all);
-    }
-    let picked = all.remove(at);
-    (Some(picked), all)
 }
 
 /// What a step's work returns.

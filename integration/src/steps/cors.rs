@@ -7,12 +7,12 @@ use servicenow_client::cors::{CorsRule, CorsRuleSpec, TABLE_API_BASE_URI};
 use servicenow_client::wire::SysId;
 
 use crate::ledger::Adopted;
+use crate::managed::Ownership;
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
     Action, Applied, Change, Context, FieldChange, RoleNeed, Step, StepId, StepResult, Upstream,
     duplicates_check, duplicates_text, pick,
 };
-use crate::steps::openframe::Ownership;
 
 /// The header the seed procedure sets on the rule.
 pub const REQUIRED_HEADER: &str = "Access-Control-Allow-Origin";

@@ -17,12 +17,12 @@ use brightpattern_client::integration_accounts::{
 };
 use servicenow_client::oauth::OAuthApplication;
 
+use crate::oauth_secret::{SECRET_SHOWN, known_secret, secret_for};
 use crate::report::{Check, ManualField, ManualStep, ManualValue, Removal, RemovalOutcome};
 use crate::spec::AccountApi;
 use crate::step::{
     Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream,
 };
-use crate::steps::oauth_endpoint::{SECRET_SHOWN, known_secret, secret_for};
 
 /// Step 6.
 #[derive(Debug, Clone, Copy, Default)]

@@ -3,15 +3,16 @@
 //! handed to step 6 in memory, and never stored, printed or read back.
 
 use async_trait::async_trait;
-use secrecy::SecretString;
 use servicenow_client::OAuthClient;
 use servicenow_client::oauth::{NewOAuthApplication, OAuthApplication};
 use servicenow_client::wire::SysId;
 
+pub use crate::oauth_secret::SECRET_SHOWN;
+use crate::oauth_secret::{GeneratedSecret, known_secret};
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, GeneratedSecret, Named, RoleNeed, Step,
-    StepError, StepId, StepResult, Upstream, duplicates_check, duplicates_text,
+    Action, Applied, Change, Context, FieldChange, Named, RoleNeed, Step, StepId, StepResult,
+    Upstream, duplicates_check, duplicates_text,
 };
 
 /// Step 5.
@@ -27,9 +28,6 @@ pub struct OAuthEndpointState {
     /// Other applications with the same name: reported, never touched.
     duplicates: Vec<SysId>,
 }
-
-/// What a change of the secret shows.
-pub const SECRET_SHOWN: &str = "(generated, hidden)";
 
 #[async_trait]
 impl Step for OAuthEndpointStep {
@@ -367,58 +365,6 @@ async fn oauth_cause(ctx: &Context, app: &OAuthApplication) -> String {
         ));
     }
     causes.join("; ")
-}
-
-/// The client secret of `app` when this run knows it: generated or rotated by
-/// an earlier step of this run (an [output](Upstream::output)), or supplied by
-/// the caller.
-pub(crate) fn known_secret(
-    ctx: &Context,
-    app: &OAuthApplication,
-    upstream: &Upstream,
-) -> Option<SecretString> {
-    upstream
-        .output::<GeneratedSecret>()
-        .filter(|g| g.client_id == app.client_id)
-        .map(|g| g.secret.clone())
-        .or_else(|| ctx.options.oauth_client_secret.clone())
-}
-
-/// The client secret for step 6: the one generated in this run, or a new one for
-/// an application this workflow created (the old one cannot be read back; the
-/// new one is returned as a [`GeneratedSecret`] to hand on). An application
-/// someone else made keeps its secret: that is an error.
-pub(crate) async fn secret_for(
-    ctx: &Context,
-    app: &OAuthApplication,
-    upstream: &Upstream,
-) -> StepResult<(SecretString, Option<GeneratedSecret>)> {
-    if let Some(generated) = upstream
-        .output::<GeneratedSecret>()
-        .filter(|g| g.client_id == app.client_id)
-    {
-        return Ok((generated.secret.clone(), None));
-    }
-    let ours = ctx.ledger().await.oauth_application.as_ref() == Some(&app.sys_id);
-    if !ours {
-        return Err(StepError::Rejected {
-            what: format!("reading the client secret of OAuth application {:?}", app.name),
-            reason: "the application was not created by bp-servicenow, and ServiceNow never returns a secret".into(),
-            hint: "rename [oauth].name so bp-servicenow creates its own, or enter the secret in Contact Center Administrator by hand".into(),
-        });
-    }
-    let secret = ctx
-        .servicenow
-        .oauth_applications()
-        .rotate_secret(&app.sys_id)
-        .await?;
-    Ok((
-        secret.clone(),
-        Some(GeneratedSecret {
-            client_id: app.client_id.clone(),
-            secret,
-        }),
-    ))
 }
 
 /// What plan says when the release deprecates the registry type the procedure

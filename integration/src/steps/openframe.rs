@@ -51,31 +51,7 @@ pub struct OpenFrameState {
     duplicates: Vec<SysId>,
 }
 
-/// Whose a record with the configured name is, by the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Ownership {
-    /// There is none.
-    Absent,
-    /// This integration created it.
-    Created,
-    /// This integration adopted it (its previous values are recorded).
-    Adopted,
-    /// Someone else's.
-    Foreign,
-}
-
-impl Ownership {
-    /// Whose `found` is, given what the ledger recorded as created and adopted.
-    pub fn of(found: Option<&SysId>, created: Option<&SysId>, adopted: Option<&SysId>) -> Self {
-        match found {
-            None => Ownership::Absent,
-            Some(id) if created == Some(id) => Ownership::Created,
-            Some(id) if adopted == Some(id) => Ownership::Adopted,
-            Some(_) => Ownership::Foreign,
-        }
-    }
-}
+pub use crate::managed::Ownership;
 
 /// The name of the configuration this step manages: the adopted one, or the spec's.
 fn managed_name(ctx: &Context) -> &str {

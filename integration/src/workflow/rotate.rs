@@ -68,7 +68,7 @@ impl Workflow {
         self.finish_update_set(update_set, secret.is_ok()).await;
         let secret = secret.map_err(|e| fail(e.into()))?;
         let mut upstream = Upstream::default();
-        upstream.add_outputs(vec![Arc::new(crate::step::GeneratedSecret {
+        upstream.add_outputs(vec![Arc::new(crate::oauth_secret::GeneratedSecret {
             client_id: app.client_id.clone(),
             secret,
         })]);
