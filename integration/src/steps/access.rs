@@ -12,8 +12,8 @@ use servicenow_client::wire::SysId;
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::OPENFRAME_ROLE;
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, RoleNeed, Step, StepError, StepId, StepResult,
-    Upstream,
+    Action, Applied, Change, Context, Damaged, FieldChange, Repaired, RoleNeed, Step, StepError,
+    StepId, StepResult, Upstream,
 };
 
 /// Step 3.
@@ -601,6 +601,47 @@ impl Step for AccessStep {
     /// it), and that no other integration on the instance still records: a
     /// ledger entry pointing at anything else is reported and left alone.
     /// Decided and done under the instance lock.
+    /// Claims a direct grant of the role to a listed user or group when the
+    /// damaged ledger still names its sys_id.
+    async fn repair(&self, ctx: &Context, damaged: &Damaged) -> StepResult<Repaired> {
+        let mut out = Repaired::default();
+        let roles = ctx.servicenow.roles();
+        for user in &ctx.spec.access.users {
+            if let Ok(status) = roles.user_status(user, OPENFRAME_ROLE).await {
+                if let Some(id) = status.direct {
+                    let what = format!("grant of {OPENFRAME_ROLE} to user {user} ({id})");
+                    if damaged.raw.contains(id.as_str()) {
+                        ctx.record(|l| {
+                            l.user_grants.insert(user.clone(), id);
+                        })
+                        .await;
+                        out.claimed.push(what);
+                    } else {
+                        out.unproven.push(what);
+                    }
+                }
+            }
+        }
+        for group in &ctx.spec.access.groups {
+            if let Ok(Some(grant)) = roles.group_grant(group, OPENFRAME_ROLE).await {
+                let what = format!(
+                    "grant of {OPENFRAME_ROLE} to group {group} ({})",
+                    grant.sys_id
+                );
+                if damaged.raw.contains(grant.sys_id.as_str()) {
+                    ctx.record(|l| {
+                        l.group_grants.insert(group.clone(), grant.sys_id);
+                    })
+                    .await;
+                    out.claimed.push(what);
+                } else {
+                    out.unproven.push(what);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = ctx.ledger().await;
         let mut removals = if ledger.user_grants.is_empty() && ledger.group_grants.is_empty() {

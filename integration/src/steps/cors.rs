@@ -10,8 +10,8 @@ use crate::ledger::Adopted;
 use crate::managed::Ownership;
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, RoleNeed, Step, StepId, StepResult, Upstream,
-    duplicates_check, duplicates_text, pick,
+    Action, Applied, Change, Context, Damaged, FieldChange, Repaired, RoleNeed, Step, StepId,
+    StepResult, Upstream, duplicates_check, duplicates_text, pick,
 };
 
 /// The header the seed procedure sets on the rule.
@@ -309,6 +309,35 @@ impl Step for CorsStep {
                 ),
             )
         }])
+    }
+
+    /// Claims the first rule with the spec's name whose sys_id the damaged
+    /// ledger still names; the others are left out. An adopted rule's
+    /// previous values are lost.
+    async fn repair(&self, ctx: &Context, damaged: &Damaged) -> StepResult<Repaired> {
+        let mut out = Repaired::default();
+        let mut claimed = false;
+        for rule in ctx
+            .servicenow
+            .cors_rules()
+            .list_by_name(&ctx.spec.cors_name)
+            .await?
+        {
+            let what = format!("CORS rule {:?} ({})", rule.name, rule.sys_id);
+            if damaged.raw.contains(rule.sys_id.as_str()) && !claimed {
+                claimed = true;
+                ctx.record(|l| l.cors_rule = Some(rule.sys_id)).await;
+                out.claimed.push(what);
+            } else {
+                out.unproven.push(what);
+            }
+        }
+        if damaged.raw.contains("cors_adopted") {
+            out.lost.push(
+                "the previous values of the adopted CORS rule: teardown cannot restore them; note them by hand".to_owned(),
+            );
+        }
+        Ok(out)
     }
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {

@@ -21,7 +21,8 @@ use crate::oauth_secret::{SECRET_SHOWN, known_secret, secret_for};
 use crate::report::{Check, ManualField, ManualStep, ManualValue, Removal, RemovalOutcome};
 use crate::spec::AccountApi;
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, Step, StepError, StepId, StepResult, Upstream,
+    Action, Applied, Change, Context, Damaged, FieldChange, Repaired, Step, StepError, StepId,
+    StepResult, Upstream,
 };
 
 /// Step 6.
@@ -292,6 +293,22 @@ impl Step for IntegrationAccountStep {
             verdict.message,
             "the refresh token was rejected: run apply to request a new one; check the OAuth application is active",
         )])
+    }
+
+    /// Claims the account when the damaged ledger still names the spec's
+    /// account name.
+    async fn repair(&self, ctx: &Context, damaged: &Damaged) -> StepResult<Repaired> {
+        let mut out = Repaired::default();
+        let account = &ctx.spec.integration_account.name;
+        if damaged.raw.contains(&format!(
+            "\"integration_account\":{}",
+            serde_json::json!(account)
+        )) {
+            ctx.record(|l| l.integration_account = Some(account.clone()))
+                .await;
+            out.claimed.push(format!("integration account {account:?}"));
+        }
+        Ok(out)
     }
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {

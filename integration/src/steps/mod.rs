@@ -11,6 +11,7 @@ pub mod store_app;
 
 use std::sync::Arc;
 
+use crate::spec::ResolvedSpec;
 use crate::step::DynStep;
 
 /// The built-in steps, in procedure order (the registry: a new built-in step
@@ -24,4 +25,17 @@ pub(crate) fn built_in() -> Vec<Arc<dyn DynStep>> {
         Arc::new(oauth_endpoint::OAuthEndpointStep),
         Arc::new(integration_account::IntegrationAccountStep),
     ]
+}
+
+/// The steps a spec needs: the built-in ones, then those only some specs
+/// ask for (`[[properties]]`, `[store_app]`).
+pub(crate) fn for_spec(spec: &ResolvedSpec) -> Vec<Arc<dyn DynStep>> {
+    let mut steps = built_in();
+    if !spec.properties.is_empty() {
+        steps.push(Arc::new(properties::PropertiesStep));
+    }
+    if spec.store_app.is_some() {
+        steps.push(Arc::new(store_app::StoreAppStep));
+    }
+    steps
 }

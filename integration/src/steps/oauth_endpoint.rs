@@ -11,8 +11,8 @@ pub use crate::oauth_secret::SECRET_SHOWN;
 use crate::oauth_secret::{GeneratedSecret, known_secret};
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
-    Action, Applied, Change, Context, FieldChange, Named, RoleNeed, Step, StepId, StepResult,
-    Upstream, duplicates_check, duplicates_text,
+    Action, Applied, Change, Context, Damaged, FieldChange, Named, Repaired, RoleNeed, Step,
+    StepId, StepResult, Upstream, duplicates_check, duplicates_text,
 };
 
 /// Step 5.
@@ -258,6 +258,30 @@ impl Step for OAuthEndpointStep {
                 Check::fail(name, format!("as {}: {failure}", user.username), cause)
             }
         }])
+    }
+
+    /// Claims the first application with the spec's name that carries this
+    /// integration's mark in its comments (the ledger is not needed for it).
+    async fn repair(&self, ctx: &Context, _damaged: &Damaged) -> StepResult<Repaired> {
+        let mut out = Repaired::default();
+        let mark = marker_prefix(ctx);
+        let mut claimed = false;
+        for app in ctx
+            .servicenow
+            .oauth_applications()
+            .list_by_name(&ctx.spec.oauth.name)
+            .await?
+        {
+            let what = format!("OAuth application {:?} ({})", app.name, app.sys_id);
+            if app.comments.contains(&mark) && !claimed {
+                claimed = true;
+                ctx.record(|l| l.oauth_application = Some(app.sys_id)).await;
+                out.claimed.push(format!("{what}, by its mark"));
+            } else {
+                out.unproven.push(what);
+            }
+        }
+        Ok(out)
     }
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {

@@ -30,7 +30,7 @@ use crate::spec::OrderSetting;
 use crate::step::{
     Action, Applied, RoleNeed, StepResult, Upstream, duplicates_check, duplicates_text,
 };
-use crate::step::{Change, Context, FieldChange, Step, StepId};
+use crate::step::{Change, Context, Damaged, FieldChange, Repaired, Step, StepId};
 
 /// Steps 2 and 7.
 #[derive(Debug, Clone, Copy, Default)]
@@ -447,6 +447,45 @@ impl Step for OpenFrameStep {
         let (page, agents) =
             futures_util::join!(page_check(ctx, ours), agents_check(ctx, state, ours));
         Ok(vec![page?, agents?])
+    }
+
+    /// Claims the configuration with the spec's name when the damaged ledger
+    /// still names its sys_id (an adopted one's previous values are lost), and
+    /// the allow-list entry when it still names the spec's origin.
+    async fn repair(&self, ctx: &Context, damaged: &Damaged) -> StepResult<Repaired> {
+        let mut out = Repaired::default();
+        let found = ctx
+            .servicenow
+            .openframe_configurations()
+            .get_by_name(&ctx.spec.openframe.name)
+            .await
+            .ok()
+            .flatten();
+        if let Some(c) = found {
+            let what = format!("OpenFrame configuration {:?} ({})", c.fields.name, c.sys_id);
+            if damaged.raw.contains(c.sys_id.as_str()) && ctx.spec.openframe_adopt.is_none() {
+                ctx.record(|l| l.openframe = Some(c.sys_id)).await;
+                out.claimed.push(what);
+            } else {
+                out.unproven.push(what);
+            }
+        }
+        let origin = ctx.spec.openframe.url.tenant().as_str();
+        if damaged
+            .raw
+            .contains(&format!("\"allow_list_entry\":\"{origin}\""))
+        {
+            ctx.record(|l| l.allow_list_entry = Some(origin.to_owned()))
+                .await;
+            out.claimed
+                .push(format!("postMessage allow-list entry {origin}"));
+        }
+        if damaged.raw.contains("openframe_adopted") {
+            out.lost.push(
+                "the previous values of the adopted OpenFrame configuration: teardown cannot restore them; note them by hand".to_owned(),
+            );
+        }
+        Ok(out)
     }
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {

@@ -437,13 +437,7 @@ impl Workflow {
         brightpattern: brightpattern_client::Client,
         integration_user: ServiceNowLogin,
     ) -> WorkflowBuilder {
-        let mut steps = crate::steps::built_in();
-        if !spec.properties.is_empty() {
-            steps.push(Arc::new(crate::steps::properties::PropertiesStep));
-        }
-        if spec.store_app.is_some() {
-            steps.push(Arc::new(crate::steps::store_app::StoreAppStep));
-        }
+        let steps = crate::steps::for_spec(&spec);
         WorkflowBuilder {
             spec,
             servicenow,
