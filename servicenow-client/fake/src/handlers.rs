@@ -298,7 +298,21 @@ fn request_origin(own: &str, request: &Request) -> String {
     }
 }
 
+/// The longest request line (path and query) the fake accepts: the
+/// application server's default header buffer (8 KiB). Unverified for
+/// ServiceNow; longer requests get the server's HTML error page, not JSON.
+pub const MAX_REQUEST_LINE: usize = 8 * 1024;
+
 fn handle(state: &mut State, request: &Request, endpoint: Endpoint, origin: &str) -> Reply {
+    let line = request.url.path().len() + request.url.query().map_or(0, |q| q.len() + 1);
+    if line > MAX_REQUEST_LINE {
+        let mut reply = Reply::text(
+            400,
+            "<!doctype html><html><head><title>HTTP Status 400 – Bad Request</title></head><body><h1>HTTP Status 400 – Bad Request</h1><p>Request header is too large</p></body></html>",
+        );
+        reply.headers = vec![("content-type".into(), "text/html;charset=utf-8".into())];
+        return reply;
+    }
     if endpoint == Endpoint::Token {
         return token(state, request);
     }
@@ -389,6 +403,8 @@ fn route(
         ("/api/now/import", "the Import Set API"),
         ("/api/now/stats", "the Aggregate API"),
         ("/api/now/cmdb", "the CMDB API"),
+        ("/api/now/tinyurl", "the Tiny URL API"),
+        ("/api/now/v1/tinyurl", "the Tiny URL API"),
     ] {
         if path.starts_with(prefix) {
             return not_modelled(what);
@@ -402,6 +418,38 @@ fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// A boolean parameter, as the platform reads it: `true` in any case
+/// (`True`, `TRUE`), anything else false.
+fn flag(params: &[(String, String)], name: &str) -> bool {
+    param(params, name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// `sysparm_display_value` in lower case (`true`, `false`, `all`).
+fn display_param(params: &[(String, String)]) -> String {
+    param(params, "sysparm_display_value")
+        .unwrap_or("false")
+        .to_ascii_lowercase()
+}
+
+/// The list's filter: `sysparm_query`, or the name–value pairs (every
+/// parameter that is not a `sysparm_` one: `?active=true&priority=1`), which
+/// the Table API documents as mutually exclusive with it. Both at once is not
+/// modelled (an honest 501, not a guess).
+fn list_filter(params: &[(String, String)]) -> Result<String, Reply> {
+    let pairs: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| !k.starts_with("sysparm_") && !k.is_empty())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    match (param(params, "sysparm_query"), pairs.is_empty()) {
+        (Some(query), true) => Ok(query.to_owned()),
+        (None, _) => Ok(pairs.join("^")),
+        (Some(_), false) => Err(not_modelled(
+            "a list that gives both sysparm_query and name-value pairs (the Table API documents them as mutually exclusive)",
+        )),
+    }
 }
 
 /// Which roles may write to a table (any one of them).
@@ -596,8 +644,11 @@ fn list(
     params: &[(String, String)],
     path: &str,
 ) -> Reply {
-    let query = param(params, "sysparm_query").unwrap_or("");
-    let indices = match state.select_cached(table, query) {
+    let query = match list_filter(params) {
+        Ok(query) => query,
+        Err(reply) => return reply,
+    };
+    let indices = match state.select_cached(table, &query) {
         Ok(indices) => indices,
         Err(e) if e.0.starts_with(super::query::NOT_MODELLED) => {
             return error_reply(501, "Not Implemented", &e.0);
@@ -622,7 +673,7 @@ fn list(
         .collect();
     let mut reply =
         Reply::json_of(200, &Envelope { result: page }).header("x-total-count", total.to_string());
-    let suppressed = param(params, "sysparm_suppress_pagination_header") == Some("true");
+    let suppressed = flag(params, "sysparm_suppress_pagination_header");
     if let (false, Some(last_page)) = (suppressed, total.saturating_sub(1).checked_div(limit)) {
         let link_to = |off: usize| -> String {
             let mut url =
@@ -678,8 +729,9 @@ fn render(
     row: &JsonRecord,
     params: &[(String, String)],
 ) -> Ordered {
-    let display = param(params, "sysparm_display_value").unwrap_or("false");
-    let no_link = param(params, "sysparm_exclude_reference_link") == Some("true");
+    let display = display_param(params);
+    let display = display.as_str();
+    let no_link = flag(params, "sysparm_exclude_reference_link");
     let offset = call.utc_offset;
     let names: Vec<String> = match param(params, "sysparm_fields").filter(|f| !f.trim().is_empty())
     {

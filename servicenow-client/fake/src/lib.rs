@@ -42,6 +42,9 @@
 //!   its display form (choice labels, integers with thousands separators, dates in
 //!   the caller's time zone, `********` for passwords, reference display values);
 //!   `sysparm_exclude_reference_link`, `sysparm_limit` (default 10000),
+//!   name–value filters (`?user_name=admin&active=true`, ANDed; with
+//!   `sysparm_query` too, which the Table API documents as mutually exclusive,
+//!   an honest 501), boolean parameters read in any case (`True`),
 //!   `sysparm_offset`, `Link` (dropped by
 //!   `sysparm_suppress_pagination_header=true`) and `X-Total-Count`. Links and
 //!   `Location` use the `Host` the request came through (a proxy in front of the
@@ -105,8 +108,16 @@
 //!
 //! Each of these is a clear error, never a silent success: `JOIN` and `RLQUERY`
 //! query terms (501 "not modelled by the fake"); the Attachment, Import Set,
-//! Aggregate and CMDB APIs (501); any other path (400, as the platform answers an
-//! unknown resource). Not modelled at all, so a test must not rely on them:
+//! Aggregate, CMDB and Tiny URL APIs (501); `sysparm_query` and name–value
+//! pairs in one list (501); any other path (400, as the platform answers an
+//! unknown resource); a request line longer than [`MAX_REQUEST_LINE`] (8 KiB,
+//! the application server's default; unverified for ServiceNow) gets an HTML
+//! 400 page, not JSON. Not yet modelled (issue "fake fidelity, round three"):
+//! `sysparm_input_display_value`, `user_password` kept one-way (the display form
+//! `********` is modelled, the clear text is still stored and echoed on
+//! create), `sys_created_on`/`sys_updated_on` in the caller's zone, computed
+//! `opened_by`/`opened_at`/`name`, `X-Forwarded-Proto`/`-Host`, and a
+//! developer instance's full demo data. Not modelled at all, so a test must not rely on them:
 //! business rules other than the two below, ACLs beyond the write roles above, data policies, listing a parent
 //! table's rows from its children (`task` lists only rows inserted into `task`;
 //! `INSTANCEOF` follows the hierarchy), time zones with daylight saving (fixed
@@ -159,7 +170,7 @@ pub mod write_costs;
 
 pub use demo::{DEMO_GROUPS, DEMO_INCIDENTS, DEMO_USERS};
 pub use dictionary::{Column, ColumnType, SYSTEM_COLUMNS, TableSchema};
-pub use handlers::SESSION_COOKIE;
+pub use handlers::{MAX_REQUEST_LINE, SESSION_COOKIE};
 pub use write_costs::{CacheFlush, TRACKED_TABLES, UPDATE_SET_PREFERENCE, WriteKind};
 
 use std::collections::BTreeMap;
