@@ -289,8 +289,21 @@ fn user_active(state: &State, user_name: &str) -> bool {
 /// The origin the caller used: the fake's scheme with the request's `Host` (a
 /// proxy in front of the fake gives another host than the bind address).
 fn request_origin(own: &str, request: &Request) -> String {
-    let scheme = own.split_once("://").map(|(s, _)| s).unwrap_or("http");
-    match header(request, "host") {
+    // Behind a load balancer or TLS proxy, as in front of an instance: the
+    // first X-Forwarded-Proto / X-Forwarded-Host name what the client used.
+    let first = |name: &str| {
+        header(request, name)
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = match first("x-forwarded-proto") {
+        Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
+        Some(proto) if proto.eq_ignore_ascii_case("http") => "http",
+        _ => own.split_once("://").map(|(s, _)| s).unwrap_or("http"),
+    };
+    let host = first("x-forwarded-host").or_else(|| header(request, "host"));
+    match host {
         Some(host) if !host.is_empty() && !host.contains(['/', '\\', '@', ' ']) => {
             format!("{scheme}://{host}")
         }
@@ -413,6 +426,34 @@ fn route(
     error_reply(400, "Requested URI does not represent any resource", path)
 }
 
+/// `sys_user.user_password` is one-way encrypted: a write stores a digest,
+/// never the clear text, and no answer returns it (the display form shows
+/// `********`). Takes the clear value out of `fields`, leaving the digest.
+fn one_way_password(table: &str, fields: &mut JsonRecord) -> Option<String> {
+    if table != "sys_user" {
+        return None;
+    }
+    let clear = fields.get("user_password")?.as_str()?.to_owned();
+    if clear.is_empty() {
+        return None;
+    }
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    ("bp-servicenow-fake", &clear).hash(&mut hasher);
+    fields.insert(
+        "user_password".into(),
+        Value::String(format!("1:{:016x}", hasher.finish())),
+    );
+    Some(clear)
+}
+
+/// The user can log in with the password a write set, as on the platform.
+fn remember_password(state: &mut State, row: &JsonRecord, password: Option<String>) {
+    if let (Some(password), Some(user)) = (password, field(row, "user_name")) {
+        state.passwords.insert(user.to_owned(), password);
+    }
+}
+
 fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
     params
         .iter()
@@ -517,7 +558,9 @@ fn table_api(
                 if state.config.ignore_supplied_sys_ids {
                     fields.remove("sys_id");
                 }
+                let password = one_way_password(table, &mut fields);
                 let row = state.insert_row(table, &fields, caller, Columns::Strict);
+                remember_password(state, &row, password);
                 write_costs::after_api_write(
                     state,
                     table,
@@ -542,7 +585,14 @@ fn table_api(
             Err(reply) => reply,
         },
         (Method::PATCH | Method::PUT, Some(id)) => match body_object(body) {
-            Ok(fields) => match state.update(table, id, &fields, caller) {
+            Ok(mut fields) => match {
+                let password = one_way_password(table, &mut fields);
+                let row = state.update(table, id, &fields, caller);
+                if let Some(row) = &row {
+                    remember_password(state, row, password);
+                }
+                row
+            } {
                 Some(row) => {
                     write_costs::after_api_write(
                         state,

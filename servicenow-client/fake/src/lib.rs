@@ -44,11 +44,14 @@
 //!   `sysparm_exclude_reference_link`, `sysparm_limit` (default 10000),
 //!   name–value filters (`?user_name=admin&active=true`, ANDed; with
 //!   `sysparm_query` too, which the Table API documents as mutually exclusive,
-//!   an honest 501), boolean parameters read in any case (`True`),
+//!   an honest 501), boolean parameters read in any case (`True`);
+//!   `sys_user.user_password` is one-way: a write stores a digest (the user can
+//!   log in with the password) and no answer returns the clear text;
 //!   `sysparm_offset`, `Link` (dropped by
-//!   `sysparm_suppress_pagination_header=true`) and `X-Total-Count`. Links and
-//!   `Location` use the `Host` the request came through (a proxy in front of the
-//!   fake). Writes need the `admin` role (`oauth_entity` also accepts
+//!   `sysparm_suppress_pagination_header=true`) and `X-Total-Count`. Links,
+//!   `Location` and CI/CD progress URLs use the origin the request came
+//!   through: `X-Forwarded-Proto` and `X-Forwarded-Host` (a TLS proxy or load
+//!   balancer in front), else `Host`. Writes need the `admin` role (`oauth_entity` also accepts
 //!   `oauth_admin`); reads need only a valid login.
 //! - **CI/CD plugin API**: activation returns a progress id; progress moves
 //!   Running → Successful over [a number of polls](FakeInstance::set_activation_polls)
@@ -113,11 +116,9 @@
 //! unknown resource); a request line longer than [`MAX_REQUEST_LINE`] (8 KiB,
 //! the application server's default; unverified for ServiceNow) gets an HTML
 //! 400 page, not JSON. Not yet modelled (issue "fake fidelity, round three"):
-//! `sysparm_input_display_value`, `user_password` kept one-way (the display form
-//! `********` is modelled, the clear text is still stored and echoed on
-//! create), `sys_created_on`/`sys_updated_on` in the caller's zone, computed
-//! `opened_by`/`opened_at`/`name`, `X-Forwarded-Proto`/`-Host`, and a
-//! developer instance's full demo data. Not modelled at all, so a test must not rely on them:
+//! `sysparm_input_display_value`, `sys_created_on`/`sys_updated_on` in the
+//! caller's zone, computed
+//! `opened_by`/`opened_at`/`name`, and a developer instance's full demo data. Not modelled at all, so a test must not rely on them:
 //! business rules other than the two below, ACLs beyond the write roles above, data policies, listing a parent
 //! table's rows from its children (`task` lists only rows inserted into `task`;
 //! `INSTANCEOF` follows the hierarchy), time zones with daylight saving (fixed

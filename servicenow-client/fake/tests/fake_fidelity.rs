@@ -873,3 +873,121 @@ async fn tiny_urls_are_not_modelled_and_an_overlong_request_line_gets_an_html_pa
     let short = get(&sn, "/api/now/table/sys_user?sysparm_limit=1").await;
     assert_eq!(short.status, 200, "a normal request is unaffected");
 }
+
+#[tokio::test]
+async fn behind_a_tls_proxy_links_location_and_progress_urls_use_the_forwarded_origin() {
+    let sn = demo().await;
+    let forwarded = |method: reqwest::Method, path: &str, body: Option<&str>| {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", sn.url()))
+            .basic_auth(ADMIN_USER, Some(ADMIN_PASSWORD))
+            .header("accept", "application/json")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "acme.service-now.com, lb.internal");
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        request.send()
+    };
+    let created = forwarded(
+        reqwest::Method::POST,
+        "/api/now/table/sys_user_group",
+        Some(r#"{"name": "Behind TLS"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("https://acme.service-now.com/api/now/table/sys_user_group/"),
+        "{location}"
+    );
+    let listed = forwarded(
+        reqwest::Method::GET,
+        "/api/now/table/sys_user?sysparm_query=user_name=abel.tuter&sysparm_limit=1",
+        None,
+    )
+    .await
+    .unwrap();
+    let link = listed.headers()["link"].to_str().unwrap().to_owned();
+    assert!(link.contains("https://acme.service-now.com/"), "{link}");
+    let body: serde_json::Value = listed.json().await.unwrap();
+    assert!(
+        body["result"][0]["manager"]["link"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://acme.service-now.com/"),
+        "{body}"
+    );
+    let activation = forwarded(
+        reqwest::Method::POST,
+        "/api/sn_cicd/plugin/com.sn_openframe/activate",
+        None,
+    )
+    .await
+    .unwrap();
+    let body: serde_json::Value = activation.json().await.unwrap();
+    let progress = body["result"]["links"]["progress"]["url"].as_str().unwrap();
+    assert!(
+        progress.starts_with("https://acme.service-now.com/api/sn_cicd/progress/"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_user_password_is_stored_one_way_and_never_returned() {
+    let sn = demo().await;
+    let created = post(
+        &sn,
+        "/api/now/table/sys_user",
+        r#"{"user_name": "new.agent", "user_password": "Cl3ar-Text-Pw"}"#,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert!(!created.text.contains("Cl3ar-Text-Pw"), "{}", created.text);
+    let stored = created.json()["result"]["user_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!stored.is_empty(), "the column is set, as a digest");
+    let id = created.json()["result"]["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = get(
+        &sn,
+        &format!("/api/now/table/sys_user/{id}?sysparm_display_value=true"),
+    )
+    .await;
+    assert_eq!(shown.json()["result"]["user_password"], "********");
+    assert!(
+        sn.table("sys_user")
+            .iter()
+            .all(|u| u["user_password"] != "Cl3ar-Text-Pw"),
+        "not stored in clear"
+    );
+    // The password works for logging in, as on the platform.
+    let me = reqwest::Client::new()
+        .get(format!(
+            "{}/api/now/table/sys_user?sysparm_limit=1",
+            sn.url()
+        ))
+        .basic_auth("new.agent", Some("Cl3ar-Text-Pw"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    // An update is one-way too.
+    let updated = send(
+        &sn,
+        reqwest::Method::PATCH,
+        &format!("/api/now/table/sys_user/{id}"),
+        Some(r#"{"user_password": "Ch4nged-Pw"}"#),
+        None,
+    )
+    .await;
+    assert!(!updated.text.contains("Ch4nged-Pw"), "{}", updated.text);
+}
