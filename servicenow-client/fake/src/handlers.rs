@@ -447,6 +447,20 @@ fn one_way_password(table: &str, fields: &mut JsonRecord) -> Option<String> {
     Some(clear)
 }
 
+/// An update of a row, a one-way password among its fields included.
+fn update_with_password(
+    state: &mut State,
+    table: &str,
+    id: &str,
+    fields: &mut JsonRecord,
+    caller: &str,
+) -> Option<JsonRecord> {
+    let password = one_way_password(table, fields);
+    let row = state.update(table, id, fields, caller)?;
+    remember_password(state, &row, password);
+    Some(row)
+}
+
 /// The user can log in with the password a write set, as on the platform.
 fn remember_password(state: &mut State, row: &JsonRecord, password: Option<String>) {
     if let (Some(password), Some(user)) = (password, field(row, "user_name")) {
@@ -585,14 +599,7 @@ fn table_api(
             Err(reply) => reply,
         },
         (Method::PATCH | Method::PUT, Some(id)) => match body_object(body) {
-            Ok(mut fields) => match {
-                let password = one_way_password(table, &mut fields);
-                let row = state.update(table, id, &fields, caller);
-                if let Some(row) = &row {
-                    remember_password(state, row, password);
-                }
-                row
-            } {
+            Ok(mut fields) => match update_with_password(state, table, id, &mut fields, caller) {
                 Some(row) => {
                     write_costs::after_api_write(
                         state,
