@@ -294,6 +294,28 @@ impl State {
                 );
             }
         }
+        // Values the platform computes on insert: who opened a task and when,
+        // a user's full name from its parts.
+        let empty = |row: &JsonRecord, name: &str| field(row, name).is_none_or(str::is_empty);
+        if schema.is_some_and(|s| s.get("opened_by").is_some()) && empty(&row, "opened_by") {
+            if let Some(user) = self
+                .find_by("sys_user", "user_name", by)
+                .and_then(|u| field(u, "sys_id"))
+            {
+                row.insert("opened_by".into(), Value::String(user.to_owned()));
+            }
+        }
+        if schema.is_some_and(|s| s.get("opened_at").is_some()) && empty(&row, "opened_at") {
+            row.insert("opened_at".into(), Value::String(now.clone()));
+        }
+        if table == "sys_user" && empty(&row, "name") {
+            let full = format!(
+                "{} {}",
+                field(&row, "first_name").unwrap_or_default(),
+                field(&row, "last_name").unwrap_or_default()
+            );
+            row.insert("name".into(), Value::String(full.trim().to_owned()));
+        }
         if table == "sys_properties" && !fields.contains_key("ignore_cache") {
             // The dictionary default of `ignore_cache` was false until Rome
             // (KB1000746); an unknown release gets the older, costlier one.

@@ -991,3 +991,65 @@ async fn a_user_password_is_stored_one_way_and_never_returned() {
     .await;
     assert!(!updated.text.contains("Ch4nged-Pw"), "{}", updated.text);
 }
+
+#[tokio::test]
+async fn the_values_the_platform_computes_are_there() {
+    let sn = demo().await;
+    let admin = sn
+        .table("sys_user")
+        .into_iter()
+        .find(|u| u["user_name"] == ADMIN_USER)
+        .unwrap()["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let incident = post(
+        &sn,
+        "/api/now/table/incident",
+        r#"{"short_description": "Printer on fire"}"#,
+    )
+    .await
+    .json();
+    let result = &incident["result"];
+    assert_eq!(result["opened_by"]["value"], admin.as_str(), "{incident}");
+    assert!(
+        result["opened_at"].as_str().is_some_and(|d| d.len() == 19),
+        "{incident}"
+    );
+    assert!(
+        result["number"].as_str().unwrap().starts_with("INC"),
+        "{incident}"
+    );
+    for (table, prefix) in [
+        ("problem", "PRB"),
+        ("change_request", "CHG"),
+        ("task", "TASK"),
+    ] {
+        let made = post(&sn, &format!("/api/now/table/{table}"), "{}")
+            .await
+            .json();
+        assert!(
+            made["result"]["number"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(prefix)),
+            "{table}: {made}"
+        );
+    }
+    let user = post(
+        &sn,
+        "/api/now/table/sys_user",
+        r#"{"user_name": "ada.l", "first_name": "Ada", "last_name": "Lovelace"}"#,
+    )
+    .await
+    .json();
+    assert_eq!(user["result"]["name"], "Ada Lovelace", "{user}");
+    // A name given is kept.
+    let named = post(
+        &sn,
+        "/api/now/table/sys_user",
+        r#"{"user_name": "c.b", "first_name": "Charles", "last_name": "Babbage", "name": "Mr Babbage"}"#,
+    )
+    .await
+    .json();
+    assert_eq!(named["result"]["name"], "Mr Babbage");
+}
