@@ -461,6 +461,57 @@ fn update_with_password(
     Some(row)
 }
 
+/// With `sysparm_input_display_value=true`, the values of a write are display
+/// values (ServiceNow KB0534905): a reference names its record by its display
+/// value (`{"department": "IT"}` stores the sys_id of the department shown as
+/// "IT"), a choice by its label. A display value that names no record, or
+/// several, is not modelled: an honest 501, not a guess.
+fn from_display_values(
+    state: &State,
+    table: &str,
+    params: &[(String, String)],
+    fields: &mut JsonRecord,
+) -> Result<(), Reply> {
+    if !flag(params, "sysparm_input_display_value") {
+        return Ok(());
+    }
+    for (name, value) in fields.iter_mut() {
+        let Some(text) = value.as_str().map(str::to_owned) else {
+            continue;
+        };
+        let Some(column) = state.column(table, name) else {
+            continue;
+        };
+        match &column.kind {
+            ColumnType::Reference(target) if !text.is_empty() => {
+                let matches: Vec<String> = state
+                    .rows(target)
+                    .iter()
+                    .filter_map(|r| field(r, "sys_id"))
+                    .filter(|id| state.display_value(target, id) == text)
+                    .map(str::to_owned)
+                    .collect();
+                match matches.as_slice() {
+                    [one] => *value = Value::String(one.clone()),
+                    _ => {
+                        return Err(not_modelled(&format!(
+                            "a display value for {table}.{name} that names {} {target} records ({text:?})",
+                            matches.len()
+                        )));
+                    }
+                }
+            }
+            ColumnType::Choice(choices) => {
+                if let Some((stored, _)) = choices.iter().find(|(_, label)| *label == text) {
+                    *value = Value::String(stored.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The user can log in with the password a write set, as on the platform.
 fn remember_password(state: &mut State, row: &JsonRecord, password: Option<String>) {
     if let (Some(password), Some(user)) = (password, field(row, "user_name")) {
@@ -572,6 +623,9 @@ fn table_api(
                 if state.config.ignore_supplied_sys_ids {
                     fields.remove("sys_id");
                 }
+                if let Err(reply) = from_display_values(state, table, params, &mut fields) {
+                    return reply;
+                }
                 let password = one_way_password(table, &mut fields);
                 let row = state.insert_row(table, &fields, caller, Columns::Strict);
                 remember_password(state, &row, password);
@@ -599,24 +653,29 @@ fn table_api(
             Err(reply) => reply,
         },
         (Method::PATCH | Method::PUT, Some(id)) => match body_object(body) {
-            Ok(mut fields) => match update_with_password(state, table, id, &mut fields, caller) {
-                Some(row) => {
-                    write_costs::after_api_write(
-                        state,
-                        table,
-                        caller,
-                        WriteKind::Update,
-                        Some(&before_update),
-                        Some(&row),
-                    );
-                    Reply::json_of(
-                        200,
-                        &Envelope {
-                            result: render(state, call, table, &row, params),
-                        },
-                    )
-                }
-                None => not_found(),
+            Ok(mut fields) => match from_display_values(state, table, params, &mut fields)
+                .map(|()| update_with_password(state, table, id, &mut fields, caller))
+            {
+                Err(reply) => reply,
+                Ok(updated) => match updated {
+                    Some(row) => {
+                        write_costs::after_api_write(
+                            state,
+                            table,
+                            caller,
+                            WriteKind::Update,
+                            Some(&before_update),
+                            Some(&row),
+                        );
+                        Reply::json_of(
+                            200,
+                            &Envelope {
+                                result: render(state, call, table, &row, params),
+                            },
+                        )
+                    }
+                    None => not_found(),
+                },
             },
             Err(reply) => reply,
         },

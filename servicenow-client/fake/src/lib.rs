@@ -45,6 +45,9 @@
 //!   name–value filters (`?user_name=admin&active=true`, ANDed; with
 //!   `sysparm_query` too, which the Table API documents as mutually exclusive,
 //!   an honest 501), boolean parameters read in any case (`True`);
+//!   `sysparm_input_display_value=true` on writes (a reference by its
+//!   record's display value, KB0534905; a choice by its label; a display value
+//!   naming no record or several is an honest 501);
 //!   values computed on insert: `number` on numbered tables, `opened_by` (the
 //!   caller) and `opened_at` (now) on task tables, `sys_user.name` from first
 //!   and last name when none is given;
@@ -119,8 +122,8 @@
 //! unknown resource); a request line longer than [`MAX_REQUEST_LINE`] (8 KiB,
 //! the application server's default; unverified for ServiceNow) gets an HTML
 //! 400 page, not JSON. Not yet modelled (issue "fake fidelity, round three"):
-//! `sysparm_input_display_value`, `sys_created_on`/`sys_updated_on` in the
-//! caller's zone, and a developer instance's full demo data. Not modelled at all, so a test must not rely on them:
+//! `sys_created_on`/`sys_updated_on` in the caller's zone, and a developer
+//! instance's full demo data. Not modelled at all, so a test must not rely on them:
 //! business rules other than the two below, ACLs beyond the write roles above, data policies, listing a parent
 //! table's rows from its children (`task` lists only rows inserted into `task`;
 //! `INSTANCEOF` follows the hierarchy), time zones with daylight saving (fixed

@@ -1053,3 +1053,119 @@ async fn the_values_the_platform_computes_are_there() {
     .json();
     assert_eq!(named["result"]["name"], "Mr Babbage");
 }
+
+#[tokio::test]
+async fn a_write_with_input_display_values_stores_what_they_name() {
+    let sn = demo().await;
+    let it = sn
+        .table("cmn_department")
+        .into_iter()
+        .find(|d| d["name"] == "IT")
+        .unwrap()["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let made = post(
+        &sn,
+        "/api/now/table/sys_user?sysparm_input_display_value=true",
+        r#"{"user_name": "grace.h", "department": "IT"}"#,
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text);
+    assert_eq!(made.json()["result"]["department"]["value"], it.as_str());
+    // Without the parameter the text is stored as given.
+    let literal = post(
+        &sn,
+        "/api/now/table/sys_user",
+        r#"{"user_name": "grace.l", "department": "IT"}"#,
+    )
+    .await;
+    assert_eq!(literal.json()["result"]["department"]["value"], "IT");
+    // A choice by its label.
+    let incident = post(
+        &sn,
+        "/api/now/table/incident?sysparm_input_display_value=True",
+        r#"{"short_description": "x", "category": "Inquiry / Help"}"#,
+    )
+    .await;
+    assert_eq!(
+        incident.json()["result"]["category"],
+        "inquiry",
+        "{}",
+        incident.text
+    );
+    // A display value that names no record: not guessed at.
+    let unknown = post(
+        &sn,
+        "/api/now/table/sys_user?sysparm_input_display_value=true",
+        r#"{"user_name": "x.y", "department": "Nowhere"}"#,
+    )
+    .await;
+    assert_eq!(unknown.status, 501, "{}", unknown.text);
+}
+
+/// What a typical client does, against `demo_data()` as it ships: list by a
+/// name–value filter, create with display values, read back in display form,
+/// update, delete.
+#[tokio::test]
+async fn a_typical_client_session_against_the_demo_data() {
+    let sn = demo().await;
+    let listed = get(
+        &sn,
+        "/api/now/table/sys_user?user_name=abel.tuter&sysparm_display_value=True&sysparm_exclude_reference_link=True",
+    )
+    .await
+    .json();
+    let abel = &listed["result"][0];
+    assert_eq!(abel["department"], "IT", "{listed}");
+    assert_eq!(abel["manager"], "Beth Anglin", "{listed}");
+
+    let created = post(
+        &sn,
+        "/api/now/table/incident?sysparm_input_display_value=true",
+        r#"{"short_description": "VPN down", "caller_id": "Abel Tuter", "category": "Network"}"#,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.json()["result"]["sys_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let shown = get(
+        &sn,
+        &format!("/api/now/table/incident/{id}?sysparm_display_value=true&sysparm_exclude_reference_link=true"),
+    )
+    .await
+    .json();
+    assert_eq!(shown["result"]["caller_id"], "Abel Tuter", "{shown}");
+    assert_eq!(shown["result"]["category"], "Network", "{shown}");
+    // The caller opened it (the demo's administrator shows by its user name).
+    assert_eq!(shown["result"]["opened_by"], ADMIN_USER, "{shown}");
+
+    let updated = send(
+        &sn,
+        reqwest::Method::PATCH,
+        &format!("/api/now/table/incident/{id}"),
+        Some(r#"{"short_description": "VPN back"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(updated.status, 200);
+    assert_eq!(updated.json()["result"]["short_description"], "VPN back");
+    let deleted = send(
+        &sn,
+        reqwest::Method::DELETE,
+        &format!("/api/now/table/incident/{id}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(
+        get(&sn, &format!("/api/now/table/incident/{id}"))
+            .await
+            .status,
+        404
+    );
+}
