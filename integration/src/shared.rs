@@ -36,6 +36,18 @@ use crate::step::{Context, StepError, StepResult};
 /// The prefix of the instance lock's rows (outside every ledger's prefix).
 pub const LOCK_PREFIX: &str = "bp_servicenow_shared.lock.";
 
+/// Whether a run holds the instance lock now (one read of its rows).
+pub(crate) async fn instance_lock_held(ctx: &Context) -> StepResult<bool> {
+    use futures_util::TryStreamExt as _;
+    let rows: Vec<servicenow_client::properties::SystemProperty> = ctx
+        .servicenow
+        .table::<servicenow_client::properties::SystemProperty>()
+        .list(servicenow_client::query::Query::new().starts_with("name", LOCK_PREFIX))
+        .try_collect()
+        .await?;
+    Ok(crate::lease::live_holder(&rows).is_some())
+}
+
 /// Runs `change` under the instance lock, after reading the other
 /// integrations' ledgers (and the allow-list) again, and saves the ledger
 /// before giving the lock back, whatever `change` did. In a preview it runs

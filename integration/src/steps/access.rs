@@ -28,6 +28,9 @@ pub struct AccessState {
     groups: Vec<(String, Option<Group>, Option<SysId>)>,
     /// Grants another integration of this tenant made that this one uses too.
     shared: Vec<(String, SysId)>,
+    /// Grants no ledger names seen while another run holds the instance lock:
+    /// perhaps one it is making now, so they are decided under the lock.
+    contended: Vec<String>,
 }
 
 impl AccessState {
@@ -67,6 +70,25 @@ fn shared_grants(ctx: &Context, state: &AccessState, own: &[SysId]) -> Vec<(Stri
                 l.user_grants.values().any(|g| g == id) || l.group_grants.values().any(|g| g == id)
             })
         })
+        .collect()
+}
+
+/// The existing grants to listed holders that are neither this
+/// integration's nor named by another integration's ledger.
+fn unrecorded(state: &AccessState, own: &[SysId]) -> Vec<String> {
+    let shared: Vec<&SysId> = state.shared.iter().map(|(_, id)| id).collect();
+    let users = state
+        .users
+        .iter()
+        .filter_map(|(n, _, g)| Some((format!("user {n}"), g.as_ref()?)));
+    let groups = state
+        .groups
+        .iter()
+        .filter_map(|(n, _, g)| Some((format!("group {n}"), g.as_ref()?)));
+    users
+        .chain(groups)
+        .filter(|(_, id)| !own.contains(id) && !shared.contains(id))
+        .map(|(name, _)| name)
         .collect()
 }
 
@@ -448,6 +470,7 @@ impl Step for AccessStep {
         // Grants of another role cannot match: the queries name the role.
         let mut state = AccessState {
             shared: Vec::new(),
+            contended: Vec::new(),
             role,
             users: access
                 .users
@@ -486,11 +509,33 @@ impl Step for AccessStep {
             .cloned()
             .collect();
         state.shared = shared_grants(ctx, &state, &own);
+        if !ctx.is_preview() {
+            // Before writing: a grant no ledger we read names may be one
+            // another integration has just made (its ledger read before it
+            // was saved). Read the ledgers again; one still unnamed while
+            // another run holds the instance lock is decided under it.
+            let mut unnamed = unrecorded(&state, &own);
+            if !unnamed.is_empty() {
+                ctx.refresh_shared().await?;
+                state.shared = shared_grants(ctx, &state, &own);
+                unnamed = unrecorded(&state, &own);
+            }
+            if !unnamed.is_empty() && crate::shared::instance_lock_held(ctx).await? {
+                state.contended = unnamed;
+            }
+        }
         Ok(state)
     }
 
     fn change(&self, _ctx: &Context, state: &AccessState, upstream: &Upstream) -> Change {
         let mut changes = Vec::new();
+        for name in &state.contended {
+            changes.push(FieldChange::new(
+                format!("ledger: grant to {name}"),
+                None,
+                "decided under the instance lock (another run is changing grants)",
+            ));
+        }
         for (name, _) in &state.shared {
             changes.push(FieldChange::new(
                 format!("ledger: shared grant to {name}"),
