@@ -342,11 +342,14 @@ fn handle(state: &mut State, request: &Request, endpoint: Endpoint, origin: &str
         None => request.url.path().to_owned(),
     };
     // The caller's time zone, read once per request (dates display in it).
-    let utc_offset = state
-        .find_by("sys_user", "user_name", &caller)
-        .and_then(|u| field(u, "time_zone"))
-        .map(dictionary::utc_offset_minutes)
-        .unwrap_or(0);
+    // A user without a zone of their own sees the system's.
+    let utc_offset = dictionary::utc_offset_minutes(
+        state
+            .find_by("sys_user", "user_name", &caller)
+            .and_then(|u| field(u, "time_zone"))
+            .filter(|z| !z.trim().is_empty())
+            .unwrap_or(&state.config.system_time_zone),
+    );
     let call = Call {
         caller: &caller,
         origin,
@@ -882,7 +885,13 @@ fn render(
                 }
             }
             _ => {
-                let shown = || dictionary::display(column.as_ref().map(|(_, c)| *c), text, offset);
+                // The system dates are date-times like any other.
+                let system_date = matches!(name.as_str(), "sys_created_on" | "sys_updated_on")
+                    .then(|| Column::date_time(name.as_str()));
+                let shown = || {
+                    let column = column.as_ref().map(|(_, c)| *c).or(system_date.as_ref());
+                    dictionary::display(column, text, offset)
+                };
                 match display {
                     "true" => Value::String(shown()),
                     "all" => json!({"display_value": shown(), "value": text}),

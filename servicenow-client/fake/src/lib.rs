@@ -121,9 +121,8 @@
 //! pairs in one list (501); any other path (400, as the platform answers an
 //! unknown resource); a request line longer than [`MAX_REQUEST_LINE`] (8 KiB,
 //! the application server's default; unverified for ServiceNow) gets an HTML
-//! 400 page, not JSON. Not yet modelled (issue "fake fidelity, round three"):
-//! `sys_created_on`/`sys_updated_on` in the caller's zone, and a developer
-//! instance's full demo data. Not modelled at all, so a test must not rely on them:
+//! 400 page, not JSON. Not yet modelled (issue "fake fidelity, round three"): a
+//! developer instance's full demo data. Not modelled at all, so a test must not rely on them:
 //! business rules other than the two below, ACLs beyond the write roles above, data policies, listing a parent
 //! table's rows from its children (`task` lists only rows inserted into `task`;
 //! `INSTANCEOF` follows the hierarchy), time zones with daylight saving (fixed
@@ -838,6 +837,13 @@ impl FakeInstance {
         for info in lock(&self.state).tokens.values_mut() {
             info.expires_at = now;
         }
+    }
+
+    /// Sets the system's time zone (default `UTC`): date-times display in it
+    /// for a user whose own `time_zone` is empty. Fixed offsets only, as for
+    /// users (`UTC`, `UTC-08:00`, `Etc/GMT+8`).
+    pub fn set_system_time_zone(&self, zone: &str) {
+        lock(&self.state).config.system_time_zone = zone.to_owned();
     }
 
     /// Whether a user's `sys_update_set` preference picks the update set their

@@ -71,6 +71,8 @@ pub(crate) struct Config {
     /// Whether a user's `sys_update_set` preference picks the update set their
     /// writes are captured in (see [`crate::write_costs`]).
     pub(crate) honour_update_set_preference: bool,
+    /// The system's time zone: the zone of a user whose own is empty.
+    pub(crate) system_time_zone: String,
 }
 
 impl Default for Config {
@@ -85,6 +87,7 @@ impl Default for Config {
             cicd_active: true,
             store_entitled: true,
             honour_update_set_preference: true,
+            system_time_zone: "UTC".to_owned(),
         }
     }
 }

@@ -1169,3 +1169,79 @@ async fn a_typical_client_session_against_the_demo_data() {
         404
     );
 }
+
+#[tokio::test]
+async fn system_dates_display_in_the_caller_s_zone_and_an_empty_zone_is_the_system_s() {
+    let sn = demo().await;
+    let made = post(
+        &sn,
+        "/api/now/table/incident",
+        r#"{"short_description": "Dated"}"#,
+    )
+    .await
+    .json();
+    let id = made["result"]["sys_id"].as_str().unwrap().to_owned();
+    let stored = made["result"]["sys_created_on"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown_as = |user: &'static str, password: String| {
+        let url = format!(
+            "{}/api/now/table/incident/{id}?sysparm_display_value=true",
+            sn.url()
+        );
+        async move {
+            let text = reqwest::Client::new()
+                .get(url)
+                .basic_auth(user, Some(password))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            (
+                v["result"]["sys_created_on"].as_str().unwrap().to_owned(),
+                v["result"]["sys_updated_on"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    // abel.tuter's zone is Etc/GMT+5: five hours behind.
+    let (created, updated) = shown_as("abel.tuter", "abel.tuter-password".into()).await;
+    let back = |shown: &str, hours: i64| chrono_free_parse(shown) + hours * 3600;
+    assert_eq!(
+        back(&created, 5),
+        chrono_free_parse(&stored),
+        "{created} vs {stored}"
+    );
+    assert_eq!(back(&updated, 5), chrono_free_parse(&stored));
+    // The administrator has no zone: the system's, UTC until told otherwise.
+    let (created, _) = shown_as(ADMIN_USER, ADMIN_PASSWORD.into()).await;
+    assert_eq!(created, stored);
+    sn.set_system_time_zone("UTC+02:00");
+    let (created, _) = shown_as(ADMIN_USER, ADMIN_PASSWORD.into()).await;
+    assert_eq!(
+        chrono_free_parse(&created) - 2 * 3600,
+        chrono_free_parse(&stored)
+    );
+}
+
+/// Seconds since the epoch of a `YYYY-MM-DD hh:mm:ss` date-time (UTC).
+fn chrono_free_parse(text: &str) -> i64 {
+    let (date, time) = text.split_once(' ').unwrap();
+    let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
+    let t: Vec<i64> = time.split(':').map(|p| p.parse().unwrap()).collect();
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]
+}
