@@ -448,6 +448,11 @@ impl Lease {
         unreachable!("the loop returns on its last attempt")
     }
 
+    /// Who holds the lease at `prefix` now, read without taking it (one read).
+    pub(crate) async fn holder_at(client: &Client, prefix: &str) -> Result<Option<LeaseHolder>> {
+        Ok(Self::live(&Self::rows(client, prefix).await?, None))
+    }
+
     /// The earliest live holder among `rows` (other than `except`).
     fn live(rows: &[Row], except: Option<&SysId>) -> Option<LeaseHolder> {
         let now = now_ms();

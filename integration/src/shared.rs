@@ -38,14 +38,9 @@ pub const LOCK_PREFIX: &str = "bp_servicenow_shared.lock.";
 
 /// Whether a run holds the instance lock now (one read of its rows).
 pub(crate) async fn instance_lock_held(ctx: &Context) -> StepResult<bool> {
-    use futures_util::TryStreamExt as _;
-    let rows: Vec<servicenow_client::properties::SystemProperty> = ctx
-        .servicenow
-        .table::<servicenow_client::properties::SystemProperty>()
-        .list(servicenow_client::query::Query::new().starts_with("name", LOCK_PREFIX))
-        .try_collect()
-        .await?;
-    Ok(crate::lease::live_holder(&rows).is_some())
+    Ok(Lease::holder_at(&ctx.servicenow, LOCK_PREFIX)
+        .await?
+        .is_some())
 }
 
 /// Runs `change` under the instance lock, after reading the other

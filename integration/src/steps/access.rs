@@ -54,29 +54,21 @@ impl AccessState {
 /// Existing grants to the listed users and groups that another integration of
 /// this tenant made and this one does not record yet: ("user x" / "group y", id).
 fn shared_grants(ctx: &Context, state: &AccessState, own: &[SysId]) -> Vec<(String, SysId)> {
-    let users = state
-        .users
-        .iter()
-        .filter_map(|(n, _, g)| Some((format!("user {n}"), g.clone()?)));
-    let groups = state
-        .groups
-        .iter()
-        .filter_map(|(n, _, g)| Some((format!("group {n}"), g.clone()?)));
-    users
-        .chain(groups)
+    existing_grants(state)
         .filter(|(_, id)| !own.contains(id))
         .filter(|(_, id)| {
             ctx.used_by_another_integration(|l| {
-                l.user_grants.values().any(|g| g == id) || l.group_grants.values().any(|g| g == id)
+                l.user_grants.values().any(|g| *g == **id)
+                    || l.group_grants.values().any(|g| *g == **id)
             })
         })
+        .map(|(name, id)| (name, id.clone()))
         .collect()
 }
 
-/// The existing grants to listed holders that are neither this
-/// integration's nor named by another integration's ledger.
-fn unrecorded(state: &AccessState, own: &[SysId]) -> Vec<String> {
-    let shared: Vec<&SysId> = state.shared.iter().map(|(_, id)| id).collect();
+/// The existing grants to the listed holders, named `user <name>` and
+/// `group <name>`.
+fn existing_grants(state: &AccessState) -> impl Iterator<Item = (String, &SysId)> {
     let users = state
         .users
         .iter()
@@ -85,9 +77,14 @@ fn unrecorded(state: &AccessState, own: &[SysId]) -> Vec<String> {
         .groups
         .iter()
         .filter_map(|(n, _, g)| Some((format!("group {n}"), g.as_ref()?)));
-    users
-        .chain(groups)
-        .filter(|(_, id)| !own.contains(id) && !shared.contains(id))
+    users.chain(groups)
+}
+
+/// The existing grants to listed holders that are neither this
+/// integration's nor named by another integration's ledger.
+fn unrecorded(state: &AccessState, own: &[SysId]) -> Vec<String> {
+    existing_grants(state)
+        .filter(|(_, id)| !own.contains(id) && !state.shared.iter().any(|(_, s)| s == *id))
         .map(|(name, _)| name)
         .collect()
 }
