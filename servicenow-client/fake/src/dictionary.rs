@@ -386,6 +386,55 @@ pub(crate) fn builtin() -> Vec<TableSchema> {
             .column(Column::integer("refresh_token_lifespan").default_value("8640000"))
             .column(Column::string("comments"))
             .display("name"),
+        // Application files: every configuration record's class extends it.
+        TableSchema::new("sys_metadata")
+            .column(Column::string("sys_name"))
+            .column(Column::string("sys_update_name"))
+            .column(Column::string("sys_class_name"))
+            .column(Column::string("sys_package").default_value("global"))
+            .column(Column::string("sys_scope").default_value("global"))
+            .column(Column::string("sys_policy"))
+            .display("sys_name"),
+        TableSchema::new("sys_script")
+            .extends("sys_metadata")
+            .column(Column::string("name"))
+            .column(Column::string("collection"))
+            .column(
+                Column::choice(
+                    "when",
+                    &[
+                        ("before", "before"),
+                        ("after", "after"),
+                        ("async", "async"),
+                        ("display", "display"),
+                    ],
+                )
+                .default_value("before"),
+            )
+            .column(Column::integer("order").default_value("100"))
+            .column(Column::boolean("active").default_value("true"))
+            .column(Column::boolean("advanced"))
+            .column(Column::boolean("action_insert"))
+            .column(Column::boolean("action_update"))
+            .column(Column::boolean("action_delete"))
+            .column(Column::boolean("action_query"))
+            .column(Column::string("filter_condition"))
+            .column(Column::string("condition"))
+            .column(Column::string("script"))
+            .column(Column::string("description"))
+            .display("name"),
+        TableSchema::new("syslog")
+            .column(
+                Column::choice(
+                    "level",
+                    &[("0", "Information"), ("1", "Warning"), ("2", "Error")],
+                )
+                .default_value("0"),
+            )
+            .column(Column::string("message"))
+            .column(Column::string("source"))
+            .column(Column::string("context_map"))
+            .display("message"),
         TableSchema::new("task")
             .column(Column::string("short_description"))
             .column(Column::string("description"))

@@ -121,8 +121,7 @@
 //! pairs in one list (501); any other path (400, as the platform answers an
 //! unknown resource); a request line longer than [`MAX_REQUEST_LINE`] (8 KiB,
 //! the application server's default; unverified for ServiceNow) gets an HTML
-//! 400 page, not JSON. Not yet modelled (issue "fake fidelity, round three"): a
-//! developer instance's full demo data. Not modelled at all, so a test must not rely on them:
+//! 400 page, not JSON. Not modelled at all, so a test must not rely on them:
 //! business rules other than the two below, ACLs beyond the write roles above, data policies, listing a parent
 //! table's rows from its children (`task` lists only rows inserted into `task`;
 //! `INSTANCEOF` follows the hierarchy), time zones with daylight saving (fixed
@@ -131,10 +130,15 @@
 //!
 //! # Demo data
 //!
-//! [`FakeInstanceBuilder::demo_data`] (or [`FakeInstance::add_demo_data`]) adds a
-//! small realistic instance: three departments, [users](DEMO_USERS) with
-//! managers and time zones, [groups](DEMO_GROUPS) with members, numbered
-//! [incidents](DEMO_INCIDENTS) in several states, and two problems.
+//! [`FakeInstanceBuilder::demo_data`] (or [`FakeInstance::add_demo_data`]) adds
+//! what a personal developer instance ships as far as client test suites rely
+//! on it, listed table by table in the [`demo`] module: departments (Finance
+//! among them), [users](DEMO_USERS) with managers and time zones (`itil`,
+//! `problem.admin`, …), roles with direct and inherited grants,
+//! [groups](DEMO_GROUPS) with members, numbered [incidents](DEMO_INCIDENTS) and
+//! [problems](DEMO_PROBLEMS) in every state, [business rules](DEMO_BUSINESS_RULES)
+//! in `sys_script`, and [`DEMO_SYSLOG_ROWS`] `syslog` and [`DEMO_METADATA_ROWS`]
+//! `sys_metadata` rows.
 //!
 //! # What a test controls and observes
 //!
@@ -166,14 +170,17 @@
 //! # Ok(()) }
 //! ```
 
-mod demo;
+pub mod demo;
 mod dictionary;
 mod handlers;
 mod query;
 mod state;
 pub mod write_costs;
 
-pub use demo::{DEMO_GROUPS, DEMO_INCIDENTS, DEMO_USERS};
+pub use demo::{
+    DEMO_BUSINESS_RULES, DEMO_DEPARTMENTS, DEMO_GROUPS, DEMO_INCIDENTS, DEMO_METADATA_ROWS,
+    DEMO_PROBLEMS, DEMO_ROLE_GRANTS, DEMO_SYSLOG_ROWS, DEMO_USERS,
+};
 pub use dictionary::{Column, ColumnType, SYSTEM_COLUMNS, TableSchema};
 pub use handlers::{MAX_REQUEST_LINE, SESSION_COOKIE};
 pub use write_costs::{CacheFlush, TRACKED_TABLES, UPDATE_SET_PREFERENCE, WriteKind};
@@ -197,6 +204,9 @@ use state::{State, field};
 
 /// The seeded administrator's user name.
 pub const ADMIN_USER: &str = "admin";
+/// The seeded administrator's sys_id: the one `admin` has on every instance out
+/// of the box (its full name is "System Administrator").
+pub const ADMIN_SYS_ID: &str = "6816f79cc0a8016401c5a33be04be441";
 /// The seeded administrator's password.
 pub const ADMIN_PASSWORD: &str = "admin-password";
 /// The postMessage allow-list property OpenFrame reads.
@@ -345,8 +355,9 @@ impl fmt::Debug for FakeInstance {
 }
 
 impl FakeInstance {
-    /// Starts a fake instance with the default seed data: the `admin` user (password
-    /// [`ADMIN_PASSWORD`], role `admin`), the [roles](SEEDED_ROLES), the
+    /// Starts a fake instance with the default seed data: the `admin` user ("System
+    /// Administrator" at [`ADMIN_SYS_ID`], password [`ADMIN_PASSWORD`], role
+    /// `admin`), the [roles](SEEDED_ROLES), the
     /// [plugins](SEEDED_PLUGINS), the [column defaults](SEEDED_DEFAULTS), the Table API's `sys_ws_definition` row, the empty
     /// [postMessage allow-list property](ALLOW_LIST_PROPERTY) and the
     /// [reference columns](SEEDED_REFERENCES).
@@ -379,7 +390,15 @@ impl FakeInstance {
         for role in SEEDED_ROLES {
             self.add_role(role);
         }
-        self.add_user_with_password(ADMIN_USER, ADMIN_PASSWORD);
+        self.insert(
+            "sys_user",
+            serde_json::json!({
+                "sys_id": ADMIN_SYS_ID, "user_name": ADMIN_USER,
+                "first_name": "System", "last_name": "Administrator",
+                "email": "admin@example.com", "active": "true",
+            }),
+        );
+        self.set_password(ADMIN_USER, ADMIN_PASSWORD);
         self.grant_role_to_user(ADMIN_USER, "admin");
         for (id, name, active) in SEEDED_PLUGINS {
             self.add_plugin(id, name);

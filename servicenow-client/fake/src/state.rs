@@ -329,7 +329,14 @@ impl State {
             );
         }
         if schema.is_some_and(|s| s.get("sys_class_name").is_some()) {
-            row.insert("sys_class_name".into(), Value::String(table.to_owned()));
+            // A seed may give a parent table's row its child class (the rows
+            // `sys_metadata` lists on an instance); the Table API never can.
+            let class = fields
+                .get("sys_class_name")
+                .and_then(Value::as_str)
+                .filter(|c| columns == Columns::Declare && !c.is_empty())
+                .unwrap_or(table);
+            row.insert("sys_class_name".into(), Value::String(class.to_owned()));
         }
         for (k, v) in [
             ("sys_created_on", now.as_str()),
@@ -338,7 +345,12 @@ impl State {
             ("sys_updated_by", by),
             ("sys_mod_count", "0"),
         ] {
-            row.insert(k.into(), Value::String(v.to_owned()));
+            // A seed may say when and by whom a row was made (a developer
+            // instance's history); the Table API never can.
+            let seeded = (columns == Columns::Declare)
+                .then(|| fields.get(k).and_then(Value::as_str))
+                .flatten();
+            row.insert(k.into(), Value::String(seeded.unwrap_or(v).to_owned()));
         }
         self.version += 1;
         self.tables

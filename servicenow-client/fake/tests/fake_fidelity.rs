@@ -7,7 +7,9 @@ use futures_util::TryStreamExt;
 use servicenow_client::JsonRecord;
 use servicenow_client::query::Query;
 use servicenow_fake::{
-    ADMIN_PASSWORD, ADMIN_USER, Column, DEMO_INCIDENTS, DEMO_USERS, FakeInstance, TableSchema,
+    ADMIN_PASSWORD, ADMIN_SYS_ID, ADMIN_USER, Column, DEMO_BUSINESS_RULES, DEMO_DEPARTMENTS,
+    DEMO_INCIDENTS, DEMO_METADATA_ROWS, DEMO_PROBLEMS, DEMO_SYSLOG_ROWS, DEMO_USERS, FakeInstance,
+    TableSchema,
 };
 
 struct Answer {
@@ -514,7 +516,10 @@ async fn task_tables_number_their_records() {
         r#"{"short_description": "x"}"#,
     )
     .await;
-    assert_eq!(problem.json()["result"]["number"], "PRB0010003");
+    assert_eq!(
+        problem.json()["result"]["number"],
+        format!("PRB{:07}", 10_001 + DEMO_PROBLEMS.len())
+    );
     let change = post(&sn, "/api/now/table/change_request", "{}").await;
     assert_eq!(change.json()["result"]["number"], "CHG0010001");
     let given = post(
@@ -537,7 +542,8 @@ async fn suppress_pagination_header_drops_link() {
     )
     .await;
     assert_eq!(suppressed.header("link"), None);
-    assert_eq!(suppressed.header("x-total-count"), Some("7"));
+    let users = (DEMO_USERS.len() + 1).to_string(); // and the administrator
+    assert_eq!(suppressed.header("x-total-count"), Some(users.as_str()));
 }
 
 #[tokio::test]
@@ -619,7 +625,7 @@ async fn demo_data_is_realistic_and_in_sys_db_object() {
         .unwrap();
     assert_eq!(incident["super_class"], task["sys_id"]);
     assert_eq!(sn.table("incident").len(), DEMO_INCIDENTS.len());
-    assert_eq!(sn.table("problem").len(), 2);
+    assert_eq!(sn.table("problem").len(), DEMO_PROBLEMS.len());
 }
 
 /// The example of the crate's README, kept compiling and passing.
@@ -641,10 +647,17 @@ async fn open_critical_incidents() -> servicenow_client::Result<()> {
 async fn group_members_get_inherited_role_rows_and_lose_them_with_the_grant() {
     let sn = demo().await;
     let grant = sn.grant_role_to_group("Service Desk", "sn_openframe_user");
+    let role = sn
+        .table("sys_user_role")
+        .into_iter()
+        .find(|r| r["name"] == "sn_openframe_user")
+        .unwrap()["sys_id"]
+        .clone();
+    // (The demo's Service Desk also holds itil: those rows are not counted.)
     let inherited = |sn: &FakeInstance| -> Vec<JsonRecord> {
         sn.table("sys_user_has_role")
             .into_iter()
-            .filter(|r| r["inherited"] == "true")
+            .filter(|r| r["inherited"] == "true" && r["role"] == role)
             .collect()
     };
     let rows = inherited(&sn);
@@ -1140,8 +1153,11 @@ async fn a_typical_client_session_against_the_demo_data() {
     .json();
     assert_eq!(shown["result"]["caller_id"], "Abel Tuter", "{shown}");
     assert_eq!(shown["result"]["category"], "Network", "{shown}");
-    // The caller opened it (the demo's administrator shows by its user name).
-    assert_eq!(shown["result"]["opened_by"], ADMIN_USER, "{shown}");
+    // The caller opened it (the administrator shows by its full name).
+    assert_eq!(
+        shown["result"]["opened_by"], "System Administrator",
+        "{shown}"
+    );
 
     let updated = send(
         &sn,
@@ -1244,4 +1260,140 @@ fn chrono_free_parse(text: &str) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]
+}
+
+/// The demo data is a developer instance as client suites expect one: the
+/// administrator at its out-of-box sys_id, `problem.admin` with its role,
+/// Finance, problems in every state with their labels, business rules, and log
+/// and metadata tables in numbers that page.
+#[tokio::test]
+async fn the_demo_data_is_a_developer_instance() {
+    let sn = demo().await;
+    let admin = get(&sn, &format!("/api/now/table/sys_user/{ADMIN_SYS_ID}")).await;
+    assert_eq!(admin.status, 200, "{}", admin.text);
+    let admin = admin.json()["result"].clone();
+    assert_eq!(admin["user_name"], ADMIN_USER);
+    assert_eq!(admin["name"], "System Administrator");
+    assert_eq!(
+        (&admin["first_name"], &admin["last_name"]),
+        (&"System".into(), &"Administrator".into())
+    );
+
+    // problem.admin holds problem_admin directly: asked the way a client asks.
+    let grants = get(
+        &sn,
+        "/api/now/table/sys_user_has_role?user.user_name=problem.admin&sysparm_display_value=true&sysparm_fields=role",
+    )
+    .await
+    .json();
+    let roles: Vec<&str> = grants["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["role"]["display_value"].as_str().unwrap())
+        .collect();
+    assert!(roles.contains(&"problem_admin"), "{grants}");
+    // A group's role reaches its members as an inherited grant.
+    let inherited = get(
+        &sn,
+        "/api/now/table/sys_user_has_role?sysparm_query=user.user_name=abel.tuter^role.name=itil&sysparm_fields=inherited",
+    )
+    .await
+    .json();
+    assert_eq!(inherited["result"][0]["inherited"], "true", "{inherited}");
+
+    let finance = get(
+        &sn,
+        "/api/now/table/sys_user?department.name=Finance&sysparm_fields=user_name",
+    )
+    .await
+    .json();
+    assert_eq!(
+        finance["result"][0]["user_name"], "ron.kettering",
+        "{finance}"
+    );
+    assert_eq!(sn.table("cmn_department").len(), DEMO_DEPARTMENTS.len());
+
+    // Problems: every state once, shown by its label, opened by problem.admin.
+    let problems = get(
+        &sn,
+        "/api/now/table/problem?sysparm_display_value=all&sysparm_fields=state,opened_by&sysparm_query=ORDERBYstate",
+    )
+    .await
+    .json();
+    let states: Vec<(&str, &str)> = problems["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["opened_by"]["display_value"], "Problem Administrator");
+            (
+                p["state"]["value"].as_str().unwrap(),
+                p["state"]["display_value"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("101", "New"),
+            ("102", "Assess"),
+            ("103", "Root Cause Analysis"),
+            ("104", "Fix in Progress"),
+            ("106", "Resolved"),
+            ("107", "Closed"),
+        ]
+    );
+
+    // Business rules are declared rows (of a metadata class).
+    let rules = get(
+        &sn,
+        "/api/now/table/sys_script?collection=incident&sysparm_fields=name,sys_class_name,when",
+    )
+    .await;
+    assert_eq!(rules.status, 200, "{}", rules.text);
+    let rules = rules.json();
+    let expected = DEMO_BUSINESS_RULES
+        .iter()
+        .filter(|r| r.1 == "incident")
+        .count();
+    assert_eq!(
+        rules["result"].as_array().unwrap().len(),
+        expected,
+        "{rules}"
+    );
+    assert_eq!(rules["result"][0]["sys_class_name"], "sys_script");
+
+    // Log and metadata tables large enough to page, counted as a client counts.
+    for (table, rows) in [
+        ("syslog", DEMO_SYSLOG_ROWS),
+        ("sys_metadata", DEMO_METADATA_ROWS),
+    ] {
+        let page = get(&sn, &format!("/api/now/table/{table}?sysparm_limit=10")).await;
+        assert_eq!(page.status, 200, "{table}: {}", page.text);
+        assert_eq!(
+            page.header("x-total-count"),
+            Some(rows.to_string().as_str())
+        );
+        assert_eq!(page.json()["result"].as_array().unwrap().len(), 10);
+        assert!(page.header("link").unwrap().contains("rel=\"next\""));
+    }
+    let errors = get(
+        &sn,
+        "/api/now/table/syslog?level=2&sysparm_limit=1&sysparm_fields=level,source",
+    )
+    .await;
+    assert_eq!(
+        errors.header("x-total-count"),
+        Some((DEMO_SYSLOG_ROWS / 50).to_string().as_str())
+    );
+    let classes = get(
+        &sn,
+        "/api/now/table/sys_metadata?sysparm_query=sys_class_name=sys_script_include&sysparm_limit=1",
+    )
+    .await;
+    assert_eq!(
+        classes.header("x-total-count"),
+        Some((DEMO_METADATA_ROWS / 5).to_string().as_str())
+    );
 }
