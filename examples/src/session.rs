@@ -321,7 +321,18 @@ pub(crate) fn build_workflow(
     if let Some(handler) = events {
         builder = builder.on_event(move |e| handler(e));
     }
-    Ok(builder.build())
+    let workflow = builder.build();
+    // A `[steps.…]` section the tool's steps do not read: refused before any
+    // request (the tool registers no steps of its own).
+    let problems: Vec<String> = workflow
+        .spec_problems()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if !problems.is_empty() {
+        return Err(Exit::usage(problems.join("\n")));
+    }
+    Ok(workflow)
 }
 
 /// Reads the TLS files a spec section names: root certificates, and a client

@@ -1630,3 +1630,36 @@ fn a_file_given_in_the_wrong_role_is_named_without_quoting_its_secrets() {
         }
     }
 }
+
+/// The tool registers no steps of its own, so a `[steps.…]` section (a step of
+/// a Rust user's) is refused as a configuration error before any request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_section_for_a_step_the_tool_does_not_have_is_exit_2_before_any_request() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    let file = config_file(
+        "own-step.toml",
+        &format!(
+            "{}[steps.agent_group]\nname = \"Agents\"\n",
+            config(&sn, &bp)
+        ),
+    );
+    for command in ["plan", "verify", "apply"] {
+        let mut args = vec![command, "--config", file.to_str().unwrap()];
+        if command == "apply" {
+            args.push("--yes");
+        }
+        let out = run(&args, &ENV);
+        assert_eq!(out.code, 2, "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("[steps.agent_group]"),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+    assert!(sn.requests().is_empty(), "{:?}", sn.requests());
+    assert!(bp.requests().is_empty());
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
+}

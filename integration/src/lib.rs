@@ -7,8 +7,8 @@
 //! |---|---|
 //! | [`managed`] | the ownership protocol's vocabulary: whose a named record is ([`managed::Ownership`]), which of several with the name is managed, what is said of the others |
 //! | [`model`] | the vocabulary the others speak, importing nothing of the crate: [`StepId`], [`Action`], [`Change`], [`ManualStep`], [`RoleNeed`], [`PreflightProblem`] |
-//! | [`spec`] | [`IntegrationSpec`]: what should exist, from TOML, validated all at once |
-//! | [`step`] | the one [`Step`] trait (observe, change, apply, findings, prove, undo), [`Upstream`], [`Applied`], [`StepError`] and the shared [`Context`] |
+//! | [`spec`] | [`IntegrationSpec`]: what should exist, from TOML, validated all at once; a step's own section ([`StepSection`], typed by [`SectionSchema`]) |
+//! | [`step`] | the one [`Step`] trait (observe, change, apply, findings, prove, undo, repair; its own spec section and ledger record), [`Upstream`], [`Applied`], [`StepError`] and the shared [`Context`] |
 //! | [`steps`] | one module per step: plugins, OpenFrame, access, CORS, OAuth endpoint, integration account; and, when the spec names them, extra system properties and a Store application |
 //! | [`workflow`] | [`Workflow`]: registered steps, dependency waves, the preflight of the admin's roles and the instance's release, the lease, ledger saves, failure reports; [`WorkflowBuilder::step`] adds a step of your own |
 //! | [`fleet`] | many integrations at once: an [`Inventory`](fleet::Inventory) of rows over one template, [`run_fleet`](fleet::run_fleet) with bounded concurrency, one report |
@@ -150,7 +150,7 @@ pub use report::{
     ApplyReport, Check, ManualStep, Outcome, Plan, Status, TeardownPlan, TeardownReport,
     VerifyReport,
 };
-pub use spec::{IntegrationSpec, ResolvedSpec, SpecError};
+pub use spec::{IntegrationSpec, ResolvedSpec, SectionSchema, SpecError, StepSection};
 pub use step::{
     Action, Applied, Change, Context, Damaged, FieldChange, Named, Repaired, RoleNeed,
     ServiceNowLogin, Step, StepError, StepId, StepResult, Upstream, WorkflowOptions,

@@ -419,6 +419,12 @@ pub enum PreflightProblem {
         /// The authentication method.
         method: String,
     },
+    /// The spec has a step's own section (`[steps.<id>]`) that no registered
+    /// step reads.
+    UnknownSection {
+        /// The step id the section names.
+        section: String,
+    },
     /// The instance's release is older than a step needs.
     ReleaseTooOld {
         /// The step.
@@ -450,6 +456,10 @@ impl fmt::Display for PreflightProblem {
                     "\n    grant them (User Administration > Users > {user} > Roles), or configure an administrator who holds them"
                 )
             }
+            PreflightProblem::UnknownSection { section } => write!(
+                f,
+                "the spec has [steps.{section}], but no registered step reads it: remove the section, or register the step it belongs to (WorkflowBuilder::step)"
+            ),
             PreflightProblem::UnknownUser { user } => write!(
                 f,
                 "the ServiceNow user {user} of the credentials is not in sys_user (or hidden from it), so its roles cannot be checked: configure the administrator's own user name"

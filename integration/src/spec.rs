@@ -30,6 +30,7 @@
 //! assert_eq!(resolved.plugins, ["com.sn_openframe", "com.snc.platform.security.oauth"]);
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use brightpattern_client::TenantUrl;
@@ -74,6 +75,130 @@ pub struct IntegrationSpec {
     /// A Store application to install (`[store_app]`, the 5.19 procedure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_app: Option<StoreAppSection>,
+    /// The sections of steps of your own (`[steps.<step id>]`), each checked
+    /// against its step's type when the step is registered
+    /// ([`WorkflowBuilder::step`](crate::WorkflowBuilder::step)); a section no
+    /// registered step reads is refused before anything is written.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub steps: BTreeMap<String, StepSection>,
+}
+
+/// The type of a step's own spec section, as the step declares it
+/// ([`Step::section`](crate::Step::section)): the registry checks the spec's
+/// `[steps.<step id>]` against it when the step is registered, naming every
+/// problem at once.
+#[derive(Clone, Copy)]
+pub struct SectionSchema {
+    check: fn(&StepSection, &str) -> Vec<String>,
+    required: bool,
+}
+
+impl fmt::Debug for SectionSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SectionSchema")
+            .field("required", &self.required)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SectionSchema {
+    /// A section of type `T` (which may be left out of the spec).
+    pub fn of<T: serde::de::DeserializeOwned>() -> Self {
+        Self {
+            check: |section, name| section.parse::<T>(name).err().unwrap_or_default(),
+            required: false,
+        }
+    }
+
+    /// The spec must give the section.
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// Every problem of `section` (the spec's `[steps.<step>]`, if it has one)
+    /// against this type.
+    pub fn problems(&self, step: &str, section: Option<&StepSection>) -> Vec<String> {
+        let name = format!("steps.{step}");
+        match section {
+            Some(section) => (self.check)(section, &name),
+            None if self.required => vec![format!("[{name}]: the step needs this section")],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A step's own section of the spec (`[steps.<step id>]`), as written: the
+/// step reads it typed through [`StepSection::parse`] (or
+/// [`Context::section`](crate::Context::section)).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StepSection(toml::Table);
+
+// A spec compares equal to itself (a NaN in a step's section aside, which no
+// step's type accepts as a value worth comparing).
+impl Eq for StepSection {}
+
+impl StepSection {
+    /// A section from its TOML table.
+    pub fn new(table: toml::Table) -> Self {
+        Self(table)
+    }
+
+    /// The section as written.
+    pub fn table(&self) -> &toml::Table {
+        &self.0
+    }
+
+    /// The section as `T`. Every key `T` does not know is named (all of them,
+    /// not only the first), and a value of the wrong type is named with its key
+    /// and what was expected; `section` is the section's name for the messages
+    /// (`steps.agent_group`).
+    pub fn parse<T: serde::de::DeserializeOwned>(&self, section: &str) -> Result<T, Vec<String>> {
+        // A wrong value stops serde at its key: that key is set aside and the
+        // rest read again, so that every problem is named in one go.
+        let mut table = self.0.clone();
+        let mut set_aside = Vec::new();
+        let mut problems = Vec::new();
+        let mut unknown = std::collections::BTreeSet::new();
+        loop {
+            let mut note = |path: serde_ignored::Path<'_>| {
+                // (`?` stands for an `Option`'s value in its path.)
+                let path = path.to_string();
+                let path: Vec<&str> = path.split('.').filter(|p| *p != "?").collect();
+                unknown.insert(format!("{section}.{}: unknown key", path.join(".")));
+            };
+            let value = toml::Value::Table(table.clone());
+            let ignored = serde_ignored::Deserializer::new(value, &mut note);
+            let error = match serde_path_to_error::deserialize::<_, T>(ignored) {
+                Ok(parsed) if problems.is_empty() && unknown.is_empty() => return Ok(parsed),
+                Ok(_) => break,
+                Err(error) => error,
+            };
+            let key = match error.path().iter().next() {
+                Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+                _ => None,
+            };
+            let message = error.inner().to_string();
+            let message = message.lines().next().unwrap_or_default();
+            let at = match key {
+                Some(_) => format!("{section}.{}", error.path()),
+                None => section.to_owned(),
+            };
+            if !set_aside
+                .iter()
+                .any(|k: &String| message == format!("missing field `{k}`"))
+            {
+                problems.push(format!("{at}: {message}"));
+            }
+            match key {
+                Some(key) if table.remove(&key).is_some() => set_aside.push(key),
+                _ => break,
+            }
+        }
+        problems.extend(unknown);
+        Err(problems)
+    }
 }
 
 /// `[store_app]`: a ServiceNow Store application installed through the CI/CD
@@ -696,6 +821,8 @@ pub struct ResolvedSpec {
     /// The update set the configuration writes are captured in
     /// (`[servicenow] update_set`), when the spec names one.
     pub update_set: Option<String>,
+    /// The sections of steps of your own (`[steps.<step id>]`), as written.
+    pub steps: BTreeMap<String, StepSection>,
 }
 
 /// Why `value` does not fit the property's type on the instance (and, for a
@@ -997,6 +1124,7 @@ impl IntegrationSpec {
                     properties: self.properties.clone(),
                     store_app,
                     update_set: self.servicenow.update_set.clone(),
+                    steps: self.steps.clone(),
                 })
             }
             _ => Err(SpecError::Invalid(SpecProblems(problems))),
@@ -1180,6 +1308,65 @@ mod tests {
         assert!(err.to_string().contains("nmae"), "{err}");
         let err = IntegrationSpec::from_toml(&format!("{MINIMAL}[extra]\n")).unwrap_err();
         assert!(err.to_string().contains("extra"), "{err}");
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Banner {
+        text: String,
+        #[serde(default)]
+        width: u32,
+        #[serde(default)]
+        colours: Option<Colours>,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Colours {
+        fg: String,
+    }
+
+    fn step_section(toml_text: &str) -> StepSection {
+        let spec = IntegrationSpec::from_toml(&format!("{MINIMAL}{toml_text}")).unwrap();
+        spec.steps["banner"].clone()
+    }
+
+    #[test]
+    fn a_step_s_section_reads_typed_and_round_trips() {
+        let section = step_section("[steps.banner]\ntext = \"hi\"\nwidth = 3\n");
+        assert_eq!(
+            section.parse::<Banner>("steps.banner"),
+            Ok(Banner {
+                text: "hi".into(),
+                width: 3,
+                colours: None
+            })
+        );
+        let spec = IntegrationSpec::from_toml(&format!("{MINIMAL}[steps.banner]\ntext = \"hi\"\n"))
+            .unwrap();
+        let again = IntegrationSpec::from_toml(&spec.to_toml()).unwrap();
+        assert_eq!(again, spec);
+        assert_eq!(
+            spec.resolve().unwrap().steps["banner"],
+            spec.steps["banner"]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_a_step_s_section_is_named_with_its_key() {
+        let section = step_section(
+            "[steps.banner]\nwidth = \"wide\"\ntxet = \"hi\"\nzzz = 1\n[steps.banner.colours]\nfg = 7\nbg = \"red\"\n",
+        );
+        let problems = section.parse::<Banner>("steps.banner").unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "steps.banner.colours.fg: invalid type: integer `7`, expected a string",
+                "steps.banner.width: invalid type: string \"wide\", expected u32",
+                "steps.banner: missing field `text`",
+                "steps.banner.colours.bg: unknown key",
+                "steps.banner.txet: unknown key",
+                "steps.banner.zzz: unknown key",
+            ]
+        );
     }
 
     #[test]

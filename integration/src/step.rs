@@ -289,6 +289,60 @@ impl Context {
             .any(holds)
     }
 
+    /// A step's own section of the spec (`[steps.<id>]`) as `T`, when the spec
+    /// gives one. The registry has checked it against the type the step
+    /// declares ([`Step::section`]); reading it as another type fails.
+    pub fn section<T: serde::de::DeserializeOwned>(&self, step: &StepId) -> StepResult<Option<T>> {
+        let Some(section) = self.spec.steps.get(step.as_str()) else {
+            return Ok(None);
+        };
+        section
+            .parse(&format!("steps.{step}"))
+            .map(Some)
+            .map_err(|problems| StepError::Rejected {
+                what: format!("reading [steps.{step}] of the spec"),
+                reason: problems.join("; "),
+                hint: "read it as the type the step declares in Step::section".into(),
+            })
+    }
+
+    /// A step's typed record in the ledger (what [`reserve_step_record`](Self::reserve_step_record)
+    /// or [`set_step_record`](Self::set_step_record) kept), when it has one. A
+    /// record that does not read as `R` fails (run `repair`, or read the old shape).
+    pub async fn step_record<R: serde::de::DeserializeOwned>(
+        &self,
+        step: &StepId,
+    ) -> StepResult<Option<R>> {
+        let Some(value) = self.step_ledger(step).await else {
+            return Ok(None);
+        };
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| StepError::Rejected {
+                what: format!("reading step {step}'s record in the ledger"),
+                reason: e.to_string(),
+                hint: "run repair, or read the record's older shape".into(),
+            })
+    }
+
+    /// Sets (or, with `None`, clears) a step's typed record in the ledger;
+    /// saved after the step.
+    pub async fn set_step_record<R: serde::Serialize>(&self, step: &StepId, record: Option<&R>) {
+        let value = record.map(|r| serde_json::to_value(r).unwrap_or_default());
+        self.record_step(step, value).await;
+    }
+
+    /// Sets a step's typed record and saves the ledger before the write it
+    /// describes is sent.
+    pub async fn reserve_step_record<R: serde::Serialize>(
+        &self,
+        step: &StepId,
+        record: &R,
+    ) -> StepResult<()> {
+        self.reserve_step(step, serde_json::to_value(record).unwrap_or_default())
+            .await
+    }
+
     /// What a step of the caller's own keeps in the ledger: its section, when it
     /// recorded one.
     pub async fn step_ledger(&self, step: &StepId) -> Option<serde_json::Value> {
@@ -634,6 +688,15 @@ pub trait Step: Send + Sync {
         false
     }
 
+    /// The type of this step's own section of the spec (`[steps.<id>]`), if it
+    /// reads one: the registry checks the spec's section against it when the
+    /// step is registered (every unknown key and wrong type named at once), and
+    /// refuses a `[steps.<id>]` no registered step reads. The step reads it with
+    /// [`Context::section`]. None by default.
+    fn section(&self) -> Option<crate::spec::SectionSchema> {
+        None
+    }
+
     /// Reads the current state. Sends no write.
     async fn observe(&self, ctx: &Context) -> StepResult<Self::State>;
 
@@ -852,6 +915,7 @@ pub(crate) trait DynStep: Send + Sync {
     fn required_roles(&self, ctx: &Context) -> Vec<RoleNeed>;
     fn minimum_release(&self, ctx: &Context) -> Option<(Family, String)>;
     fn writes_configuration(&self) -> bool;
+    fn section(&self) -> Option<crate::spec::SectionSchema>;
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep>;
     /// Applies the step; a failure keeps the change it was making, when known.
     async fn apply(
@@ -896,6 +960,10 @@ impl<S: Step> DynStep for S {
 
     fn writes_configuration(&self) -> bool {
         Step::writes_configuration(self)
+    }
+
+    fn section(&self) -> Option<crate::spec::SectionSchema> {
+        Step::section(self)
     }
 
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep> {

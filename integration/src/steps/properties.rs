@@ -43,11 +43,13 @@ struct Section {
     adopted: std::collections::BTreeMap<String, (SysId, String)>,
 }
 
-async fn section(ctx: &Context) -> Section {
-    ctx.step_ledger(&StepId::custom(ID))
-        .await
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default()
+/// The step's record in the ledger (empty when it has none; a record that
+/// does not read fails rather than being taken for empty).
+async fn section(ctx: &Context) -> StepResult<Section> {
+    Ok(ctx
+        .step_record(&StepId::custom(ID))
+        .await?
+        .unwrap_or_default())
 }
 
 /// The configured properties whose value the instance's type refuses.
@@ -103,7 +105,7 @@ impl Step for PropertiesStep {
         .await?;
         Ok(PropertiesState {
             found,
-            ledger: section(ctx).await,
+            ledger: section(ctx).await?,
         })
     }
 
@@ -172,8 +174,7 @@ impl Step for PropertiesStep {
                 None => {
                     let sys_id = SysId::generate();
                     ledger.created.insert(entry.name.clone(), sys_id.clone());
-                    ctx.reserve_step(&id, serde_json::to_value(&ledger).unwrap_or_default())
-                        .await?;
+                    ctx.reserve_step_record(&id, &ledger).await?;
                     // A new property rebuilds only the property cache when
                     // written (KB1000746: new properties should ignore the
                     // cache); it is configuration, so it is not private and
@@ -198,8 +199,7 @@ impl Step for PropertiesStep {
                             .entry(entry.name.clone())
                             .or_insert_with(|| (r.sys_id.clone(), r.value.clone()));
                     }
-                    ctx.reserve_step(&id, serde_json::to_value(&ledger).unwrap_or_default())
-                        .await?;
+                    ctx.reserve_step_record(&id, &ledger).await?;
                     table
                         .update(&r.sys_id, &serde_json::json!({ "value": entry.value }))
                         .await?;
@@ -208,8 +208,7 @@ impl Step for PropertiesStep {
                 Some(_) => {}
             }
         }
-        ctx.record_step(&id, Some(serde_json::to_value(&ledger).unwrap_or_default()))
-            .await;
+        ctx.set_step_record(&id, Some(&ledger)).await;
         Ok(Applied::new(done.join("; ")))
     }
 
@@ -283,7 +282,7 @@ impl Step for PropertiesStep {
     }
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
-        let ledger = section(ctx).await;
+        let ledger = section(ctx).await?;
         let properties = ctx.servicenow.properties();
         let table = ctx.servicenow.table::<SystemProperty>();
         let mut removals = Vec::new();
@@ -339,7 +338,8 @@ impl Step for PropertiesStep {
                 _ => Removal::new(resource, RemovalOutcome::AlreadyGone, "no longer exists"),
             });
         }
-        ctx.record_step(&StepId::custom(ID), None).await;
+        ctx.set_step_record::<Section>(&StepId::custom(ID), None)
+            .await;
         Ok(removals)
     }
 }

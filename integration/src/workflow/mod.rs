@@ -345,6 +345,16 @@ impl WorkflowBuilder {
         if self.steps.iter().any(|s| s.id() == id) {
             return Err(fail("a step with this id is registered already".into()));
         }
+        let problems = match Step::section(&step) {
+            Some(schema) => schema.problems(name, self.spec.steps.get(name)),
+            None => Vec::new(),
+        };
+        if !problems.is_empty() {
+            return Err(fail(format!(
+                "its spec section has problems: {}",
+                problems.join("; ")
+            )));
+        }
         for dependency in Step::depends_on(&step) {
             if !self.steps.iter().any(|s| s.id() == dependency) {
                 return Err(fail(format!(
@@ -447,6 +457,27 @@ impl Workflow {
             events: None,
             steps,
         }
+    }
+
+    /// What is wrong with the spec that only the registered steps can tell: a
+    /// step's own section (`[steps.<id>]`) that no registered step reads. The
+    /// preflight refuses them too; a tool calls this first to fail before any
+    /// request.
+    pub fn spec_problems(&self) -> Vec<PreflightProblem> {
+        self.ctx
+            .spec
+            .steps
+            .keys()
+            .filter(|name| {
+                !self
+                    .steps
+                    .iter()
+                    .any(|s| s.id().as_str() == name.as_str() && s.section().is_some())
+            })
+            .map(|name| PreflightProblem::UnknownSection {
+                section: name.clone(),
+            })
+            .collect()
     }
 
     /// The shared context (the spec, the clients).

@@ -43,7 +43,7 @@ impl Workflow {
         known: Option<servicenow_client::release::Release>,
     ) -> Result<Vec<PreflightProblem>, WorkflowError> {
         let ctx = &self.ctx;
-        let mut problems = Vec::new();
+        let mut problems = self.spec_problems();
         let mut needs = vec![RoleNeed::admin(
             "the ledger and the lease, kept in system properties",
         )];
