@@ -2,9 +2,8 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bpsn_core::{RetryPolicy, TokenCache, Transport, TransportOptions};
+use bpsn_core::{TokenCache, Transport, TransportOptions};
 
 use crate::credentials::{ApiCredentials, ClientCredentialsGrant, TenantParameter};
 use crate::error::Result;
@@ -138,73 +137,10 @@ impl fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Sets the retry policy.
-    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.options = self.options.retry_policy(retry);
-        self
-    }
-
-    /// Sets the timeout of one attempt (default 60 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options = self.options.timeout(timeout);
-        self
-    }
-
-    /// Sends every request through `proxy` instead of what `HTTPS_PROXY`,
-    /// `HTTP_PROXY` and `NO_PROXY` say (honoured by default). A proxy's own
-    /// refusal is [`Error::ProxyAuthentication`](crate::Error::ProxyAuthentication).
-    ///
-    /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use brightpattern_client::Proxy;
-    /// let proxy = Proxy::new("http://proxy.corp.example:3128")?
-    ///     .with_credentials("svc-bp", std::env::var("PROXY_PASSWORD").unwrap_or_default().into());
-    /// let builder = brightpattern_client::Client::builder(brightpattern_client::TenantUrl::parse("example")?, brightpattern_client::ApiCredentials::new("api.admin", "secret")).proxy(proxy);
-    /// # let _ = builder; Ok(()) }
-    /// ```
-    pub fn proxy(mut self, proxy: bpsn_core::Proxy) -> Self {
-        self.options = self.options.proxy(proxy);
-        self
-    }
-
-    /// Trusts the root certificates of a PEM bundle as well as the platform's
-    /// ([`RootCertificates::added`](crate::RootCertificates::added)) or instead of
-    /// them ([`RootCertificates::only`](crate::RootCertificates::only)). A
-    /// handshake that fails is [`Error::Tls`](crate::Error::Tls), saying whether
-    /// the certificate was unknown, expired or for another name.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let pem = std::fs::read("/etc/ssl/company-root.pem")?;
-    /// let builder = brightpattern_client::Client::builder(brightpattern_client::TenantUrl::parse("example")?, brightpattern_client::ApiCredentials::new("api.admin", "secret"))
-    ///     .root_certificates(brightpattern_client::RootCertificates::added(&pem)?);
-    /// # let _ = builder; Ok(()) }
-    /// ```
-    pub fn root_certificates(mut self, roots: bpsn_core::RootCertificates) -> Self {
-        self.options = self.options.root_certificates(roots);
-        self
-    }
-
-    /// Presents a client certificate when the server asks (mutual TLS), with any
-    /// credential kind.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let pem = std::fs::read_to_string("client.pem")? + &std::fs::read_to_string("client.key")?;
-    /// let builder = brightpattern_client::Client::builder(brightpattern_client::TenantUrl::parse("example")?, brightpattern_client::ApiCredentials::new("api.admin", "secret"))
-    ///     .client_identity(brightpattern_client::ClientIdentity::from_pem(pem.into())?);
-    /// # let _ = builder; Ok(()) }
-    /// ```
-    pub fn client_identity(mut self, identity: bpsn_core::ClientIdentity) -> Self {
-        self.options = self.options.client_identity(identity);
-        self
-    }
-
-    /// Sets every transport setting at once.
-    pub fn transport_options(mut self, options: TransportOptions) -> Self {
-        self.options = options;
-        self
-    }
+    bpsn_core::transport_settings!(
+        crate: "brightpattern_client",
+        builder: "brightpattern_client::Client::builder(brightpattern_client::TenantUrl::parse(\"example\")?, brightpattern_client::ApiCredentials::new(\"api.admin\", \"secret\"))"
+    );
 
     /// Sets how the token request names the tenant (`scope` by default).
     pub fn tenant_parameter(mut self, parameter: TenantParameter) -> Self {

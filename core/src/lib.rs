@@ -53,6 +53,8 @@ pub mod proxy;
 pub mod redact;
 #[cfg(feature = "client")]
 pub mod retry;
+
+pub mod settings;
 #[cfg(feature = "client")]
 pub mod tls;
 #[cfg(feature = "client")]

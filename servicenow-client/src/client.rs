@@ -2,9 +2,8 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bpsn_core::{RetryPolicy, Transport, TransportOptions};
+use bpsn_core::{Transport, TransportOptions};
 
 use crate::batch::BatchOptions;
 use crate::credentials::Credentials;
@@ -211,74 +210,10 @@ impl fmt::Debug for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Sets the retry policy (see [`RetryPolicy`] for what is retried).
-    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.options = self.options.retry_policy(retry);
-        self
-    }
-
-    /// Sets the timeout of one attempt (default 60 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options = self.options.timeout(timeout);
-        self
-    }
-
-    /// Sends every request through `proxy` instead of what `HTTPS_PROXY`,
-    /// `HTTP_PROXY` and `NO_PROXY` say (honoured by default). A proxy's own
-    /// refusal is [`Error::ProxyAuthentication`](crate::Error::ProxyAuthentication).
-    ///
-    /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use servicenow_client::Proxy;
-    /// let proxy = Proxy::new("http://proxy.corp.example:3128")?
-    ///     .with_credentials("svc-bp", std::env::var("PROXY_PASSWORD").unwrap_or_default().into());
-    /// let builder = servicenow_client::Client::builder(servicenow_client::InstanceUrl::parse("dev12345")?, servicenow_client::Credentials::basic("admin", "pw")).proxy(proxy);
-    /// # let _ = builder; Ok(()) }
-    /// ```
-    pub fn proxy(mut self, proxy: bpsn_core::Proxy) -> Self {
-        self.options = self.options.proxy(proxy);
-        self
-    }
-
-    /// Trusts the root certificates of a PEM bundle as well as the platform's
-    /// ([`RootCertificates::added`](crate::RootCertificates::added)) or instead of
-    /// them ([`RootCertificates::only`](crate::RootCertificates::only)). A
-    /// handshake that fails is [`Error::Tls`](crate::Error::Tls), saying whether
-    /// the certificate was unknown, expired or for another name.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let pem = std::fs::read("/etc/ssl/company-root.pem")?;
-    /// let builder = servicenow_client::Client::builder(servicenow_client::InstanceUrl::parse("dev12345")?, servicenow_client::Credentials::basic("admin", "pw"))
-    ///     .root_certificates(servicenow_client::RootCertificates::added(&pem)?);
-    /// # let _ = builder; Ok(()) }
-    /// ```
-    pub fn root_certificates(mut self, roots: bpsn_core::RootCertificates) -> Self {
-        self.options = self.options.root_certificates(roots);
-        self
-    }
-
-    /// Presents a client certificate when the server asks (mutual TLS), with any
-    /// credential kind.
-    ///
-    /// ```no_run
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let pem = std::fs::read_to_string("client.pem")? + &std::fs::read_to_string("client.key")?;
-    /// let builder = servicenow_client::Client::builder(servicenow_client::InstanceUrl::parse("dev12345")?, servicenow_client::Credentials::basic("admin", "pw"))
-    ///     .client_identity(servicenow_client::ClientIdentity::from_pem(pem.into())?);
-    /// # let _ = builder; Ok(()) }
-    /// ```
-    pub fn client_identity(mut self, identity: bpsn_core::ClientIdentity) -> Self {
-        self.options = self.options.client_identity(identity);
-        self
-    }
-
-    /// Sets every transport setting at once (timeouts, retries, `User-Agent`
-    /// suffix, body limit, compression, session cookies).
-    pub fn transport_options(mut self, options: TransportOptions) -> Self {
-        self.options = options;
-        self
-    }
+    bpsn_core::transport_settings!(
+        crate: "servicenow_client",
+        builder: "servicenow_client::Client::builder(servicenow_client::InstanceUrl::parse(\"dev12345\")?, servicenow_client::Credentials::basic(\"admin\", \"pw\"))"
+    );
 
     /// Sets the number of records asked for per page (1 to 10 000; default 1000).
     pub fn page_size(mut self, page_size: u32) -> Self {
@@ -290,35 +225,6 @@ impl ClientBuilder {
     /// (default [`PagingLimits::default`]).
     pub fn paging_limits(mut self, limits: PagingLimits) -> Self {
         self.paging = limits;
-        self
-    }
-
-    /// Sets the largest response body read (default 64 MiB, counted after
-    /// decompression); a longer answer is [`Error::BodyTooLarge`](crate::Error::BodyTooLarge).
-    pub fn max_body_bytes(mut self, limit: u64) -> Self {
-        self.options = self.options.max_body_bytes(limit);
-        self
-    }
-
-    /// Asks for gzip, deflate or brotli answers and decodes them (default on;
-    /// JSON compresses 5–8×).
-    pub fn compression(mut self, on: bool) -> Self {
-        self.options = self.options.compression(on);
-        self
-    }
-
-    /// Keeps the instance's session cookies and sends them back (default on), so
-    /// that the instance does not open a new session for every request; dropped
-    /// on a 401.
-    pub fn session_cookies(mut self, on: bool) -> Self {
-        self.options = self.options.session_cookies(on);
-        self
-    }
-
-    /// Shares a requests-per-second budget with every other client holding it
-    /// (for many integrations on one instance: see [`bpsn_core::budget`]).
-    pub fn request_budget(mut self, budget: bpsn_core::RequestBudget) -> Self {
-        self.options = self.options.request_budget(budget);
         self
     }
 
