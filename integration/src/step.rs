@@ -688,6 +688,15 @@ pub trait Step: Send + Sync {
         false
     }
 
+    /// Whether the step manages records it finds by a configured name, one of
+    /// which may turn out not to be this integration's (its change is then
+    /// [`Action::Refuse`]): apply plans every such step under the lease before
+    /// anything is written, and refuses the whole run when one is taken
+    /// ([`WorkflowError::Taken`](crate::WorkflowError::Taken)). No by default.
+    fn finds_by_name(&self) -> bool {
+        false
+    }
+
     /// The type of this step's own section of the spec (`[steps.<id>]`), if it
     /// reads one: the registry checks the spec's section against it when the
     /// step is registered (every unknown key and wrong type named at once), and
@@ -915,6 +924,7 @@ pub(crate) trait DynStep: Send + Sync {
     fn required_roles(&self, ctx: &Context) -> Vec<RoleNeed>;
     fn minimum_release(&self, ctx: &Context) -> Option<(Family, String)>;
     fn writes_configuration(&self) -> bool;
+    fn finds_by_name(&self) -> bool;
     fn section(&self) -> Option<crate::spec::SectionSchema>;
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep>;
     /// Applies the step; a failure keeps the change it was making, when known.
@@ -964,6 +974,10 @@ impl<S: Step> DynStep for S {
 
     fn section(&self) -> Option<crate::spec::SectionSchema> {
         Step::section(self)
+    }
+
+    fn finds_by_name(&self) -> bool {
+        Step::finds_by_name(self)
     }
 
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep> {

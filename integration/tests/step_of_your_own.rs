@@ -9,8 +9,8 @@ mod common;
 
 use brightpattern_servicenow::report::RemovalOutcome;
 use brightpattern_servicenow::{
-    IntegrationSpec, PreflightProblem, ServiceNowLogin, Status, Workflow, WorkflowBuilder,
-    WorkflowError, WorkflowOptions,
+    ApplyError, IntegrationSpec, PreflightProblem, ServiceNowLogin, Status, Workflow,
+    WorkflowBuilder, WorkflowError, WorkflowOptions,
 };
 use common::{Pair, pair};
 use servicenow_client::plugins::WaitOptions;
@@ -73,6 +73,10 @@ impl Step for AgentGroup {
 
     fn section(&self) -> Option<SectionSchema> {
         Some(SectionSchema::of::<AgentGroupSection>().required())
+    }
+
+    fn finds_by_name(&self) -> bool {
+        true // a group with the name may be someone else's: apply checks first
     }
 
     fn resource(&self, ctx: &Context) -> String {
@@ -320,9 +324,7 @@ async fn a_section_no_registered_step_reads_is_refused_before_any_write() {
         }]
     );
     match wf.apply().await {
-        Err(brightpattern_servicenow::ApplyError::NotStarted(WorkflowError::Preflight(
-            problems,
-        ))) => {
+        Err(ApplyError::NotStarted(WorkflowError::Preflight(problems))) => {
             assert!(problems.contains(&PreflightProblem::UnknownSection {
                 section: "agent_group".into()
             }));
@@ -342,7 +344,15 @@ async fn a_group_with_the_name_that_is_not_ours_is_refused_and_left_alone() {
         plan.step(StepId::custom("agent_group")).unwrap().action,
         Action::Refuse
     );
-    assert!(wf.apply().await.is_err());
+    // Refused before anything is written, not after the other steps ran.
+    let writes = p.sn.write_count();
+    match wf.apply().await {
+        Err(ApplyError::NotStarted(WorkflowError::Taken(taken))) => {
+            assert_eq!(taken[0].step, StepId::custom("agent_group"), "{taken:?}");
+        }
+        other => panic!("expected the name to be refused as taken, got {other:?}"),
+    }
+    assert_eq!(p.sn.write_count(), writes, "nothing written");
     wf.teardown().await.unwrap();
     let theirs = group(&p, "Bright Pattern Agents").expect("left alone");
     assert_eq!(theirs["description"], "", "never changed");

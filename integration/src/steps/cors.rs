@@ -123,6 +123,10 @@ impl Step for CorsStep {
         true
     }
 
+    fn finds_by_name(&self) -> bool {
+        true
+    }
+
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
     }

@@ -41,6 +41,10 @@ impl Step for OAuthEndpointStep {
         true
     }
 
+    fn finds_by_name(&self) -> bool {
+        true
+    }
+
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
     }

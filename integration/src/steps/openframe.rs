@@ -194,6 +194,10 @@ impl Step for OpenFrameStep {
         true
     }
 
+    fn finds_by_name(&self) -> bool {
+        true
+    }
+
     fn depends_on(&self) -> Vec<StepId> {
         vec![StepId::PLUGINS]
     }

@@ -5,19 +5,17 @@ use super::*;
 
 impl Workflow {
     /// The records with configured names that this integration does not own,
-    /// as the steps observe them now.
+    /// as the steps that find records by name ([`Step::finds_by_name`]) observe
+    /// them now.
     pub(super) async fn taken(&self) -> Result<Vec<Taken>, WorkflowError> {
-        let ids = [StepId::OPENFRAME, StepId::CORS, StepId::OAUTH_ENDPOINT];
-        let planned = futures_util::future::join_all(ids.iter().map(|id| {
-            let step = self.step(id);
+        let named = self.steps.iter().filter(|s| s.finds_by_name());
+        let planned = futures_util::future::join_all(named.map(|step| {
+            let (step, id) = (step.clone(), step.id());
             let ctx = self.ctx.clone();
             async move {
                 step.plan(&ctx, &Upstream::default())
                     .await
-                    .map_err(|source| WorkflowError::Step {
-                        step: id.clone(),
-                        source,
-                    })
+                    .map_err(|source| WorkflowError::Step { step: id, source })
             }
         }))
         .await
