@@ -101,6 +101,50 @@ fn changes(rule: Option<&CorsRule>, want: &CorsRuleSpec) -> Vec<FieldChange> {
     .collect()
 }
 
+/// What the step will do to the rule, decided once from what it observed:
+/// `change` renders it for the plan and the report, `apply` carries it out.
+enum CorsPlan {
+    /// A rule with the name is someone else's and the spec does not adopt it.
+    Refuse(String),
+    /// No rule has the name: create this one.
+    Create(CorsRuleSpec),
+    /// The rule differs in these columns (old and new values): a rule of ours
+    /// is written whole; one adopted now (foreign) or before gets only these
+    /// columns, each previous value recorded first.
+    Update {
+        sys_id: SysId,
+        want: CorsRuleSpec,
+        differing: Vec<FieldChange>,
+        ownership: Ownership,
+    },
+    /// The rule is as it should be.
+    Unchanged,
+}
+
+fn plan(ctx: &Context, state: &CorsState) -> CorsPlan {
+    let Some(rule) = &state.rule else {
+        return CorsPlan::Create(desired(ctx, None, &state.table_api));
+    };
+    let foreign = state.ownership == Ownership::Foreign;
+    if foreign && !ctx.spec.cors_adopt {
+        return CorsPlan::Refuse(format!(
+            "CORS rule {:?} ({}, domain {}) exists and was not made by bp-servicenow: exists, not ours; set [cors] adopt = true to take it over (teardown restores it), or choose another name",
+            rule.name, rule.sys_id, rule.domain
+        ));
+    }
+    let want = desired(ctx, Some(rule), &state.table_api);
+    let differing = changes(Some(rule), &want);
+    if differing.is_empty() {
+        return CorsPlan::Unchanged;
+    }
+    CorsPlan::Update {
+        sys_id: rule.sys_id.clone(),
+        want,
+        differing,
+        ownership: state.ownership,
+    }
+}
+
 /// The columns this step sets: the only ones teardown puts back on an adopted
 /// rule.
 const MANAGED_FIELDS: [&str; 5] = [
@@ -164,32 +208,33 @@ impl Step for CorsStep {
     }
 
     fn change(&self, ctx: &Context, state: &CorsState, _upstream: &Upstream) -> Change {
-        if let (Ownership::Foreign, false, Some(rule)) =
-            (state.ownership, ctx.spec.cors_adopt, &state.rule)
-        {
-            let mut change = Change::of(Action::Refuse, Vec::new());
-            change.warnings.push(format!(
-                "CORS rule {:?} ({}, domain {}) exists and was not made by bp-servicenow: exists, not ours; set [cors] adopt = true to take it over (teardown restores it), or choose another name",
-                rule.name, rule.sys_id, rule.domain
-            ));
-            return change;
-        }
-        let want = desired(ctx, state.rule.as_ref(), &state.table_api);
-        let mut change =
-            Change::create_or_update(state.rule.is_some(), changes(state.rule.as_ref(), &want));
+        let mut change = match plan(ctx, state) {
+            CorsPlan::Refuse(why) => {
+                return Change::of(Action::Refuse, Vec::new()).with_warning(why);
+            }
+            CorsPlan::Create(want) => Change::of(Action::Create, changes(None, &want)),
+            CorsPlan::Unchanged => Change::unchanged(),
+            CorsPlan::Update {
+                differing,
+                ownership,
+                ..
+            } => {
+                let mut change = Change::of(Action::Update, differing);
+                if ownership == Ownership::Foreign {
+                    change.action = Action::Adopt;
+                    change.warnings.push(format!(
+                        "adopting CORS rule {:?}: the previous value of every field changed is recorded, and teardown restores it",
+                        ctx.spec.cors_name
+                    ));
+                }
+                change
+            }
+        };
         if !state.duplicates.is_empty() {
-            change.warnings.push(duplicates_text(
-                "CORS rule",
-                &ctx.spec.cors_name,
-                &state.duplicates,
-            ));
-        }
-        if state.ownership == Ownership::Foreign && change.action == Action::Update {
-            change.action = Action::Adopt;
-            change.warnings.push(format!(
-                "adopting CORS rule {:?}: the previous value of every field changed is recorded, and teardown restores it",
-                ctx.spec.cors_name
-            ));
+            change.warnings.insert(
+                0,
+                duplicates_text("CORS rule", &ctx.spec.cors_name, &state.duplicates),
+            );
         }
         change
     }
@@ -198,13 +243,13 @@ impl Step for CorsStep {
         &self,
         ctx: &Context,
         state: CorsState,
-        change: &Change,
+        _change: &Change,
         _upstream: &Upstream,
     ) -> StepResult<Applied> {
         let rules = ctx.servicenow.cors_rules();
-        let want = desired(ctx, state.rule.as_ref(), &state.table_api);
-        match &state.rule {
-            None => {
+        match plan(ctx, &state) {
+            CorsPlan::Refuse(_) | CorsPlan::Unchanged => Ok(Applied::new("nothing to do")),
+            CorsPlan::Create(want) => {
                 let id = SysId::generate();
                 ctx.reserve(|l| l.cors_rule = Some(id.clone())).await?;
                 let created = rules.create_with_id(&id, &want).await?;
@@ -220,41 +265,40 @@ impl Step for CorsStep {
                 )
                 .into())
             }
-            Some(rule) => {
-                if matches!(state.ownership, Ownership::Adopted | Ownership::Foreign) {
-                    // Adopted: only the fields that change are written, each
-                    // previous value recorded first.
-                    let adopted = Adopted::remember(
-                        ctx.ledger().await.cors_adopted.as_ref(),
-                        &rule.sys_id,
-                        change
-                            .changes
-                            .iter()
-                            .map(|c| (c.field.as_str(), c.old.as_deref().unwrap_or(""))),
-                    );
-                    ctx.reserve(|l| l.cors_adopted = Some(adopted)).await?;
-                    // The typed rule's columns, only those that change.
-                    let mut patch = want.columns(&state.table_api);
-                    patch.retain(|column, _| change.changes.iter().any(|c| &c.field == column));
-                    rules.patch(&rule.sys_id, &patch).await?;
-                    return Ok(format!(
-                        "adopted {}; updated {}",
-                        rule.sys_id,
-                        patch.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )
-                    .into());
-                }
-                rules.update(&rule.sys_id, &want).await?;
-                Ok(format!(
-                    "updated {}",
-                    change
-                        .changes
+            CorsPlan::Update {
+                sys_id,
+                want,
+                differing,
+                ownership: Ownership::Adopted | Ownership::Foreign,
+            } => {
+                // Adopted: only the columns that change are written, each
+                // previous value recorded first.
+                let adopted = Adopted::remember(
+                    ctx.ledger().await.cors_adopted.as_ref(),
+                    &sys_id,
+                    differing
                         .iter()
-                        .map(|c| c.field.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                        .map(|c| (c.field.as_str(), c.old.as_deref().unwrap_or(""))),
+                );
+                ctx.reserve(|l| l.cors_adopted = Some(adopted)).await?;
+                let mut patch = want.columns(&state.table_api);
+                patch.retain(|column, _| differing.iter().any(|c| &c.field == column));
+                rules.patch(&sys_id, &patch).await?;
+                Ok(format!(
+                    "adopted {sys_id}; updated {}",
+                    patch.keys().cloned().collect::<Vec<_>>().join(", ")
                 )
                 .into())
+            }
+            CorsPlan::Update {
+                sys_id,
+                want,
+                differing,
+                ..
+            } => {
+                rules.update(&sys_id, &want).await?;
+                let fields: Vec<&str> = differing.iter().map(|c| c.field.as_str()).collect();
+                Ok(format!("updated {}", fields.join(", ")).into())
             }
         }
     }

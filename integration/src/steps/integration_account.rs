@@ -41,6 +41,47 @@ pub struct IntegrationAccountState {
 /// Why the step is manual when the spec does not opt in.
 pub const MANUAL_BY_DEFAULT: &str = "Bright Pattern documents no API for integration accounts, so this step is manual (set [integration_account] api = \"assumed\" to try the SDK's unverified endpoints)";
 
+/// What the step will do to the account, decided once from what it observed:
+/// `change` renders it, `apply` carries it out.
+enum AccountPlan {
+    /// A person does it (by configuration, or the tenant lacks the endpoints).
+    Manual(String),
+    /// No account has the name: create it, request its refresh token, test it.
+    Create,
+    /// The account differs from the spec in these properties: replace it (with
+    /// the client secret), request a refresh token, test it.
+    Replace(Vec<FieldChange>),
+    /// As it should be, but without a refresh token: request one, test it.
+    RefreshToken,
+    /// As it should be.
+    Unchanged,
+}
+
+fn plan(ctx: &Context, state: &IntegrationAccountState) -> AccountPlan {
+    match &state.account {
+        Err(why) => AccountPlan::Manual(why.clone()),
+        Ok(None) => AccountPlan::Create,
+        Ok(Some(account)) => {
+            let differing = property_changes(ctx, state, account);
+            match (differing.is_empty(), account.refresh_token) {
+                (false, _) => AccountPlan::Replace(differing),
+                (true, RefreshTokenState::Missing) => AccountPlan::RefreshToken,
+                (true, _) => AccountPlan::Unchanged,
+            }
+        }
+    }
+}
+
+/// The OAuth client id the account is to carry (a placeholder before step 5
+/// has made the application).
+fn client_id(state: &IntegrationAccountState) -> String {
+    state
+        .application
+        .as_ref()
+        .map(|a| a.client_id.clone())
+        .unwrap_or_else(|| "(from the oauth_endpoint step)".into())
+}
+
 /// Why the account must be created or replaced, if it must.
 fn property_changes(
     ctx: &Context,
@@ -48,11 +89,6 @@ fn property_changes(
     account: &ServiceNowIntegrationAccount,
 ) -> Vec<FieldChange> {
     let spec = &ctx.spec.integration_account;
-    let client_id = state
-        .application
-        .as_ref()
-        .map(|a| a.client_id.as_str())
-        .unwrap_or("(from the oauth_endpoint step)");
     [
         FieldChange::diff("default", account.default, spec.default),
         FieldChange::diff(
@@ -60,7 +96,7 @@ fn property_changes(
             account.instance_url.as_str(),
             ctx.spec.instance.as_str(),
         ),
-        FieldChange::diff("client_id", &account.client_id, client_id),
+        FieldChange::diff("client_id", &account.client_id, client_id(state)),
     ]
     .into_iter()
     .flatten()
@@ -156,44 +192,38 @@ impl Step for IntegrationAccountStep {
         state: &IntegrationAccountState,
         upstream: &Upstream,
     ) -> Change {
-        let refresh = FieldChange::new(
-            "refresh_token",
-            Some("missing".into()),
-            format!("requested as {}", ctx.integration_user.username),
-        );
-        match &state.account {
-            Err(why) => Change::of(Action::Manual, Vec::new())
+        let refresh = || {
+            FieldChange::new(
+                "refresh_token",
+                Some("missing".into()),
+                format!("requested as {}", ctx.integration_user.username),
+            )
+        };
+        match plan(ctx, state) {
+            AccountPlan::Manual(why) => Change::of(Action::Manual, Vec::new())
                 .with_manual(manual(ctx, state.application.as_ref(), upstream))
-                .with_warning(why.clone()),
-            Ok(None) => {
+                .with_warning(why),
+            AccountPlan::Create => {
                 let spec = &ctx.spec.integration_account;
-                let client_id = state
-                    .application
-                    .as_ref()
-                    .map(|a| a.client_id.clone())
-                    .unwrap_or_else(|| "(from the oauth_endpoint step)".into());
                 Change::of(
                     Action::Create,
                     vec![
                         FieldChange::new("type", None, "ServiceNow"),
                         FieldChange::new("default", None, spec.default.to_string()),
                         FieldChange::new("url", None, ctx.spec.instance.as_str()),
-                        FieldChange::new("client_id", None, client_id),
+                        FieldChange::new("client_id", None, client_id(state)),
                         FieldChange::new("client_secret", None, SECRET_SHOWN),
-                        FieldChange::new("refresh_token", None, refresh.new),
+                        FieldChange::new("refresh_token", None, refresh().new),
                     ],
                 )
             }
-            Ok(Some(account)) => {
-                let mut changes = property_changes(ctx, state, account);
-                if !changes.is_empty() {
-                    changes.push(FieldChange::new("client_secret", None, SECRET_SHOWN));
-                }
-                if !changes.is_empty() || account.refresh_token == RefreshTokenState::Missing {
-                    changes.push(refresh);
-                }
-                Change::create_or_update(true, changes)
+            AccountPlan::Replace(mut differing) => {
+                differing.push(FieldChange::new("client_secret", None, SECRET_SHOWN));
+                differing.push(refresh());
+                Change::of(Action::Update, differing)
             }
+            AccountPlan::RefreshToken => Change::of(Action::Update, vec![refresh()]),
+            AccountPlan::Unchanged => Change::unchanged(),
         }
     }
 
@@ -204,6 +234,14 @@ impl Step for IntegrationAccountStep {
         _change: &Change,
         upstream: &Upstream,
     ) -> StepResult<Applied> {
+        let (write, existing) = match plan(ctx, &state) {
+            AccountPlan::Manual(_) | AccountPlan::Unchanged => {
+                return Ok(Applied::new("nothing to do"));
+            }
+            AccountPlan::Create => (true, false),
+            AccountPlan::Replace(_) => (true, true),
+            AccountPlan::RefreshToken => (false, true),
+        };
         let name = ctx.spec.integration_account.name.clone();
         let accounts = ctx.brightpattern.integration_accounts();
         let app = match &state.application {
@@ -215,14 +253,9 @@ impl Step for IntegrationAccountStep {
                 });
             }
         };
-        let existing = state.account.ok().flatten();
-        let replace = match &existing {
-            None => true,
-            Some(account) => !property_changes(ctx, &state_with(&app), account).is_empty(),
-        };
         let mut done = Vec::new();
         let mut rotated = None;
-        if replace {
+        if write {
             let (client_secret, new_secret) = secret_for(ctx, &app, upstream).await?;
             rotated = new_secret;
             let spec = ServiceNowAccountSpec {
@@ -232,7 +265,7 @@ impl Step for IntegrationAccountStep {
                 client_id: app.client_id.clone(),
                 client_secret,
             };
-            if existing.is_none() {
+            if !existing {
                 // Recorded before it is sent: an answer lost is still ours.
                 ctx.reserve(|l| l.integration_account = Some(name.clone()))
                     .await?;
@@ -355,12 +388,5 @@ impl Step for IntegrationAccountStep {
         };
         ctx.record(|l| l.integration_account = None).await;
         Ok(vec![removal])
-    }
-}
-
-fn state_with(app: &OAuthApplication) -> IntegrationAccountState {
-    IntegrationAccountState {
-        account: Ok(None),
-        application: Some(app.clone()),
     }
 }

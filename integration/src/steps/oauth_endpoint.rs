@@ -77,56 +77,60 @@ impl Step for OAuthEndpointStep {
 
     fn change(&self, ctx: &Context, state: &OAuthEndpointState, _upstream: &Upstream) -> Change {
         let o = &ctx.spec.oauth;
-        let duplicates = &state.duplicates;
-        if let (Some(app), false) = (&state.application, state.ours) {
-            let mut change = Change::of(Action::Refuse, Vec::new());
-            change.warnings.push(format!(
-                "OAuth application {:?} ({}) exists and was not made by bp-servicenow: exists, not ours; its secret cannot be read back, so it cannot be adopted: choose another [oauth] name",
-                app.name, app.sys_id
-            ));
-            return change;
-        }
-        let changes = match &state.application {
-            None => vec![
-                FieldChange::new("type", None, "client"),
-                FieldChange::new("client_secret", None, SECRET_SHOWN),
-                FieldChange::new(
+        let lifespans = |old: Option<&OAuthApplication>| {
+            let old_value = |l: Option<u32>| l.map(|l| l.to_string()).unwrap_or_default();
+            [
+                (
                     "access_token_lifespan",
-                    None,
-                    o.access_token_lifespan.to_string(),
-                ),
-                FieldChange::new(
-                    "refresh_token_lifespan",
-                    None,
-                    o.refresh_token_lifespan.to_string(),
-                ),
-            ],
-            Some(app) => [
-                FieldChange::diff("active", app.active, true),
-                FieldChange::diff(
-                    "access_token_lifespan",
-                    app.access_token_lifespan
-                        .map(|l| l.to_string())
-                        .unwrap_or_default(),
+                    old.map(|a| a.access_token_lifespan),
                     o.access_token_lifespan,
                 ),
-                FieldChange::diff(
+                (
                     "refresh_token_lifespan",
-                    app.refresh_token_lifespan
-                        .map(|l| l.to_string())
-                        .unwrap_or_default(),
+                    old.map(|a| a.refresh_token_lifespan),
                     o.refresh_token_lifespan,
                 ),
             ]
             .into_iter()
-            .flatten()
-            .collect(),
+            .filter_map(move |(field, old, new)| match old {
+                None => Some(FieldChange::new(field, None, new.to_string())),
+                Some(old) => FieldChange::diff(field, old_value(old), new),
+            })
         };
-        let mut change = Change::create_or_update(state.application.is_some(), changes);
-        if !duplicates.is_empty() {
-            change
-                .warnings
-                .push(duplicates_text("OAuth application", &o.name, duplicates));
+        let mut change = match plan(ctx, state) {
+            OAuthPlan::Refuse(why) => {
+                return Change::of(Action::Refuse, Vec::new()).with_warning(why);
+            }
+            OAuthPlan::Create => Change::of(
+                Action::Create,
+                [
+                    FieldChange::new("type", None, "client"),
+                    FieldChange::new("client_secret", None, SECRET_SHOWN),
+                ]
+                .into_iter()
+                .chain(lifespans(None))
+                .collect(),
+            ),
+            OAuthPlan::Update {
+                app,
+                lifespans: changes_lifespans,
+                activate,
+            } => Change::of(
+                Action::Update,
+                activate
+                    .then(|| FieldChange::new("active", Some("false".into()), "true"))
+                    .into_iter()
+                    .chain(lifespans(Some(&app)).filter(|_| changes_lifespans))
+                    .collect(),
+            ),
+            OAuthPlan::Unchanged => Change::unchanged(),
+        };
+        if !state.duplicates.is_empty() {
+            change.warnings.push(duplicates_text(
+                "OAuth application",
+                &o.name,
+                &state.duplicates,
+            ));
         }
         if let Some(note) = registry_deprecation(&ctx.release()) {
             change.warnings.push(note);
@@ -138,13 +142,14 @@ impl Step for OAuthEndpointStep {
         &self,
         ctx: &Context,
         state: OAuthEndpointState,
-        change: &Change,
+        _change: &Change,
         _upstream: &Upstream,
     ) -> StepResult<Applied> {
         let apps = ctx.servicenow.oauth_applications();
         let o = &ctx.spec.oauth;
-        match &state.application {
-            None => {
+        match plan(ctx, &state) {
+            OAuthPlan::Refuse(_) | OAuthPlan::Unchanged => Ok(Applied::new("nothing to do")),
+            OAuthPlan::Create => {
                 let id = servicenow_client::wire::SysId::generate();
                 ctx.reserve(|l| l.oauth_application = Some(id.clone()))
                     .await?;
@@ -181,10 +186,14 @@ impl Step for OAuthEndpointStep {
                     secret: created.client_secret.clone(),
                 }))
             }
-            Some(app) => {
-                let fields: Vec<&str> = change.changes.iter().map(|c| c.field.as_str()).collect();
+            OAuthPlan::Update {
+                app,
+                lifespans,
+                activate,
+            } => {
                 let mut latest = app.clone();
-                if fields.iter().any(|f| f.ends_with("lifespan")) {
+                let mut done = Vec::new();
+                if lifespans {
                     latest = apps
                         .update_lifespans(
                             &app.sys_id,
@@ -192,9 +201,11 @@ impl Step for OAuthEndpointStep {
                             o.refresh_token_lifespan,
                         )
                         .await?;
+                    done.push("lifespans");
                 }
-                if fields.contains(&"active") {
+                if activate {
                     latest = apps.set_active(&app.sys_id, true).await?;
+                    done.push("active");
                 }
                 ctx.oauth_applications
                     .set(Named {
@@ -202,7 +213,7 @@ impl Step for OAuthEndpointStep {
                         duplicates: state.duplicates.clone(),
                     })
                     .await;
-                Ok(format!("updated {}", fields.join(", ")).into())
+                Ok(format!("updated {}", done.join(", ")).into())
             }
         }
     }
@@ -323,6 +334,48 @@ impl Step for OAuthEndpointStep {
         ctx.record(|l| l.oauth_application = None).await;
         ctx.oauth_applications.clear().await;
         Ok(vec![removal])
+    }
+}
+
+/// What the step will do to the application, decided once from what it
+/// observed: `change` renders it, `apply` carries it out.
+enum OAuthPlan {
+    /// An application with the name is someone else's (a secret cannot be read
+    /// back, so it cannot be adopted).
+    Refuse(String),
+    /// None has the name: create it, with a generated secret.
+    Create,
+    /// Ours, and its token lifespans differ from the spec (`lifespans`) or it is
+    /// inactive (`activate`).
+    Update {
+        app: OAuthApplication,
+        lifespans: bool,
+        activate: bool,
+    },
+    /// Ours, and as it should be.
+    Unchanged,
+}
+
+fn plan(ctx: &Context, state: &OAuthEndpointState) -> OAuthPlan {
+    let o = &ctx.spec.oauth;
+    match (&state.application, state.ours) {
+        (None, _) => OAuthPlan::Create,
+        (Some(app), false) => OAuthPlan::Refuse(format!(
+            "OAuth application {:?} ({}) exists and was not made by bp-servicenow: exists, not ours; its secret cannot be read back, so it cannot be adopted: choose another [oauth] name",
+            app.name, app.sys_id
+        )),
+        (Some(app), true) => {
+            let lifespans = app.access_token_lifespan != Some(o.access_token_lifespan)
+                || app.refresh_token_lifespan != Some(o.refresh_token_lifespan);
+            match (lifespans, !app.active) {
+                (false, false) => OAuthPlan::Unchanged,
+                (lifespans, activate) => OAuthPlan::Update {
+                    app: app.clone(),
+                    lifespans,
+                    activate,
+                },
+            }
+        }
     }
 }
 
