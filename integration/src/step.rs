@@ -19,7 +19,7 @@ use crate::events::{Event, EventHandler};
 use crate::ledger::{Ledger, LedgerStore};
 pub use crate::managed::pick;
 pub(crate) use crate::managed::{duplicates_check, duplicates_text};
-pub use crate::model::{Action, Change, FieldChange, RoleNeed, StepId};
+pub use crate::model::{Action, Change, FieldChange, ManualStep, RoleNeed, StepId};
 use crate::report::{AppliedStep, Check, Outcome, PlannedStep, Removal};
 use crate::spec::ResolvedSpec;
 
@@ -634,6 +634,9 @@ impl Applied {
         self.outputs.push(Arc::new(value));
         self
     }
+    pub(crate) fn into_outputs(self) -> Vec<Arc<dyn Any + Send + Sync>> {
+        self.outputs
+    }
 }
 
 impl From<String> for Applied {
@@ -688,6 +691,14 @@ pub trait Step: Send + Sync {
         false
     }
 
+    /// The configured names that make this integration itself (the OpenFrame
+    /// configuration's, the CORS rule's, …): they enter the ledger key, in
+    /// registration order, so that two integrations that differ in one of them
+    /// keep apart ledgers. None by default.
+    fn identity(&self, _spec: &ResolvedSpec) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Whether the step manages records it finds by a configured name, one of
     /// which may turn out not to be this integration's (its change is then
     /// [`Action::Refuse`]): apply plans every such step under the lease before
@@ -695,6 +706,31 @@ pub trait Step: Send + Sync {
     /// ([`WorkflowError::Taken`](crate::WorkflowError::Taken)). No by default.
     fn finds_by_name(&self) -> bool {
         false
+    }
+
+    /// Whether the step keeps a secret that `rotate-secret` can replace
+    /// ([`rotate_secret`](Step::rotate_secret)). No by default.
+    fn rotates_secret(&self) -> bool {
+        false
+    }
+
+    /// For `rotate-secret`, when [`rotates_secret`](Step::rotates_secret):
+    /// replaces the secret this step made with a new one (refusing, before any
+    /// write, a record not proven ours), and hands the new value on as apply
+    /// would ([`Applied::with_output`]); its detail names the record.
+    async fn rotate_secret(&self, _ctx: &Context) -> StepResult<Applied> {
+        Err(StepError::Rejected {
+            what: format!("rotating a secret of step {}", self.id()),
+            reason: "the step keeps no secret".into(),
+            hint: "only a step whose rotates_secret() is true is asked".into(),
+        })
+    }
+
+    /// After another step's secret was rotated outside apply: what a person must
+    /// do with the new value this step uses (`upstream` holds it), if anything.
+    /// None by default.
+    fn after_rotation(&self, _ctx: &Context, _upstream: &Upstream) -> Option<ManualStep> {
+        None
     }
 
     /// The type of this step's own section of the spec (`[steps.<id>]`), if it
@@ -925,6 +961,10 @@ pub(crate) trait DynStep: Send + Sync {
     fn minimum_release(&self, ctx: &Context) -> Option<(Family, String)>;
     fn writes_configuration(&self) -> bool;
     fn finds_by_name(&self) -> bool;
+    fn identity(&self, spec: &ResolvedSpec) -> Vec<String>;
+    fn rotates_secret(&self) -> bool;
+    async fn rotate_secret(&self, ctx: &Context) -> StepResult<Applied>;
+    fn after_rotation(&self, ctx: &Context, upstream: &Upstream) -> Option<ManualStep>;
     fn section(&self) -> Option<crate::spec::SectionSchema>;
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep>;
     /// Applies the step; a failure keeps the change it was making, when known.
@@ -978,6 +1018,22 @@ impl<S: Step> DynStep for S {
 
     fn finds_by_name(&self) -> bool {
         Step::finds_by_name(self)
+    }
+
+    fn identity(&self, spec: &ResolvedSpec) -> Vec<String> {
+        Step::identity(self, spec)
+    }
+
+    fn rotates_secret(&self) -> bool {
+        Step::rotates_secret(self)
+    }
+
+    async fn rotate_secret(&self, ctx: &Context) -> StepResult<Applied> {
+        Step::rotate_secret(self, ctx).await
+    }
+
+    fn after_rotation(&self, ctx: &Context, upstream: &Upstream) -> Option<ManualStep> {
+        Step::after_rotation(self, ctx, upstream)
     }
 
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep> {

@@ -524,3 +524,72 @@ async fn repair_keeps_every_step_s_section_and_teardown_then_does_what_it_would_
         assert_eq!(value_of(&p, PROPERTY), None, "{damage}");
     }
 }
+
+/// A step that names part of the integration: its names enter the ledger key.
+struct Identified(&'static str);
+
+#[async_trait]
+impl Step for Identified {
+    type State = ();
+
+    fn id(&self) -> StepId {
+        StepId::custom("identified")
+    }
+
+    fn identity(&self, _spec: &brightpattern_servicenow::ResolvedSpec) -> Vec<String> {
+        vec![self.0.to_owned()]
+    }
+
+    fn resource(&self, _ctx: &Context) -> String {
+        "nothing".into()
+    }
+
+    async fn observe(&self, _ctx: &Context) -> StepResult<()> {
+        Ok(())
+    }
+
+    fn change(&self, _ctx: &Context, _state: &(), _upstream: &Upstream) -> Change {
+        Change::unchanged()
+    }
+
+    async fn apply(
+        &self,
+        _ctx: &Context,
+        _state: (),
+        _change: &Change,
+        _upstream: &Upstream,
+    ) -> StepResult<Applied> {
+        Ok(Applied::new("nothing"))
+    }
+
+    async fn undo(&self, _ctx: &Context) -> StepResult<Vec<Removal>> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn the_ledger_key_is_made_of_the_steps_identities() {
+    let p = pair().await;
+    let key = |wf: &Workflow| wf.context().ledger_key().prefix();
+    let built_in = builder(&p).build();
+    // The built-in steps' names, as every earlier version keyed the ledger.
+    let spec = spec(&p);
+    let expected = brightpattern_servicenow::ledger::LedgerKey::new(
+        spec.instance.as_str(),
+        spec.tenant.host(),
+        &[
+            &spec.openframe.name,
+            &spec.cors_name,
+            &spec.oauth.name,
+            &spec.integration_account.name,
+        ],
+    );
+    assert_eq!(key(&built_in), expected.prefix());
+    // A step without identity leaves it; one with a name makes another integration.
+    let plain = builder(&p).step(ActivityHistoryProperty).unwrap().build();
+    assert_eq!(key(&plain), key(&built_in));
+    let a = builder(&p).step(Identified("a")).unwrap().build();
+    let b = builder(&p).step(Identified("b")).unwrap().build();
+    assert_ne!(key(&a), key(&built_in));
+    assert_ne!(key(&a), key(&b));
+}

@@ -163,6 +163,10 @@ impl Step for CorsStep {
         StepId::CORS
     }
 
+    fn identity(&self, spec: &crate::spec::ResolvedSpec) -> Vec<String> {
+        vec![spec.cors_name.clone()]
+    }
+
     fn writes_configuration(&self) -> bool {
         true
     }

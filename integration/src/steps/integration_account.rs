@@ -15,9 +15,10 @@ use async_trait::async_trait;
 use brightpattern_client::integration_accounts::{
     RefreshTokenState, ServiceNowAccountSpec, ServiceNowIntegrationAccount,
 };
+use secrecy::SecretString;
 use servicenow_client::oauth::OAuthApplication;
 
-use crate::oauth_secret::{SECRET_SHOWN, known_secret, secret_for};
+use crate::oauth_secret::{GeneratedSecret, SECRET_SHOWN, known_secret, secret_for};
 use crate::report::{Check, ManualField, ManualStep, ManualValue, Removal, RemovalOutcome};
 use crate::spec::AccountApi;
 use crate::step::{
@@ -103,13 +104,10 @@ fn property_changes(
     .collect()
 }
 
-pub(crate) fn manual(
-    ctx: &Context,
-    application: Option<&OAuthApplication>,
-    upstream: &Upstream,
-) -> ManualStep {
+/// The checklist a person follows, with the application's client id and its
+/// secret when this run knows them.
+fn manual(ctx: &Context, client_id: Option<&str>, secret: Option<SecretString>) -> ManualStep {
     let spec = &ctx.spec.integration_account;
-    let secret = application.and_then(|app| known_secret(ctx, app, upstream));
     let text = |label: &str, value: &str| ManualField {
         label: label.to_owned(),
         value: ManualValue::Text(value.to_owned()),
@@ -130,7 +128,7 @@ pub(crate) fn manual(
             text("URL", ctx.spec.instance.as_str()),
             text(
                 "Client ID",
-                application.map(|a| a.client_id.as_str()).unwrap_or("(created by the oauth_endpoint step)"),
+                client_id.unwrap_or("(created by the oauth_endpoint step)"),
             ),
             ManualField {
                 label: "Client Secret".to_owned(),
@@ -146,6 +144,10 @@ impl Step for IntegrationAccountStep {
 
     fn id(&self) -> StepId {
         StepId::INTEGRATION_ACCOUNT
+    }
+
+    fn identity(&self, spec: &crate::spec::ResolvedSpec) -> Vec<String> {
+        vec![spec.integration_account.name.clone()]
     }
 
     fn depends_on(&self) -> Vec<StepId> {
@@ -200,9 +202,13 @@ impl Step for IntegrationAccountStep {
             )
         };
         match plan(ctx, state) {
-            AccountPlan::Manual(why) => Change::of(Action::Manual, Vec::new())
-                .with_manual(manual(ctx, state.application.as_ref(), upstream))
-                .with_warning(why),
+            AccountPlan::Manual(why) => {
+                let app = state.application.as_ref();
+                let secret = app.and_then(|app| known_secret(ctx, app, upstream));
+                Change::of(Action::Manual, Vec::new())
+                    .with_manual(manual(ctx, app.map(|a| a.client_id.as_str()), secret))
+                    .with_warning(why)
+            }
             AccountPlan::Create => {
                 let spec = &ctx.spec.integration_account;
                 Change::of(
@@ -302,6 +308,17 @@ impl Step for IntegrationAccountStep {
             Some(secret) => applied.with_output(secret),
             None => applied,
         })
+    }
+
+    /// The new secret goes into the account by hand: the checklist with it
+    /// (the account keeps the old one until a person enters it).
+    fn after_rotation(&self, ctx: &Context, upstream: &Upstream) -> Option<ManualStep> {
+        let rotated = upstream.output::<GeneratedSecret>()?;
+        Some(manual(
+            ctx,
+            Some(&rotated.client_id),
+            Some(rotated.secret.clone()),
+        ))
     }
 
     /// Runs the tenant's "Test connection" for the account, when the tenant's

@@ -12,7 +12,7 @@ use crate::oauth_secret::{GeneratedSecret, known_secret};
 use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
 use crate::step::{
     Action, Applied, Change, Context, Damaged, FieldChange, Named, Repaired, RoleNeed, Step,
-    StepId, StepResult, Upstream, duplicates_check, duplicates_text,
+    StepError, StepId, StepResult, Upstream, duplicates_check, duplicates_text,
 };
 
 /// Step 5.
@@ -35,6 +35,10 @@ impl Step for OAuthEndpointStep {
 
     fn id(&self) -> StepId {
         StepId::OAUTH_ENDPOINT
+    }
+
+    fn identity(&self, spec: &crate::spec::ResolvedSpec) -> Vec<String> {
+        vec![spec.oauth.name.clone()]
     }
 
     fn writes_configuration(&self) -> bool {
@@ -275,6 +279,17 @@ impl Step for OAuthEndpointStep {
         }])
     }
 
+    /// Rotates the client secret of the application this integration created
+    /// (the ledger and the mark in its comments agree); anything else is
+    /// refused. The new secret is handed on, as apply hands on a generated one.
+    fn rotates_secret(&self) -> bool {
+        true
+    }
+
+    async fn rotate_secret(&self, ctx: &Context) -> StepResult<Applied> {
+        rotate(ctx).await
+    }
+
     /// Claims the first application with the spec's name that carries this
     /// integration's mark in its comments (the ledger is not needed for it).
     async fn repair(&self, ctx: &Context, _damaged: &Damaged) -> StepResult<Repaired> {
@@ -379,6 +394,42 @@ fn plan(ctx: &Context, state: &OAuthEndpointState) -> OAuthPlan {
     }
 }
 
+async fn rotate(ctx: &Context) -> StepResult<Applied> {
+    let app = ctx.oauth_applications().await?.managed;
+    let ledger = ctx.ledger().await;
+    let app = match app {
+        Some(app)
+            if ledger.oauth_application.as_ref() == Some(&app.sys_id)
+                && app.comments.contains(&marker_prefix(ctx)) =>
+        {
+            app
+        }
+        Some(app) => {
+            return Err(StepError::Refused {
+                record: format!("OAuth application {:?} ({})", app.name, app.sys_id),
+                reason: "its secret is rotated only when the ledger and the mark in its comments agree it is this integration's".into(),
+            });
+        }
+        None => {
+            return Err(StepError::Missing {
+                record: format!("OAuth application {:?}", ctx.spec.oauth.name),
+                hint: "run apply to create it (a new secret comes with it)".into(),
+            });
+        }
+    };
+    let secret = ctx
+        .servicenow
+        .oauth_applications()
+        .rotate_secret(&app.sys_id)
+        .await?;
+    Ok(
+        Applied::new(app.sys_id.to_string()).with_output(GeneratedSecret {
+            client_id: app.client_id.clone(),
+            secret,
+        }),
+    )
+}
+
 /// The mark an application this integration created carries in its comments:
 /// the ledger key and a per-record token (the sys_id it was created with).
 fn marker(ctx: &Context, token: &servicenow_client::wire::SysId) -> String {
@@ -386,7 +437,7 @@ fn marker(ctx: &Context, token: &servicenow_client::wire::SysId) -> String {
 }
 
 /// What every mark of this integration starts with.
-pub(crate) fn marker_prefix(ctx: &Context) -> String {
+fn marker_prefix(ctx: &Context) -> String {
     format!("[bp-servicenow:{}:", ctx.ledger_key().short())
 }
 

@@ -190,6 +190,10 @@ impl Step for OpenFrameStep {
         StepId::OPENFRAME
     }
 
+    fn identity(&self, spec: &crate::spec::ResolvedSpec) -> Vec<String> {
+        vec![spec.openframe.name.clone()]
+    }
+
     fn writes_configuration(&self) -> bool {
         true
     }

@@ -368,16 +368,15 @@ impl WorkflowBuilder {
 
     /// Builds the workflow (sends nothing).
     pub fn build(self) -> Workflow {
-        let key = LedgerKey::new(
-            self.spec.instance.as_str(),
-            self.spec.tenant.host(),
-            &[
-                &self.spec.openframe.name,
-                &self.spec.cors_name,
-                &self.spec.oauth.name,
-                &self.spec.integration_account.name,
-            ],
-        );
+        // The integration is the instance, the tenant and the names its steps
+        // say make it (the built-in steps': OpenFrame, CORS, OAuth, account).
+        let names: Vec<String> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.identity(&self.spec))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let key = LedgerKey::new(self.spec.instance.as_str(), self.spec.tenant.host(), &names);
         let store = LedgerStore::new(self.servicenow.clone(), key);
         // The spec's own integration-account paths (checked when it was resolved).
         let brightpattern = match &self.spec.integration_account.paths {

@@ -1,5 +1,7 @@
-//! `Workflow::rotate_secret`: a new OAuth client secret for the application
-//! this integration made.
+//! `Workflow::rotate_secret`: a new secret for the record a step keeps one for
+//! (the OAuth application's client secret): the step that keeps it replaces it
+//! ([`Step::rotate_secret`](crate::Step::rotate_secret)), the steps that use it
+//! say what a person does with the new one ([`Step::after_rotation`](crate::Step::after_rotation)).
 
 use super::*;
 
@@ -27,60 +29,47 @@ impl Workflow {
     pub(super) async fn rotate_secret_holding(&self) -> Result<SecretRotation, WorkflowError> {
         let ctx = &self.ctx;
         self.load_for_writing(false).await?;
-        let step = StepId::OAUTH_ENDPOINT;
-        let fail = |source: StepError| WorkflowError::Step {
-            step: step.clone(),
-            source,
-        };
-        let app = ctx
-            .oauth_applications()
-            .await
-            .map_err(|e| fail(e.into()))?
-            .managed;
-        let ledger = ctx.ledger().await;
-        let mark = crate::steps::oauth_endpoint::marker_prefix(ctx);
-        let app = match app {
-            Some(app)
-                if ledger.oauth_application.as_ref() == Some(&app.sys_id)
-                    && app.comments.contains(&mark) =>
-            {
-                app
-            }
-            Some(app) => {
-                return Err(fail(StepError::Refused {
-                    record: format!("OAuth application {:?} ({})", app.name, app.sys_id),
-                    reason: "its secret is rotated only when the ledger and the mark in its comments agree it is this integration's".into(),
-                }));
-            }
-            None => {
-                return Err(fail(StepError::Missing {
-                    record: format!("OAuth application {:?}", ctx.spec.oauth.name),
-                    hint: "run apply to create it (a new secret comes with it)".into(),
-                }));
-            }
+        // The first step that keeps a secret rotates it.
+        let Some(step) = self.steps.iter().find(|s| s.rotates_secret()).cloned() else {
+            return Err(WorkflowError::Step {
+                step: StepId::custom("rotate_secret"),
+                source: StepError::Missing {
+                    record: "a step that keeps a secret".into(),
+                    hint: "no registered step rotates one".into(),
+                },
+            });
         };
         let update_set = self.begin_update_set().await?;
-        let secret = ctx
-            .servicenow
-            .oauth_applications()
-            .rotate_secret(&app.sys_id)
-            .await;
-        self.finish_update_set(update_set, secret.is_ok()).await;
-        let secret = secret.map_err(|e| fail(e.into()))?;
+        let result = step.rotate_secret(ctx).await;
+        self.finish_update_set(update_set, result.is_ok()).await;
+        let applied = result.map_err(|source| WorkflowError::Step {
+            step: step.id(),
+            source,
+        })?;
+        let application = format!("{} ({})", step.resource(ctx), applied.detail);
         let mut upstream = Upstream::default();
-        upstream.add_outputs(vec![Arc::new(crate::oauth_secret::GeneratedSecret {
-            client_id: app.client_id.clone(),
-            secret,
-        })]);
-        let manual = crate::steps::integration_account::manual(ctx, Some(&app), &upstream);
+        upstream.add_outputs(applied.into_outputs());
+        let client_id = upstream
+            .output::<crate::oauth_secret::GeneratedSecret>()
+            .map(|g| g.client_id.clone())
+            .unwrap_or_default();
+        // What a person does with the new secret, as the steps that use it say.
+        let manual = self
+            .steps
+            .iter()
+            .filter(|s| s.depends_on().contains(&step.id()))
+            .find_map(|s| s.after_rotation(ctx, &upstream))
+            .unwrap_or_else(|| {
+                crate::model::ManualStep::new("Enter the new secret where the old one was used")
+            });
         // Remembered, as an apply's would be, so a verify by this workflow proves it.
         self.handed_on
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .add_outputs(upstream.outputs_only().into_outputs());
         Ok(SecretRotation {
-            application: format!("OAuth application {:?} ({})", app.name, app.sys_id),
-            client_id: app.client_id,
+            application,
+            client_id,
             manual,
             footprint: Footprint::default(),
         })
