@@ -136,6 +136,7 @@ pub mod ledger;
 pub mod managed;
 pub mod model;
 mod oauth_secret;
+mod ownership;
 pub mod report;
 pub mod shared;
 pub mod spec;

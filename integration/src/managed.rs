@@ -5,7 +5,10 @@
 //!
 //! Names are not unique on the platform: when several records share one, the
 //! one the ledger records is managed (else the first), and the others are
-//! reported by plan and verify and never touched.
+//! reported by plan and verify and never touched. Undoing what the ledger
+//! records (delete what was created, restore what was adopted, each only when
+//! the record itself still agrees) is written once, in the crate's private
+//! `ownership` module, for every kind of named record.
 
 use servicenow_client::wire::SysId;
 

@@ -562,46 +562,6 @@ impl Removal {
     }
 }
 
-/// What teardown may do with the record a spec names, by the ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Teardown {
-    /// The record is the one the workflow created: delete it.
-    Delete(servicenow_client::wire::SysId),
-    /// Not the workflow's, or already gone: say so.
-    Report(Removal),
-    /// Neither recorded nor present.
-    Nothing,
-}
-
-/// Decides [`Teardown`] from the sys_id the ledger recorded and the sys_id of the
-/// record found by name (when there is one).
-pub(crate) fn teardown_of(
-    resource: &str,
-    ours: Option<&servicenow_client::wire::SysId>,
-    found: Option<&servicenow_client::wire::SysId>,
-) -> Teardown {
-    match (ours, found) {
-        (Some(id), Some(found)) if id == found => Teardown::Delete(id.clone()),
-        // Ours is gone, and someone made another with the same name.
-        (Some(id), Some(found)) => Teardown::Report(Removal::new(
-            resource,
-            RemovalOutcome::LeftAlone,
-            format!("{found} was not created by bp-servicenow (ours, {id}, is gone)"),
-        )),
-        (Some(id), None) => Teardown::Report(Removal::new(
-            resource,
-            RemovalOutcome::AlreadyGone,
-            format!("{id} no longer exists"),
-        )),
-        (None, Some(found)) => Teardown::Report(Removal::new(
-            resource,
-            RemovalOutcome::LeftAlone,
-            format!("{found} was not created by bp-servicenow"),
-        )),
-        (None, None) => Teardown::Nothing,
-    }
-}
-
 /// One step of a teardown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

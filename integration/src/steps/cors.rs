@@ -6,9 +6,14 @@ use async_trait::async_trait;
 use servicenow_client::cors::{CorsRule, CorsRuleSpec, TABLE_API_BASE_URI};
 use servicenow_client::wire::SysId;
 
+use std::collections::BTreeMap;
+
+use servicenow_client::Result;
+
 use crate::ledger::Adopted;
 use crate::managed::Ownership;
-use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
+use crate::ownership::{self, Found, RecordKind, Recorded};
+use crate::report::{Check, Removal};
 use crate::step::{
     Action, Applied, Change, Context, Damaged, FieldChange, Repaired, RoleNeed, Step, StepId,
     StepResult, Upstream, duplicates_check, duplicates_text, pick,
@@ -142,6 +147,46 @@ fn plan(ctx: &Context, state: &CorsState) -> CorsPlan {
         want,
         differing,
         ownership: state.ownership,
+    }
+}
+
+/// CORS rules, for the ownership protocol's undo.
+struct Rules;
+
+#[async_trait]
+impl RecordKind for Rules {
+    fn kind(&self) -> &'static str {
+        "CORS rule"
+    }
+
+    async fn read(&self, ctx: &Context, id: &SysId) -> Result<Option<Found>> {
+        let rules = ctx.servicenow.table_json("sys_cors_rule")?;
+        Ok(rules.find(id).await?.map(|rule| Found {
+            name: rule["name"].as_str().unwrap_or_default().to_owned(),
+            unproven: None,
+        }))
+    }
+
+    async fn find(&self, ctx: &Context, name: &str) -> Result<Option<SysId>> {
+        let rules = ctx.servicenow.cors_rules();
+        Ok(rules.get_by_name(name).await?.map(|r| r.sys_id))
+    }
+
+    async fn delete(&self, ctx: &Context, id: &SysId) -> Result<()> {
+        ctx.servicenow.cors_rules().delete(id).await
+    }
+
+    async fn restore(
+        &self,
+        ctx: &Context,
+        id: &SysId,
+        previous: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        ctx.servicenow
+            .cors_rules()
+            .patch(id, previous)
+            .await
+            .map(drop)
     }
 }
 
@@ -394,45 +439,23 @@ impl Step for CorsStep {
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = ctx.ledger().await;
-        let rules = ctx.servicenow.cors_rules();
-        let resource = format!("CORS rule {:?}", ctx.spec.cors_name);
-        let (found, _) = pick(rules.list_by_name(&ctx.spec.cors_name).await?, |r| {
-            Some(&r.sys_id) == ledger.cors_rule.as_ref()
-                || Some(&r.sys_id) == ledger.cors_adopted.as_ref().map(|a| &a.sys_id)
-        });
-        if let Some(adopted) = &ledger.cors_adopted {
-            let removal = match found.as_ref().filter(|r| r.sys_id == adopted.sys_id) {
-                Some(_) => {
-                    let (previous, refused) = adopted.restorable(&MANAGED_FIELDS);
-                    ctx.write(rules.patch(&adopted.sys_id, &previous)).await?;
-                    Removal::restored(resource, &previous, &refused)
-                }
-                None => Removal::new(
-                    resource,
-                    RemovalOutcome::AlreadyGone,
-                    format!("{} no longer holds that name", adopted.sys_id),
-                ),
-            };
-            ctx.record(|l| l.cors_adopted = None).await;
-            return Ok(vec![removal]);
-        }
-        let removal = match teardown_of(
-            &resource,
-            ledger.cors_rule.as_ref(),
-            found.as_ref().map(|r| &r.sys_id),
-        ) {
-            Teardown::Delete(id) => {
-                ctx.write(rules.delete(&id)).await?;
-                Removal::new(
-                    resource,
-                    RemovalOutcome::Removed,
-                    format!("created by bp-servicenow ({id})"),
-                )
-            }
-            Teardown::Report(removal) => removal,
-            Teardown::Nothing => return Ok(Vec::new()),
-        };
-        ctx.record(|l| l.cors_rule = None).await;
-        Ok(vec![removal])
+        let removals = ownership::undo(
+            &Rules,
+            ctx,
+            &ctx.spec.cors_name,
+            Recorded {
+                created: ledger.cors_rule.as_ref(),
+                adopted: ledger.cors_adopted.as_ref(),
+                adopted_as: &ctx.spec.cors_name,
+                managed_fields: &MANAGED_FIELDS,
+            },
+        )
+        .await?;
+        ctx.record(|l| {
+            l.cors_rule = None;
+            l.cors_adopted = None;
+        })
+        .await;
+        Ok(removals)
     }
 }

@@ -9,7 +9,8 @@ use servicenow_client::wire::SysId;
 
 pub use crate::oauth_secret::SECRET_SHOWN;
 use crate::oauth_secret::{GeneratedSecret, known_secret};
-use crate::report::{Check, Removal, RemovalOutcome, Teardown, teardown_of};
+use crate::ownership::{self, Found, RecordKind, Recorded};
+use crate::report::{Check, Removal};
 use crate::step::{
     Action, Applied, Change, Context, Damaged, FieldChange, Named, Repaired, RoleNeed, Step,
     StepError, StepId, StepResult, Upstream, duplicates_check, duplicates_text,
@@ -316,39 +317,21 @@ impl Step for OAuthEndpointStep {
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = ctx.ledger().await;
-        let apps = ctx.servicenow.oauth_applications();
-        let resource = format!("OAuth application {:?}", ctx.spec.oauth.name);
-        let found = ctx.oauth_applications().await?.managed;
-        let marked = found
-            .as_ref()
-            .is_some_and(|app| app.comments.contains(&marker_prefix(ctx)));
-        let removal = match teardown_of(
-            &resource,
-            ledger.oauth_application.as_ref(),
-            found.as_ref().map(|r| &r.sys_id),
-        ) {
-            // The ledger and the record's own mark must agree.
-            Teardown::Delete(id) if !marked => Removal::new(
-                resource,
-                RemovalOutcome::LeftAlone,
-                format!(
-                    "{id} does not carry this integration's mark in its comments: not proven ours"
-                ),
-            ),
-            Teardown::Delete(id) => {
-                ctx.write(apps.delete(&id)).await?;
-                Removal::new(
-                    resource,
-                    RemovalOutcome::Removed,
-                    format!("created by bp-servicenow ({id})"),
-                )
-            }
-            Teardown::Report(removal) => removal,
-            Teardown::Nothing => return Ok(Vec::new()),
-        };
+        let removals = ownership::undo(
+            &Applications,
+            ctx,
+            &ctx.spec.oauth.name,
+            Recorded {
+                created: ledger.oauth_application.as_ref(),
+                adopted: None, // a secret cannot be read back: never adopted
+                adopted_as: &ctx.spec.oauth.name,
+                managed_fields: &[],
+            },
+        )
+        .await?;
         ctx.record(|l| l.oauth_application = None).await;
         ctx.oauth_applications.clear().await;
-        Ok(vec![removal])
+        Ok(removals)
     }
 }
 
@@ -428,6 +411,51 @@ async fn rotate(ctx: &Context) -> StepResult<Applied> {
             secret,
         }),
     )
+}
+
+/// OAuth applications, for the ownership protocol's undo: the ledger and the
+/// mark in the application's comments must agree.
+struct Applications;
+
+#[async_trait]
+impl RecordKind for Applications {
+    fn kind(&self) -> &'static str {
+        "OAuth application"
+    }
+
+    async fn read(&self, ctx: &Context, id: &SysId) -> servicenow_client::Result<Option<Found>> {
+        let apps = ctx.servicenow.table_json("oauth_entity")?;
+        Ok(apps.find(id).await?.map(|app| {
+            let comments = app["comments"].as_str().unwrap_or_default();
+            Found {
+                name: app["name"].as_str().unwrap_or_default().to_owned(),
+                unproven: (!comments.contains(&marker_prefix(ctx)))
+                    .then(|| "does not carry this integration's mark in its comments".to_owned()),
+            }
+        }))
+    }
+
+    async fn find(&self, ctx: &Context, name: &str) -> servicenow_client::Result<Option<SysId>> {
+        let apps = ctx.servicenow.oauth_applications();
+        Ok(apps.get_by_name(name).await?.map(|a| a.sys_id))
+    }
+
+    async fn delete(&self, ctx: &Context, id: &SysId) -> servicenow_client::Result<()> {
+        ctx.servicenow.oauth_applications().delete(id).await
+    }
+
+    async fn restore(
+        &self,
+        _ctx: &Context,
+        _id: &SysId,
+        _previous: &std::collections::BTreeMap<String, String>,
+    ) -> servicenow_client::Result<()> {
+        Err(servicenow_client::error::InvalidInput::new(
+            "OAuth application",
+            "an OAuth application is never adopted, so nothing is restored",
+        )
+        .into())
+    }
 }
 
 /// The mark an application this integration created carries in its comments:

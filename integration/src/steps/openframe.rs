@@ -25,6 +25,7 @@ use brightpattern_client::agent_desktop::PageVerdict;
 use servicenow_client::JsonRecord;
 
 use crate::ledger::Adopted;
+use crate::ownership::{self, Found, RecordKind, Recorded};
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::OrderSetting;
 use crate::step::{
@@ -100,6 +101,60 @@ fn desired(ctx: &Context, state: &OpenFrameState) -> OpenFrameFields {
         default: s.default,
         show_presence_indicator: s.presence_indicator,
         collapsed_view_enabled: s.collapsed_view,
+    }
+}
+
+/// Whether the answer says the configurations' table does not exist: before
+/// OpenFrame is activated, the Table API answers 400 "Invalid table" (or 404).
+fn table_absent(e: &servicenow_client::Error) -> bool {
+    matches!(e.status(), Some(400 | 404))
+}
+
+/// OpenFrame configurations, for the ownership protocol's undo.
+struct Configurations;
+
+#[async_trait]
+impl RecordKind for Configurations {
+    fn kind(&self) -> &'static str {
+        "OpenFrame configuration"
+    }
+
+    async fn read(&self, ctx: &Context, id: &SysId) -> Result<Option<Found>> {
+        match ctx.servicenow.openframe_configurations().get(id).await {
+            Ok(found) => Ok(Some(Found {
+                name: found.fields.name,
+                unproven: None,
+            })),
+            Err(e) if e.is_not_found() || table_absent(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn find(&self, ctx: &Context, name: &str) -> Result<Option<SysId>> {
+        match ctx
+            .servicenow
+            .openframe_configurations()
+            .get_by_name(name)
+            .await
+        {
+            Ok(found) => Ok(found.map(|c| c.sys_id)),
+            Err(e) if table_absent(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&self, ctx: &Context, id: &SysId) -> Result<()> {
+        ctx.servicenow.openframe_configurations().delete(id).await
+    }
+
+    async fn restore(
+        &self,
+        ctx: &Context,
+        id: &SysId,
+        previous: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let configs = ctx.servicenow.openframe_configurations();
+        configs.update(id, previous).await.map(drop)
     }
 }
 
@@ -236,9 +291,9 @@ impl Step for OpenFrameStep {
         let (rows, allow_list) = futures_util::join!(rows, ctx.allow_list());
         let rows = match rows {
             Ok(rows) => rows,
-            // Before OpenFrame is activated its table does not exist (400
-            // "Invalid table"); the plugins step says so.
-            Err(e) if matches!(e.status(), Some(400 | 404)) => Vec::new(),
+            // Before OpenFrame is activated its table does not exist; the
+            // plugins step says so.
+            Err(e) if table_absent(&e) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
         let ledger = ctx.ledger().await;
@@ -498,84 +553,23 @@ impl Step for OpenFrameStep {
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = ctx.ledger().await;
-        let configs = ctx.servicenow.openframe_configurations();
-        let name = &ctx.spec.openframe.name;
-        let resource = format!("OpenFrame configuration {name:?}");
-        let mut removals = Vec::new();
-        if let Some(adopted) = &ledger.openframe_adopted {
-            let label = format!("OpenFrame configuration {:?}", managed_name(ctx));
-            match configs.get(&adopted.sys_id).await {
-                // The record must still be the one the spec adopts, by name.
-                Ok(found) if found.fields.name != managed_name(ctx) => {
-                    removals.push(Removal::new(
-                        label,
-                        RemovalOutcome::LeftAlone,
-                        format!(
-                            "the ledger names {}, which is the configuration {:?}, not the adopted one: nothing restored",
-                            adopted.sys_id, found.fields.name
-                        ),
-                    ));
-                }
-                Ok(_) => {
-                    let (previous, refused) = adopted.restorable(&MANAGED_FIELDS);
-                    ctx.write(configs.update(&adopted.sys_id, &previous))
-                        .await?;
-                    removals.push(Removal::restored(label, &previous, &refused));
-                }
-                Err(e) if e.is_not_found() => removals.push(Removal::new(
-                    label,
-                    RemovalOutcome::AlreadyGone,
-                    format!("{} no longer exists", adopted.sys_id),
-                )),
-                Err(e) => return Err(e.into()),
-            }
-            ctx.record(|l| l.openframe_adopted = None).await;
-        }
-        match &ledger.openframe {
-            Some(id) => {
-                match configs.get(id).await {
-                    // The record and the ledger must agree: the recorded sys_id
-                    // still holds the configuration with our name.
-                    Ok(found) if &found.fields.name != name => {
-                        removals.push(Removal::new(
-                            &resource,
-                            RemovalOutcome::LeftAlone,
-                            format!(
-                                "the ledger names {id}, which is the configuration {:?}, not ours",
-                                found.fields.name
-                            ),
-                        ));
-                    }
-                    Ok(_) => {
-                        ctx.write(configs.delete(id)).await?;
-                        removals.push(Removal::new(
-                            &resource,
-                            RemovalOutcome::Removed,
-                            format!("created by bp-servicenow ({id})"),
-                        ));
-                    }
-                    Err(e) if e.is_not_found() => {
-                        removals.push(Removal::new(
-                            &resource,
-                            RemovalOutcome::AlreadyGone,
-                            format!("{id} no longer exists"),
-                        ));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                ctx.record(|l| l.openframe = None).await;
-            }
-            None if ledger.openframe_adopted.is_some() => {}
-            None => {
-                if let Some(found) = configs.get_by_name(name).await.ok().flatten() {
-                    removals.push(Removal::new(
-                        &resource,
-                        RemovalOutcome::LeftAlone,
-                        format!("{} was not created by bp-servicenow", found.sys_id),
-                    ));
-                }
-            }
-        }
+        let mut removals = ownership::undo(
+            &Configurations,
+            ctx,
+            &ctx.spec.openframe.name,
+            Recorded {
+                created: ledger.openframe.as_ref(),
+                adopted: ledger.openframe_adopted.as_ref(),
+                adopted_as: managed_name(ctx),
+                managed_fields: &MANAGED_FIELDS,
+            },
+        )
+        .await?;
+        ctx.record(|l| {
+            l.openframe = None;
+            l.openframe_adopted = None;
+        })
+        .await;
         let origin = ctx.spec.openframe.url.tenant().as_str();
         match &ledger.allow_list_entry {
             // The entry removed is the one the spec proves this integration's,

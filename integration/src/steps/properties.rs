@@ -12,6 +12,8 @@ use async_trait::async_trait;
 use servicenow_client::properties::SystemProperty;
 use servicenow_client::wire::SysId;
 
+use crate::ledger::Adopted;
+use crate::ownership::{self, Found, RecordKind, Recorded};
 use crate::report::{Check, Removal, RemovalOutcome};
 use crate::spec::PropertyEntry;
 use crate::step::{
@@ -50,6 +52,51 @@ async fn section(ctx: &Context) -> StepResult<Section> {
         .step_record(&StepId::custom(ID))
         .await?
         .unwrap_or_default())
+}
+
+/// System properties, for the ownership protocol's undo.
+struct Properties;
+
+#[async_trait]
+impl RecordKind for Properties {
+    fn kind(&self) -> &'static str {
+        "system property"
+    }
+
+    fn resource(&self, name: &str) -> String {
+        format!("system property {name}")
+    }
+
+    async fn read(&self, ctx: &Context, id: &SysId) -> servicenow_client::Result<Option<Found>> {
+        let table = ctx.servicenow.table::<SystemProperty>();
+        Ok(table.find(id).await?.map(|p| Found {
+            name: p.name,
+            unproven: None,
+        }))
+    }
+
+    async fn find(&self, ctx: &Context, name: &str) -> servicenow_client::Result<Option<SysId>> {
+        Ok(ctx
+            .servicenow
+            .properties()
+            .get(name)
+            .await?
+            .map(|p| p.sys_id))
+    }
+
+    async fn delete(&self, ctx: &Context, id: &SysId) -> servicenow_client::Result<()> {
+        ctx.servicenow.table::<SystemProperty>().delete(id).await
+    }
+
+    async fn restore(
+        &self,
+        ctx: &Context,
+        id: &SysId,
+        previous: &std::collections::BTreeMap<String, String>,
+    ) -> servicenow_client::Result<()> {
+        let table = ctx.servicenow.table::<SystemProperty>();
+        table.update(id, previous).await.map(drop)
+    }
 }
 
 /// The configured properties whose value the instance's type refuses.
@@ -283,60 +330,35 @@ impl Step for PropertiesStep {
 
     async fn undo(&self, ctx: &Context) -> StepResult<Vec<Removal>> {
         let ledger = section(ctx).await?;
-        let properties = ctx.servicenow.properties();
-        let table = ctx.servicenow.table::<SystemProperty>();
         let mut removals = Vec::new();
-        // Only a property the spec names may be deleted or restored: a ledger
-        // naming another (the allow-list, say) is reported, never obeyed.
-        let named = |name: &str| ctx.spec.properties.iter().any(|p| p.name == name);
-        let not_named = |resource: String| {
-            Removal::new(
-                resource,
-                RemovalOutcome::LeftAlone,
-                "the ledger names it, but [[properties]] does not: nothing is changed (name it again in the spec for teardown to remove or restore it)",
-            )
-        };
-        for (name, sys_id) in &ledger.created {
-            let resource = format!("system property {name}");
-            if !named(name) {
-                removals.push(not_named(resource));
-                continue;
-            }
-            removals.push(match properties.get(name).await? {
-                Some(p) if &p.sys_id == sys_id => {
-                    ctx.write(table.delete(sys_id)).await?;
-                    Removal::new(
-                        resource,
-                        RemovalOutcome::Removed,
-                        format!("created by bp-servicenow ({sys_id})"),
-                    )
-                }
-                Some(p) => Removal::new(
-                    resource,
+        // Those it created, then those it adopted (a name is in one of them).
+        let adopted_only = ledger
+            .adopted
+            .keys()
+            .filter(|name| !ledger.created.contains_key(*name));
+        for name in ledger.created.keys().chain(adopted_only) {
+            // Only a property the spec names may be deleted or restored: a
+            // ledger naming another (the allow-list, say) is reported, never
+            // obeyed.
+            if !ctx.spec.properties.iter().any(|p| &p.name == name) {
+                removals.push(Removal::new(
+                    Properties.resource(name),
                     RemovalOutcome::LeftAlone,
-                    format!("the ledger names {sys_id}, the property is {}", p.sys_id),
-                ),
-                None => Removal::new(resource, RemovalOutcome::AlreadyGone, "no longer exists"),
-            });
-        }
-        for (name, (sys_id, previous)) in &ledger.adopted {
-            let resource = format!("system property {name}");
-            if !named(name) {
-                removals.push(not_named(resource));
+                    "the ledger names it, but [[properties]] does not: nothing is changed (name it again in the spec for teardown to remove or restore it)",
+                ));
                 continue;
             }
-            removals.push(match properties.get(name).await? {
-                Some(p) if &p.sys_id == sys_id => {
-                    ctx.write(table.update(sys_id, &serde_json::json!({ "value": previous })))
-                        .await?;
-                    Removal::new(
-                        resource,
-                        RemovalOutcome::Restored,
-                        format!("value put back to {previous:?}"),
-                    )
-                }
-                _ => Removal::new(resource, RemovalOutcome::AlreadyGone, "no longer exists"),
+            let adopted = ledger.adopted.get(name).map(|(sys_id, value)| Adopted {
+                sys_id: sys_id.clone(),
+                previous: [("value".to_owned(), value.clone())].into(),
             });
+            let recorded = Recorded {
+                created: ledger.created.get(name),
+                adopted: adopted.as_ref(),
+                adopted_as: name,
+                managed_fields: &["value"],
+            };
+            removals.extend(ownership::undo(&Properties, ctx, name, recorded).await?);
         }
         ctx.set_step_record::<Section>(&StepId::custom(ID), None)
             .await;
