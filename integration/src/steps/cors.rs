@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use servicenow_client::Result;
 
 use crate::ledger::Adopted;
-use crate::managed::Ownership;
+use crate::managed::{Ownership, RecordPlan};
 use crate::ownership::{self, Found, RecordKind, Recorded};
 use crate::report::{Check, Removal};
 use crate::step::{
-    Action, Applied, Change, Context, Damaged, FieldChange, Repaired, RoleNeed, Step, StepId,
-    StepResult, Upstream, duplicates_check, duplicates_text, pick,
+    Applied, Change, Context, Damaged, FieldChange, Repaired, RoleNeed, Step, StepId, StepResult,
+    Upstream, duplicates_check, duplicates_text, pick,
 };
 
 /// The header the seed procedure sets on the rule.
@@ -106,48 +106,30 @@ fn changes(rule: Option<&CorsRule>, want: &CorsRuleSpec) -> Vec<FieldChange> {
     .collect()
 }
 
-/// What the step will do to the rule, decided once from what it observed:
-/// `change` renders it for the plan and the report, `apply` carries it out.
-enum CorsPlan {
-    /// A rule with the name is someone else's and the spec does not adopt it.
-    Refuse(String),
-    /// No rule has the name: create this one.
-    Create(CorsRuleSpec),
-    /// The rule differs in these columns (old and new values): a rule of ours
-    /// is written whole; one adopted now (foreign) or before gets only these
-    /// columns, each previous value recorded first.
-    Update {
-        sys_id: SysId,
-        want: CorsRuleSpec,
-        differing: Vec<FieldChange>,
-        ownership: Ownership,
-    },
-    /// The rule is as it should be.
-    Unchanged,
-}
+/// What the step will do to the rule (the ownership protocol's plan).
+type CorsPlan = RecordPlan<CorsRuleSpec>;
 
 fn plan(ctx: &Context, state: &CorsState) -> CorsPlan {
-    let Some(rule) = &state.rule else {
-        return CorsPlan::Create(desired(ctx, None, &state.table_api));
-    };
-    let foreign = state.ownership == Ownership::Foreign;
-    if foreign && !ctx.spec.cors_adopt {
-        return CorsPlan::Refuse(format!(
+    let want = desired(ctx, state.rule.as_ref(), &state.table_api);
+    let differing = state
+        .rule
+        .as_ref()
+        .map(|rule| changes(Some(rule), &want))
+        .unwrap_or_default();
+    let refusal = |rule: &CorsRule| {
+        format!(
             "CORS rule {:?} ({}, domain {}) exists and was not made by bp-servicenow: exists, not ours; set [cors] adopt = true to take it over (teardown restores it), or choose another name",
             rule.name, rule.sys_id, rule.domain
-        ));
-    }
-    let want = desired(ctx, Some(rule), &state.table_api);
-    let differing = changes(Some(rule), &want);
-    if differing.is_empty() {
-        return CorsPlan::Unchanged;
-    }
-    CorsPlan::Update {
-        sys_id: rule.sys_id.clone(),
+        )
+    };
+    RecordPlan::decide(
+        state.rule.as_ref().map(|r| &r.sys_id),
+        state.ownership,
+        ctx.spec.cors_adopt,
+        || state.rule.as_ref().map(refusal).unwrap_or_default(),
         want,
         differing,
-        ownership: state.ownership,
-    }
+    )
 }
 
 /// CORS rules, for the ownership protocol's undo.
@@ -257,29 +239,9 @@ impl Step for CorsStep {
     }
 
     fn change(&self, ctx: &Context, state: &CorsState, _upstream: &Upstream) -> Change {
-        let mut change = match plan(ctx, state) {
-            CorsPlan::Refuse(why) => {
-                return Change::of(Action::Refuse, Vec::new()).with_warning(why);
-            }
-            CorsPlan::Create(want) => Change::of(Action::Create, changes(None, &want)),
-            CorsPlan::Unchanged => Change::unchanged(),
-            CorsPlan::Update {
-                differing,
-                ownership,
-                ..
-            } => {
-                let mut change = Change::of(Action::Update, differing);
-                if ownership == Ownership::Foreign {
-                    change.action = Action::Adopt;
-                    change.warnings.push(format!(
-                        "adopting CORS rule {:?}: the previous value of every field changed is recorded, and teardown restores it",
-                        ctx.spec.cors_name
-                    ));
-                }
-                change
-            }
-        };
-        if !state.duplicates.is_empty() {
+        let plan = plan(ctx, state);
+        let mut change = plan.change("CORS rule", &ctx.spec.cors_name, |want| changes(None, want));
+        if !state.duplicates.is_empty() && !matches!(plan, RecordPlan::Refuse(_)) {
             change.warnings.insert(
                 0,
                 duplicates_text("CORS rule", &ctx.spec.cors_name, &state.duplicates),
@@ -296,9 +258,11 @@ impl Step for CorsStep {
         _upstream: &Upstream,
     ) -> StepResult<Applied> {
         let rules = ctx.servicenow.cors_rules();
-        match plan(ctx, &state) {
-            CorsPlan::Refuse(_) | CorsPlan::Unchanged => Ok(Applied::new("nothing to do")),
-            CorsPlan::Create(want) => {
+        let plan = plan(ctx, &state);
+        let adopts = plan.adopts();
+        match plan {
+            RecordPlan::Refuse(_) | RecordPlan::Unchanged => Ok(Applied::new("nothing to do")),
+            RecordPlan::Create(want) => {
                 let id = SysId::generate();
                 ctx.reserve(|l| l.cors_rule = Some(id.clone())).await?;
                 let created = rules.create_with_id(&id, &want).await?;
@@ -314,12 +278,12 @@ impl Step for CorsStep {
                 )
                 .into())
             }
-            CorsPlan::Update {
+            RecordPlan::Update {
                 sys_id,
                 want,
                 differing,
-                ownership: Ownership::Adopted | Ownership::Foreign,
-            } => {
+                ..
+            } if adopts => {
                 // Adopted: only the columns that change are written, each
                 // previous value recorded first.
                 let adopted = Adopted::remember(
@@ -339,7 +303,7 @@ impl Step for CorsStep {
                 )
                 .into())
             }
-            CorsPlan::Update {
+            RecordPlan::Update {
                 sys_id,
                 want,
                 differing,

@@ -53,6 +53,7 @@ pub struct OpenFrameState {
 }
 
 pub use crate::managed::Ownership;
+use crate::managed::RecordPlan;
 
 /// The name of the configuration this step manages: the adopted one, or the spec's.
 fn managed_name(ctx: &Context) -> &str {
@@ -102,6 +103,56 @@ fn desired(ctx: &Context, state: &OpenFrameState) -> OpenFrameFields {
         show_presence_indicator: s.presence_indicator,
         collapsed_view_enabled: s.collapsed_view,
     }
+}
+
+/// What the step will do, decided once from what it observed: `change` renders
+/// it, `apply` carries it out.
+struct OpenFramePlan {
+    /// The configuration (the ownership protocol's plan).
+    config: RecordPlan<OpenFrameFields>,
+    /// The tenant origin in the postMessage allow-list.
+    allow_list: AllowListPlan,
+}
+
+/// What becomes of the tenant origin in the allow-list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AllowListPlan {
+    /// Added: the property's value now, and with the origin.
+    Add { current: String, new: String },
+    /// Listed by another integration of this tenant: recorded as shared.
+    Share,
+    /// Listed, and nothing to record.
+    Listed,
+}
+
+fn plan(ctx: &Context, state: &OpenFrameState) -> OpenFramePlan {
+    let want = desired(ctx, state);
+    let ours = state.ours.as_ref();
+    let differing = ours
+        .map(|c| field_changes(Some(&c.fields), &want))
+        .unwrap_or_default();
+    let refusal = |c: &OpenFrameConfiguration| {
+        format!(
+            "OpenFrame configuration {:?} ({}) exists and was not made by bp-servicenow: exists, not ours; set [openframe] adopt = {:?} to take it over (teardown restores it), or choose another name",
+            c.fields.name, c.sys_id, c.fields.name
+        )
+    };
+    let config = RecordPlan::decide(
+        ours.map(|c| &c.sys_id),
+        state.ownership,
+        ctx.spec.openframe_adopt.is_some(),
+        || ours.map(refusal).unwrap_or_default(),
+        want,
+        differing,
+    );
+    let origin = ctx.spec.openframe.url.tenant().as_str();
+    let current = state.allow_list.clone().unwrap_or_default();
+    let allow_list = match list_with(&current, origin) {
+        Some(new) => AllowListPlan::Add { current, new },
+        None if state.shares_allow_list_entry => AllowListPlan::Share,
+        None => AllowListPlan::Listed,
+    };
+    OpenFramePlan { config, allow_list }
 }
 
 /// Whether the answer says the configurations' table does not exist: before
@@ -332,45 +383,37 @@ impl Step for OpenFrameStep {
     }
 
     fn change(&self, ctx: &Context, state: &OpenFrameState, _upstream: &Upstream) -> Change {
-        if let (Ownership::Foreign, None, Some(ours)) =
-            (state.ownership, &ctx.spec.openframe_adopt, &state.ours)
-        {
-            let mut change = Change::of(Action::Refuse, Vec::new());
-            change.warnings.push(format!(
-                "OpenFrame configuration {:?} ({}) exists and was not made by bp-servicenow: exists, not ours; set [openframe] adopt = {:?} to take it over (teardown restores it), or choose another name",
-                ours.fields.name, ours.sys_id, ours.fields.name
-            ));
+        let OpenFramePlan { config, allow_list } = plan(ctx, state);
+        let want = desired(ctx, state);
+        let mut change = config.change("OpenFrame configuration", &want.name, |want| {
+            field_changes(None, want)
+        });
+        if change.action == Action::Refuse {
             return change;
         }
-        let want = desired(ctx, state);
-        let mut changes = field_changes(state.ours.as_ref().map(|c| &c.fields), &want);
         let origin = ctx.spec.openframe.url.tenant().as_str();
-        let current = state.allow_list.clone().unwrap_or_default();
-        if let Some(new) = list_with(&current, origin) {
-            changes.push(FieldChange::new(
+        let entry = match allow_list {
+            AllowListPlan::Add { current, new } => Some(FieldChange::new(
                 POST_MESSAGE_ALLOW_LIST,
                 Some(current),
                 new,
-            ));
-        } else if state.shares_allow_list_entry {
-            // Another integration with this tenant added it: this one uses it too,
-            // so that teardown of either leaves it to the other.
-            changes.push(FieldChange::new(SHARED_ENTRY, None, origin));
+            )),
+            // Another integration with this tenant added it: this one uses it
+            // too, so that teardown of either leaves it to the other.
+            AllowListPlan::Share => Some(FieldChange::new(SHARED_ENTRY, None, origin)),
+            AllowListPlan::Listed => None,
+        };
+        if let Some(entry) = entry {
+            change.changes.push(entry);
+            if change.action == Action::Unchanged {
+                change.action = Action::Update;
+            }
         }
-        let mut change = Change::create_or_update(state.ours.is_some(), changes);
         if !state.duplicates.is_empty() {
-            change.warnings.push(duplicates_text(
-                "OpenFrame configuration",
-                &want.name,
-                &state.duplicates,
-            ));
-        }
-        if state.ownership == Ownership::Foreign && change.action == Action::Update {
-            change.action = Action::Adopt;
-            change.warnings.push(format!(
-                "adopting OpenFrame configuration {:?}: the previous value of every field changed is recorded, and teardown restores it",
-                want.name
-            ));
+            change.warnings.insert(
+                0,
+                duplicates_text("OpenFrame configuration", &want.name, &state.duplicates),
+            );
         }
         change.warnings.extend(shadowing(state, want.order, &want.name)
             .map(|c| {
@@ -389,21 +432,20 @@ impl Step for OpenFrameStep {
         &self,
         ctx: &Context,
         state: OpenFrameState,
-        change: &Change,
+        _change: &Change,
         _upstream: &Upstream,
     ) -> StepResult<Applied> {
         let configs = ctx.servicenow.openframe_configurations();
         let mut done = Vec::new();
-        let config_changes: Vec<&FieldChange> = change
-            .changes
-            .iter()
-            .filter(|c| c.field != POST_MESSAGE_ALLOW_LIST && !c.field.starts_with("ledger:"))
-            .collect();
-        match &state.ours {
-            None => {
+        let OpenFramePlan { config, allow_list } = plan(ctx, &state);
+        let adopts = config.adopts();
+        match config {
+            RecordPlan::Refuse(_) => return Ok(Applied::new("nothing to do")),
+            RecordPlan::Unchanged => {}
+            RecordPlan::Create(want) => {
                 let id = SysId::generate();
                 ctx.reserve(|l| l.openframe = Some(id.clone())).await?;
-                let created = configs.create_with_id(&id, &desired(ctx, &state)).await?;
+                let created = configs.create_with_id(&id, &want).await?;
                 let note = ctx
                     .created("OpenFrame configuration", &id, &created.sys_id, |l, id| {
                         l.openframe = Some(id)
@@ -412,42 +454,36 @@ impl Step for OpenFrameStep {
                 done.push(format!("created configuration {}", created.sys_id));
                 done.extend(note);
             }
-            Some(ours) if !config_changes.is_empty() => {
-                let want = serde_json::to_value(desired(ctx, &state)).unwrap_or_default();
-                let patch: serde_json::Map<String, serde_json::Value> = config_changes
+            RecordPlan::Update {
+                sys_id,
+                want,
+                differing,
+                ..
+            } => {
+                let want = serde_json::to_value(want).unwrap_or_default();
+                let patch: serde_json::Map<String, serde_json::Value> = differing
                     .iter()
                     .filter_map(|c| want.get(&c.field).map(|v| (c.field.clone(), v.clone())))
                     .collect();
-                if matches!(state.ownership, Ownership::Adopted | Ownership::Foreign) {
+                if adopts {
                     // Adopting (or changing what was adopted): every previous value
                     // is recorded before the record is touched.
                     let adopted = Adopted::remember(
                         ctx.ledger().await.openframe_adopted.as_ref(),
-                        &ours.sys_id,
-                        config_changes
+                        &sys_id,
+                        differing
                             .iter()
                             .map(|c| (c.field.as_str(), c.old.as_deref().unwrap_or(""))),
                     );
                     ctx.reserve(|l| l.openframe_adopted = Some(adopted)).await?;
-                    done.push(format!("adopted {}", ours.sys_id));
+                    done.push(format!("adopted {sys_id}"));
                 }
-                configs.update(&ours.sys_id, &patch).await?;
-                done.push(format!(
-                    "updated {}",
-                    config_changes
-                        .iter()
-                        .map(|c| c.field.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+                configs.update(&sys_id, &patch).await?;
+                let fields: Vec<&str> = differing.iter().map(|c| c.field.as_str()).collect();
+                done.push(format!("updated {}", fields.join(", ")));
             }
-            Some(_) => {}
         }
-        if change
-            .changes
-            .iter()
-            .any(|c| c.field == POST_MESSAGE_ALLOW_LIST || c.field == SHARED_ENTRY)
-        {
+        if allow_list != AllowListPlan::Listed {
             let note = crate::shared::under_instance_lock(ctx, ALLOW_LIST_PURPOSE, || {
                 add_allow_list_entry(ctx)
             })
