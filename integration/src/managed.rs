@@ -52,6 +52,39 @@ pub fn pick<R>(mut all: Vec<R>, ours: impl Fn(&R) -> bool) -> (Option<R>, Vec<R>
     (Some(picked), all)
 }
 
+/// The record a step manages among those with its configured name, whose it
+/// is, and the others (reported, never touched).
+#[derive(Debug, Clone)]
+pub(crate) struct Picked<R> {
+    /// The one the ledger records (as created or adopted), else the first.
+    pub(crate) record: Option<R>,
+    /// Whose it is, by the ledger.
+    pub(crate) ownership: Ownership,
+    /// The others' sys_ids.
+    pub(crate) duplicates: Vec<SysId>,
+}
+
+impl<R> Picked<R> {
+    /// Picks among `all` (the records with the configured name) by what the
+    /// ledger recorded as created and adopted.
+    pub(crate) fn among(
+        all: Vec<R>,
+        sys_id: impl Fn(&R) -> &SysId,
+        created: Option<&SysId>,
+        adopted: Option<&SysId>,
+    ) -> Self {
+        let (record, others) = pick(all, |r| {
+            let id = Some(sys_id(r));
+            id == created || id == adopted
+        });
+        Picked {
+            ownership: Ownership::of(record.as_ref().map(&sys_id), created, adopted),
+            duplicates: others.iter().map(|r| sys_id(r).clone()).collect(),
+            record,
+        }
+    }
+}
+
 /// What plan and verify say of other records that share a configured name.
 pub(crate) fn duplicates_text(kind: &str, name: &str, others: &[SysId]) -> String {
     format!(

@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use servicenow_client::Result;
 
 use crate::ledger::Adopted;
-use crate::managed::{Ownership, RecordPlan};
+use crate::managed::{Ownership, Picked, RecordPlan};
 use crate::ownership::{self, Found, RecordKind, Recorded};
 use crate::report::{Check, Removal};
 use crate::step::{
     Applied, Change, Context, Damaged, FieldChange, Repaired, RoleNeed, Step, StepId, StepResult,
-    Upstream, duplicates_check, duplicates_text, pick,
+    Upstream, duplicates_check, duplicates_text,
 };
 
 /// The header the seed procedure sets on the rule.
@@ -222,18 +222,16 @@ impl Step for CorsStep {
         let (all, table_api) =
             futures_util::try_join!(rules.list_by_name(&ctx.spec.cors_name), rules.table_api())?;
         let ledger = ctx.ledger().await;
-        let (rule, others) = pick(all, |r| {
-            Some(&r.sys_id) == ledger.cors_rule.as_ref()
-                || Some(&r.sys_id) == ledger.cors_adopted.as_ref().map(|a| &a.sys_id)
-        });
+        let picked = Picked::among(
+            all,
+            |r| &r.sys_id,
+            ledger.cors_rule.as_ref(),
+            ledger.cors_adopted.as_ref().map(|a| &a.sys_id),
+        );
         Ok(CorsState {
-            duplicates: others.into_iter().map(|r| r.sys_id).collect(),
-            ownership: Ownership::of(
-                rule.as_ref().map(|r| &r.sys_id),
-                ledger.cors_rule.as_ref(),
-                ledger.cors_adopted.as_ref().map(|a| &a.sys_id),
-            ),
-            rule,
+            duplicates: picked.duplicates,
+            ownership: picked.ownership,
+            rule: picked.record,
             table_api,
         })
     }

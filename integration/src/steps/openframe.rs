@@ -53,7 +53,7 @@ pub struct OpenFrameState {
 }
 
 pub use crate::managed::Ownership;
-use crate::managed::RecordPlan;
+use crate::managed::{Picked, RecordPlan};
 
 /// The name of the configuration this step manages: the adopted one, or the spec's.
 fn managed_name(ctx: &Context) -> &str {
@@ -353,11 +353,12 @@ impl Step for OpenFrameStep {
             .filter(|c| c.fields.name == name)
             .cloned()
             .collect();
-        let (ours, others) = crate::step::pick(named, |c| {
-            Some(&c.sys_id) == ledger.openframe.as_ref()
-                || Some(&c.sys_id) == ledger.openframe_adopted.as_ref().map(|a| &a.sys_id)
-        });
-        let duplicates: Vec<SysId> = others.into_iter().map(|c| c.sys_id).collect();
+        let picked = Picked::among(
+            named,
+            |c| &c.sys_id,
+            ledger.openframe.as_ref(),
+            ledger.openframe_adopted.as_ref().map(|a| &a.sys_id),
+        );
         let allow_list = allow_list?;
         let origin = ctx.spec.openframe.url.tenant().as_str().to_owned();
         let listed = allow_list
@@ -369,16 +370,12 @@ impl Step for OpenFrameStep {
                 l.allow_list_entry.as_deref() == Some(origin.as_str())
             });
         Ok(OpenFrameState {
-            ownership: Ownership::of(
-                ours.as_ref().map(|c| &c.sys_id),
-                ledger.openframe.as_ref(),
-                ledger.openframe_adopted.as_ref().map(|a| &a.sys_id),
-            ),
-            ours,
+            ownership: picked.ownership,
+            ours: picked.record,
             active: rows.into_iter().filter(|c| c.fields.active).collect(),
             allow_list,
             shares_allow_list_entry,
-            duplicates,
+            duplicates: picked.duplicates,
         })
     }
 
