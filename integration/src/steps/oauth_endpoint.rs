@@ -175,12 +175,9 @@ impl Step for OAuthEndpointStep {
                         l.oauth_application = Some(id)
                     })
                     .await;
-                ctx.oauth_applications
-                    .set(Named {
-                        managed: Some(created.application.clone()),
-                        duplicates: state.duplicates.clone(),
-                    })
-                    .await;
+                // The read cache no longer holds what the instance holds: the
+                // steps after this one read the application afresh.
+                ctx.oauth_applications.clear().await;
                 Ok(Applied::new(format!(
                     "created {sys_id} (client id {}){}",
                     created.application.client_id,
@@ -196,28 +193,21 @@ impl Step for OAuthEndpointStep {
                 lifespans,
                 activate,
             } => {
-                let mut latest = app.clone();
                 let mut done = Vec::new();
                 if lifespans {
-                    latest = apps
-                        .update_lifespans(
-                            &app.sys_id,
-                            o.access_token_lifespan,
-                            o.refresh_token_lifespan,
-                        )
-                        .await?;
+                    apps.update_lifespans(
+                        &app.sys_id,
+                        o.access_token_lifespan,
+                        o.refresh_token_lifespan,
+                    )
+                    .await?;
                     done.push("lifespans");
                 }
                 if activate {
-                    latest = apps.set_active(&app.sys_id, true).await?;
+                    apps.set_active(&app.sys_id, true).await?;
                     done.push("active");
                 }
-                ctx.oauth_applications
-                    .set(Named {
-                        managed: Some(latest),
-                        duplicates: state.duplicates.clone(),
-                    })
-                    .await;
+                ctx.oauth_applications.clear().await;
                 Ok(format!("updated {}", done.join(", ")).into())
             }
         }
