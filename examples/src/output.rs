@@ -4,10 +4,9 @@
 use std::io::IsTerminal;
 
 use brightpattern_servicenow::report::{
-    Check, RepairReport, RevealSecrets, SecretRotation, Status, TeardownPlan, TeardownReport,
-    status_label,
+    RepairReport, RevealSecrets, SecretRotation, Style, TeardownPlan, TeardownReport,
 };
-use brightpattern_servicenow::{Action, ApplyReport, Outcome, Plan, VerifyReport};
+use brightpattern_servicenow::{ApplyReport, Plan, VerifyReport};
 
 /// Adds colour when standard output is a terminal and `NO_COLOR` is not set.
 #[derive(Debug, Clone, Copy)]
@@ -23,48 +22,14 @@ impl Painter {
         }
     }
 
-    fn paint(&self, text: &str, code: &str) -> String {
-        if self.enabled {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    }
-
-    fn action(&self, action: Action) -> String {
-        let text = format!("{:<10}", action.to_string());
-        match action {
-            Action::Create => self.paint(&text, "32"),
-            Action::Update | Action::Adopt => self.paint(&text, "33"),
-            Action::Manual => self.paint(&text, "35"),
-            Action::Unchanged => self.paint(&text, "2"),
-            _ => self.paint(&text, "31"),
-        }
-    }
-
-    fn outcome(&self, outcome: Outcome) -> String {
-        let text = format!("{:<10}", outcome.to_string());
-        match outcome {
-            Outcome::Done => self.paint(&text, "32"),
-            Outcome::Failed => self.paint(&text, "31"),
-            Outcome::Manual | Outcome::Skipped => self.paint(&text, "35"),
-            Outcome::Unchanged => self.paint(&text, "2"),
-            _ => text,
-        }
-    }
-
-    fn status(&self, status: Status) -> String {
-        let label = status_label(status);
-        match status {
-            Status::Ok => self.paint(label, "32"),
-            Status::Pending => self.paint(label, "35"),
-            _ => self.paint(label, "31"),
-        }
+    /// The reports' style: colours when enabled, secrets as `reveal` says.
+    fn style(&self, reveal: bool) -> Style {
+        Style::plain().colour(self.enabled).reveal(reveal)
     }
 
     /// Bold text.
     pub(crate) fn bold(&self, text: &str) -> String {
-        self.paint(text, "1")
+        self.style(false).bold(text)
     }
 }
 
@@ -126,47 +91,7 @@ impl Output {
             return self.json_with_auth(plan, reveal, auth);
         }
         println!("{auth}");
-        println!("ServiceNow release: {}", plan.release);
-        for note in &plan.notes {
-            println!("note: {note}");
-        }
-        for refusal in &plan.refusals {
-            println!("apply would refuse: {refusal}");
-        }
-        if let Some(holder) = &plan.held_by {
-            println!("note: another run holds this integration: held by {holder}");
-        }
-        println!("{:<20} {:<10} RESOURCE", "STEP", "ACTION");
-        for s in &plan.steps {
-            println!(
-                "{:<20} {} {}",
-                s.step.as_str(),
-                self.painter.action(s.action),
-                s.resource
-            );
-            for c in &s.changes {
-                println!("{:<31}   {c}", "");
-            }
-            for w in &s.warnings {
-                println!("{:<31}   warning: {w}", "");
-            }
-            if let Some(m) = &s.manual {
-                for line in m.render(reveal).lines() {
-                    println!("{:<31}   {line}", "");
-                }
-            }
-        }
-        for fix in &plan.bookkeeping {
-            println!("bookkeeping: apply would correct {fix}");
-        }
-        if !plan.has_changes() {
-            println!(
-                "{}",
-                self.painter
-                    .bold("Nothing to change: apply would take no lease and write nothing.")
-            );
-        }
-        println!("{}", plan.footprint);
+        println!("{}", plan.render(&self.painter.style(reveal)));
     }
 
     /// Shows a fleet's report: a table (or JSON) of every row.
@@ -191,50 +116,7 @@ impl Output {
             }
             return self.json(&value);
         }
-        println!("{:<20} {:<10} {:<10} DETAIL", "STEP", "ACTION", "OUTCOME");
-        for s in &report.steps {
-            println!(
-                "{:<20} {} {} {}",
-                s.planned.step.as_str(),
-                self.painter.action(s.planned.action),
-                self.painter.outcome(s.outcome),
-                s.detail
-            );
-            if let Some(m) = s
-                .planned
-                .manual
-                .as_ref()
-                .filter(|_| s.outcome == Outcome::Manual)
-            {
-                for line in m.render(reveal).lines() {
-                    println!("{:<42}   {line}", "");
-                }
-            }
-        }
-        if !report.proofs.is_empty() {
-            println!("{}", self.painter.bold("Proved by effect:"));
-            self.checks(&report.proofs);
-        }
-        println!("{}", report.footprint);
-    }
-
-    fn checks(&self, checks: &[Check]) {
-        for c in checks {
-            println!(
-                "[{}] {}: {}",
-                self.painter.status(c.status),
-                c.check,
-                c.detail
-            );
-            if let Some(hint) = c.hint.as_ref().filter(|_| !c.is_ok()) {
-                let label = if c.status == Status::Pending {
-                    "todo"
-                } else {
-                    "fix"
-                };
-                println!("       {label}: {hint}");
-            }
-        }
+        println!("{}", report.render(&self.painter.style(reveal)));
     }
 
     /// Shows a health check: every check with its status (ok, pending or failed),
@@ -244,13 +126,7 @@ impl Output {
             return self.json_with_auth(report, reveal, auth);
         }
         println!("{auth}");
-        self.checks(&report.checks);
-        for m in report.manual_steps() {
-            println!();
-            print!("{}", m.render(reveal));
-        }
-        println!("{}", self.painter.bold(&report.summary()));
-        println!("{}", report.footprint);
+        println!("{}", report.render(&self.painter.style(reveal)));
     }
 
     /// Shows a rotated secret: in clear, since showing it is the point.
@@ -258,12 +134,7 @@ impl Output {
         if self.json {
             return self.json_revealing(rotation, true);
         }
-        println!(
-            "rotated the client secret of {} (client id {}); the old secret no longer works",
-            rotation.application, rotation.client_id
-        );
-        print!("{}", rotation.manual.render(true));
-        println!("{}", rotation.footprint);
+        println!("{}", rotation.render(&self.painter.style(true)));
     }
 
     /// Shows what repair found.

@@ -693,15 +693,24 @@ pub struct SecretRotation {
     pub footprint: Footprint,
 }
 
+impl SecretRotation {
+    /// What `rotate-secret` did, for people, in `style` (the checklist shows
+    /// the new secret only when the style reveals it). Its `Display` is this
+    /// in [`Style::plain`].
+    pub fn render(&self, style: &Style) -> String {
+        format!(
+            "rotated the client secret of {} (client id {}); the old secret no longer works\n{}{}",
+            self.application,
+            self.client_id,
+            self.manual.render(style.reveal),
+            self.footprint
+        )
+    }
+}
+
 impl fmt::Display for SecretRotation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "rotated the client secret of {} (client id {}); the old secret no longer works",
-            self.application, self.client_id
-        )?;
-        write!(f, "{}", self.manual.render(false))?;
-        write!(f, "{}", self.footprint)
+        f.write_str(&self.render(&Style::plain()))
     }
 }
 
@@ -754,93 +763,220 @@ fn changes_text(changes: &[FieldChange]) -> String {
 
 /// What would stop `operation` before it writes: its preflight's refusals,
 /// and another run's lease.
-fn write_obstacles(
-    f: &mut fmt::Formatter<'_>,
+fn obstacles(
     operation: &str,
     refusals: &[PreflightProblem],
     held_by: Option<&LeaseHolder>,
-) -> fmt::Result {
+) -> String {
+    let mut out = String::new();
     for refusal in refusals {
-        writeln!(f, "{operation} would refuse: {refusal}")?;
+        out.push_str(&format!("{operation} would refuse: {refusal}\n"));
     }
     if let Some(holder) = held_by {
         let held = LeaseHeld {
             holder: holder.clone(),
         };
-        writeln!(f, "{held}")?;
+        out.push_str(&format!("note: {held}\n"));
     }
-    Ok(())
+    out
 }
 
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "ServiceNow release: {}", self.release)?;
+impl Plan {
+    /// The plan for people, in `style`: the release, notes and obstacles, one
+    /// row a step with its changes, warnings and checklist, and what apply
+    /// would write. Its `Display` is this in [`Style::plain`].
+    pub fn render(&self, style: &Style) -> String {
+        let mut out = format!("ServiceNow release: {}\n", self.release);
         for note in &self.notes {
-            writeln!(f, "note: {note}")?;
+            out.push_str(&format!("note: {note}\n"));
         }
-        write_obstacles(f, "apply", &self.refusals, self.held_by.as_ref())?;
-        writeln!(f, "{:<20} {:<10} RESOURCE / CHANGES", "STEP", "ACTION")?;
+        out.push_str(&obstacles("apply", &self.refusals, self.held_by.as_ref()));
+        out.push_str(&format!(
+            "{:<20} {:<10} RESOURCE / CHANGES\n",
+            "STEP", "ACTION"
+        ));
         for s in &self.steps {
-            writeln!(
-                f,
-                "{:<20} {:<10} {}",
+            out.push_str(&format!(
+                "{:<20} {} {}\n",
                 s.step.as_str(),
-                s.action.to_string(),
+                style.action(s.action),
                 s.resource
-            )?;
+            ));
             for change in &s.changes {
-                writeln!(f, "{:<31}   {change}", "")?;
+                out.push_str(&format!("{:<31}   {change}\n", ""));
             }
             for warning in &s.warnings {
-                writeln!(f, "{:<31}   warning: {warning}", "")?;
+                out.push_str(&format!("{:<31}   warning: {warning}\n", ""));
             }
             if let Some(manual) = &s.manual {
-                for line in manual.render(false).lines() {
-                    writeln!(f, "{:<31}   {line}", "")?;
+                for line in manual.render(style.reveal).lines() {
+                    out.push_str(&format!("{:<31}   {line}\n", ""));
                 }
             }
         }
         for fix in &self.bookkeeping {
-            writeln!(f, "bookkeeping: apply would correct {fix}")?;
+            out.push_str(&format!("bookkeeping: apply would correct {fix}\n"));
         }
-        if let Some(set) = &self.footprint.update_set {
-            writeln!(f, "{set}")?;
+        if !self.has_changes() {
+            out.push_str(
+                &style.bold("Nothing to change: apply would take no lease and write nothing."),
+            );
+            out.push('\n');
         }
-        Ok(())
+        out.push_str(&self.footprint.to_string());
+        out
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(&Style::plain()))
+    }
+}
+
+impl ApplyReport {
+    /// What apply did, for people, in `style`: one row a step (with what
+    /// changed, or the checklist of a manual step), the proofs by effect, and
+    /// what it wrote. Its `Display` is this in [`Style::plain`].
+    pub fn render(&self, style: &Style) -> String {
+        let mut out = format!("{:<20} {:<10} {:<10} DETAIL\n", "STEP", "ACTION", "OUTCOME");
+        for s in &self.steps {
+            out.push_str(&format!(
+                "{:<20} {} {} {}\n",
+                s.planned.step.as_str(),
+                style.action(s.planned.action),
+                style.outcome(s.outcome),
+                s.detail
+            ));
+            if !s.planned.changes.is_empty() && s.outcome == Outcome::Done {
+                out.push_str(&format!(
+                    "{:<42}   {}\n",
+                    "",
+                    changes_text(&s.planned.changes)
+                ));
+            }
+            if let Some(manual) = s
+                .planned
+                .manual
+                .as_ref()
+                .filter(|_| s.outcome == Outcome::Manual)
+            {
+                for line in manual.render(style.reveal).lines() {
+                    out.push_str(&format!("{:<42}   {line}\n", ""));
+                }
+            }
+        }
+        if !self.proofs.is_empty() {
+            out.push_str(&style.bold("Proved by effect:"));
+            out.push('\n');
+            out.push_str(&checks_text(&self.proofs, style));
+        }
+        out.push_str(&self.footprint.to_string());
+        out
     }
 }
 
 impl fmt::Display for ApplyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:<20} {:<10} {:<10} DETAIL",
-            "STEP", "ACTION", "OUTCOME"
-        )?;
-        for s in &self.steps {
-            writeln!(
-                f,
-                "{:<20} {:<10} {:<10} {}",
-                s.planned.step.as_str(),
-                s.planned.action.to_string(),
-                s.outcome.to_string(),
-                s.detail
-            )?;
-            if !s.planned.changes.is_empty() && s.outcome == Outcome::Done {
-                writeln!(f, "{:<42}   {}", "", changes_text(&s.planned.changes))?;
-            }
-        }
-        if !self.proofs.is_empty() {
-            writeln!(f, "proved by effect:")?;
-            for c in &self.proofs {
-                writeln!(f, "[{}] {}: {}", status_label(c.status), c.check, c.detail)?;
-                if let Some(hint) = c.hint.as_ref().filter(|_| !c.is_ok()) {
-                    writeln!(f, "       fix: {hint}")?;
-                }
-            }
-        }
-        write!(f, "{}", self.footprint)
+        f.write_str(&self.render(&Style::plain()))
     }
+}
+
+/// How a report is written for people: in colour (for a terminal), and with
+/// the secrets of manual steps shown or masked. The command-line tool passes
+/// one; `Display` is [`Style::plain`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Style {
+    /// ANSI colours.
+    pub colour: bool,
+    /// Secrets in manual steps shown in clear.
+    pub reveal: bool,
+}
+
+impl Style {
+    /// No colour, secrets masked.
+    pub fn plain() -> Self {
+        Self::default()
+    }
+
+    /// With colours (or not).
+    pub fn colour(mut self, on: bool) -> Self {
+        self.colour = on;
+        self
+    }
+
+    /// With secrets shown (or masked).
+    pub fn reveal(mut self, on: bool) -> Self {
+        self.reveal = on;
+        self
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Bold text.
+    pub fn bold(&self, text: &str) -> String {
+        self.paint(text, "1")
+    }
+
+    fn action(&self, action: Action) -> String {
+        let text = format!("{:<10}", action.to_string());
+        match action {
+            Action::Create => self.paint(&text, "32"),
+            Action::Update | Action::Adopt => self.paint(&text, "33"),
+            Action::Manual => self.paint(&text, "35"),
+            Action::Unchanged => self.paint(&text, "2"),
+            _ => self.paint(&text, "31"),
+        }
+    }
+
+    fn outcome(&self, outcome: Outcome) -> String {
+        let text = format!("{:<10}", outcome.to_string());
+        match outcome {
+            Outcome::Done => self.paint(&text, "32"),
+            Outcome::Failed => self.paint(&text, "31"),
+            Outcome::Manual | Outcome::Skipped => self.paint(&text, "35"),
+            Outcome::Unchanged => self.paint(&text, "2"),
+        }
+    }
+
+    fn status(&self, status: Status) -> String {
+        let label = status_label(status);
+        match status {
+            Status::Ok => self.paint(label, "32"),
+            Status::Pending => self.paint(label, "35"),
+            _ => self.paint(label, "31"),
+        }
+    }
+}
+
+/// Checks, one line each with its status, and a hint under one not ok
+/// (`todo:` for a person, `fix:` for a failure).
+fn checks_text(checks: &[Check], style: &Style) -> String {
+    let mut out = String::new();
+    for c in checks {
+        out.push_str(&format!(
+            "[{}] {}: {}\n",
+            style.status(c.status),
+            c.check,
+            c.detail
+        ));
+        if let Some(hint) = c.hint.as_ref().filter(|_| !c.is_ok()) {
+            let label = if c.status == Status::Pending {
+                "todo"
+            } else {
+                "fix"
+            };
+            out.push_str(&format!("       {label}: {hint}\n"));
+        }
+    }
+    out
 }
 
 /// The label of a check's status in text output.
@@ -869,24 +1005,26 @@ impl VerifyReport {
     }
 }
 
+impl VerifyReport {
+    /// The health check for people, in `style`: every check with its status,
+    /// the checklist of each manual step, a summary and what verify cost. Its
+    /// `Display` is this in [`Style::plain`].
+    pub fn render(&self, style: &Style) -> String {
+        let mut out = checks_text(&self.checks, style);
+        for manual in self.manual_steps() {
+            out.push('\n');
+            out.push_str(&manual.render(style.reveal));
+        }
+        out.push_str(&style.bold(&self.summary()));
+        out.push('\n');
+        out.push_str(&self.footprint.to_string());
+        out
+    }
+}
+
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in &self.checks {
-            writeln!(f, "[{}] {}: {}", status_label(c.status), c.check, c.detail)?;
-            if let Some(hint) = c.hint.as_ref().filter(|_| !c.is_ok()) {
-                let label = if c.status == Status::Pending {
-                    "todo"
-                } else {
-                    "fix"
-                };
-                writeln!(f, "       {label}: {hint}")?;
-            }
-        }
-        for manual in self.manual_steps() {
-            writeln!(f)?;
-            write!(f, "{}", manual.render(false))?;
-        }
-        write!(f, "{}", self.summary())
+        f.write_str(&self.render(&Style::plain()))
     }
 }
 
@@ -920,7 +1058,11 @@ impl fmt::Display for TeardownReport {
 
 impl fmt::Display for TeardownPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_obstacles(f, "teardown", &self.refusals, self.held_by.as_ref())?;
+        f.write_str(&obstacles(
+            "teardown",
+            &self.refusals,
+            self.held_by.as_ref(),
+        ))?;
         if !self.has_changes() {
             writeln!(f, "teardown would change nothing")?;
         }
@@ -931,6 +1073,29 @@ impl fmt::Display for TeardownPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_is_rendered_once_in_the_style_asked_and_display_is_plain() {
+        let mut report = VerifyReport::new(vec![
+            Check::pass("CORS preflight", "allowed"),
+            Check::fail("OpenFrame URL", "404", "run apply"),
+        ]);
+        report.footprint.writes = 0;
+        let plain = report.to_string();
+        assert_eq!(plain, report.render(&Style::plain()));
+        assert!(!plain.contains('\u{1b}'), "{plain}");
+        assert!(plain.contains("[ ok ] CORS preflight: allowed"), "{plain}");
+        assert!(plain.contains("       fix: run apply"), "{plain}");
+        assert!(plain.contains("1 of 2 checks failed"), "{plain}");
+        assert!(plain.ends_with("writes: none"), "{plain}");
+        let coloured = report.render(&Style::plain().colour(true));
+        assert!(coloured.contains("\u{1b}[32m ok \u{1b}[0m"), "{coloured}");
+        assert!(coloured.contains("\u{1b}[31mFAIL\u{1b}[0m"), "{coloured}");
+        assert!(
+            coloured.contains("\u{1b}[1m1 of 2 checks failed\u{1b}[0m"),
+            "{coloured}"
+        );
+    }
 
     #[test]
     fn a_footprint_says_whose_lease_it_took_where_it_landed_and_what_it_wrote() {
