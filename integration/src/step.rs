@@ -547,8 +547,12 @@ impl StepError {
 #[derive(Clone, Default)]
 pub struct Upstream {
     plans: Vec<PlannedStep>,
-    outputs: Vec<Arc<dyn Any + Send + Sync>>,
+    /// Each output with the step that handed it on, oldest first.
+    outputs: Vec<(StepId, Arc<dyn Any + Send + Sync>)>,
 }
+
+/// The outputs a workflow keeps between operations, each with its step.
+pub(crate) type Outputs = Vec<(StepId, Arc<dyn Any + Send + Sync>)>;
 
 impl fmt::Debug for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -572,12 +576,23 @@ impl Upstream {
             .is_some_and(|p| matches!(p.action, Action::Create | Action::Update | Action::Adopt))
     }
 
-    /// The latest output of type `T` an earlier step handed on.
+    /// The latest output of type `T` that `step` handed on
+    /// ([`Applied::with_output`]).
+    pub fn output_of<T: Any + Send + Sync>(&self, step: &StepId) -> Option<&T> {
+        self.outputs
+            .iter()
+            .rev()
+            .filter(|(from, _)| from == step)
+            .find_map(|(_, o)| o.downcast_ref::<T>())
+    }
+
+    /// The latest output of type `T` any earlier step handed on (for a value
+    /// several steps may renew, such as a client secret).
     pub fn output<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.outputs
             .iter()
             .rev()
-            .find_map(|o| o.downcast_ref::<T>())
+            .find_map(|(_, o)| o.downcast_ref::<T>())
     }
 
     pub(crate) fn add_plan(&mut self, planned: PlannedStep) {
@@ -585,7 +600,14 @@ impl Upstream {
         self.plans.push(planned);
     }
 
-    pub(crate) fn add_outputs(&mut self, outputs: Vec<Arc<dyn Any + Send + Sync>>) {
+    /// Adds what `step` handed on.
+    pub(crate) fn add_outputs(&mut self, step: &StepId, outputs: Vec<Arc<dyn Any + Send + Sync>>) {
+        self.outputs
+            .extend(outputs.into_iter().map(|o| (step.clone(), o)));
+    }
+
+    /// Adds outputs kept from earlier operations.
+    pub(crate) fn add_kept(&mut self, outputs: Outputs) {
         self.outputs.extend(outputs);
     }
 
@@ -597,7 +619,7 @@ impl Upstream {
         }
     }
 
-    pub(crate) fn into_outputs(self) -> Vec<Arc<dyn Any + Send + Sync>> {
+    pub(crate) fn into_outputs(self) -> Outputs {
         self.outputs
     }
 }
@@ -1163,4 +1185,24 @@ pub(crate) fn settled(planned: PlannedStep) -> AppliedStep {
 pub(crate) struct StepFailure {
     pub(crate) planned: Option<PlannedStep>,
     pub(crate) error: StepError,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_is_found_by_the_step_that_handed_it_on() {
+        let (oauth, account) = (StepId::OAUTH_ENDPOINT, StepId::INTEGRATION_ACCOUNT);
+        let mut upstream = Upstream::default();
+        upstream.add_outputs(&oauth, Applied::new("").with_output(1_u32).into_outputs());
+        upstream.add_outputs(&account, Applied::new("").with_output(2_u32).into_outputs());
+        assert_eq!(upstream.output_of::<u32>(&oauth), Some(&1));
+        assert_eq!(upstream.output_of::<u32>(&account), Some(&2));
+        assert_eq!(upstream.output::<u32>(), Some(&2), "the newest of any step");
+        assert_eq!(upstream.output_of::<u64>(&oauth), None, "by type too");
+        assert_eq!(upstream.output_of::<u32>(&StepId::CORS), None);
+        let kept = upstream.outputs_only();
+        assert_eq!(kept.output_of::<u32>(&oauth), Some(&1));
+    }
 }

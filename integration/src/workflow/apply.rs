@@ -131,7 +131,7 @@ impl Workflow {
                 match result {
                     Ok(Some((applied, outputs))) => {
                         upstream.add_plan(applied.planned.clone());
-                        upstream.add_outputs(outputs);
+                        upstream.add_outputs(&id, outputs);
                         report.steps.push(applied);
                     }
                     Ok(None) => report.steps.push(placeholder(
@@ -160,7 +160,7 @@ impl Workflow {
         self.handed_on
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .add_outputs(upstream.outputs_only().into_outputs());
+            .add_kept(upstream.outputs_only().into_outputs());
         let wrote_configuration = report
             .steps
             .iter()

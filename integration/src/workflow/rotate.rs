@@ -48,9 +48,9 @@ impl Workflow {
         })?;
         let application = format!("{} ({})", step.resource(ctx), applied.detail);
         let mut upstream = Upstream::default();
-        upstream.add_outputs(applied.into_outputs());
+        upstream.add_outputs(&step.id(), applied.into_outputs());
         let client_id = upstream
-            .output::<crate::oauth_secret::GeneratedSecret>()
+            .output_of::<crate::oauth_secret::GeneratedSecret>(&step.id())
             .map(|g| g.client_id.clone())
             .unwrap_or_default();
         // What a person does with the new secret, as the steps that use it say.
@@ -66,7 +66,7 @@ impl Workflow {
         self.handed_on
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .add_outputs(upstream.outputs_only().into_outputs());
+            .add_kept(upstream.outputs_only().into_outputs());
         Ok(SecretRotation {
             application,
             client_id,
