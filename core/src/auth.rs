@@ -290,10 +290,10 @@ fn renew_at(now: Instant, lifetime: Duration) -> Instant {
 impl<S: TokenSource> Authenticator for TokenCache<S> {
     async fn credential(&self) -> Result<Option<Credential>> {
         let mut state = self.state.lock().await;
-        if let Some(cached) = &state.current {
-            if cached.renew_at.is_none_or(|at| Instant::now() < at) {
-                return Ok(Some(cached.credential.clone()));
-            }
+        if let Some(cached) = &state.current
+            && cached.renew_at.is_none_or(|at| Instant::now() < at)
+        {
+            return Ok(Some(cached.credential.clone()));
         }
         let fetched_at = Instant::now();
         let token = self.source.fetch_token().await?;

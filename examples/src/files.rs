@@ -122,7 +122,7 @@ pub(crate) fn anchor(spec: &mut brightpattern_servicenow::ResolvedSpec, file: &P
 }
 
 fn human(bytes: u64) -> String {
-    if bytes % (1024 * 1024) == 0 {
+    if bytes.is_multiple_of(1024 * 1024) {
         format!("{} MiB", bytes / (1024 * 1024))
     } else {
         format!("{bytes} bytes")

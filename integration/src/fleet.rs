@@ -161,16 +161,15 @@ impl Inventory {
                     row.name
                 ));
             }
-            if let Some(prefix) = &row.env_prefix {
-                if !prefix
+            if let Some(prefix) = &row.env_prefix
+                && !prefix
                     .bytes()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-                {
-                    problems.push(format!(
-                        "row {:?}: env_prefix {prefix:?} is made of A-Z, 0-9 and _",
-                        row.name
-                    ));
-                }
+            {
+                problems.push(format!(
+                    "row {:?}: env_prefix {prefix:?} is made of A-Z, 0-9 and _",
+                    row.name
+                ));
             }
         }
         if problems.is_empty() {

@@ -354,10 +354,10 @@ impl Lease {
         options: &LeaseOptions,
     ) -> Result<std::result::Result<Lease, LeaseHeld>> {
         // Read first: a lease another run holds is refused with nothing written.
-        if !options.break_lease {
-            if let Some(first) = Self::live(&Self::rows(client, prefix).await?, None) {
-                return Ok(Err(LeaseHeld { holder: first }));
-            }
+        if !options.break_lease
+            && let Some(first) = Self::live(&Self::rows(client, prefix).await?, None)
+        {
+            return Ok(Err(LeaseHeld { holder: first }));
         }
         let table = client.table::<SystemProperty>();
         let mut broken = Vec::new();

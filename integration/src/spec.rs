@@ -1064,10 +1064,9 @@ impl IntegrationSpec {
             brightpattern_client::integration_accounts::check_account_name(
                 &self.integration_account.name,
             )
+            && !self.integration_account.name.trim().is_empty()
         {
-            if !self.integration_account.name.trim().is_empty() {
-                problems.push(format!("integration_account.name: {}", e.reason));
-            }
+            problems.push(format!("integration_account.name: {}", e.reason));
         }
         match (
             &self.integration_account.api,

@@ -228,13 +228,13 @@ impl AgentDesktopUrl {
             }),
             Ok(_) => {}
         }
-        if let Some(top) = read_top_domain(&url, &mut problems) {
-            if &top != instance {
-                problems.push(UrlProblem::TopDomainMismatch {
-                    found: top.to_string(),
-                    expected: instance.to_string(),
-                });
-            }
+        if let Some(top) = read_top_domain(&url, &mut problems)
+            && &top != instance
+        {
+            problems.push(UrlProblem::TopDomainMismatch {
+                found: top.to_string(),
+                expected: instance.to_string(),
+            });
         }
         let length = url.as_str().len();
         if length > MAX_URL_LENGTH {

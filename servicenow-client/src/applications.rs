@@ -242,10 +242,10 @@ impl Applications {
     /// installed already and [satisfies](InstallRequest::is_satisfied_by) the
     /// request (then nothing is sent: [`CicdOperation::is_unnecessary`]).
     pub async fn install(&self, request: &InstallRequest) -> Result<CicdOperation> {
-        if let Some(installed) = self.installed(&request.scope).await? {
-            if request.is_satisfied_by(&installed) {
-                return Ok(CicdOperation::unnecessary(&self.client, operation(request)));
-            }
+        if let Some(installed) = self.installed(&request.scope).await?
+            && request.is_satisfied_by(&installed)
+        {
+            return Ok(CicdOperation::unnecessary(&self.client, operation(request)));
         }
         self.start_install(request).await
     }

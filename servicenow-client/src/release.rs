@@ -206,12 +206,13 @@ fn patch_of_build(build: &str) -> Option<String> {
     let mut words = Vec::new();
     for part in after.split(['-', '_']) {
         for kind in ["patch", "hotfix"] {
-            if let Some(n) = part.strip_prefix(kind) {
-                if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
-                    let mut word = kind.to_owned();
-                    word[..1].make_ascii_uppercase();
-                    words.push(format!("{word} {n}"));
-                }
+            if let Some(n) = part.strip_prefix(kind)
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+            {
+                let mut word = kind.to_owned();
+                word[..1].make_ascii_uppercase();
+                words.push(format!("{word} {n}"));
             }
         }
     }

@@ -657,13 +657,13 @@ fn check_user_fields(
             ));
         }
     }
-    if let Some(team) = user.get("team").and_then(Value::as_str) {
-        if !state.teams.iter().any(|t| t == team) {
-            return Err(Reply::text(
-                400,
-                &format!("Integrity violation: property 'team' refers to a missing team {team:?}"),
-            ));
-        }
+    if let Some(team) = user.get("team").and_then(Value::as_str)
+        && !state.teams.iter().any(|t| t == team)
+    {
+        return Err(Reply::text(
+            400,
+            &format!("Integrity violation: property 'team' refers to a missing team {team:?}"),
+        ));
     }
     Ok(())
 }

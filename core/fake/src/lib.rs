@@ -342,12 +342,12 @@ impl Reply {
             return self;
         }
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        if encoder.write_all(&self.body).is_ok() {
-            if let Ok(packed) = encoder.finish() {
-                self.body = packed;
-                self.headers
-                    .push(("content-encoding".to_owned(), "gzip".to_owned()));
-            }
+        if encoder.write_all(&self.body).is_ok()
+            && let Ok(packed) = encoder.finish()
+        {
+            self.body = packed;
+            self.headers
+                .push(("content-encoding".to_owned(), "gzip".to_owned()));
         }
         self
     }

@@ -260,18 +260,18 @@ impl Transport {
                             cookies.clear();
                         }
                     }
-                    if status == StatusCode::UNAUTHORIZED && !renewed {
-                        if let Some(sent) = &credential {
-                            if self.inner.authenticator.rejected(sent).await {
-                                renewed = true;
-                                self.inner
-                                    .counters
-                                    .renewals
-                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                tracing::debug!(parent: &span, "401: renewing the token and retrying once");
-                                continue;
-                            }
-                        }
+                    if status == StatusCode::UNAUTHORIZED
+                        && !renewed
+                        && let Some(sent) = &credential
+                        && self.inner.authenticator.rejected(sent).await
+                    {
+                        renewed = true;
+                        self.inner
+                            .counters
+                            .renewals
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::debug!(parent: &span, "401: renewing the token and retrying once");
+                        continue;
                     }
                     let retryable = matches!(status.as_u16(), 429 | 502 | 503 | 504);
                     let allowed = request.idempotent || status == StatusCode::TOO_MANY_REQUESTS;

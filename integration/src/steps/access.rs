@@ -649,18 +649,18 @@ impl Step for AccessStep {
         let mut out = Repaired::default();
         let roles = ctx.servicenow.roles();
         for user in &ctx.spec.access.users {
-            if let Ok(status) = roles.user_status(user, OPENFRAME_ROLE).await {
-                if let Some(id) = status.direct {
-                    let what = format!("grant of {OPENFRAME_ROLE} to user {user} ({id})");
-                    if damaged.raw.contains(id.as_str()) {
-                        ctx.record(|l| {
-                            l.user_grants.insert(user.clone(), id);
-                        })
-                        .await;
-                        out.claimed.push(what);
-                    } else {
-                        out.unproven.push(what);
-                    }
+            if let Ok(status) = roles.user_status(user, OPENFRAME_ROLE).await
+                && let Some(id) = status.direct
+            {
+                let what = format!("grant of {OPENFRAME_ROLE} to user {user} ({id})");
+                if damaged.raw.contains(id.as_str()) {
+                    ctx.record(|l| {
+                        l.user_grants.insert(user.clone(), id);
+                    })
+                    .await;
+                    out.claimed.push(what);
+                } else {
+                    out.unproven.push(what);
                 }
             }
         }

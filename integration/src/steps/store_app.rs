@@ -120,18 +120,18 @@ impl Step for StoreAppStep {
                 vec![FieldChange::new("version", None, wanted)],
             ),
         };
-        if change.action != Action::Unchanged {
-            if let Some(why) = too_old(ctx) {
-                change.warnings.push(format!("{why}; apply refuses"));
-            }
+        if change.action != Action::Unchanged
+            && let Some(why) = too_old(ctx)
+        {
+            change.warnings.push(format!("{why}; apply refuses"));
         }
-        if let Some(app) = &state.installed {
-            if app.source == servicenow_client::applications::ApplicationSource::Custom {
-                change.warnings.push(format!(
-                    "{} is an application built on this instance (sys_app), not a Store application",
-                    app.scope
-                ));
-            }
+        if let Some(app) = &state.installed
+            && app.source == servicenow_client::applications::ApplicationSource::Custom
+        {
+            change.warnings.push(format!(
+                "{} is an application built on this instance (sys_app), not a Store application",
+                app.scope
+            ));
         }
         change
     }

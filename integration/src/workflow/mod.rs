@@ -645,13 +645,12 @@ impl Workflow {
                 loaded.unflagged.len()
             ));
         }
-        if loaded.ledger.is_ok() {
-            if let Some(note) = crate::update_set::recover(&self.ctx)
+        if loaded.ledger.is_ok()
+            && let Some(note) = crate::update_set::recover(&self.ctx)
                 .await
                 .map_err(WorkflowError::UpdateSet)?
-            {
-                self.note_bookkeeping(note);
-            }
+        {
+            self.note_bookkeeping(note);
         }
         Ok(loaded)
     }

@@ -114,10 +114,10 @@ impl Respond for Responder {
                 error_reply(503, "Service Unavailable", "The instance is overloaded")
             }
             Some(Fault::ExpiredToken) if bearer(request).is_some() => {
-                if let Some(token) = bearer(request) {
-                    if let Some(info) = state.tokens.get_mut(&token) {
-                        info.expires_at = Instant::now();
-                    }
+                if let Some(token) = bearer(request)
+                    && let Some(info) = state.tokens.get_mut(&token)
+                {
+                    info.expires_at = Instant::now();
                 }
                 unauthenticated()
             }

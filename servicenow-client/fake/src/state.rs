@@ -196,13 +196,13 @@ impl State {
         let parent = schema.extends.clone();
         self.dictionary.declare(schema);
         self.version += 1;
-        if name != "sys_db_object" && !self.has_table("sys_db_object") {
-            if let Some(t) = dictionary::builtin()
+        if name != "sys_db_object"
+            && !self.has_table("sys_db_object")
+            && let Some(t) = dictionary::builtin()
                 .into_iter()
                 .find(|t| t.name == "sys_db_object")
-            {
-                self.declare_table(t);
-            }
+        {
+            self.declare_table(t);
         }
         if self.find_by("sys_db_object", "name", &name).is_none() {
             let mut row = JsonRecord::new();
@@ -287,26 +287,26 @@ impl State {
                 row.insert(k.clone(), Value::String(stringify(v)));
             }
         }
-        if let Some(prefix) = schema.and_then(|s| s.number_prefix.as_deref()) {
-            if field(&row, "number").is_none_or(str::is_empty) {
-                let counter = self.counters.entry(prefix.to_owned()).or_insert(10_000);
-                *counter += 1;
-                row.insert(
-                    "number".into(),
-                    Value::String(format!("{prefix}{:07}", *counter)),
-                );
-            }
+        if let Some(prefix) = schema.and_then(|s| s.number_prefix.as_deref())
+            && field(&row, "number").is_none_or(str::is_empty)
+        {
+            let counter = self.counters.entry(prefix.to_owned()).or_insert(10_000);
+            *counter += 1;
+            row.insert(
+                "number".into(),
+                Value::String(format!("{prefix}{:07}", *counter)),
+            );
         }
         // Values the platform computes on insert: who opened a task and when,
         // a user's full name from its parts.
         let empty = |row: &JsonRecord, name: &str| field(row, name).is_none_or(str::is_empty);
-        if schema.is_some_and(|s| s.get("opened_by").is_some()) && empty(&row, "opened_by") {
-            if let Some(user) = self
+        if schema.is_some_and(|s| s.get("opened_by").is_some())
+            && empty(&row, "opened_by")
+            && let Some(user) = self
                 .find_by("sys_user", "user_name", by)
                 .and_then(|u| field(u, "sys_id"))
-            {
-                row.insert("opened_by".into(), Value::String(user.to_owned()));
-            }
+        {
+            row.insert("opened_by".into(), Value::String(user.to_owned()));
         }
         if schema.is_some_and(|s| s.get("opened_at").is_some()) && empty(&row, "opened_at") {
             row.insert("opened_at".into(), Value::String(now.clone()));
@@ -438,10 +438,10 @@ impl State {
                 continue;
             };
             for grant in self.rows("sys_group_has_role") {
-                if field(grant, "group") == Some(group) {
-                    if let Some(role) = field(grant, "role") {
-                        wanted.insert((user.to_owned(), role.to_owned(), group.to_owned()));
-                    }
+                if field(grant, "group") == Some(group)
+                    && let Some(role) = field(grant, "role")
+                {
+                    wanted.insert((user.to_owned(), role.to_owned(), group.to_owned()));
                 }
             }
         }
@@ -463,10 +463,10 @@ impl State {
         }
         self.ensure_table("sys_user_has_role");
         for (id, k) in &existing {
-            if !wanted.contains(k) {
-                if let Some(rows) = self.tables.get_mut("sys_user_has_role") {
-                    rows.retain(|r| field(r, "sys_id") != Some(id.as_str()));
-                }
+            if !wanted.contains(k)
+                && let Some(rows) = self.tables.get_mut("sys_user_has_role")
+            {
+                rows.retain(|r| field(r, "sys_id") != Some(id.as_str()));
             }
         }
         for (user, role, group) in wanted {
@@ -568,14 +568,13 @@ impl State {
         table: &str,
         encoded: &str,
     ) -> Result<std::sync::Arc<Vec<usize>>, query::QueryError> {
-        if let Some(cache) = &self.list_cache {
-            if cache.table == table
-                && cache.query == encoded
-                && cache.version == self.version
-                && cache.ignore_unknown_fields == self.ignores_unknown_fields()
-            {
-                return Ok(cache.indices.clone());
-            }
+        if let Some(cache) = &self.list_cache
+            && cache.table == table
+            && cache.query == encoded
+            && cache.version == self.version
+            && cache.ignore_unknown_fields == self.ignores_unknown_fields()
+        {
+            return Ok(cache.indices.clone());
         }
         let indices = std::sync::Arc::new(self.select_indices(table, encoded)?);
         self.list_cache = Some(ListCache {
