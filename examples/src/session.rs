@@ -386,15 +386,23 @@ fn tls_files(
     Ok((roots, identity))
 }
 
-/// Shows plugin activation progress on standard error when it is a terminal.
-fn progress_handler(enabled: bool) -> Option<EventHandler> {
-    if !enabled {
-        return None;
-    }
+/// Shows the workflow's warnings on standard error (always: the README
+/// promises them, such as roles that cannot be checked), and progress when
+/// standard error is a terminal.
+fn event_handler(progress: bool) -> Option<EventHandler> {
     let bar: Arc<Mutex<Option<indicatif::ProgressBar>>> = Arc::new(Mutex::new(None));
     Some(Arc::new(move |event: &Event| {
         let mut bar = bar.lock().unwrap_or_else(|p| p.into_inner());
         match event {
+            Event::Warning { step, message } => {
+                let line = servicenow_client::redact::scrub(&format!("warning: {step}: {message}"))
+                    .into_owned();
+                match bar.as_ref() {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            Event::Progress { .. } if !progress => {}
             Event::Progress {
                 percent, message, ..
             } => {
@@ -454,13 +462,8 @@ impl Session {
         let mut options = WorkflowOptions::default().reveal_secrets(args.reveal_secrets);
         options.lease = options.lease.break_lease(break_lease);
         let interactive = !args.json && std::io::stderr().is_terminal();
-        let workflow = build_workflow(
-            spec,
-            credentials,
-            options,
-            progress_handler(interactive),
-            None,
-        )?;
+        let workflow =
+            build_workflow(spec, credentials, options, event_handler(interactive), None)?;
         Ok(Self { workflow, auth })
     }
 }

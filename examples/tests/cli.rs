@@ -959,6 +959,12 @@ async fn client_credentials_and_api_keys_from_the_spec_and_the_environment() {
     env.push(("SERVICENOW_CLIENT_SECRET", "auto-secret-never-shown"));
     let plan = run(&["plan", "--config", cc.to_str().unwrap(), "--json"], &env);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
+    // The README's promise: roles that cannot be checked are named by a warning.
+    assert!(
+        plan.stderr.contains("warning: run: the administrator's roles were not checked: authenticating with OAuth client credentials names no user"),
+        "{}",
+        plan.stderr
+    );
     assert_eq!(
         json(&plan)["auth"],
         format!(
@@ -975,6 +981,12 @@ async fn client_credentials_and_api_keys_from_the_spec_and_the_environment() {
     env.push(("SERVICENOW_API_KEY", &key));
     let plan = run(&["plan", "--config", api.to_str().unwrap()], &env);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stderr
+            .contains("the administrator's roles were not checked"),
+        "{}",
+        plan.stderr
+    );
     assert!(
         plan.stdout
             .starts_with(&format!("ServiceNow {} as REST API key", sn.url().as_str()))

@@ -29,6 +29,9 @@ impl StepId {
     pub const OAUTH_ENDPOINT: StepId = StepId(Cow::Borrowed("oauth_endpoint"));
     /// 6. The Bright Pattern integration account, its refresh token and connection.
     pub const INTEGRATION_ACCOUNT: StepId = StepId(Cow::Borrowed("integration_account"));
+    /// Not a step: the run itself (the preflight, the lease, the update set),
+    /// for the events and warnings that belong to no step.
+    pub const RUN: StepId = StepId(Cow::Borrowed("run"));
 
     /// The built-in steps, in procedure order.
     pub const BUILT_IN: [StepId; 6] = [

@@ -410,6 +410,8 @@ async fn registration_checks_ids_and_dependencies() {
     let p = pair().await;
     let err = builder(&p).step(Named::new("plugins", vec![])).unwrap_err();
     assert!(err.to_string().contains("registered already"), "{err}");
+    let err = builder(&p).step(Named::new("run", vec![])).unwrap_err();
+    assert!(err.to_string().contains("names the run itself"), "{err}");
     let err = builder(&p)
         .step(Named::new("Bad Name", vec![]))
         .unwrap_err();

@@ -342,6 +342,11 @@ impl WorkflowBuilder {
         {
             return Err(fail("a step id is made of a-z, 0-9 and _".into()));
         }
+        if id == StepId::RUN {
+            return Err(fail(
+                "\"run\" names the run itself in events and reports: choose another id".into(),
+            ));
+        }
         if self.steps.iter().any(|s| s.id() == id) {
             return Err(fail("a step with this id is registered already".into()));
         }
@@ -617,7 +622,7 @@ impl Workflow {
             Ok(lease) => {
                 for broken in lease.broken() {
                     self.ctx.emit(Event::Warning {
-                        step: StepId::PLUGINS,
+                        step: StepId::RUN,
                         message: format!("took over the lease of {broken} (--break-lease)"),
                     });
                 }
@@ -677,14 +682,14 @@ impl Workflow {
         let (used, proof, notes) = switch.finish(&self.ctx, wrote_configuration).await;
         for note in notes {
             self.ctx.emit(Event::Warning {
-                step: StepId::PLUGINS,
+                step: StepId::RUN,
                 message: note.clone(),
             });
             self.note_bookkeeping(note);
         }
         if let Some(check) = proof.as_ref().filter(|c| !c.is_ok()) {
             self.ctx.emit(Event::Warning {
-                step: StepId::PLUGINS,
+                step: StepId::RUN,
                 message: format!("{}: {}", check.check, check.detail),
             });
         }

@@ -108,9 +108,9 @@ impl Workflow {
             }
             (Some(_), None) => {}
             (None, _) => ctx.emit(Event::Warning {
-                step: StepId::PLUGINS,
+                step: StepId::RUN,
                 message: format!(
-                    "the administrator's roles were not checked: {} credentials name no user (the instance's answers will tell)",
+                    "the administrator's roles were not checked: authenticating with {} names no user (the instance's answers will tell)",
                     ctx.servicenow.credentials_method()
                 ),
             }),
