@@ -1,7 +1,7 @@
 //! The exit codes of the tool, and the one place that turns an error into
 //! one: 0 ok, 1 runtime failure, 2 usage or configuration error (nothing
 //! written), 3 a failure found, 4 waiting for a person, 5 another run holds the
-//! integration.
+//! integration, 6 (`plan --detailed-exitcode`) changes pending.
 
 use brightpattern_servicenow::{ApplyError, Status, WorkflowError};
 
@@ -19,6 +19,9 @@ pub(crate) const EXIT_MANUAL: u8 = 4;
 
 /// Exit code: another run holds the integration (nothing was written).
 pub(crate) const EXIT_HELD: u8 = 5;
+
+/// Exit code of `plan --detailed-exitcode`: apply would change something.
+pub(crate) const EXIT_CHANGES: u8 = 6;
 
 /// The exit code of a run's status.
 pub(crate) fn exit_code(status: Status) -> u8 {

@@ -71,7 +71,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
-    let out = Output::new(cli.command.json(), Painter::for_stdout());
+    let out = Output::new(cli.command.json_name(), Painter::for_stdout());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,7 +86,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(exit) => {
             // The last line of defence: an error may quote what a server said.
-            eprintln!("error: {}", servicenow_client::redact::scrub(&exit.message));
+            let message = servicenow_client::redact::scrub(&exit.message);
+            eprintln!("error: {message}");
+            out.error(exit.code, &message);
             ExitCode::from(exit.code)
         }
     }

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use brightpattern_servicenow::report::{
-    RepairReport, RevealSecrets, SecretRotation, Style, TeardownPlan, TeardownReport,
+    RepairReport, RevealSecrets, SecretRotation, Style, TeardownPlan, TeardownReport, document,
 };
 use brightpattern_servicenow::{ApplyReport, Plan, VerifyReport};
 
@@ -36,59 +36,68 @@ impl Painter {
 /// Where results go.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Output {
-    json: bool,
+    /// With `--json`: the command, the `kind` of its documents.
+    json: Option<&'static str>,
     painter: Painter,
 }
 
 impl Output {
-    /// JSON or tables.
-    pub(crate) fn new(json: bool, painter: Painter) -> Self {
+    /// JSON documents of the command `json` names, or tables.
+    pub(crate) fn new(json: Option<&'static str>, painter: Painter) -> Self {
         Self { json, painter }
     }
 
-    /// Prints `value` as JSON, with the secrets this run knows in clear when
-    /// `reveal` (masked otherwise).
-    fn json_revealing<T: serde::Serialize + RevealSecrets + Clone>(&self, value: &T, reveal: bool) {
-        if reveal {
-            let mut value = value.clone();
-            value.reveal_secrets();
-            self.json(&value);
-        } else {
-            self.json(value);
-        }
-    }
-
-    /// Prints `value` as JSON with an `auth` field saying how the tool
-    /// authenticates.
-    fn json_with_auth<T: serde::Serialize + RevealSecrets + Clone>(
+    /// Prints one document: the report's keys under `schema_version`, `kind`
+    /// and `status` ([`document`]), then `extra` keys, with the secrets this
+    /// run knows in clear when `reveal` (masked otherwise).
+    fn document<T: serde::Serialize + RevealSecrets + Clone>(
         &self,
-        value: &T,
+        kind: &str,
+        status: &str,
+        report: &T,
         reveal: bool,
-        auth: &str,
+        extra: &[(&str, serde_json::Value)],
     ) {
-        let mut value = value.clone();
+        let mut report = report.clone();
         if reveal {
-            value.reveal_secrets();
+            report.reveal_secrets();
         }
-        let mut json = serde_json::to_value(&value).unwrap_or_default();
-        if let Some(map) = json.as_object_mut() {
-            map.insert("auth".into(), serde_json::json!(auth));
+        let mut doc = document(kind, status, &report);
+        if let Some(map) = doc.as_object_mut() {
+            for (key, value) in extra {
+                map.insert((*key).to_owned(), value.clone());
+            }
         }
-        self.json(&json);
+        print_json(&doc);
     }
 
-    fn json<T: serde::Serialize>(&self, value: &T) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        );
+    /// The document of a failure under `--json` (standard output keeps its one
+    /// document): `status` `error`, the exit code and the message.
+    pub(crate) fn error(&self, code: u8, message: &str) {
+        if let Some(kind) = self.json {
+            let doc = document(
+                kind,
+                "error",
+                &serde_json::json!({ "exit_code": code, "error": message }),
+            );
+            print_json(&doc);
+        }
     }
 
     /// Shows a plan, under a line saying how the tool authenticates (`auth`,
-    /// never a secret; a field `auth` in JSON).
+    /// never a secret; a field `auth` in JSON, with `changes`).
     pub(crate) fn plan(&self, plan: &Plan, reveal: bool, auth: &str) {
-        if self.json {
-            return self.json_with_auth(plan, reveal, auth);
+        if self.json.is_some() {
+            let status = match (plan.would_refuse(), &plan.held_by) {
+                (true, _) => "failed",
+                (false, Some(_)) => "held",
+                (false, None) => "ok",
+            };
+            let extra = [
+                ("auth", auth.into()),
+                ("changes", plan.has_changes().into()),
+            ];
+            return self.document("plan", status, plan, reveal, &extra);
         }
         println!("{auth}");
         println!("{}", plan.render(&self.painter.style(reveal)));
@@ -96,25 +105,23 @@ impl Output {
 
     /// Shows a fleet's report: a table (or JSON) of every row.
     pub(crate) fn fleet(&self, report: &brightpattern_servicenow::fleet::FleetReport) {
-        if self.json {
-            return self.json(report);
+        use brightpattern_servicenow::fleet::FleetSummary;
+        if self.json.is_some() {
+            let status = match report.summary() {
+                FleetSummary::AllOk => "ok",
+                FleetSummary::AnyPending => "pending",
+                FleetSummary::AnyLocked => "held",
+                _ => "failed",
+            };
+            return print_json(&document("fleet", status, report));
         }
         println!("{report}");
     }
 
     /// Shows what apply did.
     pub(crate) fn apply(&self, report: &ApplyReport, reveal: bool) {
-        if self.json {
-            // The run's status travels with the report.
-            let mut report = report.clone();
-            if reveal {
-                report.reveal_secrets();
-            }
-            let mut value = serde_json::to_value(&report).unwrap_or_default();
-            if let Some(map) = value.as_object_mut() {
-                map.insert("status".into(), serde_json::json!(report.status()));
-            }
-            return self.json(&value);
+        if self.json.is_some() {
+            return self.document("apply", report.status().as_str(), report, reveal, &[]);
         }
         println!("{}", report.render(&self.painter.style(reveal)));
     }
@@ -122,41 +129,53 @@ impl Output {
     /// Shows a health check: every check with its status (ok, pending or failed),
     /// then the checklist of each manual step.
     pub(crate) fn verify(&self, report: &VerifyReport, reveal: bool, auth: &str) {
-        if self.json {
-            return self.json_with_auth(report, reveal, auth);
+        if self.json.is_some() {
+            let extra = [("auth", auth.into())];
+            return self.document("verify", report.status.as_str(), report, reveal, &extra);
         }
         println!("{auth}");
         println!("{}", report.render(&self.painter.style(reveal)));
     }
 
-    /// Shows a rotated secret: in clear, since showing it is the point.
+    /// Shows a rotated secret: in clear, since showing it is the point; a
+    /// person must enter it (`pending`).
     pub(crate) fn rotation(&self, rotation: &SecretRotation) {
-        if self.json {
-            return self.json_revealing(rotation, true);
+        if self.json.is_some() {
+            return self.document("rotate-secret", "pending", rotation, true, &[]);
         }
         println!("{}", rotation.render(&self.painter.style(true)));
     }
 
     /// Shows what repair found.
     pub(crate) fn repair(&self, report: &RepairReport) {
-        if self.json {
-            return self.json(report);
+        if self.json.is_some() {
+            return print_json(&document("repair", "ok", report));
         }
         println!("{report}");
     }
 
     /// Shows what teardown did.
     pub(crate) fn teardown(&self, report: &TeardownReport) {
-        if self.json {
-            return self.json(report);
+        if self.json.is_some() {
+            return print_json(&document("teardown", "ok", report));
         }
         println!("{report}");
     }
 
-    /// What a teardown would do (before it asks, or for `--dry-run`).
+    /// What a teardown would do (before it asks, or for `--dry-run`): with
+    /// `changes` in JSON.
     pub(crate) fn teardown_plan(&self, plan: &TeardownPlan) {
-        if self.json {
-            return self.json(plan);
+        if self.json.is_some() {
+            let status = match (plan.would_refuse(), &plan.held_by) {
+                (true, _) => "failed",
+                (false, Some(_)) => "held",
+                (false, None) => "ok",
+            };
+            let mut doc = document("teardown-plan", status, plan);
+            if let Some(map) = doc.as_object_mut() {
+                map.insert("changes".into(), plan.has_changes().into());
+            }
+            return print_json(&doc);
         }
         print!("{plan}");
     }
@@ -164,7 +183,7 @@ impl Output {
     /// A heading (demo narration; never in JSON mode).
     #[cfg(feature = "demo")]
     pub(crate) fn heading(&self, text: &str) {
-        if !self.json {
+        if self.json.is_none() {
             println!("\n{}", self.painter.bold(&format!("== {text}")));
         }
     }
@@ -172,8 +191,15 @@ impl Output {
     /// A line of narration.
     #[cfg(feature = "demo")]
     pub(crate) fn say(&self, text: &str) {
-        if !self.json {
+        if self.json.is_none() {
             println!("{text}");
         }
     }
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }

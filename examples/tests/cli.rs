@@ -687,7 +687,7 @@ async fn another_runs_lease_is_exit_5_and_a_taken_name_exit_2() {
     assert!(again.stdout.contains("writes: none"), "{}", again.stdout);
     let again = json(&run(&["apply", "--config", path, "--yes", "--json"], &ENV));
     assert_eq!(again["writes"], 0, "{again}");
-    assert!(again.get("lease_broken").is_none(), "{again}");
+    assert_eq!(again["lease_broken"], serde_json::json!([]), "{again}");
 
     // A CORS rule someone else made under another name this spec wants: exit 2.
     let taken = config_file(
@@ -1671,6 +1671,109 @@ async fn a_section_for_a_step_the_tool_does_not_have_is_exit_2_before_any_reques
     }
     assert!(sn.requests().is_empty(), "{:?}", sn.requests());
     assert!(bp.requests().is_empty());
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
+}
+
+/// The machine contract: every JSON document of every command carries
+/// `schema_version`, `kind` and `status`, keys are stable, an error under
+/// `--json` is a document on standard output, and `plan --detailed-exitcode`
+/// exits 6 when apply would change something.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_json_document_carries_its_kind_status_and_schema_version() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file("contract.toml", &config(&sn, &bp));
+    let path = path.to_str().unwrap();
+    let document = |args: &[&str], code: i32, kind: &str, status: &str| {
+        let out = run(args, &ENV);
+        assert_eq!(out.code, code, "{args:?}: {}\n{}", out.stdout, out.stderr);
+        let doc = json(&out);
+        assert_eq!(doc["schema_version"], 1, "{args:?}: {doc}");
+        assert_eq!(doc["kind"], kind, "{args:?}: {doc}");
+        assert_eq!(doc["status"], status, "{args:?}: {doc}");
+        doc
+    };
+
+    let plan = document(&["plan", "--config", path, "--json"], 0, "plan", "ok");
+    assert_eq!(plan["changes"], true);
+    assert_eq!(plan["refusals"], serde_json::json!([]), "empty lists stay");
+    assert_eq!(
+        plan["held_by"],
+        serde_json::Value::Null,
+        "missing values are null"
+    );
+    let detailed = run(&["plan", "--config", path, "--detailed-exitcode"], &ENV);
+    assert_eq!(detailed.code, 6, "{}", detailed.stderr);
+    document(
+        &["plan", "--config", path, "--json", "--detailed-exitcode"],
+        6,
+        "plan",
+        "ok",
+    );
+
+    document(
+        &["apply", "--config", path, "--yes", "--json"],
+        4,
+        "apply",
+        "pending",
+    );
+    let plan = document(
+        &["plan", "--config", path, "--json", "--detailed-exitcode"],
+        0,
+        "plan",
+        "ok",
+    );
+    assert_eq!(plan["changes"], false);
+    document(
+        &["verify", "--config", path, "--json"],
+        4,
+        "verify",
+        "pending",
+    );
+    let preview = document(
+        &["teardown", "--config", path, "--dry-run", "--json"],
+        0,
+        "teardown-plan",
+        "ok",
+    );
+    assert_eq!(preview["changes"], true);
+    document(
+        &["rotate-secret", "--config", path, "--yes", "--json"],
+        4,
+        "rotate-secret",
+        "pending",
+    );
+    document(
+        &["repair", "--config", path, "--yes", "--json"],
+        0,
+        "repair",
+        "ok",
+    );
+    document(
+        &["teardown", "--config", path, "--yes", "--json"],
+        0,
+        "teardown",
+        "ok",
+    );
+
+    // A failure under --json: standard output still holds one document.
+    let missing = document(
+        &["plan", "--config", "/no/such/bp.toml", "--json"],
+        2,
+        "plan",
+        "error",
+    );
+    assert_eq!(missing["exit_code"], 2);
+    assert!(
+        missing["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{missing}"
+    );
     tokio::task::spawn_blocking(move || drop((sn, bp)))
         .await
         .unwrap();

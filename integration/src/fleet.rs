@@ -221,6 +221,20 @@ pub enum FleetOperation {
     Teardown,
 }
 
+impl FleetOperation {
+    /// The `kind` of its JSON documents: `plan`, `apply`, `verify`,
+    /// `teardown-plan`, `teardown`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            FleetOperation::Plan => "plan",
+            FleetOperation::Apply => "apply",
+            FleetOperation::Verify => "verify",
+            FleetOperation::TeardownPlan => "teardown-plan",
+            FleetOperation::Teardown => "teardown",
+        }
+    }
+}
+
 impl fmt::Display for FleetOperation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -323,6 +337,19 @@ pub enum RowOutcome {
     NotStarted,
 }
 
+impl RowOutcome {
+    /// The `status` of the row's report document: `ok` (changes pending
+    /// included: the row's outcome says so), `pending`, `held` or `failed`.
+    pub fn status(self) -> &'static str {
+        match self {
+            RowOutcome::Ok | RowOutcome::Changes => "ok",
+            RowOutcome::Pending => "pending",
+            RowOutcome::Locked => "held",
+            RowOutcome::Failed | RowOutcome::NotStarted => "failed",
+        }
+    }
+}
+
 impl fmt::Display for RowOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -356,12 +383,12 @@ pub struct FleetRow {
     pub finished_ms: u64,
     /// The operation's own report (plan, apply or verify; secrets masked), when
     /// there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub report: Option<serde_json::Value>,
     /// The leases of other runs this row took over (the workflow's
     /// `break_lease` option, `--break-lease`): whose, where, since when. The
     /// summary names them too.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub lease_broken: Vec<crate::lease::LeaseHolder>,
 }
 
@@ -671,6 +698,8 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
             }
         },
     };
+    // Each row's own report is a document as the single command's would be.
+    let report = report.map(|r| crate::report::document(operation.kind(), outcome.status(), &r));
     if !lease_broken.is_empty() {
         let took: Vec<String> = lease_broken.iter().map(ToString::to_string).collect();
         // On the first line, which the table shows.

@@ -22,10 +22,10 @@ pub struct PlannedStep {
     /// The fields that change.
     pub changes: Vec<FieldChange>,
     /// Things a person should know.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub warnings: Vec<String>,
     /// For a manual step: what to do by hand.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub manual: Option<ManualStep>,
 }
 
@@ -56,15 +56,15 @@ pub struct Footprint {
     pub writes: u64,
     /// The leases of other runs this run took over (`--break-lease`): whose,
     /// where, since when.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub lease_broken: Vec<LeaseHolder>,
     /// What the run did to the tool's own rows: malformed lease rows
     /// cleared, rows of an older version marked `ignore_cache`/`is_private`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub bookkeeping: Vec<String>,
     /// The update set the run's configuration writes landed in (or, for a
     /// plan, would land in), when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub update_set: Option<UpdateSetUse>,
 }
 
@@ -101,7 +101,7 @@ pub struct UpdateSetUse {
     /// The update set's name.
     pub name: String,
     /// Its sys_id, when it exists (a plan may name one apply will create).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub sys_id: Option<servicenow_client::wire::SysId>,
     /// How it was chosen: the spec's `update_set`, or the administrator's
     /// current one.
@@ -113,7 +113,7 @@ pub struct UpdateSetUse {
     /// Whether the run proved its writes landed there (by reading the
     /// captured changes back); `None` when nothing was captured to check, or
     /// for a plan.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub proven: Option<bool>,
 }
 
@@ -157,23 +157,23 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// What a person should know about the whole run (a corrupt ledger, another
     /// integration with this tenant).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub notes: Vec<String>,
     /// The instance's release, read at the start of the plan.
     #[serde(default)]
     pub release: servicenow_client::release::Release,
     /// Why apply would refuse to start (the administrator's roles, the
     /// release), as its preflight would find; empty when it would start.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub refusals: Vec<PreflightProblem>,
     /// The run that holds the integration now, if another does: apply would
     /// be refused ([`WorkflowError::Held`](crate::WorkflowError::Held)) until
     /// it ends or its lease expires.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub held_by: Option<LeaseHolder>,
     /// What apply would correct in the tool's own rows (rows an older version
     /// made without `ignore_cache`/`is_private`): writes, though no step's.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub bookkeeping: Vec<String>,
     /// What the plan cost (no write: `writes` is 0) and where apply's
     /// configuration writes would land (`update_set`).
@@ -338,10 +338,10 @@ pub struct Check {
     pub hint: Option<String>,
     /// Whether the check proves an effect (a request that does what the
     /// integration will do), rather than reading a record back.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub effect: bool,
     /// For a check that waits on a manual step: what to do, with the values.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub manual: Option<ManualStep>,
 }
 
@@ -601,11 +601,11 @@ pub struct TeardownPlan {
     pub steps: Vec<TeardownStep>,
     /// Why teardown would refuse to start (the administrator's roles); empty
     /// when it would start.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub refusals: Vec<PreflightProblem>,
     /// The run that holds the integration now, if another does: teardown
     /// would be refused until it ends or its lease expires.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub held_by: Option<LeaseHolder>,
     /// What the preview cost (no write: `writes` is 0).
     #[serde(flatten)]
@@ -879,6 +879,43 @@ impl ApplyReport {
 impl fmt::Display for ApplyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(&Style::plain()))
+    }
+}
+
+/// The version of the shape of the JSON documents ([`document`]): raised when
+/// a key is removed or changes meaning (adding one keeps it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A report as one JSON document for machines: the report's own keys and,
+/// in every document of every command, `schema_version` ([`SCHEMA_VERSION`]),
+/// `kind` (the command: `plan`, `apply`, …) and `status` — `ok`, `pending` (a
+/// person must act), `failed`, or `held` (another run holds the integration) —
+/// matching the command's exit code. Keys are stable: empty lists are `[]`,
+/// missing values `null`.
+pub fn document<T: Serialize>(kind: &str, status: &str, report: &T) -> serde_json::Value {
+    let mut value = serde_json::to_value(report).unwrap_or_default();
+    let mut doc = serde_json::Map::new();
+    doc.insert("schema_version".into(), SCHEMA_VERSION.into());
+    doc.insert("kind".into(), kind.into());
+    doc.insert("status".into(), status.into());
+    if let Some(map) = value.as_object_mut() {
+        for (key, v) in std::mem::take(map) {
+            doc.entry(key).or_insert(v);
+        }
+    } else {
+        doc.insert("report".into(), value);
+    }
+    serde_json::Value::Object(doc)
+}
+
+impl Status {
+    /// As documents spell it (`ok`, `pending`, `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Pending => "pending",
+            Status::Failed => "failed",
+        }
     }
 }
 

@@ -69,6 +69,13 @@ async fn fifty_pairs_four_at_a_time_one_failing_one_locked() {
             .collect::<Vec<_>>()
     );
     assert_eq!(report.rows[FAILING].outcome, RowOutcome::Failed, "{report}");
+    // Each row's own report is a document, as the single command's would be.
+    for row in report.rows.iter().filter(|r| r.report.is_some()) {
+        let doc = row.report.as_ref().unwrap();
+        assert_eq!(doc["schema_version"], 1, "{doc}");
+        assert_eq!(doc["kind"], "apply", "{doc}");
+        assert_eq!(doc["status"], row.outcome.status(), "{doc}");
+    }
     assert!(
         report.rows[FAILING].summary.contains("could not be loaded"),
         "{}",

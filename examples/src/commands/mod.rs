@@ -48,6 +48,7 @@ Exit codes:
   4 nothing failed, but something waits for a person (after rotate-secret:
     entering the new secret)
   5 another run holds the integration (nothing written; --break-lease if it is dead)
+  6 plan --detailed-exitcode: apply would change something
   fleet: 0 every row ok, 3 any failed or not started, else 5 any locked, else 4 any
     waiting for a person
 
@@ -76,8 +77,9 @@ pub(crate) struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Show what apply would change (reads only).
-    Plan(RunArgs),
+    /// Show what apply would change (reads only); with --detailed-exitcode,
+    /// exit 6 when something would change.
+    Plan(PlanArgs),
     /// Make ServiceNow and Bright Pattern match the configuration.
     Apply(WriteArgs),
     /// Check every step and prove it works by its effect; exit 3 when something
@@ -141,6 +143,18 @@ pub(crate) struct RunArgs {
     pub(crate) reveal_secrets: bool,
 }
 
+/// Options of `plan`.
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    /// The common options.
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+    /// Exit 6 when apply would change something (0 when nothing), like
+    /// Terraform's -detailed-exitcode; the other exit codes are unchanged.
+    #[arg(long)]
+    pub(crate) detailed_exitcode: bool,
+}
+
 /// Options of the writing subcommands.
 #[derive(Debug, Args)]
 pub(crate) struct WriteArgs {
@@ -170,17 +184,19 @@ pub(crate) struct TeardownArgs {
 }
 
 impl Command {
-    /// Whether the command prints one JSON document.
-    pub(crate) fn json(&self) -> bool {
-        match self {
-            Command::Plan(a) | Command::Verify(a) => a.json,
-            Command::Init(_) | Command::Completions { .. } | Command::Man => false,
-            Command::Fleet(f) => f.json,
-            Command::Teardown(t) => t.write.run.json,
-            Command::Apply(w) | Command::Repair(w) | Command::RotateSecret(w) => w.run.json,
-            #[cfg(feature = "demo")]
-            Command::Demo => false,
-        }
+    /// The command's name in its JSON documents, when it prints JSON.
+    pub(crate) fn json_name(&self) -> Option<&'static str> {
+        let (json, name) = match self {
+            Command::Plan(a) => (a.run.json, "plan"),
+            Command::Verify(a) => (a.json, "verify"),
+            Command::Apply(w) => (w.run.json, "apply"),
+            Command::Teardown(t) => (t.write.run.json, "teardown"),
+            Command::Repair(w) => (w.run.json, "repair"),
+            Command::RotateSecret(w) => (w.run.json, "rotate-secret"),
+            Command::Fleet(f) => (f.json, "fleet"),
+            _ => (false, ""),
+        };
+        json.then_some(name)
     }
 }
 
