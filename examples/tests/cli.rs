@@ -1778,3 +1778,54 @@ async fn every_json_document_carries_its_kind_status_and_schema_version() {
         .await
         .unwrap();
 }
+
+/// The OAuth secret is shown once, where it is born: on a terminal, the apply
+/// that creates the application shows it in the checklist; piped, it is masked
+/// and the mask names the flag; a later run points at rotate-secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_secret_is_shown_on_a_terminal_by_the_run_that_creates_it() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file("born.toml", &config(&sn, &bp));
+    let path = path.to_str().unwrap();
+    // `script` gives the program a terminal for standard output.
+    let bin = env!("CARGO_BIN_EXE_bp-servicenow");
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c"])
+        .arg(format!("{bin} apply --yes --config {path}"))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .env("NO_COLOR", "1");
+    for (k, v) in ENV {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("script(1) runs the tool on a terminal");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{shown}");
+    let secret = sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(shown.contains(&secret), "shown once on a terminal: {shown}");
+
+    // Piped, a later run cannot know it and says how to get a new one.
+    let later = run(&["apply", "--yes", "--config", path], &ENV);
+    assert!(!later.stdout.contains(&secret));
+    assert!(
+        later
+            .stdout
+            .contains("`bp-servicenow rotate-secret` makes a new one"),
+        "{}",
+        later.stdout
+    );
+    // Piped, the run that rotates it masks nothing (showing it is the point),
+    // and a run that knows a secret but is piped names the flag.
+    let rotated = run(&["rotate-secret", "--yes", "--config", path], &ENV);
+    assert_eq!(rotated.code, 4, "{}", rotated.stderr);
+    assert!(!rotated.stdout.contains("masked"), "{}", rotated.stdout);
+    assert!(brightpattern_servicenow::report::MASK.contains("--reveal-secrets"));
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
+}

@@ -243,9 +243,10 @@ impl PartialEq for ManualValue {
 impl Eq for ManualValue {}
 
 /// What a masked secret shows.
-pub const MASK: &str = "******** (masked; ask to reveal it)";
+pub const MASK: &str =
+    "******** (masked: --reveal-secrets shows it, WorkflowOptions::reveal_secrets in Rust)";
 /// What an unknown secret shows.
-pub const UNKNOWN_SECRET: &str = "(shown only in the run that creates the OAuth application; run teardown, then apply, to get a new one)";
+pub const UNKNOWN_SECRET: &str = "(shown only by the run that creates or rotates it: `bp-servicenow rotate-secret` makes a new one)";
 
 impl ManualValue {
     /// The value for display: a secret is masked unless `reveal`.

@@ -1,6 +1,8 @@
 //! `bp-servicenow apply`: make the instance and the tenant match the spec
 //! (shows the plan and asks first on a terminal; `--yes` otherwise).
 
+use std::io::IsTerminal;
+
 use brightpattern_servicenow::Status;
 
 use crate::commands::WriteArgs;
@@ -12,7 +14,11 @@ use crate::session::{Session, confirm, require_yes};
 pub(crate) async fn exec(args: WriteArgs, out: &Output) -> Result<u8, Exit> {
     require_yes(args.yes)?;
     let session = Session::open(&args.run, args.break_lease)?;
-    let reveal = args.run.reveal_secrets;
+    // The secret is shown where it is born: on a terminal, the checklist of
+    // the run that creates the OAuth application shows it (that run is the
+    // only one that knows it); elsewhere only with --reveal-secrets.
+    let on_terminal = !args.run.json && std::io::stdout().is_terminal();
+    let reveal = args.run.reveal_secrets || on_terminal;
     let workflow = &session.workflow;
     if !args.yes {
         let plan = workflow
