@@ -1829,3 +1829,41 @@ async fn the_secret_is_shown_on_a_terminal_by_the_run_that_creates_it() {
         .await
         .unwrap();
 }
+
+/// On a terminal, `init` asks for the ServiceNow instance and the Bright
+/// Pattern tenant by their names, and asks again on an empty answer.
+#[test]
+fn init_asks_for_each_platform_by_name_and_again_on_an_empty_answer() {
+    let dir = std::env::temp_dir().join(format!("bp-init-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("asked.toml");
+    let _ = std::fs::remove_file(&file);
+    let bin = env!("CARGO_BIN_EXE_bp-servicenow");
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{bin} init --config {}", file.display()))
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script(1) runs the tool on a terminal");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\ndev12345\n\nexample\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    for prompt in [
+        "ServiceNow instance (for example dev12345): the ServiceNow instance is needed",
+        "Bright Pattern tenant (for example example): the Bright Pattern tenant is needed",
+    ] {
+        assert!(shown.contains(prompt), "{prompt:?} in {shown}");
+    }
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(written.contains("instance = \"dev12345\""), "{written}");
+    assert!(written.contains("tenant = \"example\""), "{written}");
+}

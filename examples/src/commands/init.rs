@@ -21,28 +21,41 @@ pub(crate) fn exec(args: &InitArgs) -> Result<u8, Exit> {
         )));
     }
     let terminal = std::io::stdin().is_terminal();
-    let ask = |what: &str, example: &str| -> Result<String, Exit> {
+    // Asks for `what` (its flag `flag`) until the answer is not empty; an
+    // end of input stops.
+    let ask = |what: &str, flag: &str, example: &str| -> Result<String, Exit> {
         if !terminal {
             return Err(Exit::usage(format!(
-                "pass --{what} (standard input is not a terminal to ask on)"
+                "pass --{flag} (standard input is not a terminal to ask on)"
             )));
         }
-        eprint!("ServiceNow {what} (for example {example}): ");
-        let _ = std::io::stderr().flush();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|e| Exit::usage(format!("cannot read the {what}: {e}")))?;
-        Ok(answer.trim().to_owned())
+        loop {
+            eprint!("{what} (for example {example}): ");
+            let _ = std::io::stderr().flush();
+            let mut answer = String::new();
+            let read = std::io::stdin()
+                .lock()
+                .read_line(&mut answer)
+                .map_err(|e| Exit::usage(format!("cannot read the {what}: {e}")))?;
+            if read == 0 {
+                return Err(Exit::usage(format!(
+                    "no {what} given (end of input): nothing was written"
+                )));
+            }
+            let answer = answer.trim();
+            if !answer.is_empty() {
+                return Ok(answer.to_owned());
+            }
+            eprintln!("the {what} is needed: a name or an https origin");
+        }
     };
     let instance = match &args.instance {
         Some(i) => i.clone(),
-        None => ask("instance", "dev12345")?,
+        None => ask("ServiceNow instance", "instance", "dev12345")?,
     };
     let tenant = match &args.tenant {
         Some(t) => t.clone(),
-        None => ask("tenant", "example")?,
+        None => ask("Bright Pattern tenant", "tenant", "example")?,
     };
     let text = STARTER
         .replacen(
