@@ -903,6 +903,27 @@ fn completions_and_the_manual_page_are_printed() {
         "{}",
         &man.stdout[..200.min(man.stdout.len())]
     );
+    // Every page the tool's page names exists.
+    let named: Vec<String> = man
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_suffix("(1)"))
+        .map(|l| l.replace("\\-", "-"))
+        .collect();
+    assert!(named.len() >= 10, "{named:?}");
+    for page in &named {
+        let sub = page.strip_prefix("bp-servicenow-").unwrap();
+        let out = run(&["man", sub], &[]);
+        assert_eq!(out.code, 0, "{page}: {}", out.stderr);
+        assert!(out.stdout.contains(&format!(".TH {page} 1")), "{page}");
+    }
+    let dir = std::env::temp_dir().join(format!("bp-man-{}", std::process::id()));
+    let out = run(&["man", "--out-dir", dir.to_str().unwrap()], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for page in named.iter().map(String::as_str).chain(["bp-servicenow"]) {
+        assert!(dir.join(format!("{page}.1")).is_file(), "{page}.1 written");
+    }
+    assert_eq!(run(&["man", "nothing"], &[]).code, 2);
     let help = run(&["--help"], &[]);
     for needle in [
         "plan, apply, verify, teardown",

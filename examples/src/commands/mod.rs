@@ -111,8 +111,20 @@ pub(crate) enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), for `man -l -`.
-    Man,
+    /// Print the manual page (roff), for `man -l -`: the tool's, or a
+    /// subcommand's (`man plan` is bp-servicenow-plan(1)); with --out-dir,
+    /// write every page the tool's names.
+    Man(ManArgs),
+}
+
+/// Options of `man`.
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The subcommand whose page to print (the tool's page without it).
+    pub(crate) subcommand: Option<String>,
+    /// Write bp-servicenow.1 and a page per subcommand into this directory.
+    #[arg(long)]
+    pub(crate) out_dir: Option<PathBuf>,
 }
 
 /// Options of `init`.
@@ -214,6 +226,6 @@ pub(crate) async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
         Command::Fleet(args) => fleet::exec(args, out).await,
         Command::Init(args) => init::exec(&args),
         Command::Completions { shell } => completions::exec(shell),
-        Command::Man => man::exec(),
+        Command::Man(args) => man::exec(&args),
     }
 }
