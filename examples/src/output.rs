@@ -146,6 +146,26 @@ impl Output {
         println!("{}", rotation.render(&self.painter.style(true)));
     }
 
+    /// Shows a recorded confirmation.
+    pub(crate) fn confirmation(
+        &self,
+        step: &brightpattern_servicenow::StepId,
+        confirmation: &brightpattern_servicenow::ledger::Confirmation,
+    ) {
+        if self.json.is_some() {
+            let doc = document(
+                "confirm",
+                "ok",
+                &serde_json::json!({ "step": step, "confirmation": confirmation }),
+            );
+            return print_json(&doc);
+        }
+        println!(
+            "confirmed: {} did step {step} (recorded in the ledger); verify counts it ok while the step asks for the same values, and teardown forgets it",
+            confirmation.by
+        );
+    }
+
     /// Shows what repair found.
     pub(crate) fn repair(&self, report: &RepairReport) {
         if self.json.is_some() {

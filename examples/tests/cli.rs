@@ -509,10 +509,12 @@ fn the_demo_runs_the_whole_job() {
         "1. plan",
         "2. apply",
         "3. verify",
-        "4. apply again",
-        "5. teardown --dry-run",
+        "4. confirm",
+        "all 10 checks passed",
+        "5. apply again",
+        "6. teardown --dry-run",
         "Write requests: 0 to ServiceNow, 0 to Bright Pattern.",
-        "6. teardown",
+        "7. teardown",
         "Demo finished",
     ] {
         assert!(
@@ -1887,4 +1889,74 @@ fn init_asks_for_each_platform_by_name_and_again_on_an_empty_answer() {
     let written = std::fs::read_to_string(&file).unwrap();
     assert!(written.contains("instance = \"dev12345\""), "{written}");
     assert!(written.contains("tenant = \"example\""), "{written}");
+}
+
+/// The manual step is finished by a person's word: `confirm` records it,
+/// verify (with the client secret, so the OAuth proof runs) exits 0, and
+/// teardown forgets it.
+#[tokio::test(flavor = "multi_thread")]
+async fn confirming_the_manual_step_turns_verify_to_exit_0() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file("confirm.toml", &config(&sn, &bp));
+    let path = path.to_str().unwrap();
+    assert_eq!(run(&["apply", "--yes", "--config", path], &ENV).code, 4);
+    let secret = sn.table("oauth_entity")[0]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut env = ENV.to_vec();
+    env.push(("SERVICENOW_OAUTH_CLIENT_SECRET", &secret));
+    assert_eq!(run(&["verify", "--config", path], &env).code, 4);
+    let refused = run(&["confirm", "cors", "--yes", "--config", path], &env);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert_eq!(
+        run(&["confirm", "nothing", "--yes", "--config", path], &env).code,
+        2
+    );
+    assert!(
+        refused.stderr.contains("not a manual step"),
+        "{}",
+        refused.stderr
+    );
+
+    let confirmed = run(
+        &[
+            "confirm",
+            "integration_account",
+            "--yes",
+            "--by",
+            "ops",
+            "--config",
+            path,
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(confirmed.code, 0, "{}", confirmed.stderr);
+    let doc = json(&confirmed);
+    assert_eq!(doc["kind"], "confirm");
+    assert_eq!(doc["confirmation"]["by"], "ops");
+    let verify = run(&["verify", "--config", path], &env);
+    assert_eq!(verify.code, 0, "{}\n{}", verify.stdout, verify.stderr);
+    assert!(
+        verify.stdout.contains("confirmed by ops on"),
+        "{}",
+        verify.stdout
+    );
+    let plan = run(&["plan", "--config", path, "--detailed-exitcode"], &env);
+    assert_eq!(plan.code, 0, "{}", plan.stdout);
+    let teardown = run(&["teardown", "--yes", "--config", path], &env);
+    assert_eq!(teardown.code, 0, "{}", teardown.stderr);
+    assert!(
+        teardown
+            .stdout
+            .contains("the confirmation that a person did step integration_account"),
+        "{}",
+        teardown.stdout
+    );
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
 }

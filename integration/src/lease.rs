@@ -183,6 +183,11 @@ pub fn printable(text: &str, max: usize) -> String {
 }
 
 /// `2026-11-25 14:00:00 UTC`.
+/// A time in ms since the Unix epoch, as reports show it (`2026-12-04 01:02:03 UTC`).
+pub(crate) fn utc(ms: u64) -> String {
+    when(ms)
+}
+
 fn when(ms: u64) -> String {
     let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
     format!("{} UTC", servicenow_client::wire::utc_date_time(secs))
@@ -198,7 +203,7 @@ pub struct LeaseHeld {
     pub holder: LeaseHolder,
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

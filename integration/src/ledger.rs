@@ -101,11 +101,46 @@ pub struct Ledger {
     /// The sections of steps registered by the caller, by step id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub steps: BTreeMap<String, serde_json::Value>,
+    /// Manual steps a person said are done (`confirm`), by step id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub confirmed: BTreeMap<String, Confirmation>,
     /// A switch of the administrator's current update set that a run made
     /// and has not put back yet (recorded before the switch): the next
     /// writing run puts it back if the run stopped first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_set_switch: Option<UpdateSetSwitch>,
+}
+
+/// A person's word that a manual step is done (`bp-servicenow confirm
+/// <step>`): who, when, and the values the step asked for then. It counts only
+/// while the step asks for the same values (a new OAuth application, say, makes
+/// the step pending again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// Who confirmed it.
+    pub by: String,
+    /// When, in ms since the Unix epoch.
+    pub at_ms: u64,
+    /// The values the manual step asked for, by label (secrets left out).
+    pub values: BTreeMap<String, String>,
+}
+
+impl Confirmation {
+    /// The values of `manual` a confirmation is bound to: every field by its
+    /// label, a secret's only as whether it was known.
+    pub fn values_of(manual: &crate::model::ManualStep) -> BTreeMap<String, String> {
+        manual
+            .fields
+            .iter()
+            .map(|f| {
+                let value = match &f.value {
+                    crate::model::ManualValue::Text(text) => text.clone(),
+                    crate::model::ManualValue::Secret(_) => "(a secret)".to_owned(),
+                };
+                (f.label.clone(), value)
+            })
+            .collect()
+    }
 }
 
 /// A run's switch of the administrator's current update set

@@ -973,6 +973,21 @@ pub(crate) fn plan_checks(planned: &PlannedStep) -> Vec<Check> {
     }
 }
 
+/// The person's confirmation of a manual `change` of `step`, when the ledger
+/// holds one for the values the step asks for now.
+async fn confirmed(
+    ctx: &Context,
+    step: &StepId,
+    change: &Change,
+) -> Option<crate::ledger::Confirmation> {
+    let manual = change
+        .manual
+        .as_ref()
+        .filter(|_| change.action == Action::Manual)?;
+    let confirmation = ctx.ledger().await.confirmed.get(step.as_str())?.clone();
+    (confirmation.values == crate::ledger::Confirmation::values_of(manual)).then_some(confirmation)
+}
+
 /// The object-safe face of a [`Step`], used by the workflow.
 #[async_trait]
 pub(crate) trait DynStep: Send + Sync {
@@ -1060,7 +1075,10 @@ impl<S: Step> DynStep for S {
 
     async fn plan(&self, ctx: &Context, upstream: &Upstream) -> StepResult<PlannedStep> {
         let state = self.observe(ctx).await?;
-        let change = self.change(ctx, &state, upstream);
+        let mut change = self.change(ctx, &state, upstream);
+        if confirmed(ctx, &Step::id(self), &change).await.is_some() {
+            change = Change::unchanged();
+        }
         Ok(PlannedStep::new(Step::id(self), self.resource(ctx), change))
     }
 
@@ -1074,7 +1092,10 @@ impl<S: Step> DynStep for S {
             planned: None,
             error,
         })?;
-        let change = self.change(ctx, &state, upstream);
+        let mut change = self.change(ctx, &state, upstream);
+        if confirmed(ctx, &Step::id(self), &change).await.is_some() {
+            change = Change::unchanged();
+        }
         let planned = PlannedStep::new(Step::id(self), self.resource(ctx), change.clone());
         for warning in &change.warnings {
             ctx.emit(Event::Warning {
@@ -1126,13 +1147,28 @@ impl<S: Step> DynStep for S {
         upstream: &Upstream,
     ) -> StepResult<(PlannedStep, Vec<Check>)> {
         let state = self.observe(ctx).await?;
-        let planned = PlannedStep::new(
-            Step::id(self),
-            self.resource(ctx),
-            self.change(ctx, &state, upstream),
-        );
+        let change = self.change(ctx, &state, upstream);
+        let confirmation = confirmed(ctx, &Step::id(self), &change).await;
+        let change = match confirmation {
+            Some(_) => Change::unchanged(),
+            None => change,
+        };
+        let planned = PlannedStep::new(Step::id(self), self.resource(ctx), change);
         let mut checks = self.findings(ctx, &state);
-        checks.extend(plan_checks(&planned));
+        match confirmation {
+            // A person said it is done, and it still asks for the same values.
+            Some(confirmation) => {
+                checks.push(Check::pass(
+                    planned.resource.clone(),
+                    format!(
+                        "done by a person: confirmed by {} on {}",
+                        confirmation.by,
+                        crate::lease::utc(confirmation.at_ms)
+                    ),
+                ));
+            }
+            None => checks.extend(plan_checks(&planned)),
+        }
         // A record that is missing or not ours has no effect to prove.
         if !matches!(planned.action, Action::Create | Action::Refuse) {
             let proofs = Step::prove(self, ctx, &state, upstream).await?;

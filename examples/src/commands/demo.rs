@@ -35,7 +35,7 @@ groups = ["Tier 1 Agents"]
     )
 }
 
-/// Runs plan → apply → verify → apply again → teardown (previewed, then done)
+/// Runs plan → apply → verify → confirm → apply again → teardown (previewed, then done)
 /// on fakes, narrating.
 pub(crate) async fn exec(out: &Output) -> Result<u8, Exit> {
     run(out).await.map_err(|e| Exit::failure(e.to_string()))
@@ -95,11 +95,29 @@ async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
     let health = workflow.verify().await?;
     out.verify(&health, false, &auth);
     out.say(&format!(
-        "{} checks proved by effect (OAuth round trip, CORS preflight, Agent Desktop page, the configuration each agent gets); the integration account waits for a person, so verify exits 4 until it is made.",
+        "{} checks proved by effect (OAuth round trip, CORS preflight, Agent Desktop page, the configuration each agent gets); the integration account waits for a person, so verify exits 4 until it is made and confirmed.",
         health.checks.iter().filter(|c| c.effect && c.is_ok()).count()
     ));
 
-    out.heading("4. apply again: nothing to do");
+    out.heading("4. confirm: a person made the integration account, verify turns ok");
+    let confirmation = workflow
+        .confirm(
+            &brightpattern_servicenow::StepId::INTEGRATION_ACCOUNT,
+            "the demo's administrator",
+        )
+        .await?;
+    out.confirmation(
+        &brightpattern_servicenow::StepId::INTEGRATION_ACCOUNT,
+        &confirmation,
+    );
+    let confirmed = workflow.verify().await?;
+    out.verify(&confirmed, false, &auth);
+    if confirmed.status != Status::Ok {
+        return Err(format!("verify after the confirmation: {}", confirmed.summary()).into());
+    }
+    out.say("bp-servicenow confirm integration_account records the same; verify exits 0.");
+
+    out.heading("5. apply again: nothing to do");
     sn.clear_requests();
     bp.clear_requests();
     let again = workflow.apply().await?;
@@ -110,7 +128,7 @@ async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
         bp.write_count()
     ));
 
-    out.heading("5. teardown --dry-run: what teardown would do (reads only)");
+    out.heading("6. teardown --dry-run: what teardown would do (reads only)");
     let writes = (sn.write_count(), bp.write_count());
     out.teardown_plan(&workflow.teardown_plan().await?);
     out.say(&format!(
@@ -119,7 +137,7 @@ async fn run(out: &Output) -> Result<u8, Box<dyn Error>> {
         bp.write_count() - writes.1
     ));
 
-    out.heading("6. teardown: remove what apply created");
+    out.heading("7. teardown: remove what apply created");
     out.teardown(&workflow.teardown().await?);
     out.say(&format!(
         "Left on the instance: {} OpenFrame configurations, {} CORS rules, {} OAuth applications; {} integration accounts on the tenant. Plugins stay active.",

@@ -10,6 +10,7 @@ use crate::output::Output;
 
 pub(crate) mod apply;
 pub(crate) mod completions;
+pub(crate) mod confirm;
 #[cfg(feature = "demo")]
 pub(crate) mod demo;
 pub(crate) mod fleet;
@@ -91,6 +92,10 @@ pub(crate) enum Command {
     /// Rebuild an unreadable ledger from what can be proven ours, showing what
     /// was found (nothing else on the instance is changed).
     Repair(WriteArgs),
+    /// Record that a person did a manual step (the integration account): who
+    /// and when, in the ledger; verify then counts it ok while the step asks
+    /// for the same values, and teardown forgets it.
+    Confirm(ConfirmArgs),
     /// Replace the OAuth client secret with a new one and show it, with the
     /// checklist that enters it in Bright Pattern (for a secret that was never
     /// shown or is lost; the old one stops working).
@@ -183,6 +188,19 @@ pub(crate) struct WriteArgs {
     pub(crate) break_lease: bool,
 }
 
+/// Options of `confirm`.
+#[derive(Debug, Args)]
+pub(crate) struct ConfirmArgs {
+    /// The options of every writing subcommand.
+    #[command(flatten)]
+    pub(crate) write: WriteArgs,
+    /// The step a person did (`integration_account`).
+    pub(crate) step: String,
+    /// Who did it (default: user@host).
+    #[arg(long)]
+    pub(crate) by: Option<String>,
+}
+
 /// Options of `teardown`.
 #[derive(Debug, Args)]
 pub(crate) struct TeardownArgs {
@@ -205,6 +223,7 @@ impl Command {
             Command::Teardown(t) => (t.write.run.json, "teardown"),
             Command::Repair(w) => (w.run.json, "repair"),
             Command::RotateSecret(w) => (w.run.json, "rotate-secret"),
+            Command::Confirm(c) => (c.write.run.json, "confirm"),
             Command::Fleet(f) => (f.json, "fleet"),
             _ => (false, ""),
         };
@@ -221,6 +240,7 @@ pub(crate) async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
         Command::Teardown(args) => teardown::exec(args, out).await,
         Command::Repair(args) => repair::exec(args, out).await,
         Command::RotateSecret(args) => rotate_secret::exec(args, out).await,
+        Command::Confirm(args) => confirm::exec(args, out).await,
         #[cfg(feature = "demo")]
         Command::Demo => demo::exec(out).await,
         Command::Fleet(args) => fleet::exec(args, out).await,

@@ -10,6 +10,7 @@
 //! `preflight`, `plan`, `apply`, `verify`, `teardown`, `repair`, `rotate`.
 
 mod apply;
+mod confirm;
 mod plan;
 mod preflight;
 mod repair;
@@ -25,7 +26,7 @@ use tokio::sync::Mutex;
 
 use crate::events::{Event, EventHandler};
 use crate::lease::{Lease, LeaseHeld};
-use crate::ledger::{CorruptLedger, Ledger, LedgerKey, LedgerStore, Loaded};
+use crate::ledger::{Confirmation, CorruptLedger, Ledger, LedgerKey, LedgerStore, Loaded};
 pub use crate::model::PreflightProblem;
 use crate::report::{
     AppliedStep, ApplyReport, Check, Footprint, Outcome, Plan, PlannedStep, RemovalOutcome,

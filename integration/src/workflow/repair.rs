@@ -60,6 +60,14 @@ impl Workflow {
             None => crate::step::salvage_value(&raw, "update_set_switch")
                 .and_then(|v| serde_json::from_value(v).ok()),
         };
+        // A person's confirmations are not records to prove: kept as said (a
+        // confirmation no longer matching its step's values counts for nothing).
+        ledger.confirmed = match &readable {
+            Some(l) => l.confirmed.clone(),
+            None => crate::step::salvage_value(&raw, "confirmed")
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default(),
+        };
         ctx.ledger_store
             .save(&ledger)
             .await

@@ -1,6 +1,7 @@
 //! `Workflow::teardown` and its preview: every step's undo, newest first.
 
 use super::*;
+use crate::report::Removal;
 
 impl Workflow {
     /// Removes what apply created, newest first; leaves alone what it did not
@@ -46,13 +47,14 @@ impl Workflow {
         let mut steps = Vec::new();
         for step in self.steps.iter().rev() {
             let id = step.id();
-            let removals = step
+            let mut removals = step
                 .undo(&preview)
                 .await
                 .map_err(|source| WorkflowError::Step {
                     step: id.clone(),
                     source,
                 })?;
+            removals.extend(forget_confirmation(&preview, &id).await);
             steps.push(TeardownStep { step: id, removals });
         }
         Ok(steps)
@@ -114,7 +116,13 @@ impl Workflow {
         let mut steps = Vec::new();
         for step in self.steps.iter().rev() {
             let id = step.id();
-            let removals = step.undo(&self.ctx).await;
+            let removals = match step.undo(&self.ctx).await {
+                Ok(mut removals) => {
+                    removals.extend(forget_confirmation(&self.ctx, &id).await);
+                    Ok(removals)
+                }
+                Err(e) => Err(e),
+            };
             self.ctx
                 .save_ledger()
                 .await
@@ -132,4 +140,23 @@ impl Workflow {
         }
         Ok(steps)
     }
+}
+
+/// A person's confirmation of a manual step of `step` is forgotten with the
+/// step (what the person did is theirs to undo; the report says so).
+async fn forget_confirmation(ctx: &Context, step: &StepId) -> Option<Removal> {
+    let confirmation = ctx.ledger().await.confirmed.get(step.as_str()).cloned()?;
+    let name = step.as_str().to_owned();
+    ctx.record(move |l| {
+        l.confirmed.remove(&name);
+    })
+    .await;
+    Some(Removal::new(
+        format!("the confirmation that a person did step {step}"),
+        RemovalOutcome::Removed,
+        format!(
+            "confirmed by {}: the ledger forgets it (undo by hand what the person did)",
+            confirmation.by
+        ),
+    ))
 }
