@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 
 use brightpattern_client::{ApiCredentials, TenantUrl};
-use brightpattern_servicenow::spec::AuthMethod;
+use brightpattern_servicenow::spec::{AccountApi, AuthMethod};
 use brightpattern_servicenow::steps::oauth_endpoint::SECRET_VARIABLE as OAUTH_SECRET_VARIABLE;
 use brightpattern_servicenow::{
     Event, EventHandler, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Workflow, WorkflowOptions,
@@ -224,10 +224,18 @@ impl EnvCredentials {
                 }
             }
         };
-        let brightpattern = ApiCredentials::new(
-            env.required("BRIGHTPATTERN_CLIENT_ID"),
-            env.required("BRIGHTPATTERN_CLIENT_SECRET"),
-        );
+        // The manual integration account (the default) calls no Bright Pattern
+        // API (the Agent Desktop page is read anonymously): no API user is
+        // needed. A placeholder login that no token request can succeed with
+        // stands in, so a call made by mistake fails loudly at the tenant.
+        let manual = spec.integration_account.api == AccountApi::Manual;
+        let brightpattern = match (manual, env.value("BRIGHTPATTERN_CLIENT_ID")) {
+            (true, None) => ApiCredentials::new(NO_API_USER, SecretString::from(String::new())),
+            _ => ApiCredentials::new(
+                env.required("BRIGHTPATTERN_CLIENT_ID"),
+                env.required("BRIGHTPATTERN_CLIENT_SECRET"),
+            ),
+        };
         let proxy_password = if spec.proxy_username.is_some() {
             Some(SecretString::from(env.required("PROXY_PASSWORD")))
         } else {
@@ -250,6 +258,10 @@ impl EnvCredentials {
         })
     }
 }
+
+/// The Bright Pattern login used when the manual integration account needs no
+/// API user (never sent with a secret: the manual mode requests no token).
+const NO_API_USER: &str = "(no API user: the integration account is manual)";
 
 /// Reads and resolves a configuration file.
 pub(crate) fn load_spec(path: &std::path::Path) -> Result<ResolvedSpec, Exit> {

@@ -455,6 +455,22 @@ fn missing_credentials_and_bad_configs_are_usage_errors() {
     let path = path.to_str().unwrap();
     let missing = run(&["plan", "--config", path], &ENV[..1]);
     assert_eq!(missing.code, 2);
+    // The manual integration account (the default) needs no Bright Pattern
+    // API user; the assumed endpoints do.
+    assert!(
+        missing
+            .stderr
+            .contains("missing environment variable SERVICENOW_PASSWORD ")
+            && !missing.stderr.contains("BRIGHTPATTERN_CLIENT_ID"),
+        "{}",
+        missing.stderr
+    );
+    let assumed = config_file(
+        "plain-assumed.toml",
+        "[servicenow]\ninstance = \"dev1\"\n[brightpattern]\ntenant = \"example\"\n[integration_account]\napi = \"assumed\"\n",
+    );
+    let missing = run(&["plan", "--config", assumed.to_str().unwrap()], &ENV[..1]);
+    assert_eq!(missing.code, 2);
     assert!(
         missing.stderr.contains(
             "missing environment variables SERVICENOW_PASSWORD, BRIGHTPATTERN_CLIENT_ID, BRIGHTPATTERN_CLIENT_SECRET"
@@ -1955,6 +1971,31 @@ async fn confirming_the_manual_step_turns_verify_to_exit_0() {
             .contains("the confirmation that a person did step integration_account"),
         "{}",
         teardown.stdout
+    );
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
+}
+
+/// In the default manual mode the tool needs no Bright Pattern API user: plan,
+/// apply and verify run without one and ask the tenant for no token.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_manual_mode_needs_no_bright_pattern_api_user() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file("manual-no-bp.toml", &config(&sn, &bp));
+    let path = path.to_str().unwrap();
+    let env = &ENV[..2]; // the ServiceNow administrator only
+    assert_eq!(run(&["plan", "--config", path], env).code, 0);
+    let apply = run(&["apply", "--yes", "--config", path], env);
+    assert_eq!(apply.code, 4, "{}", apply.stderr);
+    let verify = run(&["verify", "--config", path], env);
+    assert_eq!(verify.code, 4, "{}", verify.stderr);
+    assert!(
+        bp.requests().iter().all(|r| !r.path.contains("token")),
+        "no token asked of the tenant: {:?}",
+        bp.requests()
     );
     tokio::task::spawn_blocking(move || drop((sn, bp)))
         .await

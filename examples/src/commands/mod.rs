@@ -32,7 +32,8 @@ Environment:
   SERVICENOW_API_KEY                            a REST API key (method = api_key)
   SERVICENOW_INTEGRATION_USERNAME, _PASSWORD    the user Bright Pattern acts as (default: the admin;
                                                 required with client_credentials, jwt and api_key)
-  BRIGHTPATTERN_CLIENT_ID, _CLIENT_SECRET       a Bright Pattern API user
+  BRIGHTPATTERN_CLIENT_ID, _CLIENT_SECRET       a Bright Pattern API user (only with
+                                                [integration_account] api = \"assumed\")
   SERVICENOW_OAUTH_CLIENT_SECRET                optional: lets verify prove the OAuth client end to end
   PROXY_PASSWORD                                the password of [network] proxy_username
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY             honoured unless [network] proxy is set
