@@ -43,17 +43,22 @@ impl std::io::Write for ScrubbedStderr {
 
 /// Sends the libraries' `tracing` output to standard error: `RUST_LOG` when set,
 /// else by the number of `-v`.
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, quiet: bool, ansi: bool) {
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
+        _ if quiet => "off",
         0 => "error",
         1 => "warn",
         2 => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let filter = match quiet {
+        true => EnvFilter::new(level),
+        false => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(|| ScrubbedStderr)
         .with_target(true)
         .without_time()
@@ -70,8 +75,12 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.verbose);
-    let out = Output::new(cli.command.json_name(), Painter::for_stdout());
+    use std::io::IsTerminal as _;
+    let stderr_colour = cli.color.enabled(std::io::stderr().is_terminal());
+    init_logging(cli.verbose, cli.quiet, stderr_colour);
+    session::set_quiet(cli.quiet);
+    let painter = Painter::new(cli.color.enabled(std::io::stdout().is_terminal()));
+    let out = Output::new(cli.command.json_name(), painter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

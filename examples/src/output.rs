@@ -1,25 +1,22 @@
 //! How results are shown: tables for people (colours only on a terminal), or one
 //! JSON document on standard output.
 
-use std::io::IsTerminal;
-
 use brightpattern_servicenow::report::{
     RepairReport, RevealSecrets, SecretRotation, Style, TeardownPlan, TeardownReport, document,
 };
 use brightpattern_servicenow::{ApplyReport, Plan, VerifyReport};
 
-/// Adds colour when standard output is a terminal and `NO_COLOR` is not set.
+/// Adds colour to standard output when `--color` says so (by default: when it
+/// is a terminal and `NO_COLOR` is not set).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Painter {
     enabled: bool,
 }
 
 impl Painter {
-    /// Colours when standard output is a terminal.
-    pub(crate) fn for_stdout() -> Self {
-        Self {
-            enabled: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        }
+    /// Colours, or not (`--color`, decided for standard output).
+    pub(crate) fn new(enabled: bool) -> Self {
+        Self { enabled }
     }
 
     /// The reports' style: colours when enabled, secrets as `reveal` says.

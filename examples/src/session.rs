@@ -398,10 +398,21 @@ fn tls_files(
     Ok((roots, identity))
 }
 
-/// Shows the workflow's warnings on standard error (always: the README
-/// promises them, such as roles that cannot be checked), and progress when
-/// standard error is a terminal.
+/// `--quiet`: no progress and no warnings on standard error.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets `--quiet` for the sessions of this process.
+pub(crate) fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Shows the workflow's warnings on standard error (the README promises them,
+/// such as roles that cannot be checked; not with `--quiet`), and progress
+/// when standard error is a terminal.
 fn event_handler(progress: bool) -> Option<EventHandler> {
+    if QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     let bar: Arc<Mutex<Option<indicatif::ProgressBar>>> = Arc::new(Mutex::new(None));
     Some(Arc::new(move |event: &Event| {
         let mut bar = bar.lock().unwrap_or_else(|p| p.into_inner());

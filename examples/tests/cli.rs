@@ -891,6 +891,37 @@ async fn verbose_shows_the_libraries_retry_warnings() {
         "{}",
         verbose.stderr
     );
+    // Redirected to a file, the log has no colour codes; --color always asks
+    // for them on both streams, --color never on none.
+    assert!(!verbose.stderr.contains('\u{1b}'), "{}", verbose.stderr);
+    assert!(!verbose.stdout.contains('\u{1b}'), "{}", verbose.stdout);
+    sn.inject_fault(
+        servicenow_fake::Fault::RateLimited {
+            retry_after: Some(0),
+        },
+        servicenow_fake::FaultSchedule::Nth(1),
+    );
+    let coloured = run(&["plan", "-v", "--color", "always", "--config", path], &ENV);
+    assert!(coloured.stderr.contains('\u{1b}'), "{}", coloured.stderr);
+    assert!(coloured.stdout.contains('\u{1b}'), "{}", coloured.stdout);
+    let never = run(&["plan", "--color", "never", "--config", path], &ENV);
+    assert!(!never.stdout.contains('\u{1b}'));
+    // --quiet: results only.
+    sn.inject_fault(
+        servicenow_fake::Fault::RateLimited {
+            retry_after: Some(0),
+        },
+        servicenow_fake::FaultSchedule::Nth(1),
+    );
+    let quiet = run(&["plan", "--quiet", "--config", path], &ENV);
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert_eq!(quiet.stderr, "", "nothing but results");
+    assert!(
+        quiet.stdout.contains("ServiceNow release"),
+        "{}",
+        quiet.stdout
+    );
+    assert_eq!(run(&["plan", "-q", "-v", "--config", path], &ENV).code, 2);
 }
 
 #[test]
