@@ -57,8 +57,9 @@ impl Environment {
         }
     }
 
-    /// A file of `KEY=VALUE` lines (blank lines and `#` comments skipped;
-    /// values may be quoted).
+    /// A `.env` file of `KEY=VALUE` lines, by the usual rules (`export KEY=…`,
+    /// single or double quotes, `#` comments, blank lines). A line that does
+    /// not parse is named by its number only: its text may hold a secret.
     pub(crate) fn file(path: &std::path::Path) -> Result<Self, Exit> {
         let text = crate::files::read_text(
             path,
@@ -66,24 +67,28 @@ impl Environment {
             crate::files::MAX_SECRET_FILE_BYTES,
         )?;
         let mut values = std::collections::HashMap::new();
-        for (number, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
+            match item {
+                Ok((key, value)) => {
+                    values.insert(key, value);
+                }
+                Err(dotenvy::Error::LineParse(line, _)) => {
+                    let number = text
+                        .lines()
+                        .position(|l| l.contains(line.lines().next().unwrap_or(&line)))
+                        .map_or_else(|| "a line".to_owned(), |n| format!("line {}", n + 1));
+                    return Err(Exit::usage(format!(
+                        "{} {number}: not KEY=VALUE (the .env rules: export, quotes, # comments)",
+                        path.display()
+                    )));
+                }
+                Err(_) => {
+                    return Err(Exit::usage(format!(
+                        "{}: cannot be read as KEY=VALUE lines",
+                        path.display()
+                    )));
+                }
             }
-            let Some((key, value)) = line.split_once('=') else {
-                return Err(Exit::usage(format!(
-                    "{} line {}: not KEY=VALUE",
-                    path.display(),
-                    number + 1
-                )));
-            };
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
-            values.insert(key.trim().to_owned(), value.to_owned());
         }
         Ok(Self {
             source: Source::File(path.to_owned(), values),
@@ -499,4 +504,52 @@ pub(crate) fn require_yes(yes: bool) -> Result<(), Exit> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("bp-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_credentials_file_follows_the_dotenv_rules() {
+        let path = file_with(
+            "creds.env",
+            "# the admin\nexport SERVICENOW_USERNAME=admin\nSERVICENOW_PASSWORD='p@ss # not a comment'\nBRIGHTPATTERN_CLIENT_ID=\"api.admin\" # a comment\n\nBRIGHTPATTERN_CLIENT_SECRET=s3cret\n",
+        );
+        let env = Environment::file(&path).unwrap();
+        for (key, value) in [
+            ("SERVICENOW_USERNAME", "admin"),
+            ("SERVICENOW_PASSWORD", "p@ss # not a comment"),
+            ("BRIGHTPATTERN_CLIENT_ID", "api.admin"),
+            ("BRIGHTPATTERN_CLIENT_SECRET", "s3cret"),
+        ] {
+            assert_eq!(env.value(key).as_deref(), Some(value), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_line_that_does_not_parse_is_named_by_its_number_only() {
+        let path = file_with(
+            "bad.env",
+            "SERVICENOW_USERNAME=admin\nhunter2-is-the-password\n",
+        );
+        let Err(err) = Environment::file(&path) else {
+            panic!("a line without = is refused")
+        };
+        assert_eq!(err.code, crate::exit::EXIT_USAGE);
+        assert!(
+            err.message.contains("line 2: not KEY=VALUE"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("hunter2"), "{}", err.message);
+    }
 }

@@ -586,12 +586,17 @@ async fn run_member(member: FleetMember, operation: FleetOperation, fleet: Insta
                     .map(|s| s.step.to_string())
                     .collect::<Vec<_>>();
                 let (outcome, summary) = if plan.would_refuse() {
+                    // The preflight's problem, or the steps that refuse a
+                    // record, each with why, on the row's one line.
                     let why = match plan.refusals.first() {
                         Some(problem) => problem.to_string(),
-                        None => {
-                            "a step refuses a record it cannot prove its own (see the row's steps)"
-                                .to_owned()
-                        }
+                        None => plan
+                            .steps
+                            .iter()
+                            .filter(|s| s.action == crate::Action::Refuse)
+                            .map(|s| format!("step {}: {}", s.step, s.warnings.join("; ")))
+                            .collect::<Vec<_>>()
+                            .join(" | "),
                     };
                     (RowOutcome::Failed, format!("apply would refuse: {why}"))
                 } else if let Some(holder) = &plan.held_by {

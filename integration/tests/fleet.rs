@@ -167,6 +167,26 @@ async fn a_row_whose_apply_would_refuse_fails_the_plan_and_says_why() {
         "{json}"
     );
     assert_eq!(report.summary(), FleetSummary::AnyFailed);
+
+    // A row whose CORS rule name is someone else's: the row's one line says
+    // which step refuses and why (the table shows no steps).
+    p.sn.insert(
+        "sys_cors_rule",
+        serde_json::json!({"name": "Partner portal", "domain": "https://partner.example.com"}),
+    );
+    let taken = "[access]\nusers = [\"agent.1\"]\n[cors]\nname = \"Partner portal\"\n";
+    let report = run_fleet(
+        vec![FleetMember::new("taken", workflow(&p, taken))],
+        FleetOperation::Plan,
+        &FleetOptions::default(),
+    )
+    .await;
+    let summary = &report.rows[0].summary;
+    assert_eq!(report.rows[0].outcome, RowOutcome::Failed, "{report}");
+    assert!(
+        summary.starts_with("apply would refuse: step cors: CORS rule \"Partner portal\""),
+        "{summary}"
+    );
 }
 
 #[tokio::test]

@@ -38,7 +38,7 @@ Environment:
   PROXY_PASSWORD                                the password of [network] proxy_username
   HTTPS_PROXY, HTTP_PROXY, NO_PROXY             honoured unless [network] proxy is set
   `fleet` rows read the same names after their env_prefix (ACME_SERVICENOW_USERNAME),
-  or from their credentials_file (KEY=VALUE lines)
+  or from their credentials_file (.env rules: KEY=VALUE, export, quotes, comments)
 
 Exit codes:
   0 ok
