@@ -175,6 +175,17 @@ impl EnvCredentials {
                     None,
                 )
             }
+            AuthMethod::RefreshToken { client_id } => {
+                let secret = SecretString::from(env.required("SERVICENOW_CLIENT_SECRET"));
+                let token = SecretString::from(env.required("SERVICENOW_REFRESH_TOKEN"));
+                (
+                    Credentials::oauth_refresh_token(
+                        OAuthClient::new(client_id.clone(), secret),
+                        token,
+                    ),
+                    None,
+                )
+            }
             AuthMethod::ApiKey => (
                 Credentials::api_key(env.required("SERVICENOW_API_KEY")),
                 None,

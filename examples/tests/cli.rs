@@ -2032,3 +2032,70 @@ async fn the_manual_mode_needs_no_bright_pattern_api_user() {
         .await
         .unwrap();
 }
+
+/// `method = "refresh_token"`: a refresh token issued earlier (here by a
+/// password grant) and the client secret, from the environment; neither is
+/// ever printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_token_authenticates_the_tool() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    sn.register_oauth_client("Automation", "auto-id", "auto-secret-never-shown");
+    let answer = reqwest::Client::new()
+        .post(sn.token_url())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=password&client_id=auto-id&client_secret=auto-secret-never-shown&username={ADMIN_USER}&password={ADMIN_PASSWORD}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let issued: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let refresh = issued["refresh_token"].as_str().unwrap().to_owned();
+    let file = config_file(
+        "refresh.toml",
+        &config(&sn, &bp).replacen(
+            "[brightpattern]",
+            "[servicenow.auth]\nmethod = \"refresh_token\"\nclient_id = \"auto-id\"\n[brightpattern]",
+            1,
+        ),
+    );
+    let path = file.to_str().unwrap();
+    let env = [
+        ("SERVICENOW_CLIENT_SECRET", "auto-secret-never-shown"),
+        ("SERVICENOW_REFRESH_TOKEN", refresh.as_str()),
+        ("SERVICENOW_INTEGRATION_USERNAME", ADMIN_USER),
+        ("SERVICENOW_INTEGRATION_PASSWORD", ADMIN_PASSWORD),
+    ];
+    let missing = run(&["plan", "--config", path], &env[..1]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("SERVICENOW_REFRESH_TOKEN"),
+        "{}",
+        missing.stderr
+    );
+    let plan = run(&["plan", "--config", path], &env);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.starts_with(&format!(
+            "ServiceNow {} as OAuth refresh token (client id auto-id)",
+            sn.url().as_str()
+        )),
+        "{}",
+        plan.stdout
+    );
+    assert!(
+        sn.requests()
+            .iter()
+            .any(|r| r.path.contains("oauth_token.do")),
+        "the refresh grant was used"
+    );
+    assert_no_secrets(&[&plan, &missing], &[&refresh, "auto-secret-never-shown"]);
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
+}

@@ -296,6 +296,12 @@ pub enum AuthMethod {
         /// The OAuth client id.
         client_id: String,
     },
+    /// OAuth refresh-token grant: `SERVICENOW_REFRESH_TOKEN` and
+    /// `SERVICENOW_CLIENT_SECRET` (a token issued earlier, to the user it acts as).
+    RefreshToken {
+        /// The OAuth client id.
+        client_id: String,
+    },
     /// A REST API key: `SERVICENOW_API_KEY`.
     ApiKey,
     /// OAuth JWT bearer: an assertion signed with the key in `key_file`, and
@@ -322,6 +328,9 @@ impl AuthMethod {
             }
             AuthMethod::ClientCredentials { client_id } => {
                 format!("OAuth client credentials (client id {client_id})")
+            }
+            AuthMethod::RefreshToken { client_id } => {
+                format!("OAuth refresh token (client id {client_id})")
             }
             AuthMethod::ApiKey => "REST API key".to_owned(),
             AuthMethod::Jwt {
@@ -899,6 +908,9 @@ impl IntegrationSpec {
                         client_id().map(|client_id| AuthMethod::ClientCredentials { client_id })
                     }
                     "api_key" => Some(AuthMethod::ApiKey),
+                    "refresh_token" => {
+                        client_id().map(|client_id| AuthMethod::RefreshToken { client_id })
+                    }
                     "jwt" => {
                         let client_id = client_id();
                         let mut field = |name: &str, value: &Option<String>| match value {
@@ -927,7 +939,7 @@ impl IntegrationSpec {
                     }
                     other => {
                         problems.push(format!(
-                            "servicenow.auth.method: {other:?} is not one of \"basic\", \"password\", \"client_credentials\", \"jwt\", \"api_key\""
+                            "servicenow.auth.method: {other:?} is not one of \"basic\", \"password\", \"refresh_token\", \"client_credentials\", \"jwt\", \"api_key\""
                         ));
                         None
                     }

@@ -1,5 +1,7 @@
-//! How the client authenticates: basic credentials, an OAuth password grant, an
-//! OAuth refresh token, or a bearer token obtained elsewhere.
+//! How the client authenticates ([`Credentials`]): basic credentials; OAuth
+//! grants — password, refresh token, client credentials, JWT bearer (a key of
+//! yours signs, [`JwtSigningKey`]); a REST API key (`x-sn-apikey`); or a bearer
+//! token obtained elsewhere.
 //!
 //! OAuth tokens come from `POST /oauth_token.do` (form-encoded; ServiceNow rejects
 //! JSON there) through the `oauth2` crate, and are cached and renewed shortly before

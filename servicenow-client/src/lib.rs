@@ -13,7 +13,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`instance`] | [`InstanceUrl`]: a bare name (`dev12345`) or a full https origin |
-//! | [`credentials`] | [`Credentials`]: basic, OAuth password grant, OAuth refresh token, bearer |
+//! | [`credentials`] | [`Credentials`]: basic; OAuth password, refresh-token, client-credentials and JWT-bearer grants; REST API key; bearer |
 //! | [`client`] | [`Client`] and its builder: timeouts, retries, page size, batch settings |
 //! | [`table`] | the Table API over any table: [`Record`], [`Table`], paging [`Stream`](futures_util::Stream)s |
 //! | [`query`] | the encoded-query builder, [`Query`](query::Query) |

@@ -28,8 +28,11 @@ Environment:
   SERVICENOW_USERNAME, SERVICENOW_PASSWORD      the ServiceNow administrator who configures
                                                 ([servicenow.auth] method = basic or password)
   SERVICENOW_CLIENT_SECRET                      the OAuth client secret (method = password,
-                                                client_credentials or jwt; client_id in the file)
+                                                refresh_token, client_credentials or jwt;
+                                                client_id in the file)
   SERVICENOW_API_KEY                            a REST API key (method = api_key)
+  SERVICENOW_REFRESH_TOKEN                      an OAuth refresh token (method = refresh_token,
+                                                with SERVICENOW_CLIENT_SECRET)
   SERVICENOW_INTEGRATION_USERNAME, _PASSWORD    the user Bright Pattern acts as (default: the admin;
                                                 required with client_credentials, jwt and api_key)
   BRIGHTPATTERN_CLIENT_ID, _CLIENT_SECRET       a Bright Pattern API user (only with
