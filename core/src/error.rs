@@ -53,6 +53,22 @@ pub(crate) fn host_of(origin: &crate::Origin) -> String {
     }
 }
 
+impl RequestSummary {
+    /// The request for the end of a message about its host: the method and the
+    /// path with its query left out (it can be long and percent-encoded), and
+    /// the attempts (`GET /api/now/table/sys_properties?…, 4 attempts`).
+    pub fn brief(&self) -> String {
+        let path = match self.path.split_once('?') {
+            Some((path, _)) => format!("{path}?…"),
+            None => self.path.clone(),
+        };
+        match self.attempts {
+            0 | 1 => format!("{} {path}", self.method),
+            n => format!("{} {path}, {n} attempts", self.method),
+        }
+    }
+}
+
 impl fmt::Display for RequestSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.method, self.path)?;
@@ -316,7 +332,7 @@ pub enum Error {
     },
     /// The TLS handshake failed for a known reason (an unknown root, an expired
     /// certificate, another name, a client certificate wanted).
-    #[error("{request}: TLS failed: {problem}")]
+    #[error("TLS with {} failed: {problem} ({})", request.host, request.brief())]
     Tls {
         /// What was asked.
         request: RequestSummary,
@@ -327,7 +343,7 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The connection failed or broke.
-    #[error("{request}: connection failed: {source}")]
+    #[error("could not reach {}: connection failed: {source} ({})", request.host, request.brief())]
     Transport {
         /// What was asked.
         request: RequestSummary,
@@ -338,7 +354,7 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The request, or the whole retry sequence, ran out of time.
-    #[error("{request}: timed out after {elapsed:?}")]
+    #[error("{} did not answer in time: timed out after {elapsed:?} ({})", request.host, request.brief())]
     Timeout {
         /// What was asked.
         request: RequestSummary,

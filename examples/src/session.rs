@@ -9,7 +9,8 @@ use brightpattern_client::{ApiCredentials, TenantUrl};
 use brightpattern_servicenow::spec::{AccountApi, AuthMethod};
 use brightpattern_servicenow::steps::oauth_endpoint::SECRET_VARIABLE as OAUTH_SECRET_VARIABLE;
 use brightpattern_servicenow::{
-    Event, EventHandler, IntegrationSpec, ResolvedSpec, ServiceNowLogin, Workflow, WorkflowOptions,
+    Event, EventHandler, IntegrationSpec, ResolvedSpec, ServiceNowLogin, SpecError, Workflow,
+    WorkflowOptions,
 };
 use servicenow_client::{Credentials, InstanceUrl, OAuthClient, SecretString};
 
@@ -290,9 +291,14 @@ pub(crate) fn load_spec(path: &std::path::Path) -> Result<ResolvedSpec, Exit> {
     let text = crate::files::read_text(path, "configuration", crate::files::MAX_CONFIG_BYTES)?;
     let spec = IntegrationSpec::from_toml(&text)
         .map_err(|e| Exit::usage(format!("{}: {e}", path.display())))?;
-    let mut resolved = spec
-        .resolve()
-        .map_err(|e| Exit::usage(format!("{}: {e}", path.display())))?;
+    let mut resolved = spec.resolve().map_err(|e| {
+        // Each problem with the line its key stands on.
+        let e = match e {
+            SpecError::Invalid(problems) => SpecError::Invalid(problems.with_lines(&text)),
+            other => other,
+        };
+        Exit::usage(format!("{}: {e}", path.display()))
+    })?;
     // Relative paths in the file are taken from its folder.
     crate::files::anchor(&mut resolved, path);
     Ok(resolved)

@@ -499,6 +499,26 @@ fn missing_credentials_and_bad_configs_are_usage_errors() {
         "{}",
         invalid.stderr
     );
+    // Each semantic problem names its line; a type error says in words what
+    // was expected.
+    assert!(
+        invalid.stderr.contains("(2 problems)")
+            && invalid.stderr.contains("line 2: servicenow.instance")
+            && invalid.stderr.contains("line 6: openframe.width"),
+        "{}",
+        invalid.stderr
+    );
+    let typed = config_file(
+        "typed.toml",
+        "[servicenow]\ninstance = \"dev1\"\n[brightpattern]\ntenant = \"example\"\n[oauth]\naccess_token_lifespan = \"long\"\n",
+    );
+    let typed = run(&["plan", "--config", typed.to_str().unwrap()], &ENV);
+    assert_eq!(typed.code, 2);
+    assert!(
+        typed.stderr.contains("expected a whole number") && !typed.stderr.contains("u32"),
+        "{}",
+        typed.stderr
+    );
 
     // Without --config: ./bp-servicenow.toml, and a hint at init when missing.
     let default = run(&["plan"], &ENV);
@@ -933,8 +953,14 @@ fn an_unreachable_instance_is_named_with_the_cause() {
     );
     let failed = run(&["plan", "--config", file.to_str().unwrap()], &ENV);
     assert_eq!(failed.code, 1, "{}", failed.stderr);
+    // What failed for the administrator first, then the host, then the
+    // request (its long encoded query left out), then the causes.
+    let first = failed.stderr.lines().next().unwrap_or_default();
     assert!(
-        failed.stderr.contains("on 127.0.0.1:9") && failed.stderr.contains("caused by"),
+        first.starts_with("error: the integration's ledger (system properties) could not be read or written: could not reach 127.0.0.1:9: connection failed")
+            && first.ends_with("(GET /api/now/table/sys_properties?…, 4 attempts)")
+            && !first.contains("%5E")
+            && failed.stderr.contains("caused by"),
         "{}",
         failed.stderr
     );

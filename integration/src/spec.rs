@@ -749,7 +749,7 @@ pub(crate) fn toml_error(text: &str, error: &toml::de::Error, role: &str) -> Str
         );
     }
     let Some(span) = error.span() else {
-        return error.message().trim().to_owned();
+        return in_words(error.message().trim());
     };
     let start = span.start.min(text.len());
     let before = &text[..start];
@@ -762,20 +762,94 @@ pub(crate) fn toml_error(text: &str, error: &toml::de::Error, role: &str) -> Str
     if risky {
         format!(
             "line {line_number}, column {column}: {} (the line is not shown: it may hold a secret)",
-            error.message().trim()
+            in_words(error.message().trim())
         )
     } else {
-        error.to_string().trim().to_owned()
+        in_words(error.to_string().trim())
     }
+}
+
+/// A parser's message with its Rust type names said in words (`expected
+/// u32` → `expected a whole number from 0 to 4294967295`).
+fn in_words(message: &str) -> String {
+    let mut out = message.to_owned();
+    for (rust, words) in [
+        ("expected u64", "expected a whole number of 0 or more"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected i64", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a string", "expected text in quotes"),
+    ] {
+        out = out.replace(rust, words);
+    }
+    out
 }
 
 /// Every problem of a spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecProblems(pub Vec<String>);
 
+impl SpecProblems {
+    /// The problems with the line of `text` (the spec's TOML) each one's key
+    /// stands on, where it can be found (`line 12: openframe.width: …`).
+    pub fn with_lines(self, text: &str) -> Self {
+        SpecProblems(
+            self.0
+                .into_iter()
+                .map(|problem| {
+                    let key = problem.split([':', ' ']).next().unwrap_or_default();
+                    match line_of(text, key.trim()) {
+                        Some(line) => format!("line {line}: {problem}"),
+                        None => problem,
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The 1-based line a dotted key (`openframe.width`, `servicenow.auth.client_id`)
+/// stands on in `text`: the key's own line under its table's header, else the
+/// header's line. Array tables and inline tables are not searched.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return None;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let header = |table: &str| lines.iter().position(|l| l.trim() == format!("[{table}]"));
+    // The longest table the key's prefix names, then the key in it.
+    let parts: Vec<&str> = key.split('.').collect();
+    for cut in (1..parts.len()).rev() {
+        let (table, rest) = (parts[..cut].join("."), parts[cut..].join("."));
+        let Some(at) = header(&table) else { continue };
+        let key_line = lines[at + 1..]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .position(|l| {
+                l.split_once('=')
+                    .is_some_and(|(k, _)| k.trim().trim_matches('"') == rest)
+            });
+        return Some(match key_line {
+            Some(offset) => at + 2 + offset,
+            None => at + 1,
+        });
+    }
+    header(key).map(|at| at + 1)
+}
+
 impl fmt::Display for SpecProblems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration ({} problems):", self.0.len())?;
+        match self.0.len() {
+            1 => write!(f, "invalid configuration (1 problem):")?,
+            n => write!(f, "invalid configuration ({n} problems):")?,
+        }
         for p in &self.0 {
             write!(f, "\n  - {p}")?;
         }

@@ -91,7 +91,7 @@ pub enum WorkflowError {
         source: StepError,
     },
     /// The ledger could not be read or written.
-    #[error("the ledger: {0}")]
+    #[error("the integration's ledger (system properties) could not be read or written: {0}")]
     Ledger(#[source] Error),
     /// The ledger cannot be read: writing is refused until it is repaired.
     #[error("{0}")]
