@@ -91,7 +91,20 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    match runtime.block_on(commands::run(cli.command, &out)) {
+    let interrupted = || async {
+        // Ctrl-C: stop, and give back what this run holds on the instance.
+        let given = brightpattern_servicenow::lease::give_back_all().await;
+        Err(exit::Exit::failure(format!(
+            "interrupted: {given} lease or lock row(s) given back; what was written before is in the ledger (run apply again to finish, or teardown)"
+        )))
+    };
+    let run = async {
+        tokio::select! {
+            result = commands::run(cli.command, &out) => result,
+            Ok(()) = tokio::signal::ctrl_c() => interrupted().await,
+        }
+    };
+    match runtime.block_on(run) {
         Ok(code) => ExitCode::from(code),
         Err(exit) => {
             // The last line of defence: an error may quote what a server said.

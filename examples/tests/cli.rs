@@ -2125,3 +2125,54 @@ async fn a_refresh_token_authenticates_the_tool() {
         .await
         .unwrap();
 }
+
+/// Ctrl-C stops a run cleanly and gives the lease back at once (the next run
+/// does not wait ten minutes for it to expire).
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_gives_the_lease_back() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file("interrupted.toml", &config(&sn, &bp));
+    // Slow enough to be interrupted mid-apply.
+    sn.set_latency(std::time::Duration::from_millis(150));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bp-servicenow"));
+    cmd.args(["apply", "--yes", "--config", path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in ENV {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let leases = |sn: &FakeInstance| {
+        sn.table("sys_properties")
+            .iter()
+            .filter(|r| r["name"].as_str().unwrap_or_default().contains(".lease."))
+            .count()
+    };
+    let started = std::time::Instant::now();
+    while leases(&sn) == 0 {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the run never took its lease"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted: "), "{stderr}");
+    assert!(stderr.contains("given back"), "{stderr}");
+    assert_eq!(leases(&sn), 0, "the lease is given back: {stderr}");
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
+}

@@ -381,6 +381,10 @@ impl Lease {
             // A client-chosen sys_id: when the insert's answer is lost, the row
             // can still be removed, so a failed start does not strand a lease.
             let chosen = SysId::generate();
+            // Known before it is sent: an interrupted run gives it back even
+            // when the create's answer never came.
+            held_rows().push((client.clone(), chosen.clone()));
+            let forget = |row: &SysId| held_rows().retain(|(_, r)| r != row);
             let mine = match table
                 .create_with_id(
                     &chosen,
@@ -394,10 +398,17 @@ impl Lease {
             {
                 Ok(row) => row,
                 Err(e) => {
-                    let _ = table.delete(&chosen).await;
+                    if table.delete(&chosen).await.is_ok() {
+                        forget(&chosen);
+                    }
                     return Err(e);
                 }
             };
+            if mine.sys_id != chosen {
+                // An instance that chose its own sys_id: remember that one.
+                forget(&chosen);
+                held_rows().push((client.clone(), mine.sys_id.clone()));
+            }
             let now = now_ms();
             let mut live: Vec<LeaseHolder> = Vec::new();
             for row in Self::rows(client, prefix).await? {
@@ -434,6 +445,7 @@ impl Lease {
                 return Ok(Ok(lease.renewing(options.ttl)));
             }
             table.delete(&mine.sys_id).await?;
+            forget(&mine.sys_id);
             live.sort_by_key(|h| h.since_ms);
             // A holder that started clearly before us holds it: refuse at once.
             // Near-simultaneous contenders both step back and try once more.
@@ -536,11 +548,43 @@ impl Lease {
     /// Gives the lease back.
     pub async fn release(mut self) -> Result<()> {
         self.stop_renewing();
-        self.client
+        let released = self
+            .client
             .table::<SystemProperty>()
             .delete(&self.row)
-            .await
+            .await;
+        if released.is_ok() || released.as_ref().is_err_and(|e| e.is_not_found()) {
+            held_rows().retain(|(_, row)| row != &self.row);
+        }
+        released
     }
+}
+
+/// The lease and lock rows this process took and has not given back (a
+/// dropped lease stays here: its row lives on until it expires).
+fn held_rows() -> std::sync::MutexGuard<'static, Vec<(Client, SysId)>> {
+    static HELD: std::sync::OnceLock<std::sync::Mutex<Vec<(Client, SysId)>>> =
+        std::sync::OnceLock::new();
+    HELD.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Gives back every lease and instance lock this process still holds,
+/// released or not — for a program interrupted mid-run (Ctrl-C), so that the
+/// next run does not wait for them to expire. What the run wrote before is in
+/// its ledger (apply again to finish). Returns how many rows were deleted.
+pub async fn give_back_all() -> usize {
+    let rows: Vec<(Client, SysId)> = std::mem::take(&mut *held_rows());
+    let mut given = 0;
+    for (client, row) in rows {
+        match client.table::<SystemProperty>().delete(&row).await {
+            Ok(()) => given += 1,
+            Err(e) if e.is_not_found() => {}
+            Err(_) => {}
+        }
+    }
+    given
 }
 
 impl Drop for Lease {
