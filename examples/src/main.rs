@@ -79,6 +79,7 @@ fn main() -> ExitCode {
     let stderr_colour = cli.color.enabled(std::io::stderr().is_terminal());
     init_logging(cli.verbose, cli.quiet, stderr_colour);
     session::set_quiet(cli.quiet);
+    session::set_timeouts(cli.request_timeout, cli.timeout);
     let painter = Painter::new(cli.color.enabled(std::io::stdout().is_terminal()));
     let out = Output::new(cli.command.json_name(), painter);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -102,6 +103,12 @@ fn main() -> ExitCode {
         tokio::select! {
             result = commands::run(cli.command, &out) => result,
             Ok(()) = tokio::signal::ctrl_c() => interrupted().await,
+            secs = session::deadline() => {
+                let given = brightpattern_servicenow::lease::give_back_all().await;
+                Err(exit::Exit::failure(format!(
+                    "timed out after {secs} s (--timeout, [network] timeout_secs): {given} lease or lock row(s) given back; what was written before is in the ledger (run apply again to finish)"
+                )))
+            }
         }
     };
     match runtime.block_on(run) {

@@ -301,6 +301,13 @@ pub(crate) fn load_spec(path: &std::path::Path) -> Result<ResolvedSpec, Exit> {
     })?;
     // Relative paths in the file are taken from its folder.
     crate::files::anchor(&mut resolved, path);
+    let (request, overall) = TIMEOUT_FLAGS.get().copied().unwrap_or_default();
+    if let Some(secs) = request {
+        resolved.request_timeout = Some(std::time::Duration::from_secs(secs));
+    }
+    if let Some(secs) = overall.or(resolved.timeout.map(|t| t.as_secs())) {
+        start_deadline(secs);
+    }
     Ok(resolved)
 }
 
@@ -346,6 +353,10 @@ pub(crate) fn build_workflow(
     }
     if let Some(identity) = identity {
         bp = bp.client_identity(identity);
+    }
+    if let Some(timeout) = spec.request_timeout {
+        sn = sn.timeout(timeout);
+        bp = bp.timeout(timeout);
     }
     let sn = sn.build().map_err(|e| Exit::usage(e.to_string()))?;
     let bp = bp.build().map_err(|e| Exit::usage(e.to_string()))?;
@@ -418,6 +429,45 @@ fn tls_files(
         _ => None,
     };
     Ok((roots, identity))
+}
+
+/// `--request-timeout` and `--timeout` (seconds), when given: they win over
+/// the spec's `[network] request_timeout_secs` and `timeout_secs`.
+static TIMEOUT_FLAGS: std::sync::OnceLock<(Option<u64>, Option<u64>)> = std::sync::OnceLock::new();
+
+/// When the command must stop (`--timeout`, else the spec's `timeout_secs`).
+static DEADLINE: std::sync::Mutex<Option<(tokio::time::Instant, u64)>> =
+    std::sync::Mutex::new(None);
+
+/// Sets the timeout flags of this process.
+pub(crate) fn set_timeouts(request: Option<u64>, overall: Option<u64>) {
+    let _ = TIMEOUT_FLAGS.set((request, overall));
+    if let Some(secs) = overall {
+        start_deadline(secs);
+    }
+}
+
+fn start_deadline(secs: u64) {
+    let mut deadline = DEADLINE.lock().unwrap_or_else(|p| p.into_inner());
+    if deadline.is_none() {
+        let at = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        *deadline = Some((at, secs));
+    }
+}
+
+/// Waits until the command's deadline, once one is set (never without one);
+/// gives its seconds.
+pub(crate) async fn deadline() -> u64 {
+    loop {
+        let set = *DEADLINE.lock().unwrap_or_else(|p| p.into_inner());
+        match set {
+            Some((at, secs)) => {
+                tokio::time::sleep_until(at).await;
+                return secs;
+            }
+            None => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
 }
 
 /// `--quiet`: no progress and no warnings on standard error.

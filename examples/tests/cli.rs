@@ -2176,3 +2176,56 @@ async fn ctrl_c_gives_the_lease_back() {
         .await
         .unwrap();
 }
+
+/// Timeouts by flag and in the spec: the whole command (`--timeout`) stops
+/// and gives its lease back; one request (`--request-timeout`) fails as a
+/// timeout naming the host; 0 is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn timeouts_for_the_command_and_for_each_request() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file("timeouts.toml", &config(&sn, &bp));
+    let path = path.to_str().unwrap();
+    sn.set_latency(std::time::Duration::from_millis(200));
+    let overall = run(
+        &["apply", "--yes", "--timeout", "1", "--config", path],
+        &ENV,
+    );
+    assert_eq!(overall.code, 1, "{}", overall.stderr);
+    assert!(
+        overall.stderr.contains("timed out after 1 s"),
+        "{}",
+        overall.stderr
+    );
+    let leases = sn
+        .table("sys_properties")
+        .iter()
+        .filter(|r| r["name"].as_str().unwrap_or_default().contains(".lease."))
+        .count();
+    assert_eq!(leases, 0, "given back: {}", overall.stderr);
+
+    sn.set_latency(std::time::Duration::from_millis(1500));
+    let request = run(&["plan", "--request-timeout", "1", "--config", path], &ENV);
+    assert_eq!(request.code, 1, "{}", request.stderr);
+    assert!(
+        request.stderr.contains("did not answer in time"),
+        "{}",
+        request.stderr
+    );
+    sn.set_latency(std::time::Duration::ZERO);
+    let zero = config_file(
+        "zero.toml",
+        &format!("{}[network]\nrequest_timeout_secs = 0\n", config(&sn, &bp)),
+    );
+    let zero = run(&["plan", "--config", zero.to_str().unwrap()], &ENV);
+    assert_eq!(zero.code, 2, "{}", zero.stderr);
+    assert!(
+        zero.stderr.contains("network.request_timeout_secs"),
+        "{}",
+        zero.stderr
+    );
+    tokio::task::spawn_blocking(move || drop((sn, bp)))
+        .await
+        .unwrap();
+}

@@ -32,6 +32,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use brightpattern_client::TenantUrl;
 use serde::{Deserialize, Serialize};
@@ -354,6 +355,14 @@ pub struct NetworkSection {
     /// The proxy's user name; its password comes from `PROXY_PASSWORD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_username: Option<String>,
+    /// How long one request may take, in seconds, before it counts as failed
+    /// (and is retried when that is safe); default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_secs: Option<u64>,
+    /// How long a whole command may run, in seconds, before it stops and gives
+    /// its lease back; none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
 }
 
 impl NetworkSection {
@@ -893,6 +902,10 @@ pub struct ResolvedSpec {
     pub proxy: Option<servicenow_client::Proxy>,
     /// The proxy's user name, when given.
     pub proxy_username: Option<String>,
+    /// How long one request may take (`[network] request_timeout_secs`).
+    pub request_timeout: Option<Duration>,
+    /// How long a whole command may run (`[network] timeout_secs`).
+    pub timeout: Option<Duration>,
     /// TLS files for the instance.
     pub servicenow_tls: TlsSection,
     /// TLS files for the tenant.
@@ -1020,6 +1033,19 @@ impl IntegrationSpec {
                 }
             }
         };
+        for (key, value) in [
+            (
+                "network.request_timeout_secs",
+                self.network.request_timeout_secs,
+            ),
+            ("network.timeout_secs", self.network.timeout_secs),
+        ] {
+            if value == Some(0) {
+                problems.push(format!(
+                    "{key}: 0 would fail every request; leave it out for the default"
+                ));
+            }
+        }
         for (section, tls) in [
             ("servicenow.tls", &self.servicenow.tls),
             ("brightpattern.tls", &self.brightpattern.tls),
@@ -1204,6 +1230,8 @@ impl IntegrationSpec {
                     auth,
                     proxy,
                     proxy_username: self.network.proxy_username.clone(),
+                    request_timeout: self.network.request_timeout_secs.map(Duration::from_secs),
+                    timeout: self.network.timeout_secs.map(Duration::from_secs),
                     servicenow_tls: self.servicenow.tls.clone().unwrap_or_default(),
                     brightpattern_tls: self.brightpattern.tls.clone().unwrap_or_default(),
                     properties: self.properties.clone(),

@@ -81,6 +81,14 @@ pub(crate) struct Cli {
     /// log lines.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
+    /// Seconds one request may take (default 60; wins over [network]
+    /// request_timeout_secs).
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) request_timeout: Option<u64>,
+    /// Seconds the whole command may run before it stops and gives its lease
+    /// back (wins over [network] timeout_secs; none by default).
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) timeout: Option<u64>,
     /// Colour on standard output and standard error, each: auto (when it is a
     /// terminal and NO_COLOR is not set), always or never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
