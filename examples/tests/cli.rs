@@ -1937,7 +1937,11 @@ fn init_asks_for_each_platform_by_name_and_again_on_an_empty_answer() {
     let bin = env!("CARGO_BIN_EXE_bp-servicenow");
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c"])
-        .arg(format!("{bin} init --config {}", file.display()))
+        // No echo: the answers typed ahead would otherwise land amid the prompts.
+        .arg(format!(
+            "stty -echo; {bin} init --config {}",
+            file.display()
+        ))
         .arg("/dev/null")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1954,8 +1958,10 @@ fn init_asks_for_each_platform_by_name_and_again_on_an_empty_answer() {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{shown}");
     for prompt in [
-        "ServiceNow instance (for example dev12345): the ServiceNow instance is needed",
-        "Bright Pattern tenant (for example example): the Bright Pattern tenant is needed",
+        "ServiceNow instance (for example dev12345): ",
+        "the ServiceNow instance is needed",
+        "Bright Pattern tenant (for example example): ",
+        "the Bright Pattern tenant is needed",
     ] {
         assert!(shown.contains(prompt), "{prompt:?} in {shown}");
     }

@@ -94,6 +94,9 @@ fn unrecorded(state: &AccessState, own: &[SysId]) -> Vec<String> {
 /// recorded in the ledger, with the sys_id it will get, before it is sent: a
 /// grant whose answer is lost is still known as ours. Runs under the instance
 /// lock, on what was observed under it.
+/// How many user grants are sent between two progress events.
+const GRANTS_PER_PROGRESS: usize = 500;
+
 async fn grant(ctx: &Context, state: AccessState) -> StepResult<Applied> {
     let roles = ctx.servicenow.roles();
     let shared = state.shared.clone();
@@ -136,23 +139,36 @@ async fn grant(ctx: &Context, state: AccessState) -> StepResult<Applied> {
             }
         })
         .await?;
-        let report = roles.create_user_grants(&role.sys_id, &planned).await?;
-        let created = report.created.len();
-        ctx.record(|l| {
-            for (name, id) in report.created {
-                // The real id, should the instance have ignored the chosen one.
-                l.user_grants.insert(name, id);
+        // In parts, with progress: a bulk grant to thousands of users takes a while.
+        let mut created = 0;
+        for (part, chunk) in planned.chunks(GRANTS_PER_PROGRESS).enumerate() {
+            let report = roles.create_user_grants(&role.sys_id, chunk).await?;
+            created += report.created.len();
+            ctx.record(|l| {
+                for (name, id) in report.created {
+                    // The real id, should the instance have ignored the chosen one.
+                    l.user_grants.insert(name, id);
+                }
+            })
+            .await;
+            if let Some((user, first)) = report.failed.into_iter().next() {
+                return Err(StepError::Incomplete {
+                    intended: format!("granting {OPENFRAME_ROLE} to {} users", planned.len()),
+                    done: format!("{created} granted (recorded in the ledger)"),
+                    failed: format!("the grant to {user} failed: {first}"),
+                });
             }
-        })
-        .await;
-        done.push(format!("granted to {created} users"));
-        if let Some((user, first)) = report.failed.into_iter().next() {
-            return Err(StepError::Incomplete {
-                intended: format!("granting {OPENFRAME_ROLE} to {} users", planned.len()),
-                done: format!("{created} granted (recorded in the ledger)"),
-                failed: format!("the grant to {user} failed: {first}"),
+            let sent = ((part + 1) * GRANTS_PER_PROGRESS).min(planned.len());
+            ctx.emit(crate::events::Event::Progress {
+                step: StepId::ACCESS,
+                percent: u8::try_from(sent * 100 / planned.len()).unwrap_or(100),
+                message: format!(
+                    "granting {OPENFRAME_ROLE}: {sent} of {} users",
+                    planned.len()
+                ),
             });
         }
+        done.push(format!("granted to {created} users"));
     }
     for (name, group, grant) in &state.groups {
         let (Some(group), None) = (group, grant) else {
