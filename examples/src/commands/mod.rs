@@ -81,12 +81,12 @@ pub(crate) struct Cli {
     /// log lines.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
-    /// Seconds one request may take (default 60; wins over [network]
-    /// request_timeout_secs).
+    /// Seconds one request may take (default 60; wins over the spec's
+    /// network.request_timeout_secs).
     #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) request_timeout: Option<u64>,
     /// Seconds the whole command may run before it stops and gives its lease
-    /// back (wins over [network] timeout_secs; none by default).
+    /// back (wins over the spec's network.timeout_secs; none by default).
     #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) timeout: Option<u64>,
     /// Colour on standard output and standard error, each: auto (when it is a
