@@ -255,20 +255,29 @@ impl LeaseOptions {
     }
 }
 
+/// Who runs this process and where: the user (`USER`, `USERNAME`, else
+/// `someone`) and the host (`HOSTNAME`, `/etc/hostname`, else
+/// `unknown-host`) — what a lease names its holder by, and who a
+/// confirmation is by when nobody says.
+pub fn who_and_where() -> (String, String) {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "someone".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    (user, host)
+}
+
 impl Default for LeaseOptions {
     fn default() -> Self {
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "someone".into());
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .or_else(|| {
-                std::fs::read_to_string("/etc/hostname")
-                    .ok()
-                    .map(|h| h.trim().to_owned())
-            })
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unknown-host".into());
+        let (user, host) = who_and_where();
         Self {
             ttl: Duration::from_secs(600),
             break_lease: false,

@@ -306,6 +306,17 @@ impl Context {
             })
     }
 
+    /// A person's confirmation of a manual step of `step`, when the ledger
+    /// holds one (read without copying the rest of the ledger).
+    pub(crate) async fn confirmation(&self, step: &StepId) -> Option<crate::ledger::Confirmation> {
+        self.ledger
+            .lock()
+            .await
+            .confirmed
+            .get(step.as_str())
+            .cloned()
+    }
+
     /// A step's typed record in the ledger (what [`reserve_step_record`](Self::reserve_step_record)
     /// or [`set_step_record`](Self::set_step_record) kept), when it has one. A
     /// record that does not read as `R` fails (run `repair`, or read the old shape).
@@ -984,7 +995,7 @@ async fn confirmed(
         .manual
         .as_ref()
         .filter(|_| change.action == Action::Manual)?;
-    let confirmation = ctx.ledger().await.confirmed.get(step.as_str())?.clone();
+    let confirmation = ctx.confirmation(step).await?;
     (confirmation.values == crate::ledger::Confirmation::values_of(manual)).then_some(confirmation)
 }
 

@@ -4,12 +4,8 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use brightpattern_servicenow::{
-    Event, IntegrationSpec, ServiceNowLogin, StepId, Workflow, WorkflowOptions,
-};
-use common::pair;
-use servicenow_client::plugins::WaitOptions;
-use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER};
+use brightpattern_servicenow::{Event, StepId};
+use common::{builder, pair};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bulk_grant_reports_its_progress() {
@@ -26,22 +22,9 @@ async fn a_bulk_grant_reports_its_progress() {
         .map(|u| format!("{u:?}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let spec = IntegrationSpec::from_toml(&format!(
-        "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n[access]\nusers = [{list}]\n",
-        p.sn.url(),
-        p.bp.url()
-    ))
-    .unwrap()
-    .resolve()
-    .unwrap();
     let events: Arc<Mutex<Vec<Event>>> = Arc::default();
     let seen = events.clone();
-    let login = ServiceNowLogin {
-        username: ADMIN_USER.into(),
-        password: ADMIN_PASSWORD.into(),
-    };
-    let wf = Workflow::builder(spec, p.sn.client_as_admin(), p.bp.client(), login)
-        .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
+    let wf = builder(&p, &format!("[access]\nusers = [{list}]\n"))
         .on_event(move |e| seen.lock().unwrap().push(e.clone()))
         .build();
     wf.apply().await.unwrap();

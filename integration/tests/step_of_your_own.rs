@@ -8,13 +8,8 @@
 mod common;
 
 use brightpattern_servicenow::report::RemovalOutcome;
-use brightpattern_servicenow::{
-    ApplyError, IntegrationSpec, PreflightProblem, ServiceNowLogin, Status, Workflow,
-    WorkflowBuilder, WorkflowError, WorkflowOptions,
-};
-use common::{Pair, pair};
-use servicenow_client::plugins::WaitOptions;
-use servicenow_fake::{ADMIN_PASSWORD, ADMIN_USER};
+use brightpattern_servicenow::{ApplyError, PreflightProblem, Status, WorkflowError};
+use common::{Pair, builder, pair};
 
 // step: begin
 use async_trait::async_trait;
@@ -179,23 +174,6 @@ impl Step for AgentGroup {
 // step: end
 
 const SECTION: &str = "[steps.agent_group]\nname = \"Bright Pattern Agents\"\ndescription = \"Agent Desktop users\"\n";
-
-fn builder(p: &Pair, extra: &str) -> WorkflowBuilder {
-    let spec = IntegrationSpec::from_toml(&format!(
-        "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n{extra}",
-        p.sn.url(),
-        p.bp.url()
-    ))
-    .unwrap()
-    .resolve()
-    .unwrap();
-    let login = ServiceNowLogin {
-        username: ADMIN_USER.into(),
-        password: ADMIN_PASSWORD.into(),
-    };
-    Workflow::builder(spec, p.sn.client_as_admin(), p.bp.client(), login)
-        .options(WorkflowOptions::default().plugin_wait(WaitOptions::fast()))
-}
 
 fn group(p: &Pair, name: &str) -> Option<JsonRecord> {
     p.sn.table("sys_user_group")

@@ -35,19 +35,8 @@ pub(crate) async fn exec(args: ConfirmArgs, out: &Output) -> Result<u8, Exit> {
     Ok(EXIT_OK)
 }
 
-/// Who is at the keyboard: `user@host`.
+/// Who is at the keyboard: `user@host`, as a lease names its holder.
 fn default_person() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "someone".into());
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| {
-            std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_owned())
-        })
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".into());
+    let (user, host) = brightpattern_servicenow::lease::who_and_where();
     format!("{user}@{host}")
 }

@@ -32,13 +32,13 @@ impl Workflow {
             }));
         };
         let loaded = self.load_ledger(true).await?;
-        if let Some(on_record) = self.ctx.ledger().await.confirmed.get(step.as_str()) {
+        if let Some(on_record) = self.ctx.confirmation(step).await {
             let planned = registered
                 .plan(&self.ctx, &Upstream::default())
                 .await
                 .map_err(fail)?;
             if planned.action == Action::Unchanged {
-                return Ok(on_record.clone()); // nothing to write
+                return Ok(on_record); // nothing to write
             }
         }
         self.refuse_if_held(&loaded)?;

@@ -145,7 +145,7 @@ impl Workflow {
 /// A person's confirmation of a manual step of `step` is forgotten with the
 /// step (what the person did is theirs to undo; the report says so).
 async fn forget_confirmation(ctx: &Context, step: &StepId) -> Option<Removal> {
-    let confirmation = ctx.ledger().await.confirmed.get(step.as_str()).cloned()?;
+    let confirmation = ctx.confirmation(step).await?;
     let name = step.as_str().to_owned();
     ctx.record(move |l| {
         l.confirmed.remove(&name);

@@ -37,6 +37,20 @@ pub fn workflow_as(
     extra: &str,
     servicenow: servicenow_client::Client,
 ) -> brightpattern_servicenow::Workflow {
+    builder_as(p, extra, servicenow).build()
+}
+
+/// The builder of [`workflow`], to register steps or an event handler first.
+pub fn builder(p: &Pair, extra: &str) -> brightpattern_servicenow::WorkflowBuilder {
+    builder_as(p, extra, p.sn.client_as_admin())
+}
+
+/// The builder of [`workflow_as`].
+pub fn builder_as(
+    p: &Pair,
+    extra: &str,
+    servicenow: servicenow_client::Client,
+) -> brightpattern_servicenow::WorkflowBuilder {
     use brightpattern_servicenow::{IntegrationSpec, ServiceNowLogin, Workflow, WorkflowOptions};
     let spec = IntegrationSpec::from_toml(&format!(
         "[servicenow]\ninstance = \"{}\"\n[brightpattern]\ntenant = \"{}\"\n{extra}",
@@ -58,5 +72,4 @@ pub fn workflow_as(
     .options(
         WorkflowOptions::default().plugin_wait(servicenow_client::plugins::WaitOptions::fast()),
     )
-    .build()
 }
