@@ -12,6 +12,7 @@
 #![allow(clippy::print_stdout)]
 
 mod commands;
+mod documents;
 mod exit;
 mod files;
 mod output;

@@ -6,6 +6,10 @@ use brightpattern_servicenow::report::{
 };
 use brightpattern_servicenow::{ApplyReport, Plan, VerifyReport};
 
+use crate::documents::{
+    ConfirmDocument, ErrorDocument, PlanDocument, TeardownPlanDocument, VerifyDocument,
+};
+
 /// Adds colour to standard output when `--color` says so (by default: when it
 /// is a terminal and `NO_COLOR` is not set).
 #[derive(Debug, Clone, Copy)]
@@ -45,39 +49,32 @@ impl Output {
     }
 
     /// Prints one document: the report's keys under `schema_version`, `kind`
-    /// and `status` ([`document`]), then `extra` keys, with the secrets this
-    /// run knows in clear when `reveal` (masked otherwise).
+    /// and `status` ([`document`]), with the secrets this run knows in clear
+    /// when `reveal` (masked otherwise). Its shape is the kind's schema
+    /// (`crate::documents`).
     fn document<T: serde::Serialize + RevealSecrets + Clone>(
         &self,
         kind: &str,
         status: &str,
         report: &T,
         reveal: bool,
-        extra: &[(&str, serde_json::Value)],
     ) {
         let mut report = report.clone();
         if reveal {
             report.reveal_secrets();
         }
-        let mut doc = document(kind, status, &report);
-        if let Some(map) = doc.as_object_mut() {
-            for (key, value) in extra {
-                map.insert((*key).to_owned(), value.clone());
-            }
-        }
-        print_json(&doc);
+        print_json(&document(kind, status, &report));
     }
 
     /// The document of a failure under `--json` (standard output keeps its one
     /// document): `status` `error`, the exit code and the message.
     pub(crate) fn error(&self, code: u8, message: &str) {
         if let Some(kind) = self.json {
-            let doc = document(
-                kind,
-                "error",
-                &serde_json::json!({ "exit_code": code, "error": message }),
-            );
-            print_json(&doc);
+            let error = ErrorDocument {
+                exit_code: code,
+                error: message.to_owned(),
+            };
+            print_json(&document(kind, "error", &error));
         }
     }
 
@@ -90,11 +87,12 @@ impl Output {
                 (false, Some(_)) => "held",
                 (false, None) => "ok",
             };
-            let extra = [
-                ("auth", auth.into()),
-                ("changes", plan.has_changes().into()),
-            ];
-            return self.document("plan", status, plan, reveal, &extra);
+            let doc = PlanDocument {
+                auth: auth.to_owned(),
+                changes: plan.has_changes(),
+                plan: plan.clone(),
+            };
+            return self.document("plan", status, &doc, reveal);
         }
         println!("{auth}");
         println!("{}", plan.render(&self.painter.style(reveal)));
@@ -118,7 +116,7 @@ impl Output {
     /// Shows what apply did.
     pub(crate) fn apply(&self, report: &ApplyReport, reveal: bool) {
         if self.json.is_some() {
-            return self.document("apply", report.status().as_str(), report, reveal, &[]);
+            return self.document("apply", report.status().as_str(), report, reveal);
         }
         println!("{}", report.render(&self.painter.style(reveal)));
     }
@@ -127,8 +125,11 @@ impl Output {
     /// then the checklist of each manual step.
     pub(crate) fn verify(&self, report: &VerifyReport, reveal: bool, auth: &str) {
         if self.json.is_some() {
-            let extra = [("auth", auth.into())];
-            return self.document("verify", report.status.as_str(), report, reveal, &extra);
+            let doc = VerifyDocument {
+                auth: auth.to_owned(),
+                report: report.clone(),
+            };
+            return self.document("verify", report.status.as_str(), &doc, reveal);
         }
         println!("{auth}");
         println!("{}", report.render(&self.painter.style(reveal)));
@@ -138,7 +139,7 @@ impl Output {
     /// person must enter it (`pending`).
     pub(crate) fn rotation(&self, rotation: &SecretRotation) {
         if self.json.is_some() {
-            return self.document("rotate-secret", "pending", rotation, true, &[]);
+            return self.document("rotate-secret", "pending", rotation, true);
         }
         println!("{}", rotation.render(&self.painter.style(true)));
     }
@@ -150,12 +151,11 @@ impl Output {
         confirmation: &brightpattern_servicenow::ledger::Confirmation,
     ) {
         if self.json.is_some() {
-            let doc = document(
-                "confirm",
-                "ok",
-                &serde_json::json!({ "step": step, "confirmation": confirmation }),
-            );
-            return print_json(&doc);
+            let doc = ConfirmDocument {
+                step: step.clone(),
+                confirmation: confirmation.clone(),
+            };
+            return print_json(&document("confirm", "ok", &doc));
         }
         println!(
             "confirmed: {} did step {step} (recorded in the ledger); verify counts it ok while the step asks for the same values, and teardown forgets it",
@@ -188,11 +188,11 @@ impl Output {
                 (false, Some(_)) => "held",
                 (false, None) => "ok",
             };
-            let mut doc = document("teardown-plan", status, plan);
-            if let Some(map) = doc.as_object_mut() {
-                map.insert("changes".into(), plan.has_changes().into());
-            }
-            return print_json(&doc);
+            let doc = TeardownPlanDocument {
+                changes: plan.has_changes(),
+                plan: plan.clone(),
+            };
+            return print_json(&document("teardown-plan", status, &doc));
         }
         print!("{plan}");
     }

@@ -65,13 +65,70 @@ const ENV: [(&str, &str); 4] = [
     ("BRIGHTPATTERN_CLIENT_SECRET", API_SECRET),
 ];
 
+/// The one JSON document a run printed, checked against the published schema
+/// of its kind ([`assert_follows_schema`]).
 fn json(run: &Run) -> serde_json::Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+    let doc = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
         panic!(
             "not one JSON document ({e}):\n{}\n{}",
             run.stdout, run.stderr
         )
-    })
+    });
+    assert_follows_schema(&doc);
+    doc
+}
+
+/// The published schema of a kind (examples/schemas/<kind>.schema.json).
+fn published_schema(kind: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(format!("{kind}.schema.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("no published schema for kind {kind:?} ({e})"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every object schema closed to keys it does not name, so that a key the
+/// tool prints but the schema omits fails the test (the published schemas
+/// stay open: adding a key keeps the version).
+fn closed(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                map.insert("additionalProperties".into(), false.into());
+            }
+            map.values_mut().for_each(closed);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(closed),
+        _ => {}
+    }
+}
+
+/// The document follows the published schema of its `kind`: the report's
+/// branch, or the error document's when its status is `error`; with no key
+/// the schema does not name.
+fn assert_follows_schema(doc: &serde_json::Value) {
+    let kind = doc["kind"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a document without a kind: {doc}"));
+    let published = published_schema(kind);
+    let branch = usize::from(doc["status"] == "error");
+    let mut schema = published["anyOf"][branch].clone();
+    schema["$schema"] = published["$schema"].clone();
+    if let Some(definitions) = published.get("$defs") {
+        schema["$defs"] = definitions.clone();
+    }
+    closed(&mut schema);
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} (at {})", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "the {kind} document does not follow schemas/{kind}.schema.json:\n{}\n{doc:#}",
+        errors.join("\n")
+    );
 }
 
 fn assert_no_secrets(runs: &[&Run], secrets: &[&str]) {
@@ -1783,6 +1840,9 @@ async fn every_json_document_carries_its_kind_status_and_schema_version() {
     sn.add_user("agent.1");
     let path = config_file("contract.toml", &config(&sn, &bp));
     let path = path.to_str().unwrap();
+    // Every kind of document is printed here, each checked against its
+    // published schema by `json` (the report's branch, or the error's).
+    let seen = std::cell::RefCell::new(std::collections::BTreeSet::new());
     let document = |args: &[&str], code: i32, kind: &str, status: &str| {
         let out = run(args, &ENV);
         assert_eq!(out.code, code, "{args:?}: {}\n{}", out.stdout, out.stderr);
@@ -1790,6 +1850,7 @@ async fn every_json_document_carries_its_kind_status_and_schema_version() {
         assert_eq!(doc["schema_version"], 1, "{args:?}: {doc}");
         assert_eq!(doc["kind"], kind, "{args:?}: {doc}");
         assert_eq!(doc["status"], status, "{args:?}: {doc}");
+        seen.borrow_mut().insert(kind.to_owned());
         doc
     };
 
@@ -1848,6 +1909,45 @@ async fn every_json_document_carries_its_kind_status_and_schema_version() {
         "repair",
         "ok",
     );
+    let confirmed = document(
+        &[
+            "confirm",
+            "integration_account",
+            "--by",
+            "ops",
+            "--config",
+            path,
+            "--yes",
+            "--json",
+        ],
+        0,
+        "confirm",
+        "ok",
+    );
+    assert_eq!(confirmed["step"], "integration_account");
+    // A fleet of one row over the same spec: its row carries the row's own
+    // verify document, checked by the fleet schema's row branch.
+    let inventory = config_file(
+        "contract-fleet.toml",
+        &format!(
+            "template = \"contract.toml\"\n[[row]]\nname = \"only\"\ninstance = \"{}\"\ntenant = \"{}\"\n",
+            sn.url(),
+            bp.url()
+        ),
+    );
+    let fleet = document(
+        &[
+            "fleet",
+            "verify",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--json",
+        ],
+        4,
+        "fleet",
+        "pending",
+    );
+    assert_eq!(fleet["rows"][0]["report"]["kind"], "verify", "{fleet}");
     document(
         &["teardown", "--config", path, "--yes", "--json"],
         0,
@@ -1869,6 +1969,17 @@ async fn every_json_document_carries_its_kind_status_and_schema_version() {
             .unwrap()
             .contains("does not exist"),
         "{missing}"
+    );
+    let published: std::collections::BTreeSet<String> =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter_map(|name| name.strip_suffix(".schema.json").map(str::to_owned))
+            .collect();
+    assert_eq!(
+        *seen.borrow(),
+        published,
+        "every published kind is printed here"
     );
     tokio::task::spawn_blocking(move || drop((sn, bp)))
         .await
@@ -2234,4 +2345,88 @@ async fn timeouts_for_the_command_and_for_each_request() {
     tokio::task::spawn_blocking(move || drop((sn, bp)))
         .await
         .unwrap();
+}
+
+/// The published schemas (examples/schemas) are what `bp-servicenow schema`
+/// prints: one file per kind, none stale, none missing.
+#[test]
+fn the_published_schemas_are_what_the_tool_prints() {
+    let dir = std::env::temp_dir().join(format!("bp-schemas-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let written = run(&["schema", "--out-dir", dir.to_str().unwrap()], &[]);
+    assert_eq!(written.code, 0, "{}", written.stderr);
+    let names = |dir: &std::path::Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    let published = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    assert_eq!(names(&dir), names(&published));
+    for name in names(&dir) {
+        assert!(
+            std::fs::read_to_string(dir.join(&name)).unwrap()
+                == std::fs::read_to_string(published.join(&name)).unwrap(),
+            "examples/schemas/{name} is stale: run `bp-servicenow schema --out-dir examples/schemas`"
+        );
+    }
+    let one = run(&["schema", "plan"], &[]);
+    assert_eq!(one.code, 0);
+    assert!(
+        one.stdout == std::fs::read_to_string(published.join("plan.schema.json")).unwrap(),
+        "`schema plan` prints the published file"
+    );
+    let unknown = run(&["schema", "plans"], &[]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("one of plan, apply"),
+        "{}",
+        unknown.stderr
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The schema check of `json` fails on what the schemas do not allow: a key
+/// they do not name, a value of the wrong type, a missing key, a status the
+/// kind never has.
+#[test]
+fn the_schema_check_refuses_what_the_schema_does_not_allow() {
+    let base = serde_json::json!({
+        "schema_version": 1,
+        "kind": "repair",
+        "status": "ok",
+        "claimed": ["x"],
+        "unproven": [],
+        "lost": [],
+        "writes": 0,
+        "lease_broken": [],
+        "bookkeeping": [],
+        "update_set": null,
+    });
+    assert_follows_schema(&base);
+    let error = serde_json::json!({
+        "schema_version": 1, "kind": "repair", "status": "error", "exit_code": 2, "error": "no",
+    });
+    assert_follows_schema(&error);
+    let broken = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut doc = base.clone();
+        change(&mut doc);
+        std::panic::catch_unwind(|| assert_follows_schema(&doc)).is_err()
+    };
+    assert!(broken(&|d| d["surprise"] = 1.into()), "an unknown key");
+    assert!(broken(&|d| d["writes"] = "none".into()), "a wrong type");
+    assert!(
+        broken(&|d| {
+            d.as_object_mut().unwrap().remove("lost");
+        }),
+        "a missing key"
+    );
+    assert!(
+        broken(&|d| d["status"] = "pending".into()),
+        "a status repair never has"
+    );
+    assert!(
+        broken(&|d| d["schema_version"] = 2.into()),
+        "another version"
+    );
 }

@@ -208,6 +208,7 @@ impl Inventory {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum FleetOperation {
     /// Read only: what apply would change.
     Plan,
@@ -322,6 +323,7 @@ impl FleetMember {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum RowOutcome {
     /// Nothing to do, or done and proven.
     Ok,
@@ -366,6 +368,7 @@ impl fmt::Display for RowOutcome {
 /// What one row did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct FleetRow {
     /// The row's name.
     pub name: String,
@@ -384,6 +387,10 @@ pub struct FleetRow {
     /// The operation's own report (plan, apply or verify; secrets masked), when
     /// there is one.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "json-schema",
+        schemars(schema_with = "crate::schema::fleet_row_report")
+    )]
     pub report: Option<serde_json::Value>,
     /// The leases of other runs this row took over (the workflow's
     /// `break_lease` option, `--break-lease`): whose, where, since when. The
@@ -410,6 +417,7 @@ pub enum FleetSummary {
 /// The fleet's report: every row, in inventory order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct FleetReport {
     /// What was run.
     pub operation: FleetOperation,

@@ -60,6 +60,7 @@ const MAX_CLOCK_SKEW_MS: u64 = 60 * 60 * 1000;
 
 /// Who holds a lease, from when, until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct LeaseHolder {
     /// The holder's own id (random per run).
     pub id: String,

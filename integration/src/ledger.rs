@@ -116,6 +116,7 @@ pub struct Ledger {
 /// while the step asks for the same values (a new OAuth application, say, makes
 /// the step pending again).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Confirmation {
     /// Who confirmed it.
     pub by: String,

@@ -13,6 +13,7 @@
 //! | [`workflow`] | [`Workflow`]: registered steps, dependency waves, the preflight of the admin's roles and the instance's release, the lease, ledger saves, failure reports; [`WorkflowBuilder::step`] adds a step of your own |
 //! | [`fleet`] | many integrations at once: an [`Inventory`](fleet::Inventory) of rows over one template, [`run_fleet`](fleet::run_fleet) with bounded concurrency, one report |
 //! | [`report`] | [`Plan`], [`ApplyReport`], [`VerifyReport`], [`TeardownPlan`], [`TeardownReport`]: JSON and text, no secrets; every check and run is ok, pending or failed ([`Status`]) |
+//! | `schema` | with the `json-schema` feature: the JSON Schema of each document a report becomes, derived from the report types |
 //! | [`events`] | progress [`Event`]s for a command-line tool to render |
 //! | [`ledger`] | what the workflow created or adopted, kept crash-atomically on the instance under the integration's own key |
 //! | [`lease`] | one run at a time per integration |
@@ -138,6 +139,9 @@ pub mod model;
 mod oauth_secret;
 mod ownership;
 pub mod report;
+#[cfg(feature = "json-schema")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json-schema")))]
+pub mod schema;
 pub mod shared;
 pub mod spec;
 pub mod step;

@@ -14,6 +14,7 @@ use servicenow_client::release::Family;
 /// step of the caller's own ([`StepId::custom`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct StepId(Cow<'static, str>);
 
 impl StepId {
@@ -65,6 +66,7 @@ impl fmt::Display for StepId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum Action {
     /// Create what is missing.
     Create,
@@ -98,6 +100,7 @@ impl fmt::Display for Action {
 /// One field that changes: old value (absent when created) → new value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct FieldChange {
     /// The field.
     pub field: String,
@@ -188,6 +191,7 @@ impl Change {
 /// Roles of which the ServiceNow administrator must hold at least one, and
 /// what for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct RoleNeed {
     /// Any one of these will do (`admin` covers every need).
     pub any_of: Vec<String>,
@@ -273,9 +277,26 @@ impl<'de> Deserialize<'de> for ManualValue {
     }
 }
 
+/// A string: the text, or a secret as [`ManualValue::render`] shows it
+/// unrevealed ([`MASK`], [`UNKNOWN_SECRET`]) or, revealed, in clear.
+#[cfg(feature = "json-schema")]
+impl schemars::JsonSchema for ManualValue {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ManualValue".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "The value to enter: plain text, or a secret (masked unless revealed).",
+            "type": "string"
+        })
+    }
+}
+
 /// One value of a manual step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ManualField {
     /// The field's label in the administrator UI.
     pub label: String,
@@ -298,6 +319,7 @@ pub struct ManualField {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ManualStep {
     /// Where to do it.
     pub title: String,
@@ -387,6 +409,7 @@ impl ManualStep {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "problem", rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum PreflightProblem {
     /// The ServiceNow administrator holds none of the roles of each of these needs.
     MissingRoles {

@@ -12,6 +12,7 @@ pub use crate::model::{MASK, ManualField, ManualStep, ManualValue, UNKNOWN_SECRE
 /// One step of a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct PlannedStep {
     /// The step.
     pub step: StepId,
@@ -47,6 +48,7 @@ impl PlannedStep {
 /// into its JSON: `writes`, `lease_broken`, `bookkeeping`, `update_set`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Footprint {
     /// Records written to the instance and the tenant: creates, updates and
     /// deletes, the lease and the ledger included (a batch counts each write
@@ -97,6 +99,7 @@ impl fmt::Display for Footprint {
 /// update set, and how it was chosen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct UpdateSetUse {
     /// The update set's name.
     pub name: String,
@@ -121,6 +124,7 @@ pub struct UpdateSetUse {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum UpdateSetChoice {
     /// `[servicenow] update_set` names it.
     Spec,
@@ -152,6 +156,7 @@ impl fmt::Display for UpdateSetUse {
 /// What a run would change, step by step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Plan {
     /// Every step, in procedure order.
     pub steps: Vec<PlannedStep>,
@@ -172,9 +177,11 @@ pub struct Plan {
     #[serde(default)]
     pub held_by: Option<LeaseHolder>,
     /// What apply would correct in the tool's own rows (rows an older version
-    /// made without `ignore_cache`/`is_private`): writes, though no step's.
+    /// made without `ignore_cache`/`is_private`, an update set choice a
+    /// stopped run left switched): writes, though no step's. (The plan's own
+    /// `bookkeeping`, of its [`Footprint`], is what the plan did: nothing.)
     #[serde(default)]
-    pub bookkeeping: Vec<String>,
+    pub corrections: Vec<String>,
     /// What the plan cost (no write: `writes` is 0) and where apply's
     /// configuration writes would land (`update_set`).
     #[serde(flatten)]
@@ -186,7 +193,7 @@ impl Plan {
     /// change, or a correction of the tool's own rows. Without, apply takes no
     /// lease and sends no write.
     pub fn has_changes(&self) -> bool {
-        !self.bookkeeping.is_empty()
+        !self.corrections.is_empty()
             || self
                 .steps
                 .iter()
@@ -210,6 +217,7 @@ impl Plan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum Outcome {
     /// Its change was made.
     Done,
@@ -238,6 +246,7 @@ impl fmt::Display for Outcome {
 /// One step of an apply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct AppliedStep {
     /// What was planned when the step ran.
     #[serde(flatten)]
@@ -251,6 +260,7 @@ pub struct AppliedStep {
 /// What an apply did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct ApplyReport {
     /// Every step, in procedure order.
     pub steps: Vec<AppliedStep>,
@@ -297,6 +307,7 @@ impl ApplyReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum Status {
     /// Proven fine.
     Ok,
@@ -327,6 +338,7 @@ impl fmt::Display for Status {
 /// One health check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Check {
     /// What was checked.
     pub check: String,
@@ -425,6 +437,7 @@ impl Check {
 /// The result of verify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct VerifyReport {
     /// The run's outcome: ok only when every check is ok; failed when any failed;
     /// pending when nothing failed but something waits for a person.
@@ -471,6 +484,7 @@ impl VerifyReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum RemovalOutcome {
     /// Removed.
     Removed,
@@ -515,6 +529,7 @@ impl fmt::Display for RemovalOutcome {
 /// One record teardown looked at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Removal {
     /// The record.
     pub resource: String,
@@ -565,6 +580,7 @@ impl Removal {
 /// One step of a teardown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct TeardownStep {
     /// The step.
     pub step: StepId,
@@ -575,6 +591,7 @@ pub struct TeardownStep {
 /// What teardown did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct TeardownReport {
     /// Every step, in reverse procedure order.
     pub steps: Vec<TeardownStep>,
@@ -596,6 +613,7 @@ impl TeardownReport {
 /// report: [`Removed`](RemovalOutcome::Removed) reads "would be removed".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct TeardownPlan {
     /// Every step, in reverse procedure order (the order teardown runs).
     pub steps: Vec<TeardownStep>,
@@ -680,6 +698,7 @@ impl RevealSecrets for SecretRotation {
 /// is in it, masked unless revealed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct SecretRotation {
     /// The OAuth application.
     pub application: String,
@@ -717,6 +736,7 @@ impl fmt::Display for SecretRotation {
 /// What `repair` found and rebuilt the ledger from.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct RepairReport {
     /// Records proven to be this integration's (by their mark, or by the damaged
     /// ledger still naming them with a matching natural key): in the new ledger.
@@ -814,7 +834,7 @@ impl Plan {
                 }
             }
         }
-        for fix in &self.bookkeeping {
+        for fix in &self.corrections {
             out.push_str(&format!("bookkeeping: apply would correct {fix}\n"));
         }
         if !self.has_changes() {

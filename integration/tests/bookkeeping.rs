@@ -125,8 +125,21 @@ async fn rows_an_older_version_made_are_marked_by_the_next_apply_once() {
     let n = own_rows(&p).len();
     let plan = wf.plan().await.unwrap();
     assert!(plan.has_changes(), "{plan}");
-    assert_eq!(plan.bookkeeping.len(), 1, "{plan}");
-    assert!(plan.bookkeeping[0].starts_with(&format!("{n} of the tool's own rows")));
+    assert_eq!(plan.corrections.len(), 1, "{plan}");
+    assert!(plan.corrections[0].starts_with(&format!("{n} of the tool's own rows")));
+    // In JSON too: once a field of the plan's own shared the key `bookkeeping`
+    // with its footprint's, which (empty for a plan) overwrote it.
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(
+        json["corrections"][0],
+        plan.corrections[0].as_str(),
+        "{json}"
+    );
+    assert_eq!(
+        json["bookkeeping"],
+        serde_json::json!([]),
+        "the plan did none"
+    );
     let before = p.sn.cache_flushes().len();
     let report = wf.apply().await.unwrap();
     assert!(

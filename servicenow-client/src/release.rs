@@ -42,6 +42,7 @@ pub const BUILD_PROPERTIES: [&str; 3] = ["glide.buildname", "glide.war", "glide.
 /// nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub enum Family {
     /// Madrid (2019), the release the 5.3 vendor page was written for.
     Madrid,
@@ -138,6 +139,7 @@ impl fmt::Display for Family {
 
 /// What the instance says of its release.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 pub struct Release {
     /// The family, when a build property names one.
     pub family: Option<Family>,

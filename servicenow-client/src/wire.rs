@@ -108,6 +108,22 @@ impl Serialize for SysId {
     }
 }
 
+/// A string of 32 hexadecimal digits.
+#[cfg(feature = "json-schema")]
+impl schemars::JsonSchema for SysId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SysId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A record's sys_id: 32 hexadecimal digits.",
+            "type": "string",
+            "pattern": "^[0-9a-fA-F]{32}$"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for SysId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;

@@ -19,6 +19,7 @@ pub(crate) mod man;
 pub(crate) mod plan;
 pub(crate) mod repair;
 pub(crate) mod rotate_secret;
+pub(crate) mod schema;
 pub(crate) mod teardown;
 pub(crate) mod verify;
 
@@ -162,6 +163,22 @@ pub(crate) enum Command {
     /// subcommand's (`man plan` is bp-servicenow-plan(1)); with --out-dir,
     /// write every page the tool's names.
     Man(ManArgs),
+    /// Print the JSON Schema of the documents a command prints under --json
+    /// (plan, apply, verify, teardown-plan, teardown, repair, rotate-secret,
+    /// confirm, fleet); with --out-dir, write every one.
+    Schema(SchemaArgs),
+}
+
+/// Options of `schema`.
+#[derive(Debug, Args)]
+pub(crate) struct SchemaArgs {
+    /// The kind of document (its `kind`: the command, or teardown-plan for
+    /// `teardown --dry-run`).
+    #[arg(required_unless_present = "out_dir")]
+    pub(crate) kind: Option<String>,
+    /// Write <kind>.schema.json for every kind into this directory.
+    #[arg(long)]
+    pub(crate) out_dir: Option<PathBuf>,
 }
 
 /// Options of `man`.
@@ -289,5 +306,6 @@ pub(crate) async fn run(command: Command, out: &Output) -> Result<u8, Exit> {
         Command::Init(args) => init::exec(&args),
         Command::Completions { shell } => completions::exec(shell),
         Command::Man(args) => man::exec(&args),
+        Command::Schema(args) => schema::exec(&args),
     }
 }

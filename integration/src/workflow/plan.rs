@@ -51,7 +51,7 @@ impl Workflow {
                 None
             }
         };
-        let mut bookkeeping = if loaded.unflagged.is_empty() {
+        let mut corrections = if loaded.unflagged.is_empty() {
             Vec::new()
         } else {
             vec![format!(
@@ -64,7 +64,7 @@ impl Workflow {
                 "a stopped run left the administrator's current update set switched to {}: the next writing run puts the previous choice back",
                 switch.update_set
             ));
-            bookkeeping.push(
+            corrections.push(
                 "put back the administrator's update set choice that a stopped run switched"
                     .to_owned(),
             );
@@ -75,7 +75,7 @@ impl Workflow {
             release,
             refusals,
             held_by: loaded.held,
-            bookkeeping,
+            corrections,
             footprint: Footprint {
                 writes: self.writes_sent().saturating_sub(start),
                 update_set,
