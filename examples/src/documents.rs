@@ -13,7 +13,7 @@ use brightpattern_servicenow::report::{
 };
 use brightpattern_servicenow::{ApplyReport, Plan, StepId, VerifyReport, schema};
 use schemars::{JsonSchema, Schema};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// `plan`: the plan, how the tool authenticates, and whether apply would
@@ -71,6 +71,20 @@ pub(crate) struct ConfirmDocument {
     pub(crate) confirmation: Confirmation,
 }
 
+/// `saved-plan`: what `plan --out FILE` keeps for `apply FILE` — the plan
+/// (secrets masked, always) and the instance and tenant it was made for.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct SavedPlanDocument {
+    /// The ServiceNow instance the plan was made for.
+    pub(crate) instance: String,
+    /// The Bright Pattern tenant the plan was made for.
+    pub(crate) tenant: String,
+    /// When it was made, in ms since the Unix epoch.
+    pub(crate) saved_at_ms: u64,
+    /// The plan.
+    pub(crate) plan: Plan,
+}
+
 /// A failure under `--json`: `status` `error`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(crate) struct ErrorDocument {
@@ -79,6 +93,16 @@ pub(crate) struct ErrorDocument {
     pub(crate) exit_code: u8,
     /// What failed, for people.
     pub(crate) error: String,
+}
+
+/// The status of a plan's documents: failed when apply would refuse, held
+/// when another run holds the integration, ok otherwise.
+pub(crate) fn plan_status(plan: &Plan) -> &'static str {
+    match (plan.would_refuse(), &plan.held_by) {
+        (true, _) => "failed",
+        (false, Some(_)) => "held",
+        (false, None) => "ok",
+    }
 }
 
 /// One kind of document: the command's name, the statuses its documents
@@ -114,6 +138,7 @@ pub(crate) const KINDS: &[Kind] = &[
     kind!("rotate-secret", SecretRotation, ["pending"]),
     kind!("confirm", ConfirmDocument, ["ok"]),
     kind!("fleet", FleetReport, ["ok", "pending", "held", "failed"]),
+    kind!("saved-plan", SavedPlanDocument, ["ok", "held", "failed"]),
 ];
 
 impl Kind {
@@ -133,11 +158,17 @@ impl Kind {
                 root.insert(key.into(), value);
             }
         }
+        let what = match self.name {
+            "teardown-plan" => "What `bp-servicenow teardown --dry-run --json` prints".to_owned(),
+            "saved-plan" => {
+                "What `bp-servicenow plan --out FILE` writes to FILE, for `apply FILE`".to_owned()
+            }
+            name => format!("What `bp-servicenow {name} --json` prints"),
+        };
         root.insert(
             "description".into(),
             format!(
-                "What `bp-servicenow {} --json` prints: its report under schema_version, kind and status, or, when it fails, an error document (status `error`).",
-                if self.name == "teardown-plan" { "teardown --dry-run" } else { self.name }
+                "{what}: its report under schema_version, kind and status, or, when it fails, an error document (status `error`)."
             )
             .into(),
         );

@@ -82,11 +82,14 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
 
 /// The exit of a workflow operation that failed: another run holds the
 /// integration (5, "`nothing`: …"); a refusal before anything was written —
-/// the preflight, a record not ours (2); anything else (1), with its causes.
+/// the preflight, a record not ours, a saved plan the instance moved away
+/// from (2); anything else (1), with its causes.
 pub(crate) fn from_workflow(error: &WorkflowError, nothing: &str) -> Exit {
     match error {
         WorkflowError::Held(_) => Exit::held(format!("{nothing}: {error}")),
-        WorkflowError::Preflight(_) | WorkflowError::Taken(_) => Exit::usage(error.to_string()),
+        WorkflowError::Preflight(_) | WorkflowError::Taken(_) | WorkflowError::PlanMoved(_) => {
+            Exit::usage(error.to_string())
+        }
         _ => Exit::failure(chain(error)),
     }
 }
@@ -95,9 +98,9 @@ pub(crate) fn from_workflow(error: &WorkflowError, nothing: &str) -> Exit {
 pub(crate) fn from_apply(error: &ApplyError) -> Exit {
     match error {
         ApplyError::NotStarted(WorkflowError::Held(_)) => Exit::held(error.to_string()),
-        ApplyError::NotStarted(WorkflowError::Preflight(_) | WorkflowError::Taken(_)) => {
-            Exit::usage(error.to_string())
-        }
+        ApplyError::NotStarted(
+            WorkflowError::Preflight(_) | WorkflowError::Taken(_) | WorkflowError::PlanMoved(_),
+        ) => Exit::usage(error.to_string()),
         _ => Exit::failure(chain(error)),
     }
 }

@@ -7,7 +7,7 @@ use brightpattern_servicenow::report::{
 use brightpattern_servicenow::{ApplyReport, Plan, VerifyReport};
 
 use crate::documents::{
-    ConfirmDocument, ErrorDocument, PlanDocument, TeardownPlanDocument, VerifyDocument,
+    ConfirmDocument, ErrorDocument, PlanDocument, TeardownPlanDocument, VerifyDocument, plan_status,
 };
 
 /// Adds colour to standard output when `--color` says so (by default: when it
@@ -82,11 +82,7 @@ impl Output {
     /// never a secret; a field `auth` in JSON, with `changes`).
     pub(crate) fn plan(&self, plan: &Plan, reveal: bool, auth: &str) {
         if self.json.is_some() {
-            let status = match (plan.would_refuse(), &plan.held_by) {
-                (true, _) => "failed",
-                (false, Some(_)) => "held",
-                (false, None) => "ok",
-            };
+            let status = plan_status(plan);
             let doc = PlanDocument {
                 auth: auth.to_owned(),
                 changes: plan.has_changes(),

@@ -541,6 +541,8 @@ pub(crate) struct Session {
     pub(crate) workflow: Workflow,
     /// The instance and the authentication method, never a secret.
     pub(crate) auth: String,
+    /// The instance and the tenant.
+    pub(crate) target: Target,
 }
 
 impl Session {
@@ -554,13 +556,30 @@ impl Session {
             spec.instance.as_str(),
             spec.auth.describe()
         );
+        let target = Target {
+            instance: spec.instance.as_str().to_owned(),
+            tenant: spec.tenant.as_str().to_owned(),
+        };
         let mut options = WorkflowOptions::default().reveal_secrets(args.reveal_secrets);
         options.lease = options.lease.break_lease(break_lease);
         let interactive = !args.json && std::io::stderr().is_terminal();
         let workflow =
             build_workflow(spec, credentials, options, event_handler(interactive), None)?;
-        Ok(Self { workflow, auth })
+        Ok(Self {
+            workflow,
+            auth,
+            target,
+        })
     }
+}
+
+/// The instance and the tenant a spec names, as origins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The ServiceNow instance.
+    pub(crate) instance: String,
+    /// The Bright Pattern tenant.
+    pub(crate) tenant: String,
 }
 
 /// Refuses to write without `--yes` when no one is at the terminal to ask.

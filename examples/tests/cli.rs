@@ -1854,7 +1854,26 @@ async fn every_json_document_carries_its_kind_status_and_schema_version() {
         doc
     };
 
-    let plan = document(&["plan", "--config", path, "--json"], 0, "plan", "ok");
+    let saved = config_file("contract.plan.json", "");
+    let plan = document(
+        &[
+            "plan",
+            "--config",
+            path,
+            "--json",
+            "--out",
+            saved.to_str().unwrap(),
+        ],
+        0,
+        "plan",
+        "ok",
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_follows_schema(&saved);
+    assert_eq!(saved["kind"], "saved-plan");
+    assert_eq!(saved["plan"]["steps"], plan["steps"]);
+    seen.borrow_mut().insert("saved-plan".to_owned());
     assert_eq!(plan["changes"], true);
     assert_eq!(plan["refusals"], serde_json::json!([]), "empty lists stay");
     assert_eq!(
@@ -2429,4 +2448,103 @@ fn the_schema_check_refuses_what_the_schema_does_not_allow() {
         broken(&|d| d["schema_version"] = 2.into()),
         "another version"
     );
+}
+
+/// `plan --out FILE` saves the plan; `apply FILE` applies exactly it without
+/// asking, and refuses (exit 2, nothing written) a plan the instance moved
+/// away from, a plan for another instance, or a file that is no saved plan.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_applied_exactly_or_refused() {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file("saved.toml", &config(&sn, &bp));
+    let path = path.to_str().unwrap();
+    let file = config_file("saved.plan.json", "");
+    let file = file.to_str().unwrap();
+    let planned = run(&["plan", "--config", path, "--out", file], &ENV);
+    assert_eq!(planned.code, 0, "{}", planned.stderr);
+    assert!(
+        planned
+            .stderr
+            .contains(&format!("saved the plan to {file}")),
+        "{}",
+        planned.stderr
+    );
+    assert_eq!(
+        sn.write_count(),
+        0,
+        "plan --out writes nothing to the instance"
+    );
+
+    // Not a terminal, no --yes: the saved plan is what was reviewed.
+    let applied = run(&["apply", file, "--config", path, "--json"], &ENV);
+    assert_eq!(applied.code, 4, "{}\n{}", applied.stdout, applied.stderr);
+    let report = json(&applied);
+    assert!(
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["step"] == "cors" && s["outcome"] == "done"),
+        "{report}"
+    );
+
+    // Applied, the same file is stale.
+    let writes = sn.write_count();
+    let again = run(&["apply", file, "--config", path], &ENV);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("the instance moved away from the saved plan"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again
+            .stderr
+            .contains("step cors: planned create, now unchanged"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(sn.write_count(), writes, "nothing was written");
+    let as_json = run(&["apply", file, "--config", path, "--json"], &ENV);
+    assert_eq!(as_json.code, 2);
+    assert_eq!(json(&as_json)["status"], "error");
+
+    // Made for another instance.
+    let other = FakeInstance::start().await;
+    other.add_user("agent.1");
+    let elsewhere = config_file("elsewhere.toml", &config(&other, &bp));
+    let refused = run(
+        &["apply", file, "--config", elsewhere.to_str().unwrap()],
+        &ENV,
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("was made for the instance"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(other.write_count(), 0);
+
+    // Not a saved plan: `plan --json` output is refused by its kind.
+    let printed = run(&["plan", "--config", path, "--json"], &ENV);
+    let not_saved = config_file("printed.json", &printed.stdout);
+    let refused = run(
+        &["apply", not_saved.to_str().unwrap(), "--config", path],
+        &ENV,
+    );
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused
+            .stderr
+            .contains("its kind is \"plan\", not \"saved-plan\""),
+        "{}",
+        refused.stderr
+    );
+    tokio::task::spawn_blocking(move || drop((sn, bp, other)))
+        .await
+        .unwrap();
 }

@@ -211,6 +211,71 @@ impl Plan {
     pub fn step(&self, id: StepId) -> Option<&PlannedStep> {
         self.steps.iter().find(|s| s.step == id)
     }
+
+    /// What differs between this plan, made now, and `saved`, made earlier
+    /// (read back from its JSON): each step's action, field changes,
+    /// warnings and checklist, and the corrections of the tool's own rows —
+    /// in words, one entry each. Empty when applying now would do exactly what
+    /// `saved` says. Secrets are compared as the JSON shows them (masked).
+    pub fn moved_from(&self, saved: &Plan) -> Vec<String> {
+        moved(saved, &self.steps, &self.corrections)
+    }
+}
+
+/// What moved between `saved` and the steps and corrections planned now.
+pub(crate) fn moved(saved: &Plan, steps: &[PlannedStep], corrections: &[String]) -> Vec<String> {
+    let as_json = |s: &PlannedStep| serde_json::to_value(s).unwrap_or_default();
+    let mut moved = Vec::new();
+    for now in steps {
+        let Some(then) = saved.steps.iter().find(|s| s.step == now.step) else {
+            moved.push(format!("step {}: not in the saved plan", now.step));
+            continue;
+        };
+        if as_json(then) == as_json(now) {
+            continue;
+        }
+        let what = if then.action != now.action {
+            format!("planned {}, now {}", then.action, now.action)
+        } else if then.changes != now.changes {
+            let list = |c: &[FieldChange]| {
+                if c.is_empty() {
+                    "none".to_owned()
+                } else {
+                    c.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }
+            };
+            format!(
+                "planned changes {}, now {}",
+                list(&then.changes),
+                list(&now.changes)
+            )
+        } else if then.resource != now.resource {
+            format!("planned for {}, now {}", then.resource, now.resource)
+        } else if then.warnings != now.warnings {
+            "its warnings differ".to_owned()
+        } else {
+            "its checklist differs".to_owned()
+        };
+        moved.push(format!("step {}: {what}", now.step));
+    }
+    for then in &saved.steps {
+        if !steps.iter().any(|s| s.step == then.step) {
+            moved.push(format!(
+                "step {}: in the saved plan, not planned now",
+                then.step
+            ));
+        }
+    }
+    if saved.corrections != corrections {
+        moved.push(format!(
+            "the corrections of the tool's own rows: planned {:?}, now {:?}",
+            saved.corrections, corrections
+        ));
+    }
+    moved
 }
 
 /// How an applied step ended.

@@ -125,7 +125,7 @@ pub(crate) enum Command {
     /// exit 6 when something would change.
     Plan(PlanArgs),
     /// Make ServiceNow and Bright Pattern match the configuration.
-    Apply(WriteArgs),
+    Apply(ApplyArgs),
     /// Check every step and prove it works by its effect; exit 3 when something
     /// failed, 4 when nothing failed but something waits for a person.
     Verify(RunArgs),
@@ -229,6 +229,23 @@ pub(crate) struct PlanArgs {
     /// Terraform's -detailed-exitcode; the other exit codes are unchanged.
     #[arg(long)]
     pub(crate) detailed_exitcode: bool,
+    /// Also save the plan (secrets masked) to this file, for `apply FILE`,
+    /// which applies exactly it or refuses.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// Options of `apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// A plan saved by `plan --out FILE`: apply exactly it (without asking:
+    /// it is what was reviewed), or refuse with exit 2, writing nothing, when
+    /// the instance or the tenant has moved away from it since.
+    #[arg(value_name = "FILE")]
+    pub(crate) plan: Option<PathBuf>,
+    /// The writing options.
+    #[command(flatten)]
+    pub(crate) write: WriteArgs,
 }
 
 /// Options of the writing subcommands.
@@ -278,7 +295,7 @@ impl Command {
         let (json, name) = match self {
             Command::Plan(a) => (a.run.json, "plan"),
             Command::Verify(a) => (a.json, "verify"),
-            Command::Apply(w) => (w.run.json, "apply"),
+            Command::Apply(a) => (a.write.run.json, "apply"),
             Command::Teardown(t) => (t.write.run.json, "teardown"),
             Command::Repair(w) => (w.run.json, "repair"),
             Command::RotateSecret(w) => (w.run.json, "rotate-secret"),

@@ -16,11 +16,33 @@ impl Workflow {
     /// lease is given back once the last write is made, before the proofs by
     /// effect.
     pub async fn apply(&self) -> Result<ApplyReport, ApplyError> {
+        self.apply_checked(None).await
+    }
+
+    /// Applies exactly `saved`, a plan made earlier ([`Workflow::plan`],
+    /// kept as its JSON and read back): apply as [`apply`](Self::apply)
+    /// does, after proving that it would do what `saved` says. It plans
+    /// again before taking the lease and once more under it (before the
+    /// first write, the tool's own corrections included); when anything
+    /// moved since — a step's action, field changes, warnings or checklist,
+    /// a correction of the tool's rows — it is [`WorkflowError::PlanMoved`]
+    /// naming each difference, and nothing is written ([`Plan::moved_from`]).
+    pub async fn apply_plan(&self, saved: &Plan) -> Result<ApplyReport, ApplyError> {
+        self.apply_checked(Some(saved)).await
+    }
+
+    async fn apply_checked(&self, saved: Option<&Plan>) -> Result<ApplyReport, ApplyError> {
         let start = self.writes_sent();
         self.require_preflight(true).await?;
         let loaded = self.load_ledger(true).await?;
         self.refuse_if_held(&loaded).map_err(WorkflowError::from)?;
         let planned = self.planned_steps().await?;
+        if let Some(saved) = saved {
+            let moved = moved_since(saved, &loaded, &planned);
+            if !moved.is_empty() {
+                return Err(ApplyError::NotStarted(WorkflowError::PlanMoved(moved)));
+            }
+        }
         let taken = taken_in(&planned);
         if !taken.is_empty() {
             return Err(ApplyError::NotStarted(WorkflowError::Taken(taken)));
@@ -51,7 +73,9 @@ impl Workflow {
                 },
             });
         }
-        let (result, footprint) = self.holding_lease("apply", self.apply_holding()).await?;
+        let (result, footprint) = self
+            .holding_lease("apply", self.apply_holding(saved))
+            .await?;
         let (mut report, upstream) = match result {
             Ok(done) => done,
             Err(ApplyError::Steps(mut failed)) => {
@@ -65,7 +89,10 @@ impl Workflow {
         Ok(report)
     }
 
-    pub(super) async fn apply_holding(&self) -> Result<(ApplyReport, Upstream), ApplyError> {
+    pub(super) async fn apply_holding(
+        &self,
+        saved: Option<&Plan>,
+    ) -> Result<(ApplyReport, Upstream), ApplyError> {
         let mut report = ApplyReport {
             steps: Vec::new(),
             proofs: Vec::new(),
@@ -73,6 +100,19 @@ impl Workflow {
         };
         let mut failures: Vec<(StepId, StepError)> = Vec::new();
         let mut upstream = Upstream::default();
+        if let Some(saved) = saved {
+            // Under the lease, before the first write (the corrections of the
+            // tool's own rows included): still what was saved?
+            let loaded = self
+                .load_ledger(true)
+                .await
+                .map_err(ApplyError::NotStarted)?;
+            let planned = self.planned_steps().await.map_err(ApplyError::NotStarted)?;
+            let moved = moved_since(saved, &loaded, &planned);
+            if !moved.is_empty() {
+                return Err(ApplyError::NotStarted(WorkflowError::PlanMoved(moved)));
+            }
+        }
         self.load_for_writing(false)
             .await
             .map_err(ApplyError::NotStarted)?;
@@ -218,4 +258,10 @@ fn placeholder(id: StepId, resource: String, outcome: Outcome, detail: &str) -> 
         outcome,
         detail: detail.to_owned(),
     }
+}
+
+/// What moved between `saved` and what is planned now (nothing when apply
+/// would do exactly what `saved` says): [`WorkflowError::PlanMoved`] then.
+fn moved_since(saved: &Plan, loaded: &Loaded, planned: &[PlannedStep]) -> Vec<String> {
+    crate::report::moved(saved, planned, &super::plan::corrections(loaded))
 }

@@ -119,6 +119,21 @@ pub enum WorkflowError {
         "no configuration was written: the update set could not be prepared ([servicenow] update_set): {0}"
     )]
     UpdateSet(#[source] Error),
+    /// A saved plan ([`Workflow::apply_plan`]) is no longer what apply would
+    /// do: the instance, the tenant, the ledger or the spec moved since it was
+    /// made. Nothing was written; plan again. Each entry says what moved.
+    #[error("{}", moved_text(.0))]
+    PlanMoved(Vec<String>),
+}
+
+fn moved_text(moved: &[String]) -> String {
+    let mut out =
+        "nothing was written: the instance moved away from the saved plan since it was made (plan again):"
+            .to_owned();
+    for m in moved {
+        out.push_str(&format!("\n  - {m}"));
+    }
+    out
 }
 
 fn preflight_text(problems: &[PreflightProblem]) -> String {

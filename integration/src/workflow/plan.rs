@@ -51,24 +51,13 @@ impl Workflow {
                 None
             }
         };
-        let mut corrections = if loaded.unflagged.is_empty() {
-            Vec::new()
-        } else {
-            vec![format!(
-                "{} of the tool's own rows (made by an older version): mark them ignore_cache and is_private, so that writing them never flushes the cache nor travels in an update set",
-                loaded.unflagged.len()
-            )]
-        };
         if let Ok(Some(switch)) = loaded.ledger.as_ref().map(|l| &l.update_set_switch) {
             notes.push(format!(
                 "a stopped run left the administrator's current update set switched to {}: the next writing run puts the previous choice back",
                 switch.update_set
             ));
-            corrections.push(
-                "put back the administrator's update set choice that a stopped run switched"
-                    .to_owned(),
-            );
         }
+        let corrections = corrections(&loaded);
         Ok(Plan {
             steps,
             notes,
@@ -83,4 +72,22 @@ impl Workflow {
             },
         })
     }
+}
+
+/// What apply would correct in the tool's own rows, as `loaded` shows them.
+pub(super) fn corrections(loaded: &Loaded) -> Vec<String> {
+    let mut corrections = if loaded.unflagged.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "{} of the tool's own rows (made by an older version): mark them ignore_cache and is_private, so that writing them never flushes the cache nor travels in an update set",
+            loaded.unflagged.len()
+        )]
+    };
+    if let Ok(Some(_)) = loaded.ledger.as_ref().map(|l| &l.update_set_switch) {
+        corrections.push(
+            "put back the administrator's update set choice that a stopped run switched".to_owned(),
+        );
+    }
+    corrections
 }
