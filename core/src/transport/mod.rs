@@ -379,7 +379,7 @@ impl Transport {
                     credential.header_value().clone(),
                 );
             }
-            if let Some(cookie) = self.inner.cookies.as_ref().and_then(|c| c.header()) {
+            if let Some(cookie) = self.inner.cookies.as_ref().and_then(|c| c.header(&url)) {
                 builder = builder.header(http::header::COOKIE, cookie);
             }
             if let Some((body, content_type)) = &request.body {
@@ -392,7 +392,7 @@ impl Transport {
                 Err(e) => return Attempt::Failed(e),
             };
             if let Some(cookies) = &self.inner.cookies {
-                cookies.store(response.headers());
+                cookies.store(response.headers(), &url);
             }
             match follow(&request.method, &url, response.status(), response.headers()) {
                 Some(next) if hops < MAX_REDIRECTS => {
