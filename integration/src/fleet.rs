@@ -471,24 +471,32 @@ impl FleetReport {
 
 impl fmt::Display for FleetReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:<16} {:<11} {:>7}  {:<40} SUMMARY",
-            "ROW", "OUTCOME", "SECONDS", "INSTANCE"
-        )?;
-        for r in &self.rows {
-            let mut lines = r.summary.lines();
-            let first = lines.next().unwrap_or_default();
-            writeln!(
-                f,
-                "{:<16} {:<11} {:>7.1}  {:<40} {first}{}",
-                r.name,
-                r.outcome.to_string(),
-                (r.finished_ms.saturating_sub(r.started_ms)) as f64 / 1000.0,
-                r.instance.as_deref().unwrap_or("-"),
-                if lines.next().is_some() { " (…)" } else { "" }
-            )?;
-        }
+        let rows = self
+            .rows
+            .iter()
+            .map(|r| {
+                let mut lines = r.summary.lines();
+                let first = lines.next().unwrap_or_default();
+                vec![
+                    r.name.clone(),
+                    r.outcome.to_string(),
+                    format!(
+                        "{:.1}",
+                        (r.finished_ms.saturating_sub(r.started_ms)) as f64 / 1000.0
+                    ),
+                    r.instance.as_deref().unwrap_or("-").to_owned(),
+                    format!(
+                        "{first}{}",
+                        if lines.next().is_some() { " (…)" } else { "" }
+                    ),
+                ]
+            })
+            .collect();
+        f.write_str(&crate::table::render(
+            &["ROW", "OUTCOME", "SECONDS", "INSTANCE", "SUMMARY"],
+            rows,
+            &[2],
+        ))?;
         let counts: Vec<String> = [
             RowOutcome::Ok,
             RowOutcome::Changes,

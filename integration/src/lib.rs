@@ -146,6 +146,7 @@ pub mod shared;
 pub mod spec;
 pub mod step;
 pub mod steps;
+mod table;
 mod update_set;
 pub mod workflow;
 

@@ -876,29 +876,30 @@ impl Plan {
             out.push_str(&format!("note: {note}\n"));
         }
         out.push_str(&obstacles("apply", &self.refusals, self.held_by.as_ref()));
-        out.push_str(&format!(
-            "{:<20} {:<10} RESOURCE / CHANGES\n",
-            "STEP", "ACTION"
-        ));
-        for s in &self.steps {
-            out.push_str(&format!(
-                "{:<20} {} {}\n",
-                s.step.as_str(),
-                style.action(s.action),
-                s.resource
-            ));
-            for change in &s.changes {
-                out.push_str(&format!("{:<31}   {change}\n", ""));
-            }
-            for warning in &s.warnings {
-                out.push_str(&format!("{:<31}   warning: {warning}\n", ""));
-            }
-            if let Some(manual) = &s.manual {
-                for line in manual.render(style.reveal).lines() {
-                    out.push_str(&format!("{:<31}   {line}\n", ""));
+        let rows = self
+            .steps
+            .iter()
+            .map(|s| {
+                let mut cell = s.resource.clone();
+                for change in &s.changes {
+                    cell.push_str(&format!("\n  {change}"));
                 }
-            }
-        }
+                for warning in &s.warnings {
+                    cell.push_str(&format!("\n  warning: {warning}"));
+                }
+                if let Some(manual) = &s.manual {
+                    for line in manual.render(style.reveal).lines() {
+                        cell.push_str(&format!("\n  {line}"));
+                    }
+                }
+                vec![s.step.as_str().to_owned(), style.action(s.action), cell]
+            })
+            .collect();
+        out.push_str(&crate::table::render(
+            &["STEP", "ACTION", "RESOURCE / CHANGES"],
+            rows,
+            &[],
+        ));
         for fix in &self.corrections {
             out.push_str(&format!("bookkeeping: apply would correct {fix}\n"));
         }
@@ -924,33 +925,33 @@ impl ApplyReport {
     /// changed, or the checklist of a manual step), the proofs by effect, and
     /// what it wrote. Its `Display` is this in [`Style::plain`].
     pub fn render(&self, style: &Style) -> String {
-        let mut out = format!("{:<20} {:<10} {:<10} DETAIL\n", "STEP", "ACTION", "OUTCOME");
-        for s in &self.steps {
-            out.push_str(&format!(
-                "{:<20} {} {} {}\n",
-                s.planned.step.as_str(),
-                style.action(s.planned.action),
-                style.outcome(s.outcome),
-                s.detail
-            ));
-            if !s.planned.changes.is_empty() && s.outcome == Outcome::Done {
-                out.push_str(&format!(
-                    "{:<42}   {}\n",
-                    "",
-                    changes_text(&s.planned.changes)
-                ));
-            }
-            if let Some(manual) = s
-                .planned
-                .manual
-                .as_ref()
-                .filter(|_| s.outcome == Outcome::Manual)
-            {
-                for line in manual.render(style.reveal).lines() {
-                    out.push_str(&format!("{:<42}   {line}\n", ""));
+        let rows = self
+            .steps
+            .iter()
+            .map(|s| {
+                let mut cell = s.detail.clone();
+                if !s.planned.changes.is_empty() && s.outcome == Outcome::Done {
+                    cell.push_str(&format!("\n  {}", changes_text(&s.planned.changes)));
                 }
-            }
-        }
+                if let Some(manual) = s
+                    .planned
+                    .manual
+                    .as_ref()
+                    .filter(|_| s.outcome == Outcome::Manual)
+                {
+                    for line in manual.render(style.reveal).lines() {
+                        cell.push_str(&format!("\n  {line}"));
+                    }
+                }
+                vec![
+                    s.planned.step.as_str().to_owned(),
+                    style.action(s.planned.action),
+                    style.outcome(s.outcome),
+                    cell,
+                ]
+            })
+            .collect();
+        let mut out = crate::table::render(&["STEP", "ACTION", "OUTCOME", "DETAIL"], rows, &[]);
         if !self.proofs.is_empty() {
             out.push_str(&style.bold("Proved by effect:"));
             out.push('\n');
@@ -1048,7 +1049,7 @@ impl Style {
     }
 
     fn action(&self, action: Action) -> String {
-        let text = format!("{:<10}", action.to_string());
+        let text = action.to_string();
         match action {
             Action::Create => self.paint(&text, "32"),
             Action::Update | Action::Adopt => self.paint(&text, "33"),
@@ -1059,7 +1060,7 @@ impl Style {
     }
 
     fn outcome(&self, outcome: Outcome) -> String {
-        let text = format!("{:<10}", outcome.to_string());
+        let text = outcome.to_string();
         match outcome {
             Outcome::Done => self.paint(&text, "32"),
             Outcome::Failed => self.paint(&text, "31"),
@@ -1156,19 +1157,26 @@ fn write_removals(
     steps: &[TeardownStep],
     outcome: impl Fn(RemovalOutcome) -> &'static str,
 ) -> fmt::Result {
-    for step in steps {
-        for r in &step.removals {
-            writeln!(
-                f,
-                "{:<20} {:<13} {} ({})",
-                step.step.as_str(),
-                outcome(r.outcome),
-                r.resource,
-                r.detail
-            )?;
-        }
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .flat_map(|step| {
+            step.removals.iter().map(|r| {
+                vec![
+                    step.step.as_str().to_owned(),
+                    outcome(r.outcome).to_owned(),
+                    format!("{} ({})", r.resource, r.detail),
+                ]
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    f.write_str(&crate::table::render(
+        &["STEP", "OUTCOME", "RECORD (WHY)"],
+        rows,
+        &[],
+    ))
 }
 
 impl fmt::Display for TeardownReport {
