@@ -74,6 +74,15 @@
 //! the same code; a write that bypassed it fails the preview with
 //! `Error::ReadOnly` instead of happening.
 //!
+//! # A reviewed plan is applied exactly
+//!
+//! A [`Plan`] serialises to JSON and reads back. [`Workflow::apply_plan`]
+//! applies a plan kept that way only while it is still what apply would do:
+//! it plans again before taking the lease and once more under it, before the
+//! first write, and refuses with [`WorkflowError::PlanMoved`] — naming each
+//! difference ([`Plan::moved_from`]) and writing nothing — when the instance,
+//! the tenant, the ledger or the spec moved since.
+//!
 //! # Example: plan → apply → verify → teardown, on the built-in fakes
 //!
 //! ```

@@ -1204,6 +1204,54 @@ impl fmt::Display for TeardownPlan {
 mod tests {
     use super::*;
 
+    fn planned(step: StepId, action: Action, changes: Vec<FieldChange>) -> PlannedStep {
+        PlannedStep::new(step, "r".into(), Change::of(action, changes))
+    }
+
+    fn plan_of(steps: Vec<PlannedStep>) -> Plan {
+        Plan {
+            steps,
+            notes: Vec::new(),
+            release: Default::default(),
+            refusals: Vec::new(),
+            held_by: None,
+            corrections: Vec::new(),
+            footprint: Footprint::default(),
+        }
+    }
+
+    #[test]
+    fn what_moved_since_a_saved_plan_is_named_step_by_step() {
+        let change = |new: &str| vec![FieldChange::new("value", Some("a".into()), new)];
+        let saved = plan_of(vec![
+            planned(StepId::PLUGINS, Action::Update, change("b")),
+            planned(StepId::CORS, Action::Create, Vec::new()),
+            planned(StepId::ACCESS, Action::Unchanged, Vec::new()),
+        ]);
+        assert!(saved.moved_from(&saved.clone()).is_empty());
+        let mut now = plan_of(vec![
+            planned(StepId::PLUGINS, Action::Update, change("c")),
+            planned(StepId::CORS, Action::Unchanged, Vec::new()),
+            planned(StepId::OPENFRAME, Action::Create, Vec::new()),
+        ]);
+        now.corrections.push("mark 1 row".into());
+        assert_eq!(
+            now.moved_from(&saved),
+            [
+                r#"step plugins: planned changes value: "a" → "b", now value: "a" → "c""#,
+                "step cors: planned create, now unchanged",
+                "step openframe: not in the saved plan",
+                "step access: in the saved plan, not planned now",
+                r#"the corrections of the tool's own rows: planned [], now ["mark 1 row"]"#,
+            ]
+        );
+        // Held or not, and what the plan cost, are not what apply would do.
+        let mut cheap = saved.clone();
+        cheap.footprint.writes = 3;
+        cheap.notes.push("a note".into());
+        assert!(cheap.moved_from(&saved).is_empty());
+    }
+
     #[test]
     fn a_report_is_rendered_once_in_the_style_asked_and_display_is_plain() {
         let mut report = VerifyReport::new(vec![

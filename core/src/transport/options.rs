@@ -2,6 +2,76 @@
 
 use super::*;
 
+/// The setters [`TransportOptions`] and [`TransportBuilder`] share, written
+/// once: both hold `retry`, `timeout`, `connect_timeout` and a
+/// [`Connection`].
+macro_rules! shared_setters {
+    () => {
+        /// Trusts these root certificates as well as (or instead of) the platform's.
+        pub fn root_certificates(mut self, roots: crate::RootCertificates) -> Self {
+            self.connection.tls.roots = Some(roots);
+            self
+        }
+
+        /// Presents this client certificate when the server asks (mutual TLS).
+        pub fn client_identity(mut self, identity: crate::ClientIdentity) -> Self {
+            self.connection.tls.identity = Some(identity);
+            self
+        }
+
+        /// Sets the retry policy (see [`RetryPolicy`] for what is retried).
+        pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+            self.retry = retry;
+            self
+        }
+
+        /// Sets the timeout of one attempt, from sending to the end of the
+        /// body (default 60 s, ServiceNow's own transaction limit).
+        pub fn timeout(mut self, timeout: Duration) -> Self {
+            self.timeout = timeout;
+            self
+        }
+
+        /// Sets the connect timeout (default 10 s).
+        pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+            self.connect_timeout = timeout;
+            self
+        }
+
+        /// Shares `budget` with every other client holding it: each attempt
+        /// waits for its turn (none by default).
+        pub fn request_budget(mut self, budget: crate::RequestBudget) -> Self {
+            self.connection.budget = Some(budget);
+            self
+        }
+
+        /// Sets the largest response body read (default
+        /// [`DEFAULT_MAX_BODY_BYTES`], 64 MiB, counted after decompression): a
+        /// longer one stops reading at the limit with [`Error::BodyTooLarge`].
+        pub fn max_body_bytes(mut self, limit: u64) -> Self {
+            self.connection.max_body_bytes = limit;
+            self
+        }
+
+        /// Asks for compressed answers (`Accept-Encoding: gzip, deflate, br`)
+        /// and decompresses them (on by default).
+        pub fn compression(mut self, on: bool) -> Self {
+            self.connection.compression = on;
+            self
+        }
+
+        /// Keeps the session cookies the service sets and sends them back, per
+        /// client and credential, as RFC 6265 says (on by default): ServiceNow
+        /// otherwise opens a new session for every Basic-auth request. They are
+        /// dropped on a 401, before the credential is renewed, and never sent
+        /// by token requests.
+        pub fn session_cookies(mut self, on: bool) -> Self {
+            self.connection.session_cookies = on;
+            self
+        }
+    };
+}
+
 /// The transport settings a client builder exposes: retries, timeouts, the
 /// `User-Agent` suffix, the body limit, compression and session cookies.
 #[derive(Clone, Debug)]
@@ -55,17 +125,7 @@ impl Default for TransportOptions {
 }
 
 impl TransportOptions {
-    /// Trusts these root certificates as well as (or instead of) the platform's.
-    pub fn root_certificates(mut self, roots: crate::RootCertificates) -> Self {
-        self.connection.tls.roots = Some(roots);
-        self
-    }
-
-    /// Presents this client certificate when the server asks (mutual TLS).
-    pub fn client_identity(mut self, identity: crate::ClientIdentity) -> Self {
-        self.connection.tls.identity = Some(identity);
-        self
-    }
+    shared_setters!();
 
     /// Sends every request through `proxy` (instead of what `HTTPS_PROXY`,
     /// `HTTP_PROXY` and `NO_PROXY` say, which are honoured otherwise).
@@ -74,58 +134,9 @@ impl TransportOptions {
         self
     }
 
-    /// Sets the retry policy (see [`RetryPolicy`] for what is retried).
-    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Sets the timeout of one attempt (default 60 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Sets the connect timeout (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
     /// Appends a product token to the `User-Agent` (for example `my-service/1.2`).
     pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
         self.user_agent_suffix = Some(suffix.into());
-        self
-    }
-
-    /// Shares `budget` with every other client holding it: each attempt waits
-    /// for its turn (none by default).
-    pub fn request_budget(mut self, budget: crate::RequestBudget) -> Self {
-        self.connection.budget = Some(budget);
-        self
-    }
-
-    /// Sets the largest response body read (default [`DEFAULT_MAX_BODY_BYTES`],
-    /// 64 MiB, counted after decompression): a longer one stops reading at the
-    /// limit with [`Error::BodyTooLarge`].
-    pub fn max_body_bytes(mut self, limit: u64) -> Self {
-        self.connection.max_body_bytes = limit;
-        self
-    }
-
-    /// Asks for compressed answers (`Accept-Encoding: gzip, deflate, br`) and
-    /// decompresses them (on by default).
-    pub fn compression(mut self, on: bool) -> Self {
-        self.connection.compression = on;
-        self
-    }
-
-    /// Keeps the session cookies the service sets and sends them back, per client
-    /// and credential (on by default): ServiceNow otherwise opens a new session
-    /// for every Basic-auth request. They are dropped on a 401, before the
-    /// credential is renewed, and never sent by token requests.
-    pub fn session_cookies(mut self, on: bool) -> Self {
-        self.connection.session_cookies = on;
         self
     }
 
@@ -211,21 +222,11 @@ impl fmt::Debug for TransportBuilder {
 }
 
 impl TransportBuilder {
+    shared_setters!();
+
     /// Sets every connection setting at once.
     pub(super) fn connection(mut self, connection: Connection) -> Self {
         self.connection = connection;
-        self
-    }
-
-    /// Trusts these root certificates as well as (or instead of) the platform's.
-    pub fn root_certificates(mut self, roots: crate::RootCertificates) -> Self {
-        self.connection.tls.roots = Some(roots);
-        self
-    }
-
-    /// Presents this client certificate when the server asks (mutual TLS).
-    pub fn client_identity(mut self, identity: crate::ClientIdentity) -> Self {
-        self.connection.tls.identity = Some(identity);
         self
     }
 
@@ -239,25 +240,6 @@ impl TransportBuilder {
     /// Sets how requests are authenticated (anonymous by default).
     pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
         self.authenticator = authenticator;
-        self
-    }
-
-    /// Sets the retry policy.
-    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Sets the connect timeout (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Sets the timeout of one attempt, from sending to the end of the body (default
-    /// 60 s, ServiceNow's own transaction limit).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
         self
     }
 
@@ -276,31 +258,6 @@ impl TransportBuilder {
     /// Names the service in tracing spans (`servicenow`, `brightpattern`).
     pub fn service(mut self, service: &'static str) -> Self {
         self.service = service;
-        self
-    }
-
-    /// Shares `budget` with every other client holding it: each attempt waits
-    /// for its turn (none by default).
-    pub fn request_budget(mut self, budget: crate::RequestBudget) -> Self {
-        self.connection.budget = Some(budget);
-        self
-    }
-
-    /// Sets the largest response body read (default [`DEFAULT_MAX_BODY_BYTES`]).
-    pub fn max_body_bytes(mut self, limit: u64) -> Self {
-        self.connection.max_body_bytes = limit;
-        self
-    }
-
-    /// Asks for and decompresses gzip, deflate and brotli answers (default on).
-    pub fn compression(mut self, on: bool) -> Self {
-        self.connection.compression = on;
-        self
-    }
-
-    /// Keeps and sends back the service's session cookies (default on).
-    pub fn session_cookies(mut self, on: bool) -> Self {
-        self.connection.session_cookies = on;
         self
     }
 
