@@ -387,16 +387,45 @@ pub struct FleetRow {
     /// The operation's own report (plan, apply or verify; secrets masked), when
     /// there is one.
     #[serde(default)]
-    #[cfg_attr(
-        feature = "json-schema",
-        schemars(schema_with = "crate::schema::fleet_row_report")
-    )]
+    #[cfg_attr(feature = "json-schema", schemars(schema_with = "row_report_schema"))]
     pub report: Option<serde_json::Value>,
     /// The leases of other runs this row took over (the workflow's
     /// `break_lease` option, `--break-lease`): whose, where, since when. The
     /// summary names them too.
     #[serde(default)]
     pub lease_broken: Vec<crate::lease::LeaseHolder>,
+}
+
+/// The schema of a fleet row's `report`: `null`, or the document of the
+/// fleet's operation for that row ([`FleetOperation::kind`]), with a row's
+/// status ([`RowOutcome::status`]).
+#[cfg(feature = "json-schema")]
+fn row_report_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    use crate::report::{ApplyReport, Plan, TeardownPlan, TeardownReport, VerifyReport};
+    use crate::schema::{inline, with_header};
+    let statuses = ["ok", "pending", "held", "failed"];
+    let mut documents = vec![schemars::json_schema!({ "type": "null" })];
+    for operation in [
+        FleetOperation::Plan,
+        FleetOperation::Apply,
+        FleetOperation::Verify,
+        FleetOperation::TeardownPlan,
+        FleetOperation::Teardown,
+    ] {
+        let mut report = match operation {
+            FleetOperation::Plan => inline::<Plan>(generator),
+            FleetOperation::Apply => inline::<ApplyReport>(generator),
+            FleetOperation::Verify => inline::<VerifyReport>(generator),
+            FleetOperation::TeardownPlan => inline::<TeardownPlan>(generator),
+            FleetOperation::Teardown => inline::<TeardownReport>(generator),
+        };
+        with_header(&mut report, operation.kind(), &statuses);
+        documents.push(report);
+    }
+    schemars::json_schema!({
+        "description": "The operation's own document for the row (secrets masked), when there is one.",
+        "anyOf": documents,
+    })
 }
 
 /// What the whole fleet comes to.
@@ -787,5 +816,39 @@ fn status_outcome(status: Status) -> RowOutcome {
         Status::Ok => RowOutcome::Ok,
         Status::Pending => RowOutcome::Pending,
         _ => RowOutcome::Failed,
+    }
+}
+
+#[cfg(all(test, feature = "json-schema"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_report_is_one_of_the_operations_documents() {
+        let mut generator = crate::schema::generator();
+        let schema = row_report_schema(&mut generator);
+        let kinds: Vec<&serde_json::Value> = schema.as_value()["anyOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .skip(1)
+            .map(|d| &d["properties"]["kind"]["const"])
+            .collect();
+        assert_eq!(
+            kinds,
+            ["plan", "apply", "verify", "teardown-plan", "teardown"]
+        );
+        assert!(generator.definitions().contains_key("PlannedStep"));
+        let fleet = crate::schema::document::<FleetReport>("fleet", &["ok"]);
+        let mut keys: Vec<&str> = fleet.as_value()["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        keys.sort_unstable();
+        let before = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), before, "no key written twice");
     }
 }

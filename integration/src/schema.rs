@@ -21,10 +21,9 @@
 //! [`SCHEMA_VERSION`]: crate::report::SCHEMA_VERSION
 
 use schemars::generate::SchemaSettings;
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::Value;
 
-use crate::fleet::FleetOperation;
 use crate::report::SCHEMA_VERSION;
 
 /// The generator the document schemas come from: JSON Schema 2020-12, as
@@ -90,38 +89,9 @@ pub fn with_header(schema: &mut Schema, kind: &str, statuses: &[&str]) {
     }
 }
 
-/// The schema of a fleet row's `report`: `null`, or the document of the
-/// fleet's operation for that row ([`FleetOperation::kind`]), with a row's
-/// status ([`RowOutcome::status`](crate::fleet::RowOutcome::status)).
-pub fn fleet_row_report(generator: &mut SchemaGenerator) -> Schema {
-    use crate::report::{ApplyReport, Plan, TeardownPlan, TeardownReport, VerifyReport};
-    let statuses = ["ok", "pending", "held", "failed"];
-    let mut documents = vec![json_schema!({ "type": "null" })];
-    for operation in [
-        FleetOperation::Plan,
-        FleetOperation::Apply,
-        FleetOperation::Verify,
-        FleetOperation::TeardownPlan,
-        FleetOperation::Teardown,
-    ] {
-        let mut report = match operation {
-            FleetOperation::Plan => inline::<Plan>(generator),
-            FleetOperation::Apply => inline::<ApplyReport>(generator),
-            FleetOperation::Verify => inline::<VerifyReport>(generator),
-            FleetOperation::TeardownPlan => inline::<TeardownPlan>(generator),
-            FleetOperation::Teardown => inline::<TeardownReport>(generator),
-        };
-        with_header(&mut report, operation.kind(), &statuses);
-        documents.push(report);
-    }
-    json_schema!({
-        "description": "The operation's own document for the row (secrets masked), when there is one.",
-        "anyOf": documents,
-    })
-}
-
-/// `T`'s own schema (not a reference to it), its parts defined in `generator`.
-fn inline<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+/// `T`'s own schema (not a reference to it), its parts defined in
+/// `generator`: for a document nested in another (a fleet row's).
+pub fn inline<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
     let reference = generator.subschema_for::<T>();
     let name = reference
         .get("$ref")
@@ -168,7 +138,6 @@ mod tests {
     /// part's) would print the key twice, the later one winning: none does.
     #[test]
     fn no_report_writes_a_key_twice() {
-        use crate::fleet::FleetReport;
         use crate::report::{
             RepairReport, SecretRotation, TeardownPlan, TeardownReport, VerifyReport,
         };
@@ -180,7 +149,6 @@ mod tests {
             document::<TeardownReport>("teardown", &["ok"]),
             document::<RepairReport>("repair", &["ok"]),
             document::<SecretRotation>("rotate-secret", &["ok"]),
-            document::<FleetReport>("fleet", &["ok"]),
         ] {
             let required = schema.as_value()["required"].as_array().unwrap().clone();
             let mut keys: Vec<&str> = required.iter().map(|k| k.as_str().unwrap()).collect();
@@ -194,24 +162,5 @@ mod tests {
                 schema.as_value()["title"]
             );
         }
-    }
-
-    #[test]
-    fn a_fleet_row_report_is_one_of_the_operations_documents() {
-        let mut generator = generator();
-        let schema = fleet_row_report(&mut generator);
-        let kinds: Vec<&Value> = schema.as_value()["anyOf"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .skip(1)
-            .map(|d| &d["properties"]["kind"]["const"])
-            .collect();
-        assert_eq!(
-            kinds,
-            ["plan", "apply", "verify", "teardown-plan", "teardown"]
-        );
-        assert!(generator.definitions().contains_key("PlannedStep"));
-        let _ = document::<Plan>("plan", &["ok"]);
     }
 }
