@@ -2455,6 +2455,11 @@ fn the_schema_check_refuses_what_the_schema_does_not_allow() {
 /// away from, a plan for another instance, or a file that is no saved plan.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_is_applied_exactly_or_refused() {
+    /// The run exited `code` and its standard error says `text`.
+    fn assert_exit(out: &Run, code: i32, text: &str) {
+        assert_eq!(out.code, code, "{}", out.stderr);
+        assert!(out.stderr.contains(text), "{text:?} in {}", out.stderr);
+    }
     let sn = FakeInstance::start().await;
     let bp = FakeTenant::start().await;
     sn.add_user("agent.1");
@@ -2493,21 +2498,8 @@ async fn a_saved_plan_is_applied_exactly_or_refused() {
     // Applied, the same file is stale.
     let writes = sn.write_count();
     let again = run(&["apply", file, "--config", path], &ENV);
-    assert_eq!(again.code, 2, "{}", again.stderr);
-    assert!(
-        again
-            .stderr
-            .contains("the instance moved away from the saved plan"),
-        "{}",
-        again.stderr
-    );
-    assert!(
-        again
-            .stderr
-            .contains("step cors: planned create, now unchanged"),
-        "{}",
-        again.stderr
-    );
+    assert_exit(&again, 2, "the instance moved away from the saved plan");
+    assert_exit(&again, 2, "step cors: planned create, now unchanged");
     assert_eq!(sn.write_count(), writes, "nothing was written");
     let as_json = run(&["apply", file, "--config", path, "--json"], &ENV);
     assert_eq!(as_json.code, 2);
@@ -2521,12 +2513,7 @@ async fn a_saved_plan_is_applied_exactly_or_refused() {
         &["apply", file, "--config", elsewhere.to_str().unwrap()],
         &ENV,
     );
-    assert_eq!(refused.code, 2, "{}", refused.stderr);
-    assert!(
-        refused.stderr.contains("was made for the instance"),
-        "{}",
-        refused.stderr
-    );
+    assert_exit(&refused, 2, "was made for the instance");
     assert_eq!(other.write_count(), 0);
 
     // Not a saved plan: `plan --json` output is refused by its kind.
@@ -2536,14 +2523,7 @@ async fn a_saved_plan_is_applied_exactly_or_refused() {
         &["apply", not_saved.to_str().unwrap(), "--config", path],
         &ENV,
     );
-    assert_eq!(refused.code, 2);
-    assert!(
-        refused
-            .stderr
-            .contains("its kind is \"plan\", not \"saved-plan\""),
-        "{}",
-        refused.stderr
-    );
+    assert_exit(&refused, 2, "its kind is \"plan\", not \"saved-plan\"");
     tokio::task::spawn_blocking(move || drop((sn, bp, other)))
         .await
         .unwrap();
