@@ -122,9 +122,11 @@ impl ColorChoice {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Show what apply would change (reads only); with --detailed-exitcode,
-    /// exit 6 when something would change.
+    /// exit 6 when something would change; with --out FILE, save it for
+    /// `apply FILE`.
     Plan(PlanArgs),
-    /// Make ServiceNow and Bright Pattern match the configuration.
+    /// Make ServiceNow and Bright Pattern match the configuration, or apply
+    /// exactly a plan saved by `plan --out FILE`.
     Apply(ApplyArgs),
     /// Check every step and prove it works by its effect; exit 3 when something
     /// failed, 4 when nothing failed but something waits for a person.
