@@ -178,7 +178,7 @@ pub(crate) struct SchemaArgs {
     /// `teardown --dry-run`).
     #[arg(required_unless_present = "out_dir")]
     pub(crate) kind: Option<String>,
-    /// Write <kind>.schema.json for every kind into this directory.
+    /// Write KIND.schema.json for every kind into this directory.
     #[arg(long)]
     pub(crate) out_dir: Option<PathBuf>,
 }
