@@ -21,6 +21,7 @@
 //! [`SCHEMA_VERSION`]: crate::report::SCHEMA_VERSION
 
 use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::Value;
 
@@ -28,10 +29,54 @@ use crate::report::SCHEMA_VERSION;
 
 /// The generator the document schemas come from: JSON Schema 2020-12, as
 /// the types serialise (so a key written every time is required).
+/// The descriptions are the types' own documentation, read as text: an
+/// intra-doc link keeps only its words.
 pub fn generator() -> SchemaGenerator {
     SchemaSettings::draft2020_12()
         .for_serialize()
+        .with_transform(RecursiveTransform(plain_descriptions as fn(&mut Schema)))
         .into_generator()
+}
+
+/// A description without rustdoc's intra-doc links.
+fn plain_descriptions(schema: &mut Schema) {
+    if let Some(Value::String(text)) = schema.get_mut("description") {
+        *text = without_doc_links(text);
+    }
+}
+
+/// `` [`Plan`] `` and `` [`Plan`](crate::Plan) `` as `` `Plan` ``; a link to
+/// a web address stays as it is.
+fn without_doc_links(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("[`") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(end) = after.find("`]") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let (code, tail) = after.split_at(end + 1);
+        let tail = &tail[1..];
+        match tail.strip_prefix('(').and_then(|t| t.split_once(')')) {
+            Some((target, _)) if target.contains("://") => {
+                out.push_str(&rest[start..start + 1 + end + 2 + target.len() + 2]);
+                rest = &tail[target.len() + 2..];
+                continue;
+            }
+            Some((target, after_link)) if !target.contains(char::is_whitespace) => {
+                out.push_str(code);
+                rest = after_link;
+            }
+            _ => {
+                out.push_str(code);
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The schema of the documents of `kind` whose report is an `R`, with the
@@ -132,6 +177,21 @@ mod tests {
             assert!(required.contains(&key), "{key} not required: {required:?}");
         }
         assert_eq!(schema.as_value()["properties"]["kind"]["const"], "apply");
+    }
+
+    #[test]
+    fn descriptions_keep_the_words_of_intra_doc_links() {
+        assert_eq!(
+            without_doc_links("see [`Plan`], [`held`](crate::Held) and [`x`](https://e.org/x)."),
+            "see `Plan`, `held` and [`x`](https://e.org/x)."
+        );
+        assert_eq!(without_doc_links("a [`broken"), "a [`broken");
+        assert_eq!(without_doc_links("[`a`] (not a link)"), "`a` (not a link)");
+        let plan = document::<Plan>("plan", &["ok"]);
+        assert!(
+            !plan.as_value().to_string().contains("[`"),
+            "no intra-doc link left in the plan's schema"
+        );
     }
 
     /// Two fields serialised under one key (a report's own and a flattened
