@@ -95,14 +95,20 @@ pub(crate) struct ErrorDocument {
     pub(crate) error: String,
 }
 
-/// The status of a plan's documents: failed when apply would refuse, held
-/// when another run holds the integration, ok otherwise.
-pub(crate) fn plan_status(plan: &Plan) -> &'static str {
-    match (plan.would_refuse(), &plan.held_by) {
+/// The status of a preview's documents (a plan, a teardown preview): failed
+/// when the operation would refuse, held when another run holds the
+/// integration, ok otherwise.
+pub(crate) fn preview_status(would_refuse: bool, held: bool) -> &'static str {
+    match (would_refuse, held) {
         (true, _) => "failed",
-        (false, Some(_)) => "held",
-        (false, None) => "ok",
+        (false, true) => "held",
+        (false, false) => "ok",
     }
+}
+
+/// [`preview_status`] of a plan.
+pub(crate) fn plan_status(plan: &Plan) -> &'static str {
+    preview_status(plan.would_refuse(), plan.held_by.is_some())
 }
 
 /// One kind of document: the command's name, the statuses its documents

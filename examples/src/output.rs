@@ -7,7 +7,8 @@ use brightpattern_servicenow::report::{
 use brightpattern_servicenow::{ApplyReport, Plan, VerifyReport};
 
 use crate::documents::{
-    ConfirmDocument, ErrorDocument, PlanDocument, TeardownPlanDocument, VerifyDocument, plan_status,
+    ConfirmDocument, ErrorDocument, PlanDocument, TeardownPlanDocument, VerifyDocument,
+    plan_status, preview_status,
 };
 
 /// Adds colour to standard output when `--color` says so (by default: when it
@@ -52,14 +53,13 @@ impl Output {
     /// and `status` ([`document`]), with the secrets this run knows in clear
     /// when `reveal` (masked otherwise). Its shape is the kind's schema
     /// (`crate::documents`).
-    fn document<T: serde::Serialize + RevealSecrets + Clone>(
+    fn document<T: serde::Serialize + RevealSecrets>(
         &self,
         kind: &str,
         status: &str,
-        report: &T,
+        mut report: T,
         reveal: bool,
     ) {
-        let mut report = report.clone();
         if reveal {
             report.reveal_secrets();
         }
@@ -88,7 +88,7 @@ impl Output {
                 changes: plan.has_changes(),
                 plan: plan.clone(),
             };
-            return self.document("plan", status, &doc, reveal);
+            return self.document("plan", status, doc, reveal);
         }
         println!("{auth}");
         println!("{}", plan.render(&self.painter.style(reveal)));
@@ -112,7 +112,7 @@ impl Output {
     /// Shows what apply did.
     pub(crate) fn apply(&self, report: &ApplyReport, reveal: bool) {
         if self.json.is_some() {
-            return self.document("apply", report.status().as_str(), report, reveal);
+            return self.document("apply", report.status().as_str(), report.clone(), reveal);
         }
         println!("{}", report.render(&self.painter.style(reveal)));
     }
@@ -125,7 +125,7 @@ impl Output {
                 auth: auth.to_owned(),
                 report: report.clone(),
             };
-            return self.document("verify", report.status.as_str(), &doc, reveal);
+            return self.document("verify", report.status.as_str(), doc, reveal);
         }
         println!("{auth}");
         println!("{}", report.render(&self.painter.style(reveal)));
@@ -135,7 +135,7 @@ impl Output {
     /// person must enter it (`pending`).
     pub(crate) fn rotation(&self, rotation: &SecretRotation) {
         if self.json.is_some() {
-            return self.document("rotate-secret", "pending", rotation, true);
+            return self.document("rotate-secret", "pending", rotation.clone(), true);
         }
         println!("{}", rotation.render(&self.painter.style(true)));
     }
@@ -179,11 +179,7 @@ impl Output {
     /// `changes` in JSON.
     pub(crate) fn teardown_plan(&self, plan: &TeardownPlan) {
         if self.json.is_some() {
-            let status = match (plan.would_refuse(), &plan.held_by) {
-                (true, _) => "failed",
-                (false, Some(_)) => "held",
-                (false, None) => "ok",
-            };
+            let status = preview_status(plan.would_refuse(), plan.held_by.is_some());
             let doc = TeardownPlanDocument {
                 changes: plan.has_changes(),
                 plan: plan.clone(),

@@ -30,6 +30,23 @@ fn config(sn: &FakeInstance, bp: &FakeTenant) -> String {
     )
 }
 
+/// A fake instance with the user `agent.1`, a fake tenant, and a
+/// configuration file `name` that names them ([`config`]).
+async fn fakes_with_config(name: &str) -> (FakeInstance, FakeTenant, PathBuf) {
+    let sn = FakeInstance::start().await;
+    let bp = FakeTenant::start().await;
+    sn.add_user("agent.1");
+    let path = config_file(name, &config(&sn, &bp));
+    (sn, bp, path)
+}
+
+/// Stops fakes off the runtime's threads (their servers shut down blocking).
+async fn stop<T: Send + 'static>(fakes: T) {
+    tokio::task::spawn_blocking(move || drop(fakes))
+        .await
+        .unwrap();
+}
+
 fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bp-servicenow"));
     cmd.args(args)
@@ -164,10 +181,7 @@ fn statuses(doc: &serde_json::Value, key: &str) -> Vec<String> {
 /// any unknown endpoint with 500 as Bright Pattern documents.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_subcommand_with_its_exit_code_and_json_shape() {
-    let sn = FakeInstance::start().await;
-    let bp = FakeTenant::start().await;
-    sn.add_user("agent.1");
-    let path = config_file("full.toml", &config(&sn, &bp));
+    let (sn, bp, path) = fakes_with_config("full.toml").await;
     let path = path.to_str().unwrap();
 
     let plan = run(&["plan", "--config", path, "--json"], &ENV);
@@ -698,10 +712,7 @@ fn the_small_examples_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn another_runs_lease_is_exit_5_and_a_taken_name_exit_2() {
-    let sn = FakeInstance::start().await;
-    let bp = FakeTenant::start().await;
-    sn.add_user("agent.1");
-    let path = config_file("held.toml", &config(&sn, &bp));
+    let (sn, bp, path) = fakes_with_config("held.toml").await;
     let path = path.to_str().unwrap();
     // A live lease of another run, as the ledger key of this configuration names it.
     let key = brightpattern_servicenow::ledger::LedgerKey::new(
@@ -1354,9 +1365,7 @@ async fn a_fleet_runs_every_row_and_its_exit_code_sums_them_up() {
         &[&plan, &apply, &dry, &teardown],
         &[ADMIN_PASSWORD, API_SECRET],
     );
-    tokio::task::spawn_blocking(move || drop(pairs))
-        .await
-        .unwrap();
+    stop(pairs).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1492,9 +1501,7 @@ async fn a_fleet_breaks_a_dead_run_s_lease_only_when_asked_and_says_whose() {
     );
     let table = run(&["fleet", "plan", "--inventory", inventory], &env);
     assert_eq!(table.code, 0, "{}\n{}", table.stdout, table.stderr);
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1530,9 +1537,7 @@ async fn an_account_name_that_collapses_its_url_is_a_usage_error_before_any_requ
         sn.requests().is_empty(),
         "nothing asked of the instance either"
     );
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1577,9 +1582,7 @@ async fn plan_and_apply_name_the_update_set_the_configuration_lands_in() {
     let again = run(&["apply", "--config", path, "--yes"], &ENV);
     assert_eq!(again.code, 4, "{}", again.stderr);
     assert!(again.stdout.contains("writes: none"), "{}", again.stdout);
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1673,7 +1676,7 @@ async fn an_instance_that_echoes_the_request_gets_no_secret_printed() {
         );
     }
     println!("echoing instance: {tried} runs, secrets printed: 0");
-    tokio::task::spawn_blocking(move || drop(bp)).await.unwrap();
+    stop(bp).await;
 }
 
 #[test]
@@ -1824,9 +1827,7 @@ async fn a_section_for_a_step_the_tool_does_not_have_is_exit_2_before_any_reques
     }
     assert!(sn.requests().is_empty(), "{:?}", sn.requests());
     assert!(bp.requests().is_empty());
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 /// The machine contract: every JSON document of every command carries
@@ -1835,10 +1836,7 @@ async fn a_section_for_a_step_the_tool_does_not_have_is_exit_2_before_any_reques
 /// exits 6 when apply would change something.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_json_document_carries_its_kind_status_and_schema_version() {
-    let sn = FakeInstance::start().await;
-    let bp = FakeTenant::start().await;
-    sn.add_user("agent.1");
-    let path = config_file("contract.toml", &config(&sn, &bp));
+    let (sn, bp, path) = fakes_with_config("contract.toml").await;
     let path = path.to_str().unwrap();
     // Every kind of document is printed here, each checked against its
     // published schema by `json` (the report's branch, or the error's).
@@ -2000,9 +1998,7 @@ async fn every_json_document_carries_its_kind_status_and_schema_version() {
         published,
         "every published kind is printed here"
     );
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 /// The OAuth secret is shown once, where it is born: on a terminal, the apply
@@ -2010,10 +2006,7 @@ async fn every_json_document_carries_its_kind_status_and_schema_version() {
 /// and the mask names the flag; a later run points at rotate-secret.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_secret_is_shown_on_a_terminal_by_the_run_that_creates_it() {
-    let sn = FakeInstance::start().await;
-    let bp = FakeTenant::start().await;
-    sn.add_user("agent.1");
-    let path = config_file("born.toml", &config(&sn, &bp));
+    let (sn, bp, path) = fakes_with_config("born.toml").await;
     let path = path.to_str().unwrap();
     // `script` gives the program a terminal for standard output.
     let bin = env!("CARGO_BIN_EXE_bp-servicenow");
@@ -2051,9 +2044,7 @@ async fn the_secret_is_shown_on_a_terminal_by_the_run_that_creates_it() {
     assert_eq!(rotated.code, 4, "{}", rotated.stderr);
     assert!(!rotated.stdout.contains("masked"), "{}", rotated.stdout);
     assert!(brightpattern_servicenow::report::MASK.contains("--reveal-secrets"));
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 /// On a terminal, `init` asks for the ServiceNow instance and the Bright
@@ -2105,10 +2096,7 @@ fn init_asks_for_each_platform_by_name_and_again_on_an_empty_answer() {
 /// teardown forgets it.
 #[tokio::test(flavor = "multi_thread")]
 async fn confirming_the_manual_step_turns_verify_to_exit_0() {
-    let sn = FakeInstance::start().await;
-    let bp = FakeTenant::start().await;
-    sn.add_user("agent.1");
-    let path = config_file("confirm.toml", &config(&sn, &bp));
+    let (sn, bp, path) = fakes_with_config("confirm.toml").await;
     let path = path.to_str().unwrap();
     assert_eq!(run(&["apply", "--yes", "--config", path], &ENV).code, 4);
     let secret = sn.table("oauth_entity")[0]["client_secret"]
@@ -2165,19 +2153,14 @@ async fn confirming_the_manual_step_turns_verify_to_exit_0() {
         "{}",
         teardown.stdout
     );
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 /// In the default manual mode the tool needs no Bright Pattern API user: plan,
 /// apply and verify run without one and ask the tenant for no token.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_manual_mode_needs_no_bright_pattern_api_user() {
-    let sn = FakeInstance::start().await;
-    let bp = FakeTenant::start().await;
-    sn.add_user("agent.1");
-    let path = config_file("manual-no-bp.toml", &config(&sn, &bp));
+    let (sn, bp, path) = fakes_with_config("manual-no-bp.toml").await;
     let path = path.to_str().unwrap();
     let env = &ENV[..2]; // the ServiceNow administrator only
     assert_eq!(run(&["plan", "--config", path], env).code, 0);
@@ -2190,9 +2173,7 @@ async fn the_manual_mode_needs_no_bright_pattern_api_user() {
         "no token asked of the tenant: {:?}",
         bp.requests()
     );
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 /// `method = "refresh_token"`: a refresh token issued earlier (here by a
@@ -2257,9 +2238,7 @@ async fn a_refresh_token_authenticates_the_tool() {
         "the refresh grant was used"
     );
     assert_no_secrets(&[&plan, &missing], &[&refresh, "auto-secret-never-shown"]);
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 /// Ctrl-C stops a run cleanly and gives the lease back at once (the next run
@@ -2308,9 +2287,7 @@ async fn ctrl_c_gives_the_lease_back() {
     assert!(stderr.contains("interrupted: "), "{stderr}");
     assert!(stderr.contains("given back"), "{stderr}");
     assert_eq!(leases(&sn), 0, "the lease is given back: {stderr}");
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 /// Timeouts by flag and in the spec: the whole command (`--timeout`) stops
@@ -2318,10 +2295,7 @@ async fn ctrl_c_gives_the_lease_back() {
 /// timeout naming the host; 0 is refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn timeouts_for_the_command_and_for_each_request() {
-    let sn = FakeInstance::start().await;
-    let bp = FakeTenant::start().await;
-    sn.add_user("agent.1");
-    let path = config_file("timeouts.toml", &config(&sn, &bp));
+    let (sn, bp, path) = fakes_with_config("timeouts.toml").await;
     let path = path.to_str().unwrap();
     sn.set_latency(std::time::Duration::from_millis(200));
     let overall = run(
@@ -2361,9 +2335,7 @@ async fn timeouts_for_the_command_and_for_each_request() {
         "{}",
         zero.stderr
     );
-    tokio::task::spawn_blocking(move || drop((sn, bp)))
-        .await
-        .unwrap();
+    stop((sn, bp)).await;
 }
 
 /// The published schemas (examples/schemas) are what `bp-servicenow schema`
@@ -2460,10 +2432,7 @@ async fn a_saved_plan_is_applied_exactly_or_refused() {
         assert_eq!(out.code, code, "{}", out.stderr);
         assert!(out.stderr.contains(text), "{text:?} in {}", out.stderr);
     }
-    let sn = FakeInstance::start().await;
-    let bp = FakeTenant::start().await;
-    sn.add_user("agent.1");
-    let path = config_file("saved.toml", &config(&sn, &bp));
+    let (sn, bp, path) = fakes_with_config("saved.toml").await;
     let path = path.to_str().unwrap();
     let file = config_file("saved.plan.json", "");
     let file = file.to_str().unwrap();
@@ -2524,7 +2493,5 @@ async fn a_saved_plan_is_applied_exactly_or_refused() {
         &ENV,
     );
     assert_exit(&refused, 2, "its kind is \"plan\", not \"saved-plan\"");
-    tokio::task::spawn_blocking(move || drop((sn, bp, other)))
-        .await
-        .unwrap();
+    stop((sn, bp, other)).await;
 }

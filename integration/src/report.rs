@@ -241,10 +241,7 @@ pub(crate) fn moved(saved: &Plan, steps: &[PlannedStep], corrections: &[String])
                 if c.is_empty() {
                     "none".to_owned()
                 } else {
-                    c.iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
+                    changes_text(c)
                 }
             };
             format!(
